@@ -1,1 +1,1864 @@
-//! (being written)
+//! redis.conf-compatible configuration for shardis.
+//!
+//! Place in the architecture: a sans-IO library used by `shardis-server` at start-up
+//! (`shardis-server [config-file] [--directive value ...]`, exactly like redis-server) and by the
+//! `CONFIG GET` / `CONFIG SET` commands. The server reads the file and passes its text in; this
+//! crate never touches the filesystem, sockets or clocks.
+//!
+//! # Layout
+//! - `lib.rs`: [`Config`] (typed fields with Redis 7.0.15 defaults), the parameter table that
+//!   drives parsing, `CONFIG GET` formatting and `CONFIG SET`, and [`ConfigError`].
+//! - `parse.rs`: ports of the C helpers Redis uses (`sdssplitargs`, `string2ll`, `memtoull`,
+//!   `strtol`, `stringmatchlen`) so edge cases behave byte for byte like Redis.
+//!
+//! # Differences from redis-server
+//! - Error report: [`ConfigError::redis_message`] prints Redis's exact text, with
+//!   `(shardis <version>)` in the header instead of `(Redis 7.0.15)`, plus one extra final line
+//!   `File: <path>` when the error came from a file.
+//! - `include`, `rename-command`, `user`, `loadmodule` and `sentinel` are rejected.
+//! - `cluster-enabled yes` and a non-zero `tls-port` are rejected (not supported).
+//! - `threads N` is shardis's own directive: the number of shards/executors (0 or absent means
+//!   every CPU in the affinity mask).
+//! - Directives in [`IGNORED`] are validated like Redis does (type, range, enum values), stored,
+//!   and reported by `CONFIG GET`, but have no effect.
+//! - `dir` is stored as given (default `.`); the server resolves it and `chdir`s.
+
+mod parse;
+
+use std::collections::BTreeMap;
+
+/// Redis directives that are accepted, validated, stored and reported by `CONFIG GET`, but have
+/// no effect in shardis. Each entry is `(name, why it is ignored)`.
+pub const IGNORED: &[(&str, &str)] = &[
+    (
+        "acl-pubsub-default",
+        "ACL users are not implemented; requirepass only",
+    ),
+    ("aclfile", "ACL users are not implemented; requirepass only"),
+    ("acllog-max-len", "ACL LOG is not implemented"),
+    (
+        "active-defrag-cycle-max",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "active-defrag-cycle-min",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "active-defrag-ignore-bytes",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "active-defrag-max-scan-fields",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "active-defrag-threshold-lower",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "active-defrag-threshold-upper",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "active-expire-effort",
+        "the active-expire cycle has a fixed per-shard budget",
+    ),
+    (
+        "activedefrag",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "activerehashing",
+        "hashbrown tables have no incremental rehash to drive",
+    ),
+    ("always-show-logo", "shardis prints no ASCII-art logo"),
+    (
+        "aof-disable-auto-gc",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "aof-load-truncated",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "aof-rewrite-incremental-fsync",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "aof-timestamp-enabled",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "aof-use-rdb-preamble",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "aof_rewrite_cpulist",
+        "no fork()ed AOF-rewrite child to pin",
+    ),
+    (
+        "appenddirname",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "appendfilename",
+        "the append-only file is not implemented yet",
+    ),
+    ("appendfsync", "the append-only file is not implemented yet"),
+    (
+        "auto-aof-rewrite-min-size",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "auto-aof-rewrite-percentage",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "bgsave_cpulist",
+        "snapshots are fork-free; no BGSAVE child to pin",
+    ),
+    (
+        "bind-source-addr",
+        "outgoing connections use the OS-chosen source address",
+    ),
+    ("bio_cpulist", "no background I/O threads to pin"),
+    (
+        "busy-reply-threshold",
+        "scripting is not implemented (alias lua-time-limit)",
+    ),
+    (
+        "cluster-allow-pubsubshard-when-down",
+        "cluster mode is not supported",
+    ),
+    (
+        "cluster-allow-reads-when-down",
+        "cluster mode is not supported",
+    ),
+    (
+        "cluster-allow-replica-migration",
+        "cluster mode is not supported",
+    ),
+    ("cluster-announce-bus-port", "cluster mode is not supported"),
+    ("cluster-announce-hostname", "cluster mode is not supported"),
+    ("cluster-announce-ip", "cluster mode is not supported"),
+    ("cluster-announce-port", "cluster mode is not supported"),
+    ("cluster-announce-tls-port", "cluster mode is not supported"),
+    ("cluster-config-file", "cluster mode is not supported"),
+    (
+        "cluster-enabled",
+        "cluster mode is not supported; only `no` is accepted",
+    ),
+    (
+        "cluster-link-sendbuf-limit",
+        "cluster mode is not supported",
+    ),
+    ("cluster-migration-barrier", "cluster mode is not supported"),
+    ("cluster-node-timeout", "cluster mode is not supported"),
+    ("cluster-port", "cluster mode is not supported"),
+    (
+        "cluster-preferred-endpoint-type",
+        "cluster mode is not supported",
+    ),
+    (
+        "cluster-replica-no-failover",
+        "cluster mode is not supported",
+    ),
+    (
+        "cluster-replica-validity-factor",
+        "cluster mode is not supported",
+    ),
+    (
+        "cluster-require-full-coverage",
+        "cluster mode is not supported",
+    ),
+    (
+        "crash-log-enabled",
+        "Rust panics report themselves; no signal-handler crash log",
+    ),
+    (
+        "crash-memcheck-enabled",
+        "Rust panics report themselves; no crash-time memory test",
+    ),
+    (
+        "disable-thp",
+        "THP only hurts fork() copy-on-write, and shardis never forks",
+    ),
+    ("dynamic-hz", "cron frequency is fixed at hz"),
+    ("enable-debug-command", "DEBUG is not gated by this setting"),
+    ("enable-module-command", "modules are not supported"),
+    (
+        "enable-protected-configs",
+        "only its effect on CONFIG SET dir/dbfilename is implemented",
+    ),
+    (
+        "ignore-warnings",
+        "Redis's kernel-bug start-up checks do not apply",
+    ),
+    (
+        "io-threads",
+        "shardis runs one executor per core instead (see `threads`)",
+    ),
+    (
+        "io-threads-do-reads",
+        "shardis runs one executor per core instead (see `threads`)",
+    ),
+    ("jemalloc-bg-thread", "shardis uses mimalloc, not jemalloc"),
+    (
+        "latency-tracking",
+        "per-command latency histograms are not implemented",
+    ),
+    (
+        "latency-tracking-info-percentiles",
+        "per-command latency histograms are not implemented",
+    ),
+    (
+        "lazyfree-lazy-eviction",
+        "values are freed inline on the owning shard",
+    ),
+    (
+        "lazyfree-lazy-expire",
+        "values are freed inline on the owning shard",
+    ),
+    (
+        "lazyfree-lazy-server-del",
+        "values are freed inline on the owning shard",
+    ),
+    (
+        "lazyfree-lazy-user-del",
+        "values are freed inline on the owning shard",
+    ),
+    (
+        "lazyfree-lazy-user-flush",
+        "values are freed inline on the owning shard",
+    ),
+    ("lfu-decay-time", "LFU counters are not implemented"),
+    ("lfu-log-factor", "LFU counters are not implemented"),
+    (
+        "maxmemory-clients",
+        "client-memory eviction is not implemented",
+    ),
+    (
+        "maxmemory-eviction-tenacity",
+        "eviction effort is not tunable",
+    ),
+    (
+        "no-appendfsync-on-rewrite",
+        "the append-only file is not implemented yet",
+    ),
+    (
+        "notify-keyspace-events",
+        "keyspace notifications are not implemented",
+    ),
+    ("oom-score-adj", "the server does not adjust its OOM score"),
+    (
+        "oom-score-adj-values",
+        "the server does not adjust its OOM score",
+    ),
+    ("proc-title-template", "the process title is not changed"),
+    (
+        "propagation-error-behavior",
+        "replicas apply the stream without this policy",
+    ),
+    ("rdb-del-sync-files", "sync RDB files are not kept on disk"),
+    (
+        "rdb-save-incremental-fsync",
+        "snapshot writes are fsynced by the server as a whole",
+    ),
+    (
+        "repl-disable-tcp-nodelay",
+        "replica sockets always use TCP_NODELAY",
+    ),
+    (
+        "repl-diskless-sync-max-replicas",
+        "diskless sync waits repl-diskless-sync-delay only",
+    ),
+    ("replica-announced", "Sentinel is not supported"),
+    (
+        "replica-ignore-disk-write-errors",
+        "replicas do not stop on disk errors",
+    ),
+    (
+        "replica-ignore-maxmemory",
+        "replicas never evict on their own (as with the default yes)",
+    ),
+    (
+        "replica-lazy-flush",
+        "values are freed inline on the owning shard",
+    ),
+    (
+        "sanitize-dump-payload",
+        "RESTORE/DUMP payloads are always validated",
+    ),
+    (
+        "server_cpulist",
+        "executors are pinned from the affinity mask (see `threads`)",
+    ),
+    ("set-proc-title", "the process title is not changed"),
+    ("shutdown-on-sigint", "shutdown signal behaviour is fixed"),
+    ("shutdown-on-sigterm", "shutdown signal behaviour is fixed"),
+    ("shutdown-timeout", "shutdown does not wait for replicas"),
+    ("socket-mark-id", "sockets are not marked"),
+    (
+        "stop-writes-on-bgsave-error",
+        "writes are not refused after a failed snapshot",
+    ),
+    (
+        "supervised",
+        "systemd/upstart notification is not implemented",
+    ),
+    ("syslog-enabled", "logging goes to logfile/stdout only"),
+    ("syslog-facility", "logging goes to logfile/stdout only"),
+    ("syslog-ident", "logging goes to logfile/stdout only"),
+    ("tls-auth-clients", "TLS is not supported"),
+    ("tls-ca-cert-dir", "TLS is not supported"),
+    ("tls-ca-cert-file", "TLS is not supported"),
+    ("tls-cert-file", "TLS is not supported"),
+    ("tls-ciphers", "TLS is not supported"),
+    ("tls-ciphersuites", "TLS is not supported"),
+    ("tls-client-cert-file", "TLS is not supported"),
+    ("tls-client-key-file", "TLS is not supported"),
+    ("tls-client-key-file-pass", "TLS is not supported"),
+    ("tls-cluster", "TLS is not supported"),
+    ("tls-dh-params-file", "TLS is not supported"),
+    ("tls-key-file", "TLS is not supported"),
+    ("tls-key-file-pass", "TLS is not supported"),
+    ("tls-port", "TLS is not supported; only 0 is accepted"),
+    ("tls-prefer-server-ciphers", "TLS is not supported"),
+    ("tls-protocols", "TLS is not supported"),
+    ("tls-replication", "TLS is not supported"),
+    ("tls-session-cache-size", "TLS is not supported"),
+    ("tls-session-cache-timeout", "TLS is not supported"),
+    ("tls-session-caching", "TLS is not supported"),
+    (
+        "tracking-table-max-keys",
+        "client-side caching (CLIENT TRACKING) is not implemented",
+    ),
+    ("unixsocket", "shardis listens on TCP only"),
+    ("unixsocketperm", "shardis listens on TCP only"),
+];
+
+/// Directives Redis 7.0 silently accepts and drops (`deprecated_configs` in config.c).
+const DEPRECATED: &[&str] = &[
+    "list-max-ziplist-entries",
+    "list-max-ziplist-value",
+    "lua-replicate-commands",
+];
+
+/// Directives Redis handles outside its config table, which shardis does not support.
+const UNSUPPORTED: &[&str] = &[
+    "include",
+    "rename-command",
+    "user",
+    "loadmodule",
+    "sentinel",
+];
+
+/// `loglevel` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// `debug`: everything.
+    Debug,
+    /// `verbose`: rarely useful details.
+    Verbose,
+    /// `notice`: the default.
+    Notice,
+    /// `warning`: only important messages.
+    Warning,
+}
+
+const LOG_LEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+
+impl LogLevel {
+    /// The redis.conf spelling.
+    pub fn as_str(self) -> &'static str {
+        LOG_LEVELS[self as usize]
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "debug" => LogLevel::Debug,
+            "verbose" => LogLevel::Verbose,
+            "notice" => LogLevel::Notice,
+            "warning" => LogLevel::Warning,
+            _ => return None,
+        })
+    }
+}
+
+/// One client class's output buffer limit (`<hard> <soft> <soft_seconds>`; 0 = no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientBufferLimit {
+    /// Disconnect as soon as the output buffer exceeds this many bytes.
+    pub hard: u64,
+    /// Disconnect when the buffer stays above this many bytes ...
+    pub soft: u64,
+    /// ... for this many seconds.
+    pub soft_seconds: u64,
+}
+
+/// `client-output-buffer-limit` for the three configurable client classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOutputBufferLimits {
+    /// Ordinary clients.
+    pub normal: ClientBufferLimit,
+    /// Replicas (`slave` / `replica` class).
+    pub replica: ClientBufferLimit,
+    /// Pub/Sub subscribers.
+    pub pubsub: ClientBufferLimit,
+}
+
+impl Default for ClientOutputBufferLimits {
+    fn default() -> Self {
+        ClientOutputBufferLimits {
+            normal: ClientBufferLimit::default(),
+            replica: ClientBufferLimit {
+                hard: 256 << 20,
+                soft: 64 << 20,
+                soft_seconds: 60,
+            },
+            pubsub: ClientBufferLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
+/// The server configuration. Defaults are Redis 7.0.15's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `port`: TCP port (0 = don't listen on TCP).
+    pub port: u16,
+    /// `bind`: listen addresses; a `-` prefix means "optional".
+    pub bind: Vec<String>,
+    /// `protected-mode`.
+    pub protected_mode: bool,
+    /// `requirepass` (None = no password).
+    pub requirepass: Option<String>,
+    /// `databases`: number of logical dbs.
+    pub databases: usize,
+    /// `dir`: working directory for RDB files (stored as given).
+    pub dir: String,
+    /// `logfile` ("" = stdout).
+    pub logfile: String,
+    /// `loglevel`.
+    pub loglevel: LogLevel,
+    /// `pidfile`.
+    pub pidfile: Option<String>,
+    /// `maxclients`.
+    pub maxclients: u64,
+    /// `timeout`: idle client timeout in seconds (0 = never).
+    pub timeout: u64,
+    /// `tcp-keepalive` seconds.
+    pub tcp_keepalive: u64,
+    /// `tcp-backlog`.
+    pub tcp_backlog: u32,
+    /// `threads` (shardis only): number of shards/executors; None = all CPUs in the affinity mask.
+    pub threads: Option<usize>,
+    /// `daemonize`.
+    pub daemonize: bool,
+    /// `proto-max-bulk-len` bytes.
+    pub proto_max_bulk_len: i64,
+    /// `client-query-buffer-limit` bytes.
+    pub client_query_buffer_limit: u64,
+    /// `save`: (seconds, changes) snapshot points; empty = no automatic snapshots.
+    pub save: Vec<(u64, u64)>,
+    /// `dbfilename`.
+    pub dbfilename: String,
+    /// `rdbcompression`.
+    pub rdbcompression: bool,
+    /// `rdbchecksum`.
+    pub rdbchecksum: bool,
+    /// `appendonly`.
+    pub appendonly: bool,
+    /// `replicaof` / `slaveof`: (host, port) of the master.
+    pub replicaof: Option<(String, u16)>,
+    /// `masterauth`.
+    pub masterauth: Option<String>,
+    /// `masteruser`.
+    pub masteruser: Option<String>,
+    /// `replica-read-only`.
+    pub replica_read_only: bool,
+    /// `replica-serve-stale-data`.
+    pub replica_serve_stale_data: bool,
+    /// `replica-announce-ip`.
+    pub replica_announce_ip: Option<String>,
+    /// `replica-announce-port` (0 = the listening port).
+    pub replica_announce_port: u16,
+    /// `replica-priority`.
+    pub replica_priority: u64,
+    /// `repl-backlog-size` bytes.
+    pub repl_backlog_size: u64,
+    /// `repl-backlog-ttl` seconds.
+    pub repl_backlog_ttl: u64,
+    /// `repl-timeout` seconds.
+    pub repl_timeout: u64,
+    /// `repl-ping-replica-period` seconds.
+    pub repl_ping_replica_period: u64,
+    /// `repl-diskless-sync`.
+    pub repl_diskless_sync: bool,
+    /// `repl-diskless-sync-delay` seconds.
+    pub repl_diskless_sync_delay: u64,
+    /// `repl-diskless-load`: disabled, on-empty-db or swapdb.
+    pub repl_diskless_load: String,
+    /// `min-replicas-to-write`.
+    pub min_replicas_to_write: u64,
+    /// `min-replicas-max-lag` seconds.
+    pub min_replicas_max_lag: u64,
+    /// `client-output-buffer-limit`.
+    pub client_output_buffer_limit: ClientOutputBufferLimits,
+    /// `maxmemory` bytes (0 = no limit).
+    pub maxmemory: u64,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: String,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: u64,
+    /// `hz`.
+    pub hz: u64,
+    /// `slowlog-log-slower-than` microseconds (-1 = disabled).
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`.
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold` milliseconds.
+    pub latency_monitor_threshold: u64,
+    /// `hash-max-listpack-entries`.
+    pub hash_max_listpack_entries: u64,
+    /// `hash-max-listpack-value`.
+    pub hash_max_listpack_value: u64,
+    /// `set-max-intset-entries`.
+    pub set_max_intset_entries: u64,
+    /// `zset-max-listpack-entries`.
+    pub zset_max_listpack_entries: u64,
+    /// `zset-max-listpack-value`.
+    pub zset_max_listpack_value: u64,
+    /// `list-max-listpack-size` (negative = size class in KiB).
+    pub list_max_listpack_size: i64,
+    /// `list-compress-depth`.
+    pub list_compress_depth: u64,
+    /// `stream-node-max-bytes`.
+    pub stream_node_max_bytes: u64,
+    /// `stream-node-max-entries`.
+    pub stream_node_max_entries: u64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: u64,
+    /// Values of the [`IGNORED`] directives, by canonical name, formatted for CONFIG GET.
+    ignored: BTreeMap<&'static str, String>,
+    /// Redis resets the default `save` points at the first `save` line of the config only.
+    save_loaded: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let ignored = PARAMS
+            .iter()
+            .filter_map(|p| match p.access {
+                Access::Stored(default) => Some((p.name, default.to_string())),
+                _ => None,
+            })
+            .collect();
+        Config {
+            port: 6379,
+            bind: vec!["*".into(), "-::*".into()],
+            protected_mode: true,
+            requirepass: None,
+            databases: 16,
+            dir: ".".into(),
+            logfile: String::new(),
+            loglevel: LogLevel::Notice,
+            pidfile: None,
+            maxclients: 10000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            tcp_backlog: 511,
+            threads: None,
+            daemonize: false,
+            proto_max_bulk_len: 512 << 20,
+            client_query_buffer_limit: 1 << 30,
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
+            dbfilename: "dump.rdb".into(),
+            rdbcompression: true,
+            rdbchecksum: true,
+            appendonly: false,
+            replicaof: None,
+            masterauth: None,
+            masteruser: None,
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            replica_announce_ip: None,
+            replica_announce_port: 0,
+            replica_priority: 100,
+            repl_backlog_size: 1 << 20,
+            repl_backlog_ttl: 3600,
+            repl_timeout: 60,
+            repl_ping_replica_period: 10,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay: 5,
+            repl_diskless_load: "disabled".into(),
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            client_output_buffer_limit: ClientOutputBufferLimits::default(),
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
+            hz: 10,
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
+            hll_sparse_max_bytes: 3000,
+            ignored,
+            save_loaded: false,
+        }
+    }
+}
+
+/// A configuration line that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the text came from, if any.
+    pub file: Option<String>,
+    /// 1-based line number (command-line options count as lines after the file, as in Redis).
+    pub line: usize,
+    /// The offending line, trimmed, as Redis prints it after `>>>`.
+    pub directive: String,
+    /// Redis's reason text, e.g. `Bad directive or wrong number of arguments`.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// The text redis-server prints to stderr before exiting, with shardis's name and version in
+    /// the header and an extra `File: <path>` line when the error came from a file.
+    pub fn redis_message(&self) -> String {
+        let mut s = format!(
+            "\n*** FATAL CONFIG FILE ERROR (shardis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.line,
+            self.directive,
+            self.reason
+        );
+        if let Some(f) = &self.file {
+            s.push_str(&format!("File: {f}\n"));
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self.file.as_deref().unwrap_or("<command line>");
+        write!(
+            f,
+            "{file}:{}: '{}': {}",
+            self.line, self.directive, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter table
+// ---------------------------------------------------------------------------------------------
+
+const IMMUTABLE: u8 = 1;
+const PROTECTED: u8 = 2;
+const MULTI_ARG: u8 = 4;
+
+const I32: i128 = i32::MAX as i128;
+const I64: i128 = i64::MAX as i128;
+
+/// How a parameter's arguments are validated.
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    /// Integer parsed with `string2ll`, inclusive bounds.
+    Int(i128, i128),
+    /// Memory value (`memtoull`), inclusive bounds.
+    Mem(i128, i128),
+    /// Memory value or `N%`.
+    MemOrPercent,
+    Enum(&'static [&'static str]),
+    Str,
+    /// `dbfilename`: a file name without directory.
+    FileName,
+    /// Any number of arguments, stored joined by spaces.
+    Words,
+    /// Integer 0..=65535 stored as `Option<usize>` (0 = None).
+    Threads,
+    Save,
+    Bind,
+    ClientOutputBufferLimit,
+    ReplicaOf,
+}
+
+/// A typed view of a field, for formatting (`get`) and assignment (`set`).
+enum Slot<'a> {
+    Bool(&'a bool),
+    U16(&'a u16),
+    U32(&'a u32),
+    U64(&'a u64),
+    Usize(&'a usize),
+    I64(&'a i64),
+    Str(&'a String),
+    OptStr(&'a Option<String>),
+    LogLevel(&'a LogLevel),
+}
+
+enum SlotMut<'a> {
+    Bool(&'a mut bool),
+    U16(&'a mut u16),
+    U32(&'a mut u32),
+    U64(&'a mut u64),
+    Usize(&'a mut usize),
+    I64(&'a mut i64),
+    Str(&'a mut String),
+    OptStr(&'a mut Option<String>),
+    LogLevel(&'a mut LogLevel),
+}
+
+enum Access {
+    /// A typed field of [`Config`].
+    Field(fn(&Config) -> Slot<'_>, fn(&mut Config) -> SlotMut<'_>),
+    /// An [`IGNORED`] directive stored as its formatted string; the value is the default.
+    Stored(&'static str),
+    /// Handled by name (save, bind, client-output-buffer-limit, replicaof, threads).
+    Special,
+}
+
+struct Param {
+    name: &'static str,
+    alias: Option<&'static str>,
+    kind: Kind,
+    flags: u8,
+    access: Access,
+}
+
+macro_rules! field {
+    ($variant:ident, $f:ident) => {{
+        fn get(c: &Config) -> Slot<'_> {
+            Slot::$variant(&c.$f)
+        }
+        fn set(c: &mut Config) -> SlotMut<'_> {
+            SlotMut::$variant(&mut c.$f)
+        }
+        Access::Field(get, set)
+    }};
+}
+
+const fn p(
+    name: &'static str,
+    alias: Option<&'static str>,
+    kind: Kind,
+    flags: u8,
+    access: Access,
+) -> Param {
+    Param {
+        name,
+        alias,
+        kind,
+        flags,
+        access,
+    }
+}
+
+const fn ign(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        flags: 0,
+        access: Access::Stored(default),
+    }
+}
+
+const fn ign_f(
+    name: &'static str,
+    alias: Option<&'static str>,
+    kind: Kind,
+    flags: u8,
+    default: &'static str,
+) -> Param {
+    Param {
+        name,
+        alias,
+        kind,
+        flags,
+        access: Access::Stored(default),
+    }
+}
+
+const MAXMEMORY_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const NO_YES_LOCAL: &[&str] = &["no", "yes", "local"];
+
+use Kind::*;
+
+static PARAMS: &[Param] = &[
+    // Network and process.
+    p("port", None, Int(0, 65535), 0, field!(U16, port)),
+    p("bind", None, Bind, MULTI_ARG, Access::Special),
+    p(
+        "protected-mode",
+        None,
+        Bool,
+        0,
+        field!(Bool, protected_mode),
+    ),
+    p("requirepass", None, Str, 0, field!(OptStr, requirepass)),
+    p(
+        "databases",
+        None,
+        Int(1, I32),
+        IMMUTABLE,
+        field!(Usize, databases),
+    ),
+    p("dir", None, Str, PROTECTED, field!(Str, dir)),
+    p("logfile", None, Str, IMMUTABLE, field!(Str, logfile)),
+    p(
+        "loglevel",
+        None,
+        Enum(LOG_LEVELS),
+        0,
+        field!(LogLevel, loglevel),
+    ),
+    p("pidfile", None, Str, IMMUTABLE, field!(OptStr, pidfile)),
+    p(
+        "maxclients",
+        None,
+        Int(1, u32::MAX as i128),
+        0,
+        field!(U64, maxclients),
+    ),
+    p("timeout", None, Int(0, I32), 0, field!(U64, timeout)),
+    p(
+        "tcp-keepalive",
+        None,
+        Int(0, I32),
+        0,
+        field!(U64, tcp_keepalive),
+    ),
+    p(
+        "tcp-backlog",
+        None,
+        Int(0, I32),
+        IMMUTABLE,
+        field!(U32, tcp_backlog),
+    ),
+    p("threads", None, Threads, IMMUTABLE, Access::Special),
+    p("daemonize", None, Bool, IMMUTABLE, field!(Bool, daemonize)),
+    p(
+        "proto-max-bulk-len",
+        None,
+        Mem(1 << 20, I64),
+        0,
+        field!(I64, proto_max_bulk_len),
+    ),
+    p(
+        "client-query-buffer-limit",
+        None,
+        Mem(1 << 20, I64),
+        0,
+        field!(U64, client_query_buffer_limit),
+    ),
+    p(
+        "client-output-buffer-limit",
+        None,
+        ClientOutputBufferLimit,
+        MULTI_ARG,
+        Access::Special,
+    ),
+    // Persistence.
+    p("save", None, Save, MULTI_ARG, Access::Special),
+    p(
+        "dbfilename",
+        None,
+        FileName,
+        PROTECTED,
+        field!(Str, dbfilename),
+    ),
+    p(
+        "rdbcompression",
+        None,
+        Bool,
+        0,
+        field!(Bool, rdbcompression),
+    ),
+    p(
+        "rdbchecksum",
+        None,
+        Bool,
+        IMMUTABLE,
+        field!(Bool, rdbchecksum),
+    ),
+    p("appendonly", None, Bool, 0, field!(Bool, appendonly)),
+    // Replication.
+    p(
+        "replicaof",
+        Some("slaveof"),
+        ReplicaOf,
+        IMMUTABLE | MULTI_ARG,
+        Access::Special,
+    ),
+    p("masterauth", None, Str, 0, field!(OptStr, masterauth)),
+    p("masteruser", None, Str, 0, field!(OptStr, masteruser)),
+    p(
+        "replica-read-only",
+        Some("slave-read-only"),
+        Bool,
+        0,
+        field!(Bool, replica_read_only),
+    ),
+    p(
+        "replica-serve-stale-data",
+        Some("slave-serve-stale-data"),
+        Bool,
+        0,
+        field!(Bool, replica_serve_stale_data),
+    ),
+    p(
+        "replica-announce-ip",
+        Some("slave-announce-ip"),
+        Str,
+        0,
+        field!(OptStr, replica_announce_ip),
+    ),
+    p(
+        "replica-announce-port",
+        Some("slave-announce-port"),
+        Int(0, 65535),
+        0,
+        field!(U16, replica_announce_port),
+    ),
+    p(
+        "replica-priority",
+        Some("slave-priority"),
+        Int(0, I32),
+        0,
+        field!(U64, replica_priority),
+    ),
+    p(
+        "repl-backlog-size",
+        None,
+        Mem(1, I64),
+        0,
+        field!(U64, repl_backlog_size),
+    ),
+    p(
+        "repl-backlog-ttl",
+        None,
+        Int(0, I64),
+        0,
+        field!(U64, repl_backlog_ttl),
+    ),
+    p(
+        "repl-timeout",
+        None,
+        Int(1, I32),
+        0,
+        field!(U64, repl_timeout),
+    ),
+    p(
+        "repl-ping-replica-period",
+        Some("repl-ping-slave-period"),
+        Int(1, I32),
+        0,
+        field!(U64, repl_ping_replica_period),
+    ),
+    p(
+        "repl-diskless-sync",
+        None,
+        Bool,
+        0,
+        field!(Bool, repl_diskless_sync),
+    ),
+    p(
+        "repl-diskless-sync-delay",
+        None,
+        Int(0, I32),
+        0,
+        field!(U64, repl_diskless_sync_delay),
+    ),
+    p(
+        "repl-diskless-load",
+        None,
+        Enum(&["disabled", "on-empty-db", "swapdb"]),
+        0,
+        field!(Str, repl_diskless_load),
+    ),
+    p(
+        "min-replicas-to-write",
+        Some("min-slaves-to-write"),
+        Int(0, I32),
+        0,
+        field!(U64, min_replicas_to_write),
+    ),
+    p(
+        "min-replicas-max-lag",
+        Some("min-slaves-max-lag"),
+        Int(0, I32),
+        0,
+        field!(U64, min_replicas_max_lag),
+    ),
+    // Memory and housekeeping.
+    p(
+        "maxmemory",
+        None,
+        Mem(0, u64::MAX as i128),
+        0,
+        field!(U64, maxmemory),
+    ),
+    p(
+        "maxmemory-policy",
+        None,
+        Enum(MAXMEMORY_POLICIES),
+        0,
+        field!(Str, maxmemory_policy),
+    ),
+    p(
+        "maxmemory-samples",
+        None,
+        Int(1, I32),
+        0,
+        field!(U64, maxmemory_samples),
+    ),
+    p("hz", None, Int(0, I32), 0, field!(U64, hz)),
+    p(
+        "slowlog-log-slower-than",
+        None,
+        Int(-1, I64),
+        0,
+        field!(I64, slowlog_log_slower_than),
+    ),
+    p(
+        "slowlog-max-len",
+        None,
+        Int(0, I64),
+        0,
+        field!(U64, slowlog_max_len),
+    ),
+    p(
+        "latency-monitor-threshold",
+        None,
+        Int(0, I64),
+        0,
+        field!(U64, latency_monitor_threshold),
+    ),
+    // Encoding thresholds.
+    p(
+        "hash-max-listpack-entries",
+        Some("hash-max-ziplist-entries"),
+        Int(0, I64),
+        0,
+        field!(U64, hash_max_listpack_entries),
+    ),
+    p(
+        "hash-max-listpack-value",
+        Some("hash-max-ziplist-value"),
+        Mem(0, I64),
+        0,
+        field!(U64, hash_max_listpack_value),
+    ),
+    p(
+        "set-max-intset-entries",
+        None,
+        Int(0, I64),
+        0,
+        field!(U64, set_max_intset_entries),
+    ),
+    p(
+        "zset-max-listpack-entries",
+        Some("zset-max-ziplist-entries"),
+        Int(0, I64),
+        0,
+        field!(U64, zset_max_listpack_entries),
+    ),
+    p(
+        "zset-max-listpack-value",
+        Some("zset-max-ziplist-value"),
+        Mem(0, I64),
+        0,
+        field!(U64, zset_max_listpack_value),
+    ),
+    p(
+        "list-max-listpack-size",
+        Some("list-max-ziplist-size"),
+        Int(i32::MIN as i128, I32),
+        0,
+        field!(I64, list_max_listpack_size),
+    ),
+    p(
+        "list-compress-depth",
+        None,
+        Int(0, I32),
+        0,
+        field!(U64, list_compress_depth),
+    ),
+    p(
+        "stream-node-max-bytes",
+        None,
+        Mem(0, I64),
+        0,
+        field!(U64, stream_node_max_bytes),
+    ),
+    p(
+        "stream-node-max-entries",
+        None,
+        Int(0, I64),
+        0,
+        field!(U64, stream_node_max_entries),
+    ),
+    p(
+        "hll-sparse-max-bytes",
+        None,
+        Mem(0, I64),
+        0,
+        field!(U64, hll_sparse_max_bytes),
+    ),
+    // Accepted and ignored (see IGNORED for why).
+    ign(
+        "acl-pubsub-default",
+        Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+    ),
+    ign_f("aclfile", None, Str, IMMUTABLE, ""),
+    ign("acllog-max-len", Int(0, I64), "128"),
+    ign("active-defrag-cycle-max", Int(1, 99), "25"),
+    ign("active-defrag-cycle-min", Int(1, 99), "1"),
+    ign("active-defrag-ignore-bytes", Mem(1, I64), "104857600"),
+    ign("active-defrag-max-scan-fields", Int(1, I64), "1000"),
+    ign("active-defrag-threshold-lower", Int(0, 1000), "10"),
+    ign("active-defrag-threshold-upper", Int(0, 1000), "100"),
+    ign("active-expire-effort", Int(1, 10), "1"),
+    ign("activedefrag", Bool, "no"),
+    ign("activerehashing", Bool, "yes"),
+    ign_f("always-show-logo", None, Bool, IMMUTABLE, "no"),
+    ign("aof-disable-auto-gc", Bool, "no"),
+    ign("aof-load-truncated", Bool, "yes"),
+    ign("aof-rewrite-incremental-fsync", Bool, "yes"),
+    ign("aof-timestamp-enabled", Bool, "no"),
+    ign("aof-use-rdb-preamble", Bool, "yes"),
+    ign_f("aof_rewrite_cpulist", None, Str, IMMUTABLE, ""),
+    ign_f("appenddirname", None, FileName, IMMUTABLE, "appendonlydir"),
+    ign_f(
+        "appendfilename",
+        None,
+        FileName,
+        IMMUTABLE,
+        "appendonly.aof",
+    ),
+    ign(
+        "appendfsync",
+        Enum(&["everysec", "always", "no"]),
+        "everysec",
+    ),
+    ign("auto-aof-rewrite-min-size", Mem(0, I64), "67108864"),
+    ign("auto-aof-rewrite-percentage", Int(0, I32), "100"),
+    ign_f("bgsave_cpulist", None, Str, IMMUTABLE, ""),
+    ign("bind-source-addr", Str, ""),
+    ign_f("bio_cpulist", None, Str, IMMUTABLE, ""),
+    ign_f(
+        "busy-reply-threshold",
+        Some("lua-time-limit"),
+        Int(0, I64),
+        0,
+        "5000",
+    ),
+    ign("cluster-allow-pubsubshard-when-down", Bool, "yes"),
+    ign("cluster-allow-reads-when-down", Bool, "no"),
+    ign("cluster-allow-replica-migration", Bool, "yes"),
+    ign("cluster-announce-bus-port", Int(0, 65535), "0"),
+    ign("cluster-announce-hostname", Str, ""),
+    ign("cluster-announce-ip", Str, ""),
+    ign("cluster-announce-port", Int(0, 65535), "0"),
+    ign("cluster-announce-tls-port", Int(0, 65535), "0"),
+    ign_f("cluster-config-file", None, Str, IMMUTABLE, "nodes.conf"),
+    ign_f("cluster-enabled", None, Bool, IMMUTABLE, "no"),
+    ign("cluster-link-sendbuf-limit", Mem(0, I64), "0"),
+    ign("cluster-migration-barrier", Int(0, I32), "1"),
+    ign("cluster-node-timeout", Int(0, I64), "15000"),
+    ign_f("cluster-port", None, Int(0, 65535), IMMUTABLE, "0"),
+    ign(
+        "cluster-preferred-endpoint-type",
+        Enum(&["ip", "hostname", "unknown-endpoint"]),
+        "ip",
+    ),
+    ign_f(
+        "cluster-replica-no-failover",
+        Some("cluster-slave-no-failover"),
+        Bool,
+        0,
+        "no",
+    ),
+    ign_f(
+        "cluster-replica-validity-factor",
+        Some("cluster-slave-validity-factor"),
+        Int(0, I32),
+        0,
+        "10",
+    ),
+    ign("cluster-require-full-coverage", Bool, "yes"),
+    ign("crash-log-enabled", Bool, "yes"),
+    ign("crash-memcheck-enabled", Bool, "yes"),
+    ign_f("disable-thp", None, Bool, IMMUTABLE, "yes"),
+    ign("dynamic-hz", Bool, "yes"),
+    ign_f(
+        "enable-debug-command",
+        None,
+        Enum(NO_YES_LOCAL),
+        IMMUTABLE,
+        "no",
+    ),
+    ign_f(
+        "enable-module-command",
+        None,
+        Enum(NO_YES_LOCAL),
+        IMMUTABLE,
+        "no",
+    ),
+    ign_f(
+        "enable-protected-configs",
+        None,
+        Enum(NO_YES_LOCAL),
+        IMMUTABLE,
+        "no",
+    ),
+    ign("ignore-warnings", Str, ""),
+    ign_f("io-threads", None, Int(1, 128), IMMUTABLE, "1"),
+    ign_f("io-threads-do-reads", None, Bool, IMMUTABLE, "no"),
+    ign("jemalloc-bg-thread", Bool, "yes"),
+    ign("latency-tracking", Bool, "yes"),
+    ign_f(
+        "latency-tracking-info-percentiles",
+        None,
+        Words,
+        MULTI_ARG,
+        "50 99 99.9",
+    ),
+    ign("lazyfree-lazy-eviction", Bool, "no"),
+    ign("lazyfree-lazy-expire", Bool, "no"),
+    ign("lazyfree-lazy-server-del", Bool, "no"),
+    ign("lazyfree-lazy-user-del", Bool, "no"),
+    ign("lazyfree-lazy-user-flush", Bool, "no"),
+    ign("lfu-decay-time", Int(0, I32), "1"),
+    ign("lfu-log-factor", Int(0, I32), "10"),
+    ign("maxmemory-clients", MemOrPercent, "0"),
+    ign("maxmemory-eviction-tenacity", Int(0, 100), "10"),
+    ign("no-appendfsync-on-rewrite", Bool, "no"),
+    ign("notify-keyspace-events", Str, ""),
+    ign(
+        "oom-score-adj",
+        Enum(&["no", "yes", "relative", "absolute"]),
+        "no",
+    ),
+    ign_f("oom-score-adj-values", None, Words, MULTI_ARG, "0 200 800"),
+    ign(
+        "proc-title-template",
+        Str,
+        "{title} {listen-addr} {server-mode}",
+    ),
+    ign(
+        "propagation-error-behavior",
+        Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore",
+    ),
+    ign("rdb-del-sync-files", Bool, "no"),
+    ign("rdb-save-incremental-fsync", Bool, "yes"),
+    ign("repl-disable-tcp-nodelay", Bool, "no"),
+    ign("repl-diskless-sync-max-replicas", Int(0, I32), "0"),
+    ign("replica-announced", Bool, "yes"),
+    ign("replica-ignore-disk-write-errors", Bool, "no"),
+    ign_f(
+        "replica-ignore-maxmemory",
+        Some("slave-ignore-maxmemory"),
+        Bool,
+        0,
+        "yes",
+    ),
+    ign_f(
+        "replica-lazy-flush",
+        Some("slave-lazy-flush"),
+        Bool,
+        0,
+        "no",
+    ),
+    ign(
+        "sanitize-dump-payload",
+        Enum(&["no", "yes", "clients"]),
+        "no",
+    ),
+    ign_f("server_cpulist", None, Str, IMMUTABLE, ""),
+    ign_f("set-proc-title", None, Bool, IMMUTABLE, "yes"),
+    ign_f("shutdown-on-sigint", None, Words, MULTI_ARG, "default"),
+    ign_f("shutdown-on-sigterm", None, Words, MULTI_ARG, "default"),
+    ign("shutdown-timeout", Int(0, I32), "10"),
+    ign_f(
+        "socket-mark-id",
+        None,
+        Int(0, u32::MAX as i128),
+        IMMUTABLE,
+        "0",
+    ),
+    ign("stop-writes-on-bgsave-error", Bool, "yes"),
+    ign_f(
+        "supervised",
+        None,
+        Enum(&["upstart", "systemd", "auto", "no"]),
+        IMMUTABLE,
+        "no",
+    ),
+    ign_f("syslog-enabled", None, Bool, IMMUTABLE, "no"),
+    ign_f(
+        "syslog-facility",
+        None,
+        Enum(&[
+            "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+        ]),
+        IMMUTABLE,
+        "local0",
+    ),
+    ign_f("syslog-ident", None, Str, IMMUTABLE, "redis"),
+    ign("tls-auth-clients", Enum(&["no", "yes", "optional"]), "yes"),
+    ign("tls-ca-cert-dir", Str, ""),
+    ign("tls-ca-cert-file", Str, ""),
+    ign("tls-cert-file", Str, ""),
+    ign("tls-ciphers", Str, ""),
+    ign("tls-ciphersuites", Str, ""),
+    ign("tls-client-cert-file", Str, ""),
+    ign("tls-client-key-file", Str, ""),
+    ign("tls-client-key-file-pass", Str, ""),
+    ign("tls-cluster", Bool, "no"),
+    ign("tls-dh-params-file", Str, ""),
+    ign("tls-key-file", Str, ""),
+    ign("tls-key-file-pass", Str, ""),
+    ign("tls-port", Int(0, 65535), "0"),
+    ign("tls-prefer-server-ciphers", Bool, "no"),
+    ign("tls-protocols", Str, ""),
+    ign("tls-replication", Bool, "no"),
+    ign("tls-session-cache-size", Int(0, I32), "20480"),
+    ign("tls-session-cache-timeout", Int(0, I32), "300"),
+    ign("tls-session-caching", Bool, "yes"),
+    ign("tracking-table-max-keys", Int(0, I64), "1000000"),
+    ign_f("unixsocket", None, Str, IMMUTABLE, ""),
+    ign_f("unixsocketperm", None, Str, IMMUTABLE, "0"),
+];
+
+fn lookup(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// A validated single value.
+enum Value {
+    Bool(bool),
+    Int(i128),
+    Str(String),
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    if s.eq_ignore_ascii_case("yes") {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("no") {
+        Ok(false)
+    } else {
+        Err("argument must be 'yes' or 'no'".into())
+    }
+}
+
+fn check_bounds(v: i128, min: i128, max: i128) -> Result<Value, String> {
+    if v < min || v > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(Value::Int(v))
+}
+
+/// Validates the single argument of a scalar parameter.
+fn parse_scalar(kind: Kind, arg: &str) -> Result<Value, String> {
+    match kind {
+        Bool => parse_bool(arg).map(Value::Bool),
+        Int(min, max) => match parse::string2ll(arg) {
+            Some(v) => check_bounds(i128::from(v), min, max),
+            None => Err("argument couldn't be parsed into an integer".into()),
+        },
+        Threads => match parse::string2ll(arg) {
+            Some(v) => check_bounds(i128::from(v), 0, 65535),
+            None => Err("argument couldn't be parsed into an integer".into()),
+        },
+        Mem(min, max) => match parse::memtoull(arg) {
+            // Redis stores signed configs as long long, so huge values fail the bounds check.
+            Some(v) => check_bounds(i128::from(v), min, max),
+            None => Err("argument must be a memory value".into()),
+        },
+        MemOrPercent => {
+            if let Some(v) = parse::memtoull(arg) {
+                check_bounds(i128::from(v), 0, I64)
+            } else if let Some(n) = arg
+                .strip_suffix('%')
+                .filter(|n| !n.is_empty())
+                .and_then(parse::string2ll)
+                .filter(|n| *n >= 0)
+            {
+                // Kept as written: Redis reports percentages back as "N%".
+                Ok(Value::Str(format!("{n}%")))
+            } else {
+                Err("argument must be a memory or percent value".into())
+            }
+        }
+        Enum(names) => names
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(arg))
+            .map(|n| Value::Str((*n).to_string()))
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    names.join(", ")
+                )
+            }),
+        FileName => {
+            if arg.contains('/') || arg.contains('\\') {
+                Err("dbfilename can't be a path, just a filename".into())
+            } else {
+                Ok(Value::Str(arg.to_string()))
+            }
+        }
+        Str | Words | Save | Bind | ClientOutputBufferLimit | ReplicaOf => {
+            Ok(Value::Str(arg.to_string()))
+        }
+    }
+}
+
+fn value_to_string(v: &Value) -> String {
+    match v {
+        Value::Bool(b) => yes_no(*b).into(),
+        Value::Int(i) => i.to_string(),
+        Value::Str(s) => s.clone(),
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn parse_save(args: &[String]) -> Result<Vec<(u64, u64)>, String> {
+    let args: &[String] = if args.len() == 1 && args[0].is_empty() {
+        &[]
+    } else {
+        args
+    };
+    let bad = || "Invalid save parameters".to_string();
+    if !args.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let mut out = Vec::new();
+    for pair in args.chunks(2) {
+        // Redis uses strtoll here, so "+5" and " 5" are accepted.
+        let (secs, ok1) = parse::strtol(&pair[0]);
+        let (changes, ok2) = parse::strtol(&pair[1]);
+        if !ok1 || !ok2 || secs < 1 || changes < 0 {
+            return Err(bad());
+        }
+        out.push((secs as u64, changes as u64));
+    }
+    Ok(out)
+}
+
+fn parse_client_output_buffer_limit(
+    current: &ClientOutputBufferLimits,
+    args: &[String],
+) -> Result<ClientOutputBufferLimits, String> {
+    if !args.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = *current;
+    for a in args.chunks(4) {
+        let class = a[0].to_ascii_lowercase();
+        let slot = match class.as_str() {
+            "normal" => &mut out.normal,
+            "slave" | "replica" => &mut out.replica,
+            "pubsub" => &mut out.pubsub,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let (secs, secs_ok) = parse::strtol(&a[3]);
+        match (parse::memtoull(&a[1]), parse::memtoull(&a[2])) {
+            (Some(hard), Some(soft)) if secs_ok && secs >= 0 => {
+                *slot = ClientBufferLimit {
+                    hard,
+                    soft,
+                    soft_seconds: secs as u64,
+                }
+            }
+            _ => {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                )
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_replicaof(args: &[String]) -> Result<Option<(String, u16)>, String> {
+    if args.len() != 2 {
+        return Err("wrong number of arguments".into());
+    }
+    if args[0].eq_ignore_ascii_case("no") && args[1].eq_ignore_ascii_case("one") {
+        return Ok(None);
+    }
+    // Redis uses strtol, so "+6379" is accepted.
+    let (port, ok) = parse::strtol(&args[1]);
+    if !ok || !(0..=65535).contains(&port) {
+        return Err("Invalid master port".into());
+    }
+    Ok(Some((args[0].clone(), port as u16)))
+}
+
+fn format_save(save: &[(u64, u64)]) -> String {
+    save.iter()
+        .map(|(s, c)| format!("{s} {c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn format_cobl(l: &ClientOutputBufferLimits) -> String {
+    let f = |name: &str, c: &ClientBufferLimit| {
+        format!("{name} {} {} {}", c.hard, c.soft, c.soft_seconds)
+    };
+    format!(
+        "{} {} {}",
+        f("normal", &l.normal),
+        f("slave", &l.replica),
+        f("pubsub", &l.pubsub)
+    )
+}
+
+/// Whether this parse is part of loading the config (affects `save` accumulation).
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    File,
+    ConfigSet,
+}
+
+impl Config {
+    /// Applies a whole redis.conf text: `#` comments, quoting as in Redis's `sdssplitargs`,
+    /// case-insensitive directives, later lines override earlier ones. `include` is rejected.
+    pub fn apply_text(&mut self, text: &str, file: Option<&str>) -> Result<(), ConfigError> {
+        for (i, raw) in text.split('\n').enumerate() {
+            let line = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| ConfigError {
+                file: file.map(str::to_string),
+                line: i + 1,
+                directive: line.to_string(),
+                reason,
+            };
+            let Some(argv) = parse::split_args(line.as_bytes()) else {
+                return Err(err("Unbalanced quotes in configuration line".into()));
+            };
+            let argv: Vec<String> = argv
+                .into_iter()
+                .map(|a| String::from_utf8_lossy(&a).into_owned())
+                .collect();
+            if argv.is_empty() {
+                continue;
+            }
+            self.apply_directive(&argv).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Applies command-line `--directive value ...` arguments with redis-server's semantics: they
+    /// become config lines appended after an (empty) config file, so the first is line 2.
+    pub fn apply_args(&mut self, args: &[String]) -> Result<(), ConfigError> {
+        self.apply_file_and_args(None, args)
+    }
+
+    /// Applies an optional `(path, text)` config file followed by command-line arguments, exactly
+    /// as redis-server concatenates them (`<file>\n<options>`), so line numbers in errors match.
+    pub fn apply_file_and_args(
+        &mut self,
+        file: Option<(&str, &str)>,
+        args: &[String],
+    ) -> Result<(), ConfigError> {
+        let mut text = file.map(|(_, t)| t.to_string()).unwrap_or_default();
+        text.push('\n');
+        text.push_str(&args_to_config_text(args));
+        self.apply_text(&text, file.map(|(p, _)| p))
+    }
+
+    fn apply_directive(&mut self, argv: &[String]) -> Result<(), String> {
+        let name = argv[0].to_ascii_lowercase();
+        let Some(param) = lookup(&name) else {
+            if DEPRECATED.contains(&name.as_str()) {
+                return Ok(());
+            }
+            if UNSUPPORTED.contains(&name.as_str()) {
+                return Err(format!("'{name}' is not supported by shardis"));
+            }
+            return Err("Bad directive or wrong number of arguments".into());
+        };
+        let multi = param.flags & MULTI_ARG != 0;
+        if !multi && argv.len() != 2 {
+            return Err("wrong number of arguments".into());
+        }
+        let args: Vec<String> = if multi && argv.len() == 2 && !argv[1].is_empty() {
+            // Redis splits a lone multi-arg value, so `--save "60 1"` works.
+            parse::split_args(argv[1].as_bytes())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| String::from_utf8_lossy(&a).into_owned())
+                .collect()
+        } else {
+            argv[1..].to_vec()
+        };
+        self.set_param(param, &args, Source::File)
+    }
+
+    /// Validates `args` for `param` and stores the result; on error nothing changes.
+    fn set_param(&mut self, param: &Param, args: &[String], source: Source) -> Result<(), String> {
+        match param.kind {
+            Save => {
+                let points = parse_save(args)?;
+                // While loading, the first `save` line replaces the defaults and later ones add;
+                // `save ""` always clears.
+                let clear_all = args.len() == 1 && args[0].is_empty();
+                if clear_all || source == Source::ConfigSet || !self.save_loaded {
+                    self.save.clear();
+                }
+                if source == Source::File {
+                    self.save_loaded = true;
+                }
+                self.save.extend(points);
+                return Ok(());
+            }
+            Bind => {
+                let args: &[String] = if args.len() == 1 && args[0].is_empty() {
+                    &[]
+                } else {
+                    args
+                };
+                if args.len() > 16 {
+                    return Err("Too many bind addresses specified.".into());
+                }
+                self.bind = args.to_vec();
+                return Ok(());
+            }
+            ClientOutputBufferLimit => {
+                self.client_output_buffer_limit =
+                    parse_client_output_buffer_limit(&self.client_output_buffer_limit, args)?;
+                return Ok(());
+            }
+            ReplicaOf => {
+                self.replicaof = parse_replicaof(args)?;
+                return Ok(());
+            }
+            Words => {
+                let joined = args.join(" ");
+                self.ignored.insert(param.name, joined);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let [arg] = args else {
+            return Err("wrong number of arguments".into());
+        };
+        let value = parse_scalar(param.kind, arg)?;
+        match param.access {
+            Access::Field(_, get_mut) => assign(get_mut(self), value),
+            Access::Stored(_) => {
+                let s = value_to_string(&value);
+                if param.name == "cluster-enabled" && s == "yes" {
+                    return Err("cluster mode is not supported by shardis".into());
+                }
+                if param.name == "tls-port" && s != "0" {
+                    return Err("TLS is not supported by shardis".into());
+                }
+                self.ignored.insert(param.name, s);
+            }
+            Access::Special => {
+                // Only `threads` is a scalar special.
+                if let Value::Int(n) = value {
+                    self.threads = if n == 0 { None } else { Some(n as usize) };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn param_value(&self, param: &Param) -> String {
+        match &param.access {
+            Access::Field(get, _) => match get(self) {
+                Slot::Bool(b) => yes_no(*b).into(),
+                Slot::U16(v) => v.to_string(),
+                Slot::U32(v) => v.to_string(),
+                Slot::U64(v) => v.to_string(),
+                Slot::Usize(v) => v.to_string(),
+                Slot::I64(v) => v.to_string(),
+                Slot::Str(s) => s.clone(),
+                Slot::OptStr(s) => s.clone().unwrap_or_default(),
+                Slot::LogLevel(l) => l.as_str().into(),
+            },
+            Access::Stored(default) => self
+                .ignored
+                .get(param.name)
+                .cloned()
+                .unwrap_or_else(|| default.to_string()),
+            Access::Special => match param.kind {
+                Save => format_save(&self.save),
+                Bind => self.bind.join(" "),
+                ClientOutputBufferLimit => format_cobl(&self.client_output_buffer_limit),
+                ReplicaOf => self
+                    .replicaof
+                    .as_ref()
+                    .map(|(h, p)| format!("{h} {p}"))
+                    .unwrap_or_default(),
+                Threads => self.threads.unwrap_or(0).to_string(),
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// CONFIG GET: `(name, value)` for every parameter (or alias) matching the glob `pattern`
+    /// (case-insensitive), formatted as Redis 7.0 formats them. Sorted by name.
+    pub fn get(&self, pattern: &str) -> Vec<(String, String)> {
+        let pat = pattern.as_bytes();
+        let mut out = Vec::new();
+        for param in PARAMS {
+            for name in std::iter::once(param.name).chain(param.alias) {
+                if parse::glob_match(pat, name.as_bytes(), true) {
+                    out.push((name.to_string(), self.param_value(param)));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The stored value of a directive from [`IGNORED`] (or any parameter), as CONFIG GET shows it.
+    pub fn value_of(&self, name: &str) -> Option<String> {
+        lookup(name).map(|p| self.param_value(p))
+    }
+
+    /// CONFIG SET `name` `value`, with Redis 7.0's exact error replies (starting with `ERR`).
+    /// The server must apply side effects (rebinding `port`, resizing the backlog, ...) itself.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let Some(param) = lookup(name) else {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        let fail = |reason: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+        };
+        if param.flags & IMMUTABLE != 0 {
+            return Err(fail("can't set immutable config"));
+        }
+        if param.flags & PROTECTED != 0
+            && self
+                .ignored
+                .get("enable-protected-configs")
+                .is_some_and(|v| v == "no")
+        {
+            return Err(fail("can't set protected config"));
+        }
+        let args: Vec<String> = if param.flags & MULTI_ARG != 0 {
+            // Redis splits multi-arg values on single spaces (sdssplitlen), "" giving no args.
+            if value.is_empty() {
+                Vec::new()
+            } else {
+                value.split(' ').map(str::to_string).collect()
+            }
+        } else {
+            vec![value.to_string()]
+        };
+        self.set_param(param, &args, Source::ConfigSet)
+            .map_err(|e| fail(&e))
+    }
+}
+
+fn assign(slot: SlotMut<'_>, value: Value) {
+    // parse_scalar has already checked the bounds against the field's range.
+    match (slot, value) {
+        (SlotMut::Bool(r), Value::Bool(b)) => *r = b,
+        (SlotMut::U16(r), Value::Int(i)) => *r = i as u16,
+        (SlotMut::U32(r), Value::Int(i)) => *r = i as u32,
+        (SlotMut::U64(r), Value::Int(i)) => *r = i as u64,
+        (SlotMut::Usize(r), Value::Int(i)) => *r = i as usize,
+        (SlotMut::I64(r), Value::Int(i)) => *r = i as i64,
+        (SlotMut::Str(r), Value::Str(s)) => *r = s,
+        (SlotMut::OptStr(r), Value::Str(s)) => *r = if s.is_empty() { None } else { Some(s) },
+        (SlotMut::LogLevel(r), Value::Str(s)) => {
+            if let Some(l) = LogLevel::from_name(&s) {
+                *r = l;
+            }
+        }
+        _ => unreachable!("parameter table pairs each kind with a matching field type"),
+    }
+}
+
+/// Turns redis-server command-line options into config text the way Redis 7.0's `main()` does:
+/// `--name` starts a line, following arguments are appended quoted, and a bare `--save`
+/// (last, or followed by another `--option`) becomes `save ""`.
+pub fn args_to_config_text(args: &[String]) -> String {
+    let mut options = String::new();
+    let mut handled_last_config_arg = true;
+    for (j, arg) in args.iter().enumerate() {
+        if handled_last_config_arg && arg.starts_with("--") {
+            if !options.is_empty() {
+                options.push('\n');
+            }
+            options.push_str(&arg[2..]);
+            options.push(' ');
+            let argc = parse::split_args(arg.as_bytes()).map_or(0, |v| v.len());
+            if argc == 1 {
+                handled_last_config_arg = false;
+                let next_is_option = args.get(j + 1).is_some_and(|n| n.starts_with("--"));
+                let is_save = arg.eq_ignore_ascii_case("--save");
+                if is_save && next_is_option {
+                    options.push_str("\"\"");
+                    handled_last_config_arg = true;
+                } else if is_save && j == args.len() - 1 {
+                    options.push_str("\"\"");
+                }
+            } else {
+                handled_last_config_arg = true;
+            }
+        } else {
+            parse::cat_repr(&mut options, arg.as_bytes());
+            options.push(' ');
+            handled_last_config_arg = true;
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests;

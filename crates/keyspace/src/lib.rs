@@ -11,3 +11,227 @@
 //! so every command here can assume all its keys are local.
 //!
 //! Time comes in as `now_ms` (Unix milliseconds), so tests control the clock.
+//!
+//! # Layout
+//! - [`db`]: one logical database: a fixed array of hash-table segments (stable
+//!   SCAN cursors, room for per-segment snapshots), the TTL index, lookups with
+//!   lazy expiry, SCAN/KEYS/RANDOMKEY.
+//! - [`value`]: the [`Value`] enum and the string representations.
+//! - [`string`]: the string commands (GET, SET, INCR…).
+//! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
+//! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
+//! - [`glob`]: Redis's glob matcher.
+//! - [`errors`]: every error text, once.
+//! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
+//!   `long double`.
+
+pub mod db;
+pub mod errors;
+pub mod expire;
+pub mod generic;
+pub mod glob;
+mod longdouble;
+pub mod string;
+pub mod value;
+
+use bytes::Bytes;
+use shardis_commands::{Command, CommandId};
+use shardis_protocol::Reply;
+
+pub use db::Keyspace;
+pub use value::{StrValue, Value};
+
+/// Per-call state the server passes in and reads back.
+#[derive(Debug, Default)]
+pub struct ExecContext {
+    /// Selected db.
+    pub db: usize,
+    /// Unix time in milliseconds.
+    pub now_ms: u64,
+    /// Replicas never expire keys themselves: expired keys are hidden on read,
+    /// never deleted (and writes from the master see them as live).
+    pub replica: bool,
+    /// What to propagate, appended by writes.
+    pub effects: Vec<Effect>,
+    /// Counters for INFO.
+    pub stats: ExecStats,
+}
+
+/// Counters a command run adds to (Redis's `server.stat_*` and `server.dirty`).
+#[derive(Debug, Default, Clone)]
+pub struct ExecStats {
+    /// Read lookups that found a key.
+    pub keyspace_hits: u64,
+    /// Read lookups that found nothing.
+    pub keyspace_misses: u64,
+    /// Keys deleted because their TTL passed.
+    pub expired_keys: u64,
+    /// Changes to the dataset (Redis's `server.dirty`).
+    pub dirty: u64,
+}
+
+/// One command to propagate to replicas (and later the AOF), in db `db`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    /// The db the command applies to.
+    pub db: usize,
+    /// The command and its arguments.
+    pub args: Vec<Bytes>,
+}
+
+/// An owned copy of a key's value and expiry, for moving entries between shards.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Absolute expiry in Unix ms, if any.
+    pub expire_at_ms: Option<u64>,
+}
+
+impl ExecContext {
+    /// Appends an effect in the selected db.
+    pub(crate) fn propagate(&mut self, args: Vec<Bytes>) {
+        self.effects.push(Effect { db: self.db, args });
+    }
+
+    /// Propagates the command exactly as it was sent.
+    pub(crate) fn propagate_as_sent(&mut self, args: &[Bytes]) {
+        self.propagate(args.to_vec());
+    }
+}
+
+impl Keyspace {
+    /// Runs a command whose keys all live in this keyspace. `args[0]` is the
+    /// command name. The caller already checked arity and that the command exists.
+    pub fn execute(
+        &mut self,
+        ctx: &mut ExecContext,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Reply {
+        // A replica applies only its master's writes; those must see keys the
+        // replica's clock thinks are expired as live (Redis's expireIfNeeded).
+        self.obey_master = ctx.replica && cmd.is_write();
+        let reply = self.dispatch(ctx, cmd, args);
+        self.obey_master = false;
+        reply
+    }
+
+    fn dispatch(&mut self, ctx: &mut ExecContext, cmd: &'static Command, args: &[Bytes]) -> Reply {
+        use CommandId as C;
+        match cmd.id {
+            // strings
+            C::Get => string::get(self, ctx, args),
+            C::Set => string::set(self, ctx, args),
+            C::Setnx => string::setnx(self, ctx, args),
+            C::Setex => string::setex(self, ctx, args, false),
+            C::Psetex => string::setex(self, ctx, args, true),
+            C::Getset => string::getset(self, ctx, args),
+            C::Getdel => string::getdel(self, ctx, args),
+            C::Getex => string::getex(self, ctx, args),
+            C::Mget => string::mget(self, ctx, args),
+            C::Mset => string::mset(self, ctx, args, false),
+            C::Msetnx => string::mset(self, ctx, args, true),
+            C::Incr => string::incr_by(self, ctx, args, Some(1)),
+            C::Decr => string::incr_by(self, ctx, args, Some(-1)),
+            C::Incrby | C::Decrby => string::incr_by(self, ctx, args, None),
+            C::Incrbyfloat => string::incrbyfloat(self, ctx, args),
+            C::Append => string::append(self, ctx, args),
+            C::Strlen => string::strlen(self, ctx, args),
+            C::Getrange | C::Substr => string::getrange(self, ctx, args),
+            C::Setrange => string::setrange(self, ctx, args),
+            // generic
+            C::Del | C::Unlink => generic::del(self, ctx, args),
+            C::Exists => generic::exists(self, ctx, args),
+            C::Type => generic::type_(self, ctx, args),
+            C::Touch => generic::touch(self, ctx, args),
+            C::Rename => generic::rename(self, ctx, args, false),
+            C::Renamenx => generic::rename(self, ctx, args, true),
+            C::Copy => generic::copy(self, ctx, args),
+            C::Move => generic::move_(self, ctx, args),
+            C::Object => generic::object(self, ctx, args),
+            // expiry
+            C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => {
+                expire::expire(self, ctx, cmd, args)
+            }
+            C::Ttl | C::Pttl | C::Expiretime | C::Pexpiretime => expire::ttl(self, ctx, cmd, args),
+            C::Persist => expire::persist(self, ctx, args),
+            _ => Reply::Error(format!("ERR '{}' is not a keyspace command", cmd.name)),
+        }
+    }
+}
+
+/// Parses an i64 argument the way Redis's `getLongLongFromObject` does.
+pub(crate) fn parse_i64(b: &[u8]) -> Result<i64, Reply> {
+    shardis_protocol::decode::parse_int(b).ok_or_else(|| errors::err(errors::NOT_INTEGER))
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Helpers for the command tests: run a command line, compare replies.
+    use super::*;
+
+    /// A keyspace plus a context at a fixed clock.
+    pub struct T {
+        pub ks: Keyspace,
+        pub ctx: ExecContext,
+    }
+
+    impl T {
+        pub fn new() -> T {
+            T {
+                ks: Keyspace::new(16),
+                ctx: ExecContext {
+                    now_ms: 1_000_000_000_000,
+                    ..Default::default()
+                },
+            }
+        }
+
+        /// Runs a whitespace-separated command line.
+        pub fn run(&mut self, line: &str) -> Reply {
+            let args: Vec<Bytes> = line
+                .split_whitespace()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect();
+            self.run_args(args)
+        }
+
+        pub fn run_args(&mut self, args: Vec<Bytes>) -> Reply {
+            let cmd = shardis_commands::lookup(&args[0]).expect("known command");
+            assert!(cmd.arity_ok(args.len()), "arity of {}", cmd.name);
+            self.ks.execute(&mut self.ctx, cmd, &args)
+        }
+
+        /// Takes the effects recorded so far, as strings.
+        pub fn effects(&mut self) -> Vec<String> {
+            self.ctx
+                .effects
+                .drain(..)
+                .map(|e| {
+                    e.args
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        }
+
+        pub fn advance(&mut self, ms: u64) {
+            self.ctx.now_ms += ms;
+        }
+    }
+
+    pub fn bulk(s: &str) -> Reply {
+        Reply::bulk(s.as_bytes())
+    }
+
+    pub fn int(n: i64) -> Reply {
+        Reply::Integer(n)
+    }
+
+    pub fn err(s: &str) -> Reply {
+        Reply::Error(s.to_owned())
+    }
+}

@@ -1,0 +1,70 @@
+//! Every error text the keyspace replies with, byte for byte as Redis 7.0.15
+//! writes them (without the leading `-`).
+
+use shardis_protocol::Reply;
+
+/// A value of the wrong type for the command.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+/// An argument that must be an i64 is not one.
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// INCR/INCRBY/DECR overflowed i64.
+pub const INCR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+/// DECRBY with `i64::MIN` (its negation overflows).
+pub const DECR_OVERFLOW: &str = "ERR decrement would overflow";
+/// An argument that must be a float is not one.
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+/// INCRBYFLOAT produced NaN or an infinity.
+pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+/// Malformed options.
+pub const SYNTAX: &str = "ERR syntax error";
+/// RENAME of a missing key.
+pub const NO_SUCH_KEY: &str = "ERR no such key";
+/// A db number outside `0..databases`.
+pub const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+/// MOVE/COPY onto itself.
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+/// A string grown past 512 MB.
+pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+/// SETRANGE with a negative offset.
+pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+/// EXPIRE with both NX and another condition.
+pub const EXPIRE_NX_AND_OTHER: &str =
+    "ERR NX and XX, GT or LT options at the same time are not compatible";
+/// EXPIRE with both GT and LT.
+pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
+/// OBJECT FREQ without an LFU policy (shardis never evicts by LFU).
+pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// The reply for one of the constant texts above.
+pub fn err(text: &str) -> Reply {
+    Reply::Error(text.to_owned())
+}
+
+/// `ERR invalid expire time in '<cmd>' command`.
+pub fn invalid_expire(cmd: &str) -> Reply {
+    Reply::Error(format!("ERR invalid expire time in '{cmd}' command"))
+}
+
+/// `ERR Unsupported option <opt>` (EXPIRE family).
+pub fn unsupported_option(opt: &[u8]) -> Reply {
+    Reply::Error(format!(
+        "ERR Unsupported option {}",
+        String::from_utf8_lossy(opt)
+    ))
+}
+
+/// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
+pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
+    Reply::Error(format!(
+        "ERR unknown subcommand '{}'. Try {cmd} HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+/// `ERR wrong number of arguments for '<cmd>' command` (for subcommands,
+/// `object|encoding`, whose arity the caller does not check).
+pub fn wrong_arity(name: &str) -> Reply {
+    Reply::Error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}

@@ -124,3 +124,116 @@ pub fn persist(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
     ctx.propagate_as_sent(args);
     Reply::Integer(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+
+    #[test]
+    fn expire_family_and_effects() {
+        let mut t = T::new();
+        let now = t.ctx.now_ms;
+        t.run("SET k v");
+        t.effects();
+        assert_eq!(t.run("EXPIRE nope 10"), int(0));
+        assert_eq!(t.run("EXPIRE k 10"), int(1));
+        assert_eq!(t.run("PEXPIRE k 20000 GT"), int(1));
+        assert_eq!(t.run(&format!("EXPIREAT k {}", now / 1000 + 30)), int(1));
+        assert_eq!(t.run(&format!("PEXPIREAT k {}", now + 40_000)), int(1));
+        assert_eq!(
+            t.effects(),
+            vec![
+                format!("PEXPIREAT k {}", now + 10_000),
+                format!("PEXPIREAT k {} GT", now + 20_000),
+                format!("PEXPIREAT k {}", now + 30_000),
+                format!("PEXPIREAT k {}", now + 40_000),
+            ]
+        );
+        assert_eq!(t.run("TTL k"), int(40));
+        assert_eq!(t.run("PTTL k"), int(40_000));
+        assert_eq!(t.run("EXPIRETIME k"), int((now + 40_000) as i64 / 1000));
+        assert_eq!(t.run("PEXPIRETIME k"), int((now + 40_000) as i64));
+        assert_eq!(t.run("EXPIRE k -1"), int(1));
+        assert_eq!(t.effects(), vec!["DEL k"]);
+        assert_eq!(t.run("TTL k"), int(-2));
+    }
+
+    #[test]
+    fn conditional_flags() {
+        let mut t = T::new();
+        t.run("SET k v");
+        assert_eq!(t.run("EXPIRE k 10 XX"), int(0));
+        assert_eq!(t.run("EXPIRE k 10 GT"), int(0), "no TTL counts as infinite");
+        assert_eq!(t.run("EXPIRE k 10 LT"), int(1));
+        assert_eq!(t.run("EXPIRE k 20 NX"), int(0));
+        assert_eq!(t.run("EXPIRE k 5 GT"), int(0));
+        assert_eq!(t.run("EXPIRE k 20 GT"), int(1));
+        assert_eq!(t.run("EXPIRE k 30 LT"), int(0));
+        assert_eq!(t.run("EXPIRE k 15 lt"), int(1));
+        assert_eq!(t.run("EXPIRE k 15 XX"), int(1));
+        assert_eq!(
+            t.run("EXPIRE k 10 NX XX"),
+            err("ERR NX and XX, GT or LT options at the same time are not compatible")
+        );
+        assert_eq!(
+            t.run("EXPIRE k 10 GT LT"),
+            err("ERR GT and LT options at the same time are not compatible")
+        );
+        assert_eq!(t.run("EXPIRE k 10 foo"), err("ERR Unsupported option foo"));
+        assert_eq!(
+            t.run("EXPIRE k abc"),
+            err("ERR value is not an integer or out of range")
+        );
+        for (cmd, arg) in [
+            ("expire", "9223372036854775807"),
+            ("expire", "-9223372036854775807"),
+            ("pexpire", "9223372036854775807"),
+            ("expireat", "9223372036854775807"),
+        ] {
+            assert_eq!(
+                t.run(&format!("{cmd} k {arg}")),
+                err(&format!("ERR invalid expire time in '{cmd}' command"))
+            );
+        }
+    }
+
+    #[test]
+    fn ttl_rounding_and_persist() {
+        let mut t = T::new();
+        t.run("PSETEX k 1499 v");
+        assert_eq!(t.run("TTL k"), int(1));
+        t.run("PSETEX k 1500 v");
+        assert_eq!(t.run("TTL k"), int(2));
+        t.run("SET p v");
+        assert_eq!(t.run("TTL p"), int(-1));
+        assert_eq!(t.run("PERSIST p"), int(0));
+        assert_eq!(t.run("PERSIST nope"), int(0));
+        t.effects();
+        assert_eq!(t.run("PERSIST k"), int(1));
+        assert_eq!(t.effects(), vec!["PERSIST k"]);
+        assert_eq!(t.run("TTL k"), int(-1));
+        assert_eq!(t.ks.keyspace_info()[0], (2, 0, 0));
+    }
+
+    #[test]
+    fn replica_keeps_past_expiries_and_obeys_master_writes() {
+        let mut t = T::new();
+        t.ctx.replica = true;
+        t.run("SET k v");
+        assert_eq!(
+            t.run("PEXPIREAT k 1"),
+            int(1),
+            "a replica stores even a past time"
+        );
+        assert_eq!(t.ks.dbsize(0), 1);
+        assert_eq!(t.run("GET k"), Reply::Nil, "but reads hide the key");
+        assert_eq!(t.run("TTL k"), int(-2));
+        // The master's writes still see the key (Redis's expireIfNeeded).
+        assert_eq!(t.run("APPEND k x"), int(2));
+        assert_eq!(t.run("DEL k"), int(1));
+        assert_eq!(t.ks.dbsize(0), 0);
+        assert!(t.ctx.stats.expired_keys == 0);
+    }
+
+    use shardis_protocol::Reply;
+}

@@ -208,3 +208,164 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         _ => err(errors::LFU_NOT_SELECTED),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use shardis_protocol::Reply;
+
+    #[test]
+    fn del_exists_type_touch() {
+        let mut t = T::new();
+        t.run("MSET a 1 b 2");
+        t.effects();
+        assert_eq!(t.run("EXISTS a a b c"), int(3), "duplicates count");
+        assert_eq!(t.run("TYPE a"), Reply::Simple("string"));
+        assert_eq!(t.run("TYPE c"), Reply::Simple("none"));
+        assert_eq!(t.run("TOUCH a c"), int(1));
+        assert_eq!(t.run("DEL c"), int(0));
+        assert!(
+            t.effects().is_empty(),
+            "deleting nothing propagates nothing"
+        );
+        assert_eq!(t.run("DEL a b c"), int(2));
+        assert_eq!(t.run("UNLINK a"), int(0));
+        assert_eq!(t.effects(), vec!["DEL a b c"]);
+        assert_eq!(t.ctx.stats.dirty, 4, "MSET 2 + DEL 2");
+        assert_eq!(t.ks.dbsize(0), 0);
+    }
+
+    #[test]
+    fn rename_and_renamenx() {
+        let mut t = T::new();
+        assert_eq!(t.run("RENAME a b"), err("ERR no such key"));
+        assert_eq!(t.run("RENAMENX a b"), err("ERR no such key"));
+        t.run("SETEX a 100 1");
+        t.run("SET c 3");
+        assert_eq!(t.run("RENAME a a"), Reply::OK);
+        assert_eq!(t.run("RENAMENX a a"), int(0));
+        assert_eq!(t.run("RENAMENX a c"), int(0));
+        assert_eq!(t.run("RENAME a b"), Reply::OK);
+        assert_eq!(t.run("TTL b"), int(100), "the TTL moves with the key");
+        assert_eq!(t.run("EXISTS a"), int(0));
+        assert_eq!(t.run("RENAME b c"), Reply::OK);
+        assert_eq!(t.run("GET c"), bulk("1"));
+        assert_eq!(t.run("TTL c"), int(100));
+        assert_eq!(t.run("RENAMENX c d"), int(1));
+        assert_eq!(t.ks.dbsize(0), 1);
+        assert_eq!(t.ks.keyspace_info()[0].1, 1);
+    }
+
+    #[test]
+    fn copy_with_db_and_replace() {
+        let mut t = T::new();
+        t.run("SETEX a 50 v");
+        t.run("SET b other");
+        assert_eq!(
+            t.run("COPY a a"),
+            err("ERR source and destination objects are the same")
+        );
+        assert_eq!(t.run("COPY a b"), int(0));
+        assert_eq!(t.run("COPY a b REPLACE"), int(1));
+        assert_eq!(t.run("GET b"), bulk("v"));
+        assert_eq!(t.run("TTL b"), int(50));
+        assert_eq!(t.run("COPY a a DB 1"), int(1));
+        assert_eq!(t.run("COPY nope x"), int(0));
+        assert_eq!(t.run("COPY a x DB 16"), err("ERR DB index is out of range"));
+        assert_eq!(t.run("COPY a x DB -1"), err("ERR DB index is out of range"));
+        assert_eq!(
+            t.run("COPY a x DB abc"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            t.run("COPY a x DB 4294967296"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(t.run("COPY a x FOO"), err("ERR syntax error"));
+        assert_eq!(t.run("COPY a x DB"), err("ERR syntax error"));
+        t.ctx.db = 1;
+        assert_eq!(t.run("GET a"), bulk("v"));
+        assert_eq!(t.run("TTL a"), int(50));
+        assert_eq!(
+            t.effects(),
+            vec![
+                "SETEX a 50 v",
+                "SET b other",
+                "COPY a b REPLACE",
+                "COPY a a DB 1"
+            ]
+            .into_iter()
+            .map(|s| if s.starts_with("SETEX") {
+                format!("SET a v PXAT {}", t.ctx.now_ms + 50_000)
+            } else {
+                s.to_string()
+            })
+            .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn move_between_dbs() {
+        let mut t = T::new();
+        t.run("SETEX k 30 v");
+        assert_eq!(
+            t.run("MOVE k 0"),
+            err("ERR source and destination objects are the same")
+        );
+        assert_eq!(t.run("MOVE k 99"), err("ERR DB index is out of range"));
+        assert_eq!(
+            t.run("MOVE k x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(t.run("MOVE nope 1"), int(0));
+        assert_eq!(t.run("MOVE k 1"), int(1));
+        assert_eq!(t.ks.dbsize(0), 0);
+        t.run("SET k again");
+        assert_eq!(t.run("MOVE k 1"), int(0), "target exists");
+        t.ctx.db = 1;
+        assert_eq!(t.run("GET k"), bulk("v"));
+        assert_eq!(t.run("TTL k"), int(30));
+    }
+
+    #[test]
+    fn object_subcommands() {
+        let mut t = T::new();
+        t.run("SET n 123");
+        t.run("SET big 12345678901");
+        t.run("SET s hello");
+        assert_eq!(t.run("OBJECT ENCODING n"), bulk("int"));
+        assert_eq!(t.run("OBJECT encoding s"), bulk("embstr"));
+        assert_eq!(t.run("OBJECT ENCODING nope"), Reply::Nil);
+        assert_eq!(t.run("OBJECT REFCOUNT n"), int(2147483647));
+        assert_eq!(t.run("OBJECT REFCOUNT big"), int(1));
+        t.advance(5_000);
+        assert_eq!(t.run("OBJECT IDLETIME s"), int(5));
+        t.run("GET s");
+        assert_eq!(t.run("OBJECT IDLETIME s"), int(0));
+        assert!(
+            matches!(t.run("OBJECT FREQ s"), Reply::Error(e) if e.starts_with("ERR An LFU maxmemory policy is not selected"))
+        );
+        assert_eq!(t.run("OBJECT FREQ nope"), Reply::Nil);
+        assert_eq!(
+            t.run("OBJECT Foo"),
+            err("ERR unknown subcommand 'Foo'. Try OBJECT HELP.")
+        );
+        assert_eq!(
+            t.run("OBJECT ENCODING a b"),
+            err("ERR wrong number of arguments for 'object|encoding' command")
+        );
+        assert_eq!(
+            t.run("OBJECT freq"),
+            err("ERR wrong number of arguments for 'object|freq' command")
+        );
+        assert_eq!(
+            t.run("OBJECT HELP x"),
+            err("ERR wrong number of arguments for 'object|help' command")
+        );
+        let Reply::Array(help) = t.run("OBJECT HELP") else {
+            panic!()
+        };
+        assert_eq!(help.len(), 15);
+        assert_eq!(help[14], Reply::Simple("    Prints this help."));
+    }
+}

@@ -195,7 +195,7 @@ fn checksum_off_writes_zero_trailer() {
         expire_at_ms: None,
     };
     let data = write_file(
-        &[e.clone()],
+        std::slice::from_ref(&e),
         WriterOptions {
             compression: true,
             checksum: false,

@@ -190,8 +190,10 @@ struct Conn {
     generator: Box<dyn Generator>,
     out: Vec<u8>,
     written: usize,
+    /// Reply bytes: `consumed..filled` is read but not yet parsed.
     inbuf: Vec<u8>,
     consumed: usize,
+    filled: usize,
     classes: Vec<u8>,
     replied: usize,
     start: Instant,
@@ -205,8 +207,9 @@ impl Conn {
             generator,
             out: Vec::with_capacity(4096),
             written: 0,
-            inbuf: Vec::with_capacity(64 * 1024),
+            inbuf: vec![0; 16 * 1024],
             consumed: 0,
+            filled: 0,
             classes: Vec::new(),
             replied: 0,
             start: Instant::now(),
@@ -249,40 +252,47 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads everything available; returns false if nothing was read.
+    /// Reads everything available into `inbuf[filled..]`; returns false if
+    /// nothing was read. The buffer is zeroed once and reused, not per read.
     fn fill_inbuf(&mut self) -> io::Result<bool> {
-        if self.consumed > 0 {
-            self.inbuf.drain(..self.consumed);
-            self.consumed = 0;
+        if self.consumed == self.filled {
+            (self.consumed, self.filled) = (0, 0);
         }
         let mut any = false;
         loop {
-            let len = self.inbuf.len();
-            if self.inbuf.capacity() - len < 16 * 1024 {
-                self.inbuf.reserve(64 * 1024);
+            if self.filled == self.inbuf.len() {
+                // Full: move the unparsed tail to the front, or grow.
+                if self.consumed > 0 {
+                    self.inbuf.copy_within(self.consumed..self.filled, 0);
+                    self.filled -= self.consumed;
+                    self.consumed = 0;
+                } else {
+                    self.inbuf.resize(self.inbuf.len() * 2, 0);
+                }
             }
-            let cap = self.inbuf.capacity();
-            self.inbuf.resize(cap, 0);
-            match self.stream.read(&mut self.inbuf[len..]) {
+            let room = self.inbuf.len() - self.filled;
+            match self.stream.read(&mut self.inbuf[self.filled..]) {
                 Ok(0) => {
-                    self.inbuf.truncate(len);
                     return Err(io::Error::new(
                         ErrorKind::UnexpectedEof,
                         "Server closed the connection",
-                    ));
+                    ))
                 }
                 Ok(n) => {
-                    self.inbuf.truncate(len + n);
+                    self.filled += n;
                     any = true;
-                }
-                Err(e) => {
-                    self.inbuf.truncate(len);
-                    match e.kind() {
-                        ErrorKind::WouldBlock => return Ok(any),
-                        ErrorKind::Interrupted => {}
-                        _ => return Err(e),
+                    // A short read means the socket is drained; skipping the
+                    // read that would return WouldBlock saves a syscall, and the
+                    // next arriving byte raises a new edge.
+                    if n < room {
+                        return Ok(true);
                     }
                 }
+                Err(e) => match e.kind() {
+                    ErrorKind::WouldBlock => return Ok(any),
+                    ErrorKind::Interrupted => {}
+                    _ => return Err(e),
+                },
             }
         }
     }
@@ -340,7 +350,7 @@ fn drive(
             let lat = now.duration_since(c.start).as_nanos() as u64;
             let mut got = 0u64;
             while c.replied < c.classes.len() {
-                let Some((len, kind)) = parse_reply(&c.inbuf[c.consumed..])
+                let Some((len, kind)) = parse_reply(&c.inbuf[c.consumed..c.filled])
                     .map_err(|e| io::Error::new(ErrorKind::InvalidData, e.to_string()))?
                 else {
                     break;
@@ -357,7 +367,7 @@ fn drive(
                 c.replied += 1;
                 got += 1;
             }
-            if c.consumed < c.inbuf.len() && c.replied == c.classes.len() {
+            if c.consumed < c.filled && c.replied == c.classes.len() {
                 return Err(io::Error::new(
                     ErrorKind::InvalidData,
                     "server sent more replies than requests",

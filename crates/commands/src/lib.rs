@@ -187,7 +187,7 @@ impl Command {
                     .position(|a| a.eq_ignore_ascii_case(b"streams"))
                     .ok_or(KeyError::Syntax)?;
                 let rest = n - pos - 1;
-                if rest == 0 || rest % 2 != 0 {
+                if rest == 0 || !rest.is_multiple_of(2) {
                     return Err(KeyError::UnbalancedStreams);
                 }
                 Ok((pos + 1..pos + 1 + rest / 2).collect())

@@ -1,1 +1,40 @@
-//! (being written)
+//! Replication logic with no I/O: the merged stream, the backlog, and the PSYNC
+//! accept/refuse decision.
+//!
+//! Where it sits: every shard appends [`LogEntry`]s to its own write log. The
+//! replication role (one executor) feeds those logs into a [`Merger`], which
+//! emits ONE Redis command stream with ONE offset; the bytes go into the
+//! [`Backlog`] (for PSYNC) and to every replica socket. The server crate owns the
+//! sockets and the timing; everything here is plain data in, bytes out.
+//!
+//! ```text
+//!  shard 0 log ─┐
+//!  shard 1 log ─┼─► Merger ──► RESP bytes ──► Backlog (PSYNC +CONTINUE)
+//!  shard N log ─┘     ▲                  └──► replicas (shared Bytes)
+//!   coordinator ──────┘ TxEffects (multi-shard commands, emitted once)
+//! ```
+
+pub mod backlog;
+pub mod merge;
+pub mod psync;
+
+pub use backlog::Backlog;
+pub use merge::{LogEntry, Merger, TxId};
+pub use psync::{decide, PsyncDecision, ReplIds};
+
+use bytes::{BufMut, BytesMut};
+
+/// Encodes a command as a RESP multibulk, as it travels in the stream.
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+    out.put_u8(b'*');
+    out.put_slice(args.len().to_string().as_bytes());
+    out.put_slice(b"\r\n");
+    for a in args {
+        let a = a.as_ref();
+        out.put_u8(b'$');
+        out.put_slice(a.len().to_string().as_bytes());
+        out.put_slice(b"\r\n");
+        out.put_slice(a);
+        out.put_slice(b"\r\n");
+    }
+}

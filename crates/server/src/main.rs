@@ -1,2 +1,121 @@
-//! (being written)
-fn main() {}
+//! `shardis-server`: a Redis 7.0-compatible server, thread-per-core.
+//!
+//! Where it sits: this crate is the only one that does I/O. It starts one glommio
+//! executor per core ([`server`]), each owning a shard of the keyspace
+//! ([`shard`]) and accepting connections ([`conn`]); commands whose keys live on
+//! another core cross over the channel mesh. Protocol, command table, keyspace
+//! and config are plain libraries.
+//!
+//! # Layout
+//! - [`server`]: executors, listeners, cron, signals.
+//! - [`shard`]: a shard's state, the mesh, key locks.
+//! - [`conn`]: one client connection: decode, route, reply in order.
+//! - [`multi`]: atomic multi-shard commands.
+//! - [`admin`], [`info`]: connection and server commands.
+//! - [`route`]: key → slot → shard.
+
+pub mod admin;
+pub mod alloc;
+pub mod client;
+pub mod conn;
+pub mod errors;
+pub mod info;
+pub mod logging;
+pub mod multi;
+pub mod route;
+pub mod server;
+pub mod shard;
+pub mod shared;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: alloc::CountingMimalloc = alloc::CountingMimalloc;
+
+/// The Redis version shardis is compatible with, reported where clients look.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Command line: `shardis-server [config-file] [--directive value ...]`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "shardis-server",
+    version,
+    about = "A Redis 7.0-compatible in-memory server, thread-per-core",
+    override_usage = "shardis-server [/path/to/shardis.conf] [--directive value ...]\n       shardis-server --port 7777 --replicaof 127.0.0.1 8888\n       shardis-server /etc/shardis/6379.conf --loglevel verbose"
+)]
+struct Cli {
+    /// A redis.conf-style configuration file.
+    config_file: Option<String>,
+    /// Configuration directives, as `--name value ...` (same names as the file).
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    directives: Vec<String>,
+}
+
+fn main() {
+    // A first argument starting with `--` is a directive, not the config file.
+    let raw: Vec<String> = std::env::args().collect();
+    let (file, directives) = if raw.len() > 1 && !raw[1].starts_with("--") && raw[1] != "-" {
+        let cli = Cli::parse();
+        (cli.config_file, cli.directives)
+    } else if raw.len() > 1
+        && (raw[1] == "--help" || raw[1] == "--version" || raw[1] == "-h" || raw[1] == "-V")
+    {
+        Cli::parse();
+        return;
+    } else {
+        (None, raw[1..].to_vec())
+    };
+    let mut config = shardis_config::Config::default();
+    let text = match &file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("Fatal error, can't open config file '{path}': {e}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
+    let source = file.as_deref().zip(text.as_deref());
+    if let Err(e) = config.apply_file_and_args(source, &directives) {
+        eprint!("{}", e.redis_message());
+        std::process::exit(1);
+    }
+    let level = logging::Level::parse(config.loglevel.as_str()).unwrap_or(logging::Level::Notice);
+    if let Err(e) = logging::init(&config.logfile, level) {
+        eprintln!("Can't open the log file: {e}");
+        std::process::exit(1);
+    }
+    server::block_signals();
+    let threads = config
+        .threads
+        .unwrap_or_else(|| server::affinity_cpus().len());
+    log!(Warning, "oO0OoO0OoO0Oo shardis is starting oO0OoO0OoO0Oo");
+    log!(
+        Warning,
+        "shardis version={}, redis_version={}, bits=64, pid={}, threads={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        REDIS_VERSION,
+        std::process::id(),
+        threads
+    );
+    if file.is_some() {
+        log!(Warning, "Configuration loaded");
+    } else {
+        log!(
+            Warning,
+            "Warning: no config file specified, using the default config. In order to specify a config file use shardis-server /path/to/shardis.conf"
+        );
+    }
+    let pidfile = config.pidfile.clone();
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            log!(Warning, "Failed to write PID file: {}", e);
+        }
+    }
+    let code = server::run(config, file);
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    std::process::exit(code);
+}

@@ -1,0 +1,367 @@
+//! The merge of the per-shard write logs into one command stream.
+//!
+//! Shards own disjoint keys, so their logs may interleave freely as long as each
+//! shard's own order is kept. Multi-shard write commands are the exception: they
+//! must appear once, at a point consistent with every involved shard. Each
+//! involved shard logs `Acquire(tx)` when the transaction's key locks are taken
+//! there and `Release(tx)` when they are released; the coordinator hands the
+//! transaction's effects over separately ([`Merger::tx_effects`]).
+//!
+//! Rule: a shard's log is consumed freely, except that it stops at `Release(tx)`
+//! until `tx` is emitted; `tx` is emitted once every involved shard has passed
+//! its `Acquire(tx)` and the effects have arrived. Between `Acquire` and
+//! `Release` on a shard no other entry touches the transaction's keys, so any
+//! point inside that window is correct for that shard.
+//!
+//! Why this cannot wedge: if `tx1` waits on a shard stopped at `Release(tx2)`
+//! (before that shard's `Acquire(tx1)`), then tx2 released there before tx1
+//! acquired there, so tx2 executed before tx1. A cycle of waits would need a
+//! cycle in execution time, which cannot exist. A snapshot for full sync is the
+//! same mechanism with every shard involved.
+
+use crate::encode_command;
+use bytes::{Bytes, BytesMut};
+use hashbrown::HashMap;
+use shardis_keyspace::Effect;
+use std::collections::VecDeque;
+
+/// A multi-shard transaction's id.
+pub type TxId = u64;
+
+/// One entry of a shard's write log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEntry {
+    /// A command to propagate as it is.
+    Effect(Effect),
+    /// The shard took `tx`'s locks; `parts` shards are involved in all.
+    Acquire {
+        /// Transaction.
+        tx: TxId,
+        /// Number of involved shards.
+        parts: usize,
+    },
+    /// The shard released `tx`'s locks.
+    Release {
+        /// Transaction.
+        tx: TxId,
+    },
+}
+
+#[derive(Debug, Default)]
+struct TxState {
+    parts: usize,
+    acquired: usize,
+    released: usize,
+    effects: Option<Vec<Effect>>,
+    emitted: bool,
+    /// Called back when emitted (e.g. the snapshot's stream offset).
+    marker: bool,
+}
+
+/// What [`Merger::drain`] produced.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// Stream bytes, in order.
+    pub bytes: Bytes,
+    /// Marker transactions emitted, with the stream length at their point
+    /// (relative to the start of `bytes`).
+    pub markers: Vec<(TxId, usize)>,
+}
+
+/// Merges shard logs into one RESP stream.
+#[derive(Debug)]
+pub struct Merger {
+    queues: Vec<VecDeque<LogEntry>>,
+    txs: HashMap<TxId, TxState>,
+    /// The db the stream has SELECTed, if any.
+    db: Option<usize>,
+    out: BytesMut,
+    markers: Vec<(TxId, usize)>,
+}
+
+impl Merger {
+    /// A merger for `shards` logs.
+    pub fn new(shards: usize) -> Merger {
+        Merger {
+            queues: (0..shards).map(|_| VecDeque::new()).collect(),
+            txs: HashMap::new(),
+            db: None,
+            out: BytesMut::new(),
+            markers: Vec::new(),
+        }
+    }
+
+    /// Appends entries from shard `shard`'s log, in its order.
+    pub fn push(&mut self, shard: usize, entries: impl IntoIterator<Item = LogEntry>) {
+        self.queues[shard].extend(entries);
+    }
+
+    /// The effects of transaction `tx` (empty if it changed nothing).
+    pub fn tx_effects(&mut self, tx: TxId, effects: Vec<Effect>) {
+        self.txs.entry(tx).or_default().effects = Some(effects);
+    }
+
+    /// Declares `tx` a marker with no effects of its own (a snapshot point): its
+    /// stream position is reported by [`Merger::drain`].
+    pub fn marker(&mut self, tx: TxId) {
+        let t = self.txs.entry(tx).or_default();
+        t.effects = Some(Vec::new());
+        t.marker = true;
+    }
+
+    /// Forces a SELECT before the next command (a new replica attached).
+    pub fn force_select(&mut self) {
+        self.db = None;
+    }
+
+    /// Appends a command that belongs to no db (PING, REPLCONF GETACK).
+    pub fn emit_raw(&mut self, args: &[&[u8]]) {
+        encode_command(args, &mut self.out);
+    }
+
+    /// Entries waiting in the logs.
+    pub fn queued(&self) -> usize {
+        self.queues.iter().map(|q| q.len()).sum()
+    }
+
+    fn emit(&mut self, e: &Effect) {
+        if self.db != Some(e.db) {
+            let db = e.db.to_string();
+            encode_command(&[b"SELECT".as_slice(), db.as_bytes()], &mut self.out);
+            self.db = Some(e.db);
+        }
+        encode_command(&e.args, &mut self.out);
+    }
+
+    /// Merges as far as the logs allow and returns the stream bytes produced.
+    pub fn drain(&mut self) -> Drained {
+        loop {
+            let mut progress = false;
+            for s in 0..self.queues.len() {
+                while let Some(front) = self.queues[s].front() {
+                    match front {
+                        LogEntry::Effect(_) => {
+                            if let Some(LogEntry::Effect(e)) = self.queues[s].pop_front() {
+                                self.emit(&e);
+                            }
+                        }
+                        LogEntry::Acquire { tx, parts } => {
+                            let t = self.txs.entry(*tx).or_default();
+                            t.parts = *parts;
+                            t.acquired += 1;
+                            self.queues[s].pop_front();
+                        }
+                        LogEntry::Release { tx } => {
+                            let tx = *tx;
+                            let t = self.txs.entry(tx).or_default();
+                            if !t.emitted {
+                                break;
+                            }
+                            t.released += 1;
+                            if t.released >= t.parts {
+                                self.txs.remove(&tx);
+                            }
+                            self.queues[s].pop_front();
+                        }
+                    }
+                    progress = true;
+                }
+            }
+            let ready: Vec<TxId> = self
+                .txs
+                .iter()
+                .filter(|(_, t)| {
+                    !t.emitted && t.parts > 0 && t.acquired >= t.parts && t.effects.is_some()
+                })
+                .map(|(&id, _)| id)
+                .collect();
+            let mut ready = ready;
+            ready.sort_unstable();
+            for id in ready {
+                let (effects, marker) = {
+                    let t = self.txs.get_mut(&id).expect("ready tx");
+                    t.emitted = true;
+                    (t.effects.take().unwrap_or_default(), t.marker)
+                };
+                if marker {
+                    self.markers.push((id, self.out.len()));
+                }
+                match effects.len() {
+                    0 => {}
+                    1 => self.emit(&effects[0]),
+                    _ => {
+                        encode_command(&[b"MULTI".as_slice()], &mut self.out);
+                        for e in &effects {
+                            self.emit(e);
+                        }
+                        encode_command(&[b"EXEC".as_slice()], &mut self.out);
+                    }
+                }
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        Drained {
+            bytes: self.out.split().freeze(),
+            markers: std::mem::take(&mut self.markers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eff(db: usize, args: &[&str]) -> LogEntry {
+        LogEntry::Effect(Effect {
+            db,
+            args: args
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
+        })
+    }
+
+    fn text(b: &Bytes) -> String {
+        String::from_utf8_lossy(b).replace("\r\n", " ")
+    }
+
+    #[test]
+    fn selects_and_interleaves() {
+        let mut m = Merger::new(2);
+        m.push(0, [eff(0, &["SET", "a", "1"])]);
+        m.push(1, [eff(1, &["SET", "b", "2"]), eff(1, &["DEL", "b"])]);
+        let d = m.drain();
+        assert_eq!(
+            text(&d.bytes),
+            "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 *2 $6 SELECT $1 1 *3 $3 SET $1 b $1 2 *2 $3 DEL $1 b "
+        );
+    }
+
+    #[test]
+    fn transaction_waits_for_every_part_and_is_emitted_once() {
+        let mut m = Merger::new(2);
+        m.push(
+            0,
+            [
+                eff(0, &["SET", "x", "before"]),
+                LogEntry::Acquire { tx: 7, parts: 2 },
+                LogEntry::Release { tx: 7 },
+                eff(0, &["SET", "x", "after"]),
+            ],
+        );
+        let d = m.drain();
+        // Shard 1 has not acquired yet: the tx and what follows it on shard 0 wait.
+        assert_eq!(
+            text(&d.bytes),
+            "*2 $6 SELECT $1 0 *3 $3 SET $1 x $6 before "
+        );
+        m.push(
+            1,
+            [
+                LogEntry::Acquire { tx: 7, parts: 2 },
+                LogEntry::Release { tx: 7 },
+            ],
+        );
+        assert!(m.drain().bytes.is_empty(), "effects not yet known");
+        m.tx_effects(
+            7,
+            vec![Effect {
+                db: 0,
+                args: vec![
+                    Bytes::from("MSET"),
+                    Bytes::from("x"),
+                    Bytes::from("1"),
+                    Bytes::from("y"),
+                    Bytes::from("2"),
+                ],
+            }],
+        );
+        let d = m.drain();
+        assert_eq!(
+            text(&d.bytes),
+            "*5 $4 MSET $1 x $1 1 $1 y $1 2 *3 $3 SET $1 x $5 after "
+        );
+        assert!(m.txs.is_empty());
+    }
+
+    #[test]
+    fn crossing_transactions_do_not_wedge() {
+        // tx1 on shards 0,1; tx2 on shards 1,2; tx3 on shards 2,0, with logs that
+        // physically interleave as execution allows (tx1 < tx2 < tx3 in time).
+        let mut m = Merger::new(3);
+        m.push(
+            0,
+            [
+                LogEntry::Acquire { tx: 1, parts: 2 },
+                LogEntry::Release { tx: 1 },
+                LogEntry::Acquire { tx: 3, parts: 2 },
+                LogEntry::Release { tx: 3 },
+            ],
+        );
+        m.push(
+            1,
+            [
+                LogEntry::Acquire { tx: 1, parts: 2 },
+                LogEntry::Acquire { tx: 2, parts: 2 },
+                LogEntry::Release { tx: 1 },
+                LogEntry::Release { tx: 2 },
+            ],
+        );
+        m.push(
+            2,
+            [
+                LogEntry::Acquire { tx: 2, parts: 2 },
+                LogEntry::Release { tx: 2 },
+                LogEntry::Acquire { tx: 3, parts: 2 },
+                LogEntry::Release { tx: 3 },
+            ],
+        );
+        for tx in 1..=3 {
+            m.tx_effects(
+                tx,
+                vec![Effect {
+                    db: 0,
+                    args: vec![Bytes::from(format!("T{tx}"))],
+                }],
+            );
+        }
+        let d = m.drain();
+        assert_eq!(m.queued(), 0);
+        assert_eq!(
+            text(&d.bytes),
+            "*2 $6 SELECT $1 0 *1 $2 T1 *1 $2 T2 *1 $2 T3 "
+        );
+    }
+
+    #[test]
+    fn markers_report_their_position() {
+        let mut m = Merger::new(2);
+        m.marker(9);
+        m.push(
+            0,
+            [
+                eff(0, &["SET", "a", "1"]),
+                LogEntry::Acquire { tx: 9, parts: 2 },
+                LogEntry::Release { tx: 9 },
+                eff(0, &["SET", "a", "2"]),
+            ],
+        );
+        m.push(
+            1,
+            [
+                LogEntry::Acquire { tx: 9, parts: 2 },
+                LogEntry::Release { tx: 9 },
+            ],
+        );
+        let d = m.drain();
+        let (id, pos) = d.markers[0];
+        assert_eq!(id, 9);
+        assert_eq!(
+            text(&d.bytes.slice(..pos)),
+            "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 "
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! What CLIENT LIST / CLIENT INFO report about a connection, and CLIENT KILL's handle.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// One connection's descriptive state, owned by its executor.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// CLIENT ID.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// Socket fd (CLIENT KILL shuts it down to end the connection).
+    pub fd: i32,
+    /// CLIENT SETNAME.
+    pub name: String,
+    /// When it connected.
+    pub created: Instant,
+    /// Last command time.
+    pub last_interaction: Instant,
+    /// Selected db.
+    pub db: usize,
+    /// RESP version.
+    pub resp: u8,
+    /// Last command name (`client|list` style for subcommands).
+    pub last_cmd: String,
+    /// Flags letters (`N` normal, `S` replica, `M` master, `x` in MULTI).
+    pub flags: String,
+    /// Pending query buffer bytes.
+    pub qbuf: usize,
+    /// Set when the connection should close at the next chance.
+    pub killed: bool,
+    /// Channels subscribed.
+    pub sub: usize,
+    /// Patterns subscribed.
+    pub psub: usize,
+    /// Queued MULTI commands (-1 outside MULTI).
+    pub multi: i64,
+    /// Authenticated user.
+    pub user: String,
+}
+
+impl ClientInfo {
+    /// A line of CLIENT LIST, as Redis 7.0 prints it.
+    pub fn line(&self) -> String {
+        let now = Instant::now();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            self.name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.last_interaction).as_secs(),
+            self.flags,
+            self.db,
+            self.sub,
+            self.psub,
+            self.multi,
+            self.qbuf,
+            16384usize.saturating_sub(self.qbuf),
+            16384 + self.qbuf,
+            if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            self.user,
+            self.resp
+        )
+    }
+
+    /// Shuts the socket down so the connection task's pending read ends.
+    pub fn kill(&mut self) {
+        self.killed = true;
+        #[allow(unsafe_code)]
+        // SAFETY: shutdown(2) on an fd this process owns; it does not close it.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+    }
+}

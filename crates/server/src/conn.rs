@@ -1,0 +1,392 @@
+//! One client connection: read, decode, route, reply.
+//!
+//! A connection works in rounds: it decodes every complete request in its read
+//! buffer, runs those whose keys live on this core inline, gathers the rest into
+//! one batch per owning shard, posts all batches at once, and writes every reply
+//! in request order. A command that is not a plain single-shard command (a
+//! multi-shard MSET, FLUSHALL, CONFIG …) is a barrier: the batches queued before
+//! it are flushed and awaited first, so a pipeline observes its own writes.
+
+use crate::client::ClientInfo;
+use crate::errors;
+use crate::shard::{Pending, Request, Shard};
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use shardis_commands::{flags, lookup, Command, KeySpec};
+use shardis_protocol::{DecodeLimits, Protocol, Reply, RequestDecoder};
+use std::cell::RefCell;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Most requests decoded per round, so one client cannot starve others.
+const MAX_ROUND: usize = 1024;
+/// Read granularity.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where a request goes.
+enum Route {
+    /// Answered without running (errors found before dispatch).
+    Reply(Reply),
+    /// All keys on shard `.0`.
+    Keyed(usize, &'static Command),
+    /// Keys on several shards.
+    MultiShard(&'static Command, Vec<usize>),
+    /// Connection or server command, run by the connection.
+    Special(&'static Command),
+}
+
+/// Per-connection state.
+pub struct Conn {
+    /// This executor's shard.
+    pub shard: Rc<Shard>,
+    stream: TcpStream,
+    /// CLIENT LIST's view of this connection.
+    pub info: Rc<RefCell<ClientInfo>>,
+    decoder: RequestDecoder,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    /// Selected db.
+    pub db: usize,
+    /// Negotiated protocol.
+    pub proto: Protocol,
+    /// Passed AUTH (or no password is set).
+    pub authenticated: bool,
+    /// Close once the current replies are written.
+    pub close_after_reply: bool,
+    slots: Vec<Option<Reply>>,
+    batches: Vec<Vec<Request>>,
+    batch_slots: Vec<Vec<usize>>,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let shared = shard.shared.clone();
+    let counters = shard.counters();
+    counters
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let addr = stream
+        .peer_addr()
+        .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+    let laddr = stream
+        .local_addr()
+        .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+    let _ = stream.set_nodelay(true);
+    let clients = shared.connected_clients.fetch_add(1, Ordering::Relaxed) + 1;
+    let (requirepass, protected) = {
+        let c = shared.config();
+        (c.requirepass.clone(), c.protected_mode)
+    };
+    let mut stream = stream;
+    if clients as u64 > shared.maxclients.load(Ordering::Relaxed) {
+        counters
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    if protected && requirepass.is_none() && !addr.ip().is_loopback() {
+        let _ = stream.write_all(errors::PROTECTED_MODE.as_bytes()).await;
+        shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let now = Instant::now();
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr,
+        laddr,
+        fd: stream.as_raw_fd(),
+        name: String::new(),
+        created: now,
+        last_interaction: now,
+        db: 0,
+        resp: 2,
+        last_cmd: String::new(),
+        flags: "N".into(),
+        qbuf: 0,
+        killed: false,
+        sub: 0,
+        psub: 0,
+        multi: -1,
+        user: "default".into(),
+    }));
+    shard.clients.borrow_mut().insert(id, info.clone());
+    let nshards = shard.shards();
+    let mut conn = Conn {
+        shard: shard.clone(),
+        stream,
+        info,
+        decoder: RequestDecoder::new(requirepass.is_none()),
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: BytesMut::with_capacity(READ_CHUNK),
+        db: 0,
+        proto: Protocol::Resp2,
+        authenticated: requirepass.is_none(),
+        close_after_reply: false,
+        slots: Vec::new(),
+        batches: (0..nshards).map(|_| Vec::new()).collect(),
+        batch_slots: (0..nshards).map(|_| Vec::new()).collect(),
+    };
+    conn.run().await;
+    shard.clients.borrow_mut().remove(&id);
+    shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Conn {
+    async fn run(&mut self) {
+        let mut reqs: Vec<Vec<Bytes>> = Vec::new();
+        loop {
+            let limits = DecodeLimits {
+                max_bulk_len: self.shard.shared.proto_max_bulk_len.load(Ordering::Relaxed),
+            };
+            let mut protocol_error = None;
+            while reqs.len() < MAX_ROUND {
+                match self.decoder.decode(&mut self.rbuf, &limits) {
+                    Ok(Some(args)) => reqs.push(args),
+                    Ok(None) => break,
+                    Err(e) => {
+                        protocol_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            let more_ready = reqs.len() == MAX_ROUND;
+            if !reqs.is_empty() {
+                self.process(&mut reqs).await;
+            }
+            if let Some(e) = protocol_error {
+                crate::log!(
+                    Verbose,
+                    "Protocol error ({}) from client: id={} addr={}",
+                    e.message().trim_start_matches("ERR Protocol error: "),
+                    self.info.borrow().id,
+                    self.info.borrow().addr
+                );
+                self.reply(Reply::Error(e.message()));
+                self.close_after_reply = true;
+            }
+            if !self.wbuf.is_empty() {
+                let n = self.wbuf.len() as u64;
+                if self.stream.write_all(&self.wbuf).await.is_err() {
+                    return;
+                }
+                self.shard
+                    .counters()
+                    .net_output_bytes
+                    .fetch_add(n, Ordering::Relaxed);
+                self.wbuf.clear();
+            }
+            if self.close_after_reply
+                || self.info.borrow().killed
+                || self.shard.shared.shutting_down()
+            {
+                return;
+            }
+            if more_ready {
+                continue;
+            }
+            let limit = self.shard.shared.query_buffer_limit.load(Ordering::Relaxed);
+            if self.rbuf.len() as u64 >= limit {
+                crate::log!(
+                    Warning,
+                    "Closing client that reached max query buffer length: id={} addr={} qbuf={} (qbuf initial bytes: {:?})",
+                    self.info.borrow().id,
+                    self.info.borrow().addr,
+                    self.rbuf.len(),
+                    String::from_utf8_lossy(&self.rbuf[..self.rbuf.len().min(64)])
+                );
+                return;
+            }
+            let len = self.rbuf.len();
+            let want = match self.decoder.pending_bulk() {
+                Some(bulk) if bulk + 2 > len => (bulk + 2 - len).clamp(READ_CHUNK, 1 << 20),
+                _ => READ_CHUNK,
+            };
+            self.rbuf.resize(len + want, 0);
+            let n = match self.stream.read(&mut self.rbuf[len..]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            self.rbuf.truncate(len + n);
+            self.shard
+                .counters()
+                .net_input_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
+            let mut info = self.info.borrow_mut();
+            info.qbuf = self.rbuf.len();
+            info.last_interaction = Instant::now();
+        }
+    }
+
+    /// Lifts the decoder's pre-authentication size caps.
+    pub fn set_authenticated(&mut self) {
+        self.decoder.set_authenticated(true);
+    }
+
+    /// Encodes a reply into the write buffer.
+    pub fn reply(&mut self, reply: Reply) {
+        if reply.is_error() {
+            self.shard
+                .counters()
+                .total_error_replies
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        reply.encode(self.proto, &mut self.wbuf);
+    }
+
+    async fn process(&mut self, reqs: &mut Vec<Vec<Bytes>>) {
+        let me = self.shard.id;
+        self.slots.clear();
+        let count = reqs.len() as u64;
+        self.shard
+            .counters()
+            .commands_processed
+            .fetch_add(count, Ordering::Relaxed);
+        let mut last: Option<&'static Command> = None;
+        for args in reqs.drain(..) {
+            if self.close_after_reply {
+                break;
+            }
+            let route = self.route(&args);
+            let reply = match route {
+                Route::Reply(r) => Some(r),
+                Route::Keyed(shard, cmd) => {
+                    last = Some(cmd);
+                    if shard == me {
+                        if !self.shard.unlocked() {
+                            self.flush_batches().await;
+                            let req = Request {
+                                db: self.db,
+                                cmd,
+                                args,
+                            };
+                            let keys = crate::shard::request_keys(&req);
+                            self.shard.wait_unlocked(self.db, &keys).await;
+                            Some(self.shard.execute(self.db, cmd, &req.args))
+                        } else {
+                            Some(self.shard.execute(self.db, cmd, &args))
+                        }
+                    } else {
+                        self.batch_slots[shard].push(self.slots.len());
+                        self.batches[shard].push(Request {
+                            db: self.db,
+                            cmd,
+                            args,
+                        });
+                        None
+                    }
+                }
+                Route::MultiShard(cmd, keys) => {
+                    last = Some(cmd);
+                    self.flush_batches().await;
+                    let start = Instant::now();
+                    let r = crate::multi::run(&self.shard, self.db, cmd, args, keys).await;
+                    self.shard.record(cmd, &r, start);
+                    Some(r)
+                }
+                Route::Special(cmd) => {
+                    last = Some(cmd);
+                    self.flush_batches().await;
+                    let start = Instant::now();
+                    let r = crate::admin::special(self, cmd, args).await;
+                    self.shard.record(cmd, &r, start);
+                    Some(r)
+                }
+            };
+            self.slots.push(reply);
+        }
+        self.flush_batches().await;
+        for i in 0..self.slots.len() {
+            if let Some(r) = self.slots[i].take() {
+                self.reply(r);
+            }
+        }
+        if let Some(cmd) = last {
+            let mut info = self.info.borrow_mut();
+            if info.last_cmd != cmd.name {
+                info.last_cmd = cmd.name.to_string();
+            }
+            info.db = self.db;
+        }
+    }
+
+    /// Posts every queued batch, then waits for all of them.
+    async fn flush_batches(&mut self) {
+        if self.batches.iter().all(|b| b.is_empty()) {
+            return;
+        }
+        let mut pending: Vec<(usize, Pending<Vec<Reply>>)> = Vec::new();
+        for shard in 0..self.batches.len() {
+            if self.batches[shard].is_empty() {
+                continue;
+            }
+            let batch = std::mem::take(&mut self.batches[shard]);
+            match self.shard.post_batch(shard, batch).await {
+                Ok(p) => pending.push((shard, p)),
+                Err(_) => self.fail_batch(shard),
+            }
+        }
+        for (shard, p) in pending {
+            match p.wait().await {
+                Ok(replies) => {
+                    for (slot, r) in self.batch_slots[shard].drain(..).zip(replies) {
+                        self.slots[slot] = Some(r);
+                    }
+                }
+                Err(_) => self.fail_batch(shard),
+            }
+        }
+    }
+
+    fn fail_batch(&mut self, shard: usize) {
+        for slot in self.batch_slots[shard].drain(..) {
+            self.slots[slot] = Some(Reply::error(errors::SHUTTING_DOWN));
+        }
+        self.close_after_reply = true;
+    }
+
+    /// Decides where a request runs, answering the errors Redis checks before
+    /// running a command (unknown command, arity, authentication).
+    fn route(&mut self, args: &[Bytes]) -> Route {
+        let Some(cmd) = lookup(&args[0]) else {
+            return Route::Reply(Reply::Error(errors::unknown_command(args)));
+        };
+        if !cmd.arity_ok(args.len()) {
+            return Route::Reply(Reply::Error(errors::wrong_arity(cmd.name)));
+        }
+        if !self.authenticated && !cmd.has(flags::NO_AUTH) {
+            return Route::Reply(Reply::error(errors::NOAUTH));
+        }
+        let n = self.shard.shards();
+        match cmd.keys {
+            KeySpec::None => Route::Special(cmd),
+            KeySpec::Range {
+                first: 1, last: 1, ..
+            } => Route::Keyed(crate::route::shard_of(&args[1], n), cmd),
+            _ => {
+                let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+                // Malformed key arguments: the keyspace produces the command's own error.
+                let keys = cmd.key_indices(&argv).unwrap_or_default();
+                let Some(&first) = keys.first() else {
+                    return Route::Keyed(self.shard.id, cmd);
+                };
+                let owner = crate::route::shard_of(&args[first], n);
+                if keys
+                    .iter()
+                    .all(|&i| crate::route::shard_of(&args[i], n) == owner)
+                {
+                    Route::Keyed(owner, cmd)
+                } else {
+                    Route::MultiShard(cmd, keys)
+                }
+            }
+        }
+    }
+}

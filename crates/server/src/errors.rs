@@ -1,0 +1,78 @@
+//! The error texts the server itself produces (the keyspace has its own table
+//! for data errors). Kept byte-identical to Redis 7.0.15.
+
+use bytes::Bytes;
+
+/// Before AUTH when a password is set.
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+/// AUTH with a wrong password.
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+/// AUTH while no password is configured.
+pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+/// Generic syntax error.
+pub const SYNTAX: &str = "ERR syntax error";
+/// Not an integer.
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// SELECT/SWAPDB out of range.
+pub const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+/// Work could not reach a shard because the server is stopping.
+pub const SHUTTING_DOWN: &str = "ERR server is shutting down";
+/// SCAN with a bad cursor.
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+
+/// Refusal sent to non-loopback clients in protected mode, then the connection closes.
+pub const PROTECTED_MODE: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Redis replaces CR/LF in error texts built from user input with spaces.
+fn sanitize(s: String) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' `.
+pub fn unknown_command(args: &[Bytes]) -> String {
+    let mut list = String::new();
+    for a in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        let s = String::from_utf8_lossy(&a[..a.len().min(room)]);
+        list.push_str(&format!("'{s}' "));
+    }
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]);
+    sanitize(format!(
+        "ERR unknown command '{name}', with args beginning with: {list}"
+    ))
+}
+
+/// `ERR wrong number of arguments for 'get' command`.
+pub fn wrong_arity(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{name}' command")
+}
+
+/// `ERR unknown subcommand 'x'. Try CLIENT HELP.`
+pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
+    let sub = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
+    sanitize(format!(
+        "ERR unknown subcommand '{sub}'. Try {} HELP.",
+        container.to_uppercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_command_text() {
+        let args = vec![Bytes::from("foo"), Bytes::from("a"), Bytes::from("b\nc")];
+        assert_eq!(
+            unknown_command(&args),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b c' "
+        );
+        assert_eq!(
+            unknown_command(&[Bytes::from("x")]),
+            "ERR unknown command 'x', with args beginning with: "
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! Which shard owns a key: Redis Cluster's slot function, so hash tags co-locate keys.
+
+/// Number of hash slots, as in Redis Cluster.
+pub const SLOTS: u16 = 16384;
+
+/// CRC16-CCITT (XMODEM), the checksum Redis Cluster uses for slots.
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The slot of a key: only the `{tag}` is hashed when the key has a non-empty one.
+pub fn slot(key: &[u8]) -> u16 {
+    let hashed = match memchr_open(key) {
+        Some(open) => match key[open + 1..].iter().position(|&c| c == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    crc16(hashed) & (SLOTS - 1)
+}
+
+fn memchr_open(key: &[u8]) -> Option<usize> {
+    key.iter().position(|&c| c == b'{')
+}
+
+/// The shard that owns `key` among `shards`.
+pub fn shard_of(key: &[u8], shards: usize) -> usize {
+    if shards == 1 {
+        0
+    } else {
+        slot(key) as usize % shards
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_redis_cluster_keyslot() {
+        // Values from CLUSTER KEYSLOT on a real Redis.
+        assert_eq!(slot(b"foo"), 12182);
+        assert_eq!(slot(b"bar"), 5061);
+        assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
+        assert_eq!(slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") & 16383);
+        assert_eq!(slot(b"foo{{bar}}zap"), crc16(b"{bar") & 16383);
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+    }
+}

@@ -1,0 +1,374 @@
+//! Process start-up: one pinned glommio executor per core, each owning a shard
+//! and accepting on the shared port; plus signals and shutdown.
+//!
+//! ```text
+//!  main thread ── spawns ──► executor 0 … executor N-1   (Placement::Fixed(cpu))
+//!       │                      │ mesh.join() → Shard, drain loops, listeners, cron
+//!       │◄── ready/err ────────┘
+//!       └── signal thread: SIGTERM/SIGINT → Shared::shutdown
+//! ```
+
+use crate::shard::{Job, Shard};
+use crate::shared::Shared;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// Capacity of each mesh channel. Large, because a full channel makes the
+/// sender wait, and the receivers never wait on anything but the channel.
+const MESH_CAPACITY: usize = 4096;
+
+/// The CPUs this process may run on (its affinity mask).
+pub fn affinity_cpus() -> Vec<usize> {
+    #[allow(unsafe_code)]
+    // SAFETY: sched_getaffinity fills the cpu_set_t we own.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![0];
+        }
+        set
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: CPU_ISSET reads the set we own.
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect();
+    if cpus.is_empty() {
+        vec![0]
+    } else {
+        cpus
+    }
+}
+
+/// Starts shutdown: every executor notices within one cron tick.
+pub fn begin_shutdown(shared: &Shared) {
+    shared.shutdown.store(true, Ordering::SeqCst);
+}
+
+/// Raises RLIMIT_MEMLOCK as far as allowed; io_uring needs locked memory.
+fn raise_memlock() {
+    #[allow(unsafe_code)]
+    // SAFETY: plain rlimit syscalls on structs we own.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) == 0 && r.rlim_cur != libc::RLIM_INFINITY {
+            let want = libc::rlimit {
+                rlim_cur: libc::RLIM_INFINITY,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) != 0 {
+                r.rlim_cur = r.rlim_max;
+                libc::setrlimit(libc::RLIMIT_MEMLOCK, &r);
+            }
+        }
+    }
+}
+
+/// The addresses to listen on, from `bind` (a `-` prefix marks an optional one).
+fn listen_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+    let mut out = Vec::new();
+    for b in bind {
+        let (optional, host) = match b.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, b.as_str()),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            h => h,
+        };
+        let spec = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        match spec.to_socket_addrs() {
+            Ok(mut addrs) => {
+                if let Some(a) = addrs.next() {
+                    out.push((a, optional));
+                }
+            }
+            Err(_) => out.push(((std::net::Ipv4Addr::UNSPECIFIED, port).into(), optional)),
+        }
+    }
+    out
+}
+
+/// Refuses to start when another process already listens on the port: with
+/// SO_REUSEPORT a second server would silently split clients and keys with it.
+/// A plain (non-reuseport) bind fails if anyone holds the port. For port 0 the
+/// kernel picks a port, which this reserves until the executors have bound it.
+fn claim_port(addr: SocketAddr) -> std::io::Result<(u16, Option<std::net::TcpListener>)> {
+    let probe = std::net::TcpListener::bind(addr)?;
+    let port = probe.local_addr()?.port();
+    if addr.port() == 0 {
+        // Keep a reuseport-free socket? No: executors need SO_REUSEPORT on every
+        // member, so release it and let them bind the chosen port immediately.
+        drop(probe);
+        return Ok((port, None));
+    }
+    drop(probe);
+    Ok((port, None))
+}
+
+/// Runs the server until shutdown. Returns the exit code.
+pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i32 {
+    raise_memlock();
+    let cpus = affinity_cpus();
+    let threads = shared_cfg.threads.unwrap_or(cpus.len()).max(1);
+    let addrs = listen_addrs(&shared_cfg.bind, shared_cfg.port);
+    let Some(&(first, _)) = addrs.first() else {
+        crate::log!(
+            Warning,
+            "Failed listening on port {} (TCP), aborting.",
+            shared_cfg.port
+        );
+        return 1;
+    };
+    let port = match claim_port(first) {
+        Ok((p, _)) => p,
+        Err(e) => {
+            crate::log!(
+                Warning,
+                "Warning: Could not create server TCP listening socket {}: bind: {}",
+                first,
+                e
+            );
+            crate::log!(
+                Warning,
+                "Failed listening on port {} (TCP), aborting.",
+                shared_cfg.port
+            );
+            return 1;
+        }
+    };
+    let addrs: Vec<(SocketAddr, bool)> = addrs
+        .into_iter()
+        .map(|(mut a, o)| {
+            a.set_port(port);
+            (a, o)
+        })
+        .collect();
+    let shared = Arc::new(Shared::new(shared_cfg, config_file, threads));
+    shared.port.store(port as u64, Ordering::Relaxed);
+    crate::log!(
+        Notice,
+        "Running mode=standalone, port={}, threads={}.",
+        port,
+        threads
+    );
+
+    let mesh: MeshBuilder<Job, _> = MeshBuilder::full(threads, MESH_CAPACITY);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::new();
+    for i in 0..threads {
+        let placement = if threads <= cpus.len() {
+            Placement::Fixed(cpus[i])
+        } else {
+            Placement::Unbound
+        };
+        let (shared, mesh, addrs, ready) = (
+            shared.clone(),
+            mesh.clone(),
+            addrs.clone(),
+            ready_tx.clone(),
+        );
+        let builder = LocalExecutorBuilder::new(placement).name(&format!("shard-{i}"));
+        let spawned =
+            builder.spawn(move || async move { shard_main(shared, mesh, addrs, ready).await });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                crate::log!(
+                    Warning,
+                    "Failed to start executor {}: {}",
+                    i,
+                    io_uring_hint(&e.to_string())
+                );
+                return 1;
+            }
+        }
+    }
+    drop(ready_tx);
+    for _ in 0..threads {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                crate::log!(Warning, "{}", e);
+                std::process::exit(1);
+            }
+            Err(_) => {
+                crate::log!(Warning, "An executor failed during start-up; aborting.");
+                std::process::exit(1);
+            }
+        }
+    }
+    crate::logging::set_role(b'M');
+    crate::log!(Warning, "Server initialized");
+    crate::log!(Notice, "Ready to accept connections tcp");
+    spawn_signal_thread(shared.clone());
+
+    let mut code = 0;
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(()) => {}
+            Err(e) => {
+                crate::log!(
+                    Warning,
+                    "Executor {} failed: {}",
+                    i,
+                    io_uring_hint(&e.to_string())
+                );
+                code = 1;
+            }
+        }
+    }
+    if code == 0 {
+        crate::log!(Warning, "shardis is now ready to exit, bye bye...");
+    }
+    code
+}
+
+/// Explains the two container settings io_uring needs when start-up fails.
+pub fn io_uring_hint(err: &str) -> String {
+    let lower = err.to_lowercase();
+    if lower.contains("memlock") {
+        format!("{err}. shardis needs locked memory for io_uring: raise the memlock limit (docker: `ulimits: {{memlock: -1}}`; systemd: `LimitMEMLOCK=infinity`).")
+    } else if lower.contains("operation not permitted")
+        || lower.contains("function not implemented")
+        || lower.contains("permission denied")
+    {
+        format!("{err}. io_uring syscalls are blocked: in Docker add `security_opt: [seccomp=unconfined]` (or a seccomp profile that allows io_uring_setup, io_uring_enter and io_uring_register).")
+    } else {
+        err.to_string()
+    }
+}
+
+async fn shard_main(
+    shared: Arc<Shared>,
+    mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
+    addrs: Vec<(SocketAddr, bool)>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    let (senders, mut receivers) = match mesh.join().await {
+        Ok(p) => p,
+        Err(_) => {
+            let _ = ready.send(Err("Failed to join the executor mesh".into()));
+            return;
+        }
+    };
+    let id = senders.peer_id();
+    let shard = Rc::new(Shard::new(id, shared.clone(), senders));
+    for (_, rx) in receivers.streams() {
+        let s = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(job) = rx.recv().await {
+                job(&s);
+            }
+        })
+        .detach();
+    }
+    let mut listeners = Vec::new();
+    for (addr, optional) in &addrs {
+        match TcpListener::bind(addr) {
+            Ok(l) => listeners.push(l),
+            Err(e) if *optional => {
+                crate::log!(Verbose, "Skipping optional bind {}: {}", addr, e);
+            }
+            Err(e) => {
+                let _ = ready.send(Err(format!(
+                    "Warning: Could not create server TCP listening socket {addr}: bind: {e}\nFailed listening on port {} (TCP), aborting.",
+                    addr.port()
+                )));
+                return;
+            }
+        }
+    }
+    let _ = ready.send(Ok(()));
+    for l in listeners {
+        let s = shard.clone();
+        glommio::spawn_local(async move {
+            loop {
+                match l.accept().await {
+                    Ok(stream) => {
+                        glommio::spawn_local(crate::conn::serve(s.clone(), stream)).detach();
+                    }
+                    Err(e) => {
+                        if s.shared.shutting_down() {
+                            break;
+                        }
+                        crate::log!(Warning, "Accepting client connection: {}", e);
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    cron(shard).await;
+}
+
+/// The per-shard periodic task (Redis's serverCron, `hz` times a second):
+/// active expiry and shutdown checks.
+async fn cron(shard: Rc<Shard>) {
+    loop {
+        let hz = shard.shared.config().hz.clamp(1, 500);
+        glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
+        if shard.shared.shutting_down() {
+            return;
+        }
+        if !shard.replica.get() {
+            // active_expire visits every db itself.
+            shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
+        }
+        crate::alloc::used_memory();
+    }
+}
+
+/// Blocks SIGTERM/SIGINT in every thread and handles them on one thread.
+pub fn block_signals() {
+    #[allow(unsafe_code)]
+    // SAFETY: manipulates this thread's signal mask; threads spawned later inherit it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+fn spawn_signal_thread(shared: Arc<Shared>) {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let mut sig: libc::c_int = 0;
+            #[allow(unsafe_code)]
+            // SAFETY: sigwait on a set we own; the signals are blocked in all threads.
+            let rc = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                libc::sigwait(&set, &mut sig)
+            };
+            if rc != 0 {
+                continue;
+            }
+            let name = if sig == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            crate::log!(Warning, "Received {} scheduling shutdown...", name);
+            crate::log!(Warning, "User requested shutdown...");
+            begin_shutdown(&shared);
+        })
+        .expect("spawn signal thread");
+}

@@ -1,0 +1,391 @@
+//! One executor's shard: its keyspace, its intent locks and its link to the
+//! other shards.
+//!
+//! ```text
+//!  conn task ──execute()──► Shard (this core) ──keyspace──► Keyspace
+//!      │                        ▲
+//!      └──call(target, job)─────┼──── mesh (owned Job closures) ───► Shard (other core)
+//!                               └──── oneshot::shared reply ◄───────┘
+//! ```
+//!
+//! Every cross-core message is a [`Job`]: an owned closure that runs on the
+//! target shard and sends its own result back over a shared oneshot. Replies
+//! never travel on the mesh, so requests and replies cannot deadlock each other,
+//! and the receiving loop never blocks (work that must wait, e.g. for a key lock,
+//! is spawned as a local task).
+//!
+//! Multi-shard commands take intent locks on their keys, shard by shard in
+//! ascending shard order (so lock waits can never form a cycle), run, then
+//! release. A single-shard command whose key is locked waits for the release;
+//! when no locks are held (the common case) the check is one `is_empty()`.
+
+use crate::shared::{unix_ms, ShardCounters, Shared};
+use bytes::Bytes;
+use glommio::channels::channel_mesh::Senders;
+use hashbrown::HashMap;
+use shardis_commands::Command;
+use shardis_keyspace::{Effect, ExecContext, Keyspace};
+use shardis_protocol::Reply;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+/// Work sent to another shard: runs there, with that shard's state.
+pub type Job = Box<dyn FnOnce(&Rc<Shard>) + Send + Sync>;
+
+/// The target shard is gone (the process is shutting down).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardGone;
+
+/// One command addressed to a shard.
+pub struct Request {
+    /// Selected database.
+    pub db: usize,
+    /// Table entry.
+    pub cmd: &'static Command,
+    /// Arguments including the name.
+    pub args: Vec<Bytes>,
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandStat {
+    /// Calls.
+    pub calls: u64,
+    /// Total microseconds.
+    pub usec: u64,
+    /// Calls that replied with an error.
+    pub failed: u64,
+    /// Calls refused before running (arity, auth, …).
+    pub rejected: u64,
+}
+
+/// The shard state owned by one executor.
+pub struct Shard {
+    /// Shard index (the mesh peer id).
+    pub id: usize,
+    /// Process-wide state.
+    pub shared: Arc<Shared>,
+    /// This shard's keys.
+    pub keyspace: RefCell<Keyspace>,
+    locks: RefCell<HashMap<(usize, Bytes), u64>>,
+    lock_waiters: RefCell<Vec<Waker>>,
+    senders: Senders<Job>,
+    /// Per-command stats, indexed by `CommandId`.
+    pub cmdstats: RefCell<Vec<CommandStat>>,
+    ctx: RefCell<ExecContext>,
+    /// True while this server is a replica (keys are not expired here).
+    pub replica: Cell<bool>,
+    /// Effects waiting for the replication role (None: nobody consumes them).
+    pub write_log: RefCell<Option<Vec<Effect>>>,
+    /// Clients connected to this executor.
+    pub clients: RefCell<HashMap<u64, Rc<RefCell<crate::client::ClientInfo>>>>,
+}
+
+impl Shard {
+    /// Creates shard `id` around its mesh senders.
+    pub fn new(id: usize, shared: Arc<Shared>, senders: Senders<Job>) -> Shard {
+        let databases = shared.config().databases;
+        Shard {
+            id,
+            keyspace: RefCell::new(Keyspace::new(databases)),
+            locks: RefCell::new(HashMap::new()),
+            lock_waiters: RefCell::new(Vec::new()),
+            senders,
+            cmdstats: RefCell::new(vec![
+                CommandStat::default();
+                shardis_commands::COMMANDS.len()
+            ]),
+            ctx: RefCell::new(ExecContext::default()),
+            replica: Cell::new(false),
+            write_log: RefCell::new(None),
+            clients: RefCell::new(HashMap::new()),
+            shared,
+        }
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shared.shards
+    }
+
+    /// This shard's counters.
+    pub fn counters(&self) -> &ShardCounters {
+        &self.shared.stats[self.id]
+    }
+
+    /// Runs one command on this shard's keyspace (keys must be local and unlocked).
+    pub fn execute(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> Reply {
+        let start = Instant::now();
+        let reply = self.with_ctx(db, |ks, ctx| ks.execute(ctx, cmd, args));
+        self.record(cmd, &reply, start);
+        reply
+    }
+
+    /// Runs `f` on the keyspace with a fresh context for `db`, then publishes the
+    /// context's effects and counters.
+    pub fn with_ctx<R>(
+        &self,
+        db: usize,
+        f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
+    ) -> R {
+        let mut ctx = self.ctx.borrow_mut();
+        ctx.db = db;
+        ctx.now_ms = unix_ms();
+        ctx.replica = self.replica.get();
+        let r = f(&mut self.keyspace.borrow_mut(), &mut ctx);
+        self.publish(&mut ctx);
+        r
+    }
+
+    fn publish(&self, ctx: &mut ExecContext) {
+        let c = self.counters();
+        let s = std::mem::take(&mut ctx.stats);
+        ShardCounters::add(&c.keyspace_hits, s.keyspace_hits);
+        ShardCounters::add(&c.keyspace_misses, s.keyspace_misses);
+        ShardCounters::add(&c.expired_keys, s.expired_keys);
+        ShardCounters::add(&c.dirty, s.dirty);
+        if !ctx.effects.is_empty() {
+            self.log_effects(ctx.effects.drain(..));
+        }
+    }
+
+    /// Appends effects to the write log if replication consumes it.
+    pub fn log_effects(&self, effects: impl Iterator<Item = Effect>) {
+        if let Some(log) = self.write_log.borrow_mut().as_mut() {
+            log.extend(effects);
+        }
+    }
+
+    /// Records one call in commandstats.
+    pub fn record(&self, cmd: &'static Command, reply: &Reply, start: Instant) {
+        let mut stats = self.cmdstats.borrow_mut();
+        let s = &mut stats[cmd.id as usize];
+        s.calls += 1;
+        s.usec += start.elapsed().as_micros() as u64;
+        if reply.is_error() {
+            s.failed += 1;
+        }
+    }
+
+    // ---------------------------------------------------------------- locks
+
+    /// True if any of `keys` (in `db`) is held by a multi-shard transaction.
+    pub fn any_locked<'a>(&self, db: usize, mut keys: impl Iterator<Item = &'a Bytes>) -> bool {
+        let locks = self.locks.borrow();
+        !locks.is_empty() && keys.any(|k| locks.contains_key(&(db, k.clone())))
+    }
+
+    /// True if no locks are held at all (the fast path).
+    pub fn unlocked(&self) -> bool {
+        self.locks.borrow().is_empty()
+    }
+
+    /// Waits until none of `keys` is locked.
+    pub async fn wait_unlocked(&self, db: usize, keys: &[Bytes]) {
+        std::future::poll_fn(|cx| {
+            if self.any_locked(db, keys.iter()) {
+                self.lock_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await
+    }
+
+    /// Takes intent locks on `keys` for transaction `tx`, waiting while any is held
+    /// by another transaction. All keys are taken at once, so a shard never holds
+    /// part of a transaction's keys.
+    pub async fn lock(&self, tx: u64, keys: &[(usize, Bytes)]) {
+        std::future::poll_fn(|cx| {
+            let mut locks = self.locks.borrow_mut();
+            if keys.iter().any(|k| locks.get(k).is_some_and(|&t| t != tx)) {
+                self.lock_waiters.borrow_mut().push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            for k in keys {
+                locks.insert(k.clone(), tx);
+            }
+            Poll::Ready(())
+        })
+        .await
+    }
+
+    /// Releases `tx`'s locks on `keys` and wakes every waiter to re-check.
+    pub fn unlock(&self, tx: u64, keys: &[(usize, Bytes)]) {
+        {
+            let mut locks = self.locks.borrow_mut();
+            for k in keys {
+                if locks.get(k) == Some(&tx) {
+                    locks.remove(k);
+                }
+            }
+        }
+        for w in std::mem::take(&mut *self.lock_waiters.borrow_mut()) {
+            w.wake();
+        }
+    }
+
+    // ---------------------------------------------------------------- mesh
+
+    /// Runs `f` on shard `target` and returns its result. Local work runs inline.
+    pub async fn call<R, F>(self: &Rc<Self>, target: usize, f: F) -> Result<R, ShardGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Rc<Shard>) -> R + Send + Sync + 'static,
+    {
+        if target == self.id {
+            return Ok(f(self));
+        }
+        let (tx, rx) = glommio::channels::oneshot::shared();
+        let job: Job = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        self.counters()
+            .cross_shard_batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.senders
+            .send_to(target, job)
+            .await
+            .map_err(|_| ShardGone)?;
+        rx.await.map_err(|_| ShardGone)
+    }
+
+    /// Like [`Shard::call`], for work that must await on the target (locks).
+    pub async fn call_async<R, F, Fut>(self: &Rc<Self>, target: usize, f: F) -> Result<R, ShardGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        if target == self.id {
+            return Ok(f(self.clone()).await);
+        }
+        let (tx, rx) = glommio::channels::oneshot::shared();
+        let job: Job = Box::new(move |s| {
+            let fut = f(s.clone());
+            glommio::spawn_local(async move {
+                let _ = tx.send(fut.await);
+            })
+            .detach();
+        });
+        self.senders
+            .send_to(target, job)
+            .await
+            .map_err(|_| ShardGone)?;
+        rx.await.map_err(|_| ShardGone)
+    }
+
+    /// Runs `f` on every shard (concurrently) and returns the results by shard id.
+    pub async fn broadcast<R, F>(self: &Rc<Self>, f: F) -> Result<Vec<R>, ShardGone>
+    where
+        R: Send + 'static,
+        F: Fn(&Rc<Shard>) -> R + Send + Sync + Clone + 'static,
+    {
+        let mut pending = Vec::with_capacity(self.shards());
+        for t in 0..self.shards() {
+            let f = f.clone();
+            pending.push(self.post(t, move |s| f(s)).await?);
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(p.wait().await?);
+        }
+        Ok(out)
+    }
+
+    /// Posts a pipeline's requests for shard `target` as one message; await the
+    /// returned receiver for the replies in order. Posting every shard's batch
+    /// before awaiting any lets the shards work in parallel. On the target the
+    /// batch runs inline when no key locks are held, which is the common case.
+    pub async fn post_batch(
+        self: &Rc<Self>,
+        target: usize,
+        reqs: Vec<Request>,
+    ) -> Result<Pending<Vec<Reply>>, ShardGone> {
+        let (tx, rx) = glommio::channels::oneshot::shared();
+        let job: Job = Box::new(move |s| {
+            if s.unlocked() {
+                let replies = reqs
+                    .iter()
+                    .map(|q| s.execute(q.db, q.cmd, &q.args))
+                    .collect();
+                let _ = tx.send(replies);
+            } else {
+                let s = s.clone();
+                glommio::spawn_local(async move {
+                    let _ = tx.send(s.run_batch(reqs).await);
+                })
+                .detach();
+            }
+        });
+        self.counters()
+            .cross_shard_batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.senders
+            .send_to(target, job)
+            .await
+            .map_err(|_| ShardGone)?;
+        Ok(Pending(rx))
+    }
+
+    /// Posts `f` to run on `target` without waiting for it; await the result later.
+    pub async fn post<R, F>(self: &Rc<Self>, target: usize, f: F) -> Result<Pending<R>, ShardGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Rc<Shard>) -> R + Send + Sync + 'static,
+    {
+        let (tx, rx) = glommio::channels::oneshot::shared();
+        if target == self.id {
+            let _ = tx.send(f(self));
+        } else {
+            let job: Job = Box::new(move |s| {
+                let _ = tx.send(f(s));
+            });
+            self.senders
+                .send_to(target, job)
+                .await
+                .map_err(|_| ShardGone)?;
+        }
+        Ok(Pending(rx))
+    }
+
+    /// Executes a batch of requests sent by another shard's connection, in order.
+    /// Runs inline unless a key is locked; then the rest of the batch waits its turn.
+    pub async fn run_batch(self: Rc<Self>, reqs: Vec<Request>) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            if !self.unlocked() {
+                let keys = request_keys(&req);
+                self.wait_unlocked(req.db, &keys).await;
+            }
+            replies.push(self.execute(req.db, req.cmd, &req.args));
+        }
+        replies
+    }
+}
+
+/// A result still being computed on another shard.
+pub struct Pending<R>(glommio::channels::oneshot::SharedReceiver<R>);
+
+impl<R: Send> Pending<R> {
+    /// Waits for the result.
+    pub async fn wait(self) -> Result<R, ShardGone> {
+        self.0.await.map_err(|_| ShardGone)
+    }
+}
+
+/// The key arguments of a request (owned, for lock checks).
+pub fn request_keys(req: &Request) -> Vec<Bytes> {
+    let argv: Vec<&[u8]> = req.args.iter().map(|a| a.as_ref()).collect();
+    req.cmd
+        .key_indices(&argv)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| req.args[i].clone())
+        .collect()
+}

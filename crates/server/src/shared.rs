@@ -1,0 +1,158 @@
+//! State every executor can read: configuration, counters and process-wide flags.
+//!
+//! Nothing here is touched per command except relaxed atomics that belong to one
+//! shard (its own cache line), so the data path stays lock-free. The config mutex
+//! is taken by INFO, CONFIG and connection set-up, never by GET/SET.
+
+use shardis_config::Config;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Process-wide state shared by all executors.
+pub struct Shared {
+    /// The live configuration (CONFIG SET writes it).
+    pub config: Mutex<Config>,
+    /// The config file path, for INFO's `config_file`.
+    pub config_file: Option<String>,
+    /// Number of shards (= executors).
+    pub shards: usize,
+    /// The TCP port actually bound (differs from the config when it was 0).
+    pub port: AtomicU64,
+    /// When the process started.
+    pub started: Instant,
+    /// Unix seconds at start.
+    pub started_unix: u64,
+    /// 40-hex run id, fresh per process.
+    pub run_id: String,
+    /// Set once to stop every executor.
+    pub shutdown: AtomicBool,
+    /// Next client id (CLIENT ID starts at 1 as in Redis).
+    pub next_client_id: AtomicU64,
+    /// Next multi-shard transaction id.
+    pub next_tx_id: AtomicU64,
+    /// Clients connected now, over all executors.
+    pub connected_clients: AtomicUsize,
+    /// Hot copies of config values read per request.
+    pub proto_max_bulk_len: AtomicI64,
+    /// `client-query-buffer-limit`.
+    pub query_buffer_limit: AtomicU64,
+    /// `maxclients`.
+    pub maxclients: AtomicU64,
+    /// Per-shard counters, indexed by shard id.
+    pub stats: Vec<ShardCounters>,
+}
+
+/// Counters one shard increments and INFO sums. Padded to avoid false sharing.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct ShardCounters {
+    /// Connections accepted.
+    pub connections_received: AtomicU64,
+    /// Connections refused at maxclients.
+    pub rejected_connections: AtomicU64,
+    /// Commands processed.
+    pub commands_processed: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Successful key lookups.
+    pub keyspace_hits: AtomicU64,
+    /// Failed key lookups.
+    pub keyspace_misses: AtomicU64,
+    /// Keys deleted because they expired.
+    pub expired_keys: AtomicU64,
+    /// Error replies sent.
+    pub total_error_replies: AtomicU64,
+    /// Changes since the last save (Redis's `dirty`).
+    pub dirty: AtomicU64,
+    /// Commands that crossed to another shard.
+    pub cross_shard_batches: AtomicU64,
+}
+
+impl ShardCounters {
+    /// Relaxed add.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n != 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Shared {
+    /// Fresh shared state for `shards` executors.
+    pub fn new(config: Config, config_file: Option<String>, shards: usize) -> Shared {
+        let run_id = random_hex40();
+        Shared {
+            proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
+            query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
+            maxclients: AtomicU64::new(config.maxclients),
+            port: AtomicU64::new(config.port as u64),
+            config: Mutex::new(config),
+            config_file,
+            shards,
+            started: Instant::now(),
+            started_unix: unix_ms() / 1000,
+            run_id,
+            shutdown: AtomicBool::new(false),
+            next_client_id: AtomicU64::new(1),
+            next_tx_id: AtomicU64::new(1),
+            connected_clients: AtomicUsize::new(0),
+            stats: (0..shards).map(|_| ShardCounters::default()).collect(),
+        }
+    }
+
+    /// Locks the config (poisoning is ignored: config values stay valid).
+    pub fn config(&self) -> std::sync::MutexGuard<'_, Config> {
+        self.config.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads the hot copies after CONFIG SET.
+    pub fn refresh_hot_config(&self) {
+        let c = self.config();
+        self.proto_max_bulk_len
+            .store(c.proto_max_bulk_len, Ordering::Relaxed);
+        self.query_buffer_limit
+            .store(c.client_query_buffer_limit, Ordering::Relaxed);
+        self.maxclients.store(c.maxclients, Ordering::Relaxed);
+    }
+
+    /// Sum of one counter over all shards.
+    pub fn total(&self, f: impl Fn(&ShardCounters) -> &AtomicU64) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// True once shutdown began.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Unix time in microseconds.
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// 40 random hex characters (run ids, replication ids).
+pub fn random_hex40() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+        .collect()
+}

@@ -1,0 +1,114 @@
+//! Starts the real `shardis-server` binary on port 0 and hands out clients.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server process, killed on drop.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its log lines so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts the server with `--port 0` plus `args`, waits for "Ready to accept connections".
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+            .args(["--port", "0", "--save", ""])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start shardis-server");
+        let stdout = child.stdout.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut port = None;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("port=").nth(1) {
+                    port = rest
+                        .split(|c: char| !c.is_ascii_digit())
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok());
+                }
+                if line.contains("Ready to accept connections") {
+                    let _ = tx.send(port);
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server did not become ready")
+            .expect("no port in log");
+        Server { child, port, log }
+    }
+
+    /// A `redis` crate connection.
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// A raw socket.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// Whether the log has a line containing `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw bytes and reads until `expected` bytes arrived (or timeout).
+pub fn roundtrip(s: &mut TcpStream, send: &[u8], expected_len: usize) -> Vec<u8> {
+    s.write_all(send).unwrap();
+    read_n(s, expected_len)
+}
+
+/// Reads exactly `n` bytes, or what arrived before EOF/timeout.
+pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match s.read(&mut out[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got += k,
+        }
+    }
+    out.truncate(got);
+    out
+}
+
+/// Polls `cond` until it holds or `secs` pass.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}

@@ -1,0 +1,348 @@
+//! End-to-end tests of the server core against the real binary.
+
+mod common;
+
+use common::{read_n, roundtrip, wait_for, Server};
+use redis::Value;
+use std::io::Write;
+
+#[test]
+fn ping_set_get_and_errors() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v");
+    let mut raw = srv.raw();
+    let r = roundtrip(&mut raw, b"*2\r\n$3\r\nFOO\r\n$1\r\na\r\n", 64);
+    assert_eq!(
+        r,
+        b"-ERR unknown command 'FOO', with args beginning with: 'a' \r\n"
+    );
+    let r = roundtrip(&mut raw, b"*1\r\n$3\r\nGET\r\n", 50);
+    assert_eq!(r, b"-ERR wrong number of arguments for 'get' command\r\n");
+    let r = roundtrip(&mut raw, b"PING\r\n", 7);
+    assert_eq!(r, b"+PONG\r\n");
+}
+
+#[test]
+fn pipeline_of_10000_over_every_shard_keeps_order() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut raw = srv.raw();
+    let mut req = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..5000 {
+        let k = format!("key:{i}");
+        let v = format!("v{i}");
+        req.extend(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                k.len(),
+                v.len()
+            )
+            .bytes(),
+        );
+        req.extend(format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len()).bytes());
+        expected.extend(b"+OK\r\n");
+        expected.extend(format!("${}\r\n{v}\r\n", v.len()).bytes());
+    }
+    raw.write_all(&req).unwrap();
+    let got = read_n(&mut raw, expected.len());
+    assert_eq!(got, expected);
+    let mut c = srv.client();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 5000);
+}
+
+#[test]
+fn malformed_input_gets_protocol_error_and_close_without_hurting_others() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut good = srv.client();
+    let mut bad = srv.raw();
+    let r = roundtrip(&mut bad, b"*1\r\n$4294967296\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: invalid bulk length\r\n");
+    let mut bad = srv.raw();
+    let r = roundtrip(&mut bad, b"*1\r\n+PING\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: expected '$', got '+'\r\n");
+    let mut bad = srv.raw();
+    let r = roundtrip(&mut bad, b"*abc\r\n", 100);
+    assert_eq!(r, b"-ERR Protocol error: invalid multibulk length\r\n");
+    // Disconnect in the middle of a command.
+    let mut half = srv.raw();
+    half.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$10\r\nabc")
+        .unwrap();
+    drop(half);
+    let pong: String = redis::cmd("PING").query(&mut good).unwrap();
+    assert_eq!(pong, "PONG");
+    let x: Option<String> = redis::cmd("GET").arg("x").query(&mut good).unwrap();
+    assert_eq!(x, None);
+}
+
+#[test]
+fn hello_switches_to_resp3() {
+    let srv = Server::start(&[]);
+    let mut raw = srv.raw();
+    raw.write_all(b"HELLO 3\r\n").unwrap();
+    let r = read_n(&mut raw, 1);
+    assert_eq!(r, b"%");
+    let mut raw = srv.raw();
+    let r = roundtrip(&mut raw, b"HELLO 4\r\n", 36);
+    assert_eq!(
+        r,
+        b"-NOPROTO unsupported protocol version\r\n"[..36].to_vec()
+    );
+}
+
+#[test]
+fn requirepass_gates_commands() {
+    let srv = Server::start(&["--requirepass", "s3cret"]);
+    let mut raw = srv.raw();
+    let r = roundtrip(&mut raw, b"GET a\r\n", 34);
+    assert_eq!(r, b"-NOAUTH Authentication required.\r\n");
+    let r = roundtrip(&mut raw, b"AUTH nope\r\n", 68);
+    assert_eq!(
+        r,
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    let r = roundtrip(&mut raw, b"AUTH s3cret\r\n", 5);
+    assert_eq!(r, b"+OK\r\n");
+}
+
+#[test]
+fn mset_is_atomic_across_shards() {
+    let srv = Server::start(&["--threads", "2"]);
+    let keys: Vec<String> = (0..8).map(|i| format!("atomic:{i}")).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..2 {
+        let mut c = srv.client();
+        let keys = keys.clone();
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let val = format!("{w}-{i}");
+                let mut cmd = redis::cmd("MSET");
+                for k in &keys {
+                    cmd.arg(k).arg(&val);
+                }
+                let _: () = cmd.query(&mut c).unwrap();
+                i += 1;
+            }
+        }));
+    }
+    let mut r = srv.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut reads = 0;
+    while std::time::Instant::now() < deadline {
+        let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(&mut r).unwrap();
+        if vals[0].is_some() {
+            assert!(
+                vals.iter().all(|v| v == &vals[0]),
+                "torn MSET observed: {vals:?}"
+            );
+        }
+        reads += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(reads > 100);
+}
+
+#[test]
+fn all_to_all_cross_shard_load_does_not_deadlock() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut workers = Vec::new();
+    for t in 0..16 {
+        let mut c = srv.client();
+        workers.push(std::thread::spawn(move || {
+            for i in 0..300 {
+                let a = format!("a:{}", (t * 7 + i) % 50);
+                let b = format!("b:{}", (t * 13 + i) % 50);
+                let _: () = redis::cmd("MSET")
+                    .arg(&a)
+                    .arg(i)
+                    .arg(&b)
+                    .arg(t)
+                    .query(&mut c)
+                    .unwrap();
+                let _: Vec<Option<String>> =
+                    redis::cmd("MGET").arg(&b).arg(&a).query(&mut c).unwrap();
+                let _: i64 = redis::cmd("DEL").arg(&b).arg(&a).query(&mut c).unwrap();
+                let _: () = redis::cmd("SET").arg(&a).arg("x").query(&mut c).unwrap();
+                let _: redis::RedisResult<()> = redis::cmd("RENAME").arg(&a).arg(&b).query(&mut c);
+            }
+        }));
+    }
+    let done = wait_for(60, || workers.iter().all(|w| w.is_finished()));
+    assert!(done, "cross-shard load did not finish: deadlock?");
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn rename_and_copy_across_shards_keep_ttl() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    // Find two keys on different shards: with 2 shards, slot parity decides.
+    let _: () = redis::cmd("SET")
+        .arg("src")
+        .arg("hello")
+        .arg("EX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    for dst in ["dst1", "dst2", "dst3", "dst4"] {
+        let _: () = redis::cmd("RENAME")
+            .arg("src")
+            .arg(dst)
+            .query(&mut c)
+            .unwrap();
+        let v: String = redis::cmd("GET").arg(dst).query(&mut c).unwrap();
+        assert_eq!(v, "hello");
+        let ttl: i64 = redis::cmd("TTL").arg(dst).query(&mut c).unwrap();
+        assert!(ttl > 90 && ttl <= 100);
+        let gone: bool = redis::cmd("EXISTS").arg("src").query(&mut c).unwrap();
+        assert!(!gone);
+        let _: () = redis::cmd("RENAME")
+            .arg(dst)
+            .arg("src")
+            .query(&mut c)
+            .unwrap();
+    }
+    let copied: i64 = redis::cmd("COPY")
+        .arg("src")
+        .arg("copy:x")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(copied, 1);
+    let v: String = redis::cmd("GET").arg("copy:x").query(&mut c).unwrap();
+    assert_eq!(v, "hello");
+    let err = redis::cmd("RENAME")
+        .arg("nokey")
+        .arg("x")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ERR"));
+    assert_eq!(err.detail(), Some("no such key"));
+}
+
+#[test]
+fn scan_visits_every_key_on_every_shard() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    for i in 0..1000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("scan:{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, keys): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(100)
+            .query(&mut c)
+            .unwrap();
+        seen.extend(keys);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 1000);
+    let keys: Vec<String> = redis::cmd("KEYS").arg("scan:1?").query(&mut c).unwrap();
+    assert_eq!(keys.len(), 10);
+}
+
+#[test]
+fn expired_keys_are_reclaimed_without_access() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("tmp:{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(50)
+            .query(&mut c)
+            .unwrap();
+    }
+    let reclaimed = wait_for(10, || {
+        let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        n == 0
+    });
+    assert!(reclaimed, "active expiry did not reclaim keys");
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert!(info.contains("expired_keys:200"), "{info}");
+}
+
+#[test]
+fn bad_config_directive_stops_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+        .args(["--port", "0", "--no-such-directive", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FATAL CONFIG FILE ERROR"), "{err}");
+    assert!(
+        err.contains("Bad directive or wrong number of arguments"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_and_shutdown_end_the_process_cleanly() {
+    let mut srv = Server::start(&["--threads", "2"]);
+    // SAFETY-free: use the kill command.
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(srv.child.id().to_string())
+        .status()
+        .unwrap();
+    let exited = wait_for(10, || matches!(srv.child.try_wait(), Ok(Some(_))));
+    assert!(exited);
+    assert!(srv.child.wait().unwrap().success());
+    assert!(srv.logged("Received SIGTERM scheduling shutdown..."));
+
+    let mut srv = Server::start(&[]);
+    let mut raw = srv.raw();
+    raw.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+    let exited = wait_for(10, || matches!(srv.child.try_wait(), Ok(Some(_))));
+    assert!(exited);
+}
+
+#[test]
+fn client_list_and_kill() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("victim")
+        .query(&mut b)
+        .unwrap();
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut b).unwrap();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut a).unwrap();
+    assert!(list.contains("name=victim"), "{list}");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(killed, 1);
+    let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut b);
+    assert!(r.is_err());
+    let v: Value = redis::cmd("CLIENT").arg("GETNAME").query(&mut a).unwrap();
+    assert_eq!(v, Value::Nil);
+}

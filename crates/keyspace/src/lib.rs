@@ -21,6 +21,7 @@
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
 //! - [`glob`]: Redis's glob matcher.
+//! - [`rdbconv`]: values to and from the RDB crate's plain form.
 //! - [`errors`]: every error text, once.
 //! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
 //!   `long double`.
@@ -31,6 +32,7 @@ pub mod expire;
 pub mod generic;
 pub mod glob;
 mod longdouble;
+pub mod rdbconv;
 pub mod string;
 pub mod value;
 

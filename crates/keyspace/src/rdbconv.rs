@@ -1,0 +1,82 @@
+//! Conversion between keyspace [`Value`]s and the RDB crate's plain
+//! [`RdbValue`]s, used by snapshots (SAVE, BGSAVE, full sync), loading, DUMP
+//! and RESTORE.
+//!
+//! Saving forgets the in-memory encoding; loading picks the encoding Redis
+//! 7.0 would pick for a freshly loaded object (for example a canonical integer
+//! string becomes `int`). Each type family adds its arm to both functions.
+
+use crate::value::{StrValue, Value};
+use shardis_rdb::RdbValue;
+
+/// The plain RDB form of a value.
+pub fn to_rdb(value: &Value) -> RdbValue {
+    match value {
+        Value::String(s) => RdbValue::String(s.to_bytes()),
+    }
+}
+
+/// A keyspace value from its RDB form, encoded as Redis would encode it after
+/// loading. `Err` names what the keyspace cannot hold (a type it does not
+/// implement, or content Redis would refuse).
+pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
+    match v {
+        // rdbLoadObject → tryObjectEncoding: canonical integers become `int`,
+        // everything else keeps its bytes (embstr/raw by length).
+        RdbValue::String(b) => Ok(Value::String(
+            match shardis_protocol::decode::parse_int(&b) {
+                Some(n) => StrValue::Int(n),
+                None => StrValue::Bytes(b),
+            },
+        )),
+        other => Err(format!("unsupported type {}", rdb_type_name(&other))),
+    }
+}
+
+/// The Redis type name of an RDB value, for error messages.
+fn rdb_type_name(v: &RdbValue) -> &'static str {
+    match v {
+        RdbValue::String(_) => "string",
+        RdbValue::List(_) => "list",
+        RdbValue::Set(_) => "set",
+        RdbValue::Hash(_) => "hash",
+        RdbValue::ZSet(_) => "zset",
+        RdbValue::Stream(_) => "stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn strings_round_trip_with_load_encodings() {
+        for (raw, enc) in [
+            ("123", "int"),
+            ("-9223372036854775808", "int"),
+            ("0123", "embstr"),
+            ("-0", "embstr"),
+            ("", "embstr"),
+        ] {
+            let v = from_rdb(RdbValue::String(Bytes::from(raw))).unwrap();
+            assert_eq!(v.encoding(), enc, "{raw:?}");
+            assert_eq!(to_rdb(&v), RdbValue::String(Bytes::from(raw)));
+        }
+        let long = "x".repeat(45);
+        let v = from_rdb(RdbValue::String(Bytes::from(long.clone()))).unwrap();
+        assert_eq!(v.encoding(), "raw");
+        let mut raw = StrValue::from_slice(b"ab");
+        raw.make_raw().push(b'c');
+        assert_eq!(
+            to_rdb(&Value::String(raw)),
+            RdbValue::String(Bytes::from("abc"))
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_refused() {
+        let stream = RdbValue::Stream(Box::default());
+        assert_eq!(from_rdb(stream).unwrap_err(), "unsupported type stream");
+    }
+}

@@ -161,6 +161,7 @@ async fn msetnx(
 /// The `(db, key)` pairs a command touches; COPY … DB n puts its destination in db n.
 fn touched_keys(
     db: usize,
+    databases: usize,
     cmd: &'static Command,
     args: &[Bytes],
     idxs: &[usize],
@@ -174,7 +175,10 @@ fn touched_keys(
                     .ok()
                     .and_then(|s| s.parse().ok())
                 {
-                    dest_db = n;
+                    // An invalid index is left to the command, which replies the error.
+                    if n < databases {
+                        dest_db = n;
+                    }
                 }
             }
             i += 1;
@@ -209,7 +213,7 @@ async fn gather(
     let mut owners: Vec<(usize, usize, Bytes)> = Vec::new();
     let mut pending: Vec<Pending<Vec<Gathered>>> = Vec::new();
     for (&s, idxs) in by_shard {
-        let keys: Vec<(usize, Bytes)> = touched_keys(db, cmd, args, idxs)
+        let keys: Vec<(usize, Bytes)> = touched_keys(db, databases, cmd, args, idxs)
             .into_iter()
             .map(|(d, i)| (d, args[i].clone()))
             .collect();

@@ -89,11 +89,15 @@ def run(script, rport, sport):
                 continue
             loose = line.startswith("~ ")
             args = shlex.split(line[2:] if loose else line)
-            r, s = (c.call(args) for c in conns)
+            try:
+                r, s = (c.call(args) for c in conns)
+            except EOFError as e:
+                print("%s:%d: %s\n  connection closed: %s" % (script, lineno, line, e), flush=True)
+                return failures + 1
             same = r[:1] == s[:1] if loose else r == s
             if not same:
                 failures += 1
-                print("%s:%d: %s\n  redis:   %r\n  shardis: %r" % (script, lineno, line, r[:300], s[:300]))
+                print("%s:%d: %s\n  redis:   %r\n  shardis: %r" % (script, lineno, line, r[:300], s[:300]), flush=True)
     return failures
 
 

@@ -35,6 +35,25 @@ pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are n
 /// OBJECT FREQ without an LFU policy (shardis never evicts by LFU).
 pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
+/// A blocking command's timeout is not a number (`strtold`).
+pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+/// A blocking command's timeout is below zero (or overflowed).
+pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+/// A count that must be >= 0 (LPOP/RPOP count, HRANDFIELD…).
+pub const OUT_OF_RANGE_POSITIVE: &str = "ERR value is out of range, must be positive";
+/// LSET past either end.
+pub const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
+/// LPOS RANK 0.
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+/// LPOS COUNT below zero (or not a number).
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+/// LPOS MAXLEN below zero (or not a number).
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+/// LMPOP/BLMPOP/ZMPOP numkeys below 1.
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+/// LMPOP/ZMPOP COUNT below 1.
+pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+
 /// The reply for one of the constant texts above.
 pub fn err(text: &str) -> Reply {
     Reply::Error(text.to_owned())

@@ -13,6 +13,7 @@ use shardis_rdb::RdbValue;
 pub fn to_rdb(value: &Value) -> RdbValue {
     match value {
         Value::String(s) => RdbValue::String(s.to_bytes()),
+        Value::List(l) => RdbValue::List(l.iter().cloned().collect()),
     }
 }
 
@@ -29,6 +30,9 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
                 None => StrValue::Bytes(b),
             },
         )),
+        // Redis refuses empty lists in an RDB (rdbLoadObject: empty keys).
+        RdbValue::List(items) if items.is_empty() => Err("empty list".into()),
+        RdbValue::List(items) => Ok(Value::List(items.into())),
         other => Err(format!("unsupported type {}", rdb_type_name(&other))),
     }
 }

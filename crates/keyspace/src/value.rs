@@ -13,6 +13,8 @@ const SHARED_INTEGERS: i64 = 10000;
 pub enum Value {
     /// A string.
     String(StrValue),
+    /// A list, head first (see [`crate::list`]).
+    List(crate::list::List),
 }
 
 /// A string value in one of the representations Redis distinguishes.
@@ -32,6 +34,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
+            Value::List(_) => "list",
         }
     }
 
@@ -39,6 +42,8 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::String(s) => s.encoding(),
+            // Redis 7.0 keeps every list in a quicklist (listpack lists are 7.2).
+            Value::List(_) => "quicklist",
         }
     }
 

@@ -30,7 +30,7 @@ const ACCEPTABLE_STALE_PERCENT: usize = 10;
 /// The segment a hash belongs to. Bits 40..52: hashbrown uses the top 7 bits
 /// for its control bytes and the low bits for bucket positions, so neither
 /// loses entropy inside a segment.
-fn segment_of(hash: u64) -> usize {
+pub(crate) fn segment_of(hash: u64) -> usize {
     ((hash >> 40) as usize) & (SEGMENTS - 1)
 }
 
@@ -45,6 +45,10 @@ pub struct Slot {
     pub(crate) expire_at: u64,
     /// Last access, Unix seconds (OBJECT IDLETIME).
     pub(crate) atime: u32,
+    /// The snapshot epoch in which the key was created or last captured; a
+    /// running snapshot skips keys stamped with its own epoch (see
+    /// [`crate::snapshot`]). Fits in padding: the slot does not grow.
+    pub(crate) snap_epoch: u32,
 }
 
 impl Slot {
@@ -98,7 +102,7 @@ impl TtlIndex {
 /// One logical database.
 #[derive(Debug, Default)]
 pub struct Db {
-    segments: Vec<HashTable<Slot>>,
+    pub(crate) segments: Vec<HashTable<Slot>>,
     len: usize,
     pub(crate) ttl: TtlIndex,
     /// Running estimate of the average TTL (INFO keyspace), as Redis keeps it.
@@ -210,6 +214,10 @@ pub struct Keyspace {
     pub(crate) obey_master: bool,
     /// Where the next active expire cycle starts.
     expire_next_db: usize,
+    /// The point-in-time snapshot in progress, if any (see [`crate::snapshot`]).
+    pub(crate) snap: Option<Box<crate::snapshot::Snapshot>>,
+    /// The latest snapshot's epoch, stamped on every new key.
+    pub(crate) snap_epoch: u32,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -237,6 +245,8 @@ impl Keyspace {
             rng: StdRng::from_entropy(),
             obey_master: false,
             expire_next_db: 0,
+            snap: None,
+            snap_epoch: 0,
         }
     }
 
@@ -252,17 +262,22 @@ impl Keyspace {
 
     /// Empties `db`.
     pub fn flush_db(&mut self, db: usize) {
-        self.dbs[db] = Db::default();
+        let old = std::mem::take(&mut self.dbs[db]);
+        // A running snapshot takes over the old table instead of copying it.
+        self.snapshot_on_flush(db, old);
     }
 
     /// Empties every db.
     pub fn flush_all(&mut self) {
-        self.dbs.iter_mut().for_each(|d| *d = Db::default());
+        for db in 0..self.dbs.len() {
+            self.flush_db(db);
+        }
     }
 
     /// Exchanges the contents of dbs `a` and `b`.
     pub fn swap_db(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
+        self.snapshot_on_swap(a, b);
     }
 
     /// Per db: (keys, keys with an expiry, estimated average TTL in ms).
@@ -299,6 +314,9 @@ impl Keyspace {
         mode: Lookup,
     ) -> Option<FoundEntry<'_>> {
         let hash = self.hash(key);
+        // The caller may change or delete the key: a running snapshot keeps
+        // its old value first.
+        self.snapshot_touch(db, hash, key);
         let policy = self.expired_policy(ctx);
         let d = &mut self.dbs[db];
         let found = d
@@ -381,6 +399,7 @@ impl Keyspace {
         expire_at: Option<u64>,
         now_ms: u64,
     ) {
+        let snap_epoch = self.snap_epoch;
         let hasher = &self.hasher;
         let d = &mut self.dbs[db];
         if d.segments.is_empty() {
@@ -397,6 +416,8 @@ impl Keyspace {
                 value,
                 expire_at,
                 atime: (now_ms / 1000) as u32,
+                // New since any running snapshot began: not part of it.
+                snap_epoch,
             },
             |s| hasher.hash_one(&s.key[..]),
         );
@@ -419,6 +440,7 @@ impl Keyspace {
     /// true if it was there.
     pub fn remove(&mut self, db: usize, key: &[u8]) -> bool {
         let hash = self.hash(key);
+        self.snapshot_touch(db, hash, key);
         let d = &mut self.dbs[db];
         let Some(t) = d.segments.get_mut(segment_of(hash)) else {
             return false;

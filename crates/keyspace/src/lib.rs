@@ -18,11 +18,11 @@
 //!   lazy expiry, SCAN/KEYS/RANDOMKEY.
 //! - [`value`]: the [`Value`] enum and the string representations.
 //! - [`string`]: the string commands (GET, SET, INCR…).
-//! - [`list`]: the list commands, blocking ones included (tried once here).
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
 //! - [`glob`]: Redis's glob matcher.
 //! - [`rdbconv`]: values to and from the RDB crate's plain form.
+//! - [`snapshot`]: fork-free point-in-time snapshots, produced in chunks.
 //! - [`errors`]: every error text, once.
 //! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
 //!   `long double`.
@@ -32,9 +32,9 @@ pub mod errors;
 pub mod expire;
 pub mod generic;
 pub mod glob;
-pub mod list;
 mod longdouble;
 pub mod rdbconv;
+pub mod snapshot;
 pub mod string;
 pub mod value;
 
@@ -43,6 +43,7 @@ use shardis_commands::{Command, CommandId};
 use shardis_protocol::Reply;
 
 pub use db::Keyspace;
+pub use snapshot::SnapshotBusy;
 pub use value::{StrValue, Value};
 
 /// Per-call state the server passes in and reads back.
@@ -59,9 +60,6 @@ pub struct ExecContext {
     pub effects: Vec<Effect>,
     /// Counters for INFO.
     pub stats: ExecStats,
-    /// `(db, key)` of every key that received elements (list pushes), for
-    /// the server to wake clients blocked on them.
-    pub ready_keys: Vec<(usize, Bytes)>,
 }
 
 /// Counters a command run adds to (Redis's `server.stat_*` and `server.dirty`).
@@ -147,29 +145,6 @@ impl Keyspace {
             C::Strlen => string::strlen(self, ctx, args),
             C::Getrange | C::Substr => string::getrange(self, ctx, args),
             C::Setrange => string::setrange(self, ctx, args),
-            // lists
-            C::Lpush => list::push(self, ctx, args, true, false),
-            C::Rpush => list::push(self, ctx, args, false, false),
-            C::Lpushx => list::push(self, ctx, args, true, true),
-            C::Rpushx => list::push(self, ctx, args, false, true),
-            C::Lpop => list::pop(self, ctx, args, true),
-            C::Rpop => list::pop(self, ctx, args, false),
-            C::Llen => list::llen(self, ctx, args),
-            C::Lrange => list::lrange(self, ctx, args),
-            C::Lindex => list::lindex(self, ctx, args),
-            C::Lset => list::lset(self, ctx, args),
-            C::Lrem => list::lrem(self, ctx, args),
-            C::Ltrim => list::ltrim(self, ctx, args),
-            C::Linsert => list::linsert(self, ctx, args),
-            C::Lpos => list::lpos(self, ctx, args),
-            C::Lmove => list::lmove(self, ctx, args),
-            C::Rpoplpush => list::rpoplpush(self, ctx, args),
-            C::Lmpop => list::mpop(self, ctx, args, 1),
-            C::Blpop => list::bpop(self, ctx, args, true),
-            C::Brpop => list::bpop(self, ctx, args, false),
-            C::Blmove => list::blmove(self, ctx, args),
-            C::Brpoplpush => list::brpoplpush(self, ctx, args),
-            C::Blmpop => list::mpop(self, ctx, args, 2),
             // generic
             C::Del | C::Unlink => generic::del(self, ctx, args),
             C::Exists => generic::exists(self, ctx, args),

@@ -18,6 +18,7 @@
 //!   lazy expiry, SCAN/KEYS/RANDOMKEY.
 //! - [`value`]: the [`Value`] enum and the string representations.
 //! - [`string`]: the string commands (GET, SET, INCR…).
+//! - [`list`]: the list commands, blocking ones included (tried once here).
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
 //! - [`glob`]: Redis's glob matcher.
@@ -32,6 +33,7 @@ pub mod errors;
 pub mod expire;
 pub mod generic;
 pub mod glob;
+pub mod list;
 mod longdouble;
 pub mod rdbconv;
 pub mod snapshot;
@@ -60,6 +62,9 @@ pub struct ExecContext {
     pub effects: Vec<Effect>,
     /// Counters for INFO.
     pub stats: ExecStats,
+    /// `(db, key)` of every key that received elements (list pushes), for
+    /// the server to wake clients blocked on them.
+    pub ready_keys: Vec<(usize, Bytes)>,
 }
 
 /// Counters a command run adds to (Redis's `server.stat_*` and `server.dirty`).
@@ -145,6 +150,29 @@ impl Keyspace {
             C::Strlen => string::strlen(self, ctx, args),
             C::Getrange | C::Substr => string::getrange(self, ctx, args),
             C::Setrange => string::setrange(self, ctx, args),
+            // lists
+            C::Lpush => list::push(self, ctx, args, true, false),
+            C::Rpush => list::push(self, ctx, args, false, false),
+            C::Lpushx => list::push(self, ctx, args, true, true),
+            C::Rpushx => list::push(self, ctx, args, false, true),
+            C::Lpop => list::pop(self, ctx, args, true),
+            C::Rpop => list::pop(self, ctx, args, false),
+            C::Llen => list::llen(self, ctx, args),
+            C::Lrange => list::lrange(self, ctx, args),
+            C::Lindex => list::lindex(self, ctx, args),
+            C::Lset => list::lset(self, ctx, args),
+            C::Lrem => list::lrem(self, ctx, args),
+            C::Ltrim => list::ltrim(self, ctx, args),
+            C::Linsert => list::linsert(self, ctx, args),
+            C::Lpos => list::lpos(self, ctx, args),
+            C::Lmove => list::lmove(self, ctx, args),
+            C::Rpoplpush => list::rpoplpush(self, ctx, args),
+            C::Lmpop => list::mpop(self, ctx, args, 1),
+            C::Blpop => list::bpop(self, ctx, args, true),
+            C::Brpop => list::bpop(self, ctx, args, false),
+            C::Blmove => list::blmove(self, ctx, args),
+            C::Brpoplpush => list::brpoplpush(self, ctx, args),
+            C::Blmpop => list::mpop(self, ctx, args, 2),
             // generic
             C::Del | C::Unlink => generic::del(self, ctx, args),
             C::Exists => generic::exists(self, ctx, args),

@@ -135,9 +135,9 @@ pub fn run(
             .map(|conns| {
                 let shared = &shared;
                 scope.spawn(move || {
-                    let r = drive(conns, cfg, nclasses, shared);
-                    shared.threads_done.fetch_add(1, Ordering::Release);
-                    r
+                    // Counted on drop, so a panicking worker still ends the wait below.
+                    let _done = DoneGuard(&shared.threads_done);
+                    drive(conns, cfg, nclasses, shared)
                 })
             })
             .collect();
@@ -175,6 +175,15 @@ pub fn run(
         }
     }
     Ok(out)
+}
+
+/// Marks a worker as finished when dropped, panicking or not.
+struct DoneGuard<'a>(&'a AtomicUsize);
+
+impl Drop for DoneGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 struct ThreadResult {
@@ -384,4 +393,128 @@ fn drive(
     }
     res.end = Instant::now();
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::parse_reply;
+    use std::net::TcpListener;
+
+    /// A stand-in server in this process: answers each request (a RESP array
+    /// or an inline line) with `+OK`, or `-ERR` when the request mentions
+    /// "fail". Returns its port and a counter of requests served.
+    fn fake_server() -> (u16, std::sync::Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = served.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        let n = match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        buf.extend_from_slice(&chunk[..n]);
+                        let mut out = Vec::new();
+                        while let Ok(Some((len, _))) = parse_reply(&buf) {
+                            let req = buf.drain(..len).collect::<Vec<u8>>();
+                            let fail = memchr::memmem::find(&req, b"fail").is_some();
+                            out.extend_from_slice(if fail {
+                                b"-ERR failed\r\n"
+                            } else {
+                                b"+OK\r\n"
+                            });
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if s.write_all(&out).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, served)
+    }
+
+    /// Requests `PING` (class 0) and `ECHO fail` (class 1) alternately by
+    /// global request number.
+    struct Alternating;
+
+    impl Workload for Alternating {
+        fn classes(&self) -> Vec<String> {
+            vec!["ok".into(), "err".into()]
+        }
+        fn generator(&self, _conn: usize) -> Box<dyn Generator> {
+            Box::new(AlternatingGen)
+        }
+    }
+
+    struct AlternatingGen;
+
+    impl Generator for AlternatingGen {
+        fn fill(&mut self, first: u64, count: usize, out: &mut Vec<u8>, classes: &mut Vec<u8>) {
+            for i in first..first + count as u64 {
+                if i % 2 == 0 {
+                    out.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+                    classes.push(0);
+                } else {
+                    out.extend_from_slice(b"*2\r\n$4\r\nECHO\r\n$4\r\nfail\r\n");
+                    classes.push(1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sends_exactly_n_requests_and_counts_classes() {
+        let (port, served) = fake_server();
+        for (clients, pipeline, threads, requests) in
+            [(1, 1, 1, 10), (7, 16, 2, 1001), (3, 5, 4, 2)]
+        {
+            served.store(0, Ordering::Relaxed);
+            let cfg = LoadConfig {
+                host: "127.0.0.1".into(),
+                port,
+                clients,
+                requests,
+                pipeline,
+                threads,
+            };
+            let r = run(&cfg, &Alternating, |_, _| {}).unwrap();
+            let (ok, err) = (r.hists[0].len(), r.hists[1].len());
+            assert_eq!(ok + err, requests, "{cfg:?}");
+            // Request numbers are claimed globally, so the split is exact.
+            assert_eq!(ok, requests.div_ceil(2), "{cfg:?}");
+            assert_eq!(r.errors, err);
+            assert_eq!(r.first_error.as_deref(), Some("ERR failed"));
+            assert_eq!(r.total().len(), requests);
+            assert!(r.elapsed > Duration::ZERO);
+            assert_eq!(served.load(Ordering::Relaxed), requests);
+        }
+    }
+
+    #[test]
+    fn refused_connection_is_an_error() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let cfg = LoadConfig {
+            host: "127.0.0.1".into(),
+            port,
+            clients: 1,
+            requests: 1,
+            pipeline: 1,
+            threads: 1,
+        };
+        let err = run(&cfg, &Alternating, |_, _| {}).err().unwrap();
+        assert!(err.to_string().contains("Could not connect"), "{err}");
+    }
 }

@@ -160,7 +160,8 @@ impl Generator for PrefillGen {
     fn fill(&mut self, first: u64, count: usize, out: &mut Vec<u8>, classes: &mut Vec<u8>) {
         for key in first..first + count as u64 {
             push_set(out, key, &self.value);
-            classes.push(SET);
+            // Prefill reports a single class.
+            classes.push(0);
         }
     }
 }
@@ -252,6 +253,12 @@ mod tests {
         .generator(0);
         let (mut out, mut classes) = (Vec::new(), Vec::new());
         g.fill(98, 2, &mut out, &mut classes);
+        assert_eq!(
+            classes,
+            [0, 0],
+            "one class: {:?}",
+            Prefill { value: vec![] }.classes()
+        );
         assert_eq!(
             out,
             b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000098\r\n$1\r\nv\r\n\

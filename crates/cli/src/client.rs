@@ -30,8 +30,8 @@ pub struct Client {
 
 impl Client {
     /// Connects and runs the AUTH / SELECT / HELLO handshake, printing redis-cli's messages to
-    /// stderr on failure.
-    pub fn connect(t: &Target) -> Option<Client> {
+    /// stderr on failure. Only a failed connect is fatal; a refused SELECT resets `t.db` to 0.
+    pub fn connect(t: &mut Target) -> Option<Client> {
         let stream = match TcpStream::connect((t.host.as_str(), t.port)) {
             Ok(s) => s,
             Err(e) => {
@@ -55,10 +55,8 @@ impl Client {
             cmd.extend(t.user.as_deref());
             cmd.push(pass);
             match c.call(&cmd) {
-                Ok(Reply::Error(e)) => {
-                    eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e));
-                    return None;
-                }
+                // redis-cli 7.0 reports a failed AUTH and goes on with the command.
+                Ok(Reply::Error(e)) => eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e)),
                 Ok(_) => {}
                 Err(_) => {
                     eprintln!("\nI/O error");
@@ -66,15 +64,13 @@ impl Client {
                 }
             }
         }
+        // A failed SELECT is reported, and the command runs in db 0.
         if t.db != 0 && !c.select(t.db) {
-            return None;
+            t.db = 0;
         }
         if t.resp3 {
             match c.call(&["HELLO", "3"]) {
-                Ok(Reply::Error(e)) => {
-                    eprintln!("HELLO 3 failed: {}", String::from_utf8_lossy(&e));
-                    return None;
-                }
+                Ok(Reply::Error(e)) => eprintln!("HELLO 3 failed: {}", String::from_utf8_lossy(&e)),
                 Ok(_) => {}
                 Err(_) => {
                     eprintln!("\nI/O error");

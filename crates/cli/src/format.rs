@@ -104,7 +104,8 @@ fn tty_into(out: &mut Vec<u8>, r: &Reply, prefix: &str) -> Result<(), UnknownTyp
                 if let Some(value) = chunk.get(1) {
                     out.pop(); // the key's newline
                     out.extend_from_slice(b" => ");
-                    if is_aggregate(value) && !aggregate_is_empty(value) {
+                    // A value that takes several lines starts on its own line, aligned.
+                    if is_multiline(value) {
                         out.push(b'\n');
                         out.extend_from_slice(child_prefix.as_bytes());
                     }
@@ -116,8 +117,15 @@ fn tty_into(out: &mut Vec<u8>, r: &Reply, prefix: &str) -> Result<(), UnknownTyp
     Ok(())
 }
 
-fn aggregate_is_empty(r: &Reply) -> bool {
-    matches!(r, Reply::Array(v) | Reply::Map(v) | Reply::Set(v) | Reply::Push(v) if v.is_empty())
+/// Whether the human format spreads `r` over several lines (`cliIsMultilineValueTTY`).
+fn is_multiline(r: &Reply) -> bool {
+    match r {
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => {
+            v.len() > 1 || v.first().is_some_and(is_multiline)
+        }
+        Reply::Map(v) => v.len() > 2 || v.get(1).is_some_and(is_multiline),
+        _ => false,
+    }
 }
 
 /// Raw format (`cliFormatReplyRaw`): bare values, aggregate items joined by `delim`.

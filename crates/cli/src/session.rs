@@ -55,7 +55,7 @@ impl Session {
 
     /// (Re)connects; false if the connection could not be opened.
     pub fn reconnect(&mut self) -> bool {
-        self.client = Client::connect(&self.target);
+        self.client = Client::connect(&mut self.target);
         self.in_multi = false;
         self.client.is_some()
     }

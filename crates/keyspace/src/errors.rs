@@ -54,6 +54,20 @@ pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
 /// LMPOP/ZMPOP COUNT below 1.
 pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
 
+/// HINCRBY on a field that does not hold an integer.
+pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+/// HINCRBYFLOAT on a field that does not hold a number.
+pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+/// HINCRBYFLOAT with an infinite increment.
+pub const VALUE_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
+/// HRANDFIELD count of i64::MIN (its negation overflows).
+pub const HRANDFIELD_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+/// HRANDFIELD WITHVALUES with a count whose doubling would overflow.
+pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+/// A SCAN-family cursor that is not an unsigned integer.
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+
 /// The reply for one of the constant texts above.
 pub fn err(text: &str) -> Reply {
     Reply::Error(text.to_owned())

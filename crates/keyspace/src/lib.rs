@@ -18,6 +18,7 @@
 //!   lazy expiry, SCAN/KEYS/RANDOMKEY.
 //! - [`value`]: the [`Value`] enum and the string representations.
 //! - [`string`]: the string commands (GET, SET, INCR…).
+//! - [`hash`]: the hash commands (small hashes keep insertion order).
 //! - [`list`]: the list commands, blocking ones included (tried once here).
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
@@ -33,6 +34,7 @@ pub mod errors;
 pub mod expire;
 pub mod generic;
 pub mod glob;
+pub mod hash;
 pub mod list;
 mod longdouble;
 pub mod rdbconv;
@@ -65,6 +67,9 @@ pub struct ExecContext {
     /// `(db, key)` of every key that received elements (list pushes), for
     /// the server to wake clients blocked on them.
     pub ready_keys: Vec<(usize, Bytes)>,
+    /// The client speaks RESP3 (HELLO 3): a few replies change shape beyond
+    /// what [`Reply`]'s encoding does (HRANDFIELD … WITHVALUES nests pairs).
+    pub resp3: bool,
 }
 
 /// Counters a command run adds to (Redis's `server.stat_*` and `server.dirty`).
@@ -173,6 +178,23 @@ impl Keyspace {
             C::Blmove => list::blmove(self, ctx, args),
             C::Brpoplpush => list::brpoplpush(self, ctx, args),
             C::Blmpop => list::mpop(self, ctx, args, 2),
+            // hashes
+            C::Hset => hash::hset(self, ctx, args, false),
+            C::Hmset => hash::hset(self, ctx, args, true),
+            C::Hsetnx => hash::hsetnx(self, ctx, args),
+            C::Hget => hash::hget(self, ctx, args),
+            C::Hmget => hash::hmget(self, ctx, args),
+            C::Hdel => hash::hdel(self, ctx, args),
+            C::Hlen => hash::hlen(self, ctx, args),
+            C::Hstrlen => hash::hstrlen(self, ctx, args),
+            C::Hexists => hash::hexists(self, ctx, args),
+            C::Hkeys => hash::getall(self, ctx, args, hash::GetAll::Keys),
+            C::Hvals => hash::getall(self, ctx, args, hash::GetAll::Values),
+            C::Hgetall => hash::getall(self, ctx, args, hash::GetAll::Both),
+            C::Hincrby => hash::hincrby(self, ctx, args),
+            C::Hincrbyfloat => hash::hincrbyfloat(self, ctx, args),
+            C::Hrandfield => hash::hrandfield(self, ctx, args),
+            C::Hscan => hash::hscan(self, ctx, args),
             // generic
             C::Del | C::Unlink => generic::del(self, ctx, args),
             C::Exists => generic::exists(self, ctx, args),

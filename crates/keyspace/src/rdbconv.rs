@@ -14,6 +14,7 @@ pub fn to_rdb(value: &Value) -> RdbValue {
     match value {
         Value::String(s) => RdbValue::String(s.to_bytes()),
         Value::List(l) => RdbValue::List(l.iter().cloned().collect()),
+        Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()),
     }
 }
 
@@ -33,6 +34,10 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
         // Redis refuses empty lists in an RDB (rdbLoadObject: empty keys).
         RdbValue::List(items) if items.is_empty() => Err("empty list".into()),
         RdbValue::List(items) => Ok(Value::List(items.into())),
+        RdbValue::Hash(pairs) if pairs.is_empty() => Err("empty hash".into()),
+        // Loading converts as inserting would (rdbLoadObject checks the
+        // same two limits), so a small hash stays `listpack`.
+        RdbValue::Hash(pairs) => Ok(Value::Hash(crate::hash::Hash::from_pairs(pairs))),
         other => Err(format!("unsupported type {}", rdb_type_name(&other))),
     }
 }

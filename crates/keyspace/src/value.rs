@@ -15,6 +15,8 @@ pub enum Value {
     String(StrValue),
     /// A list, head first (see [`crate::list`]).
     List(crate::list::List),
+    /// A hash (see [`crate::hash`]).
+    Hash(crate::hash::Hash),
 }
 
 /// A string value in one of the representations Redis distinguishes.
@@ -35,6 +37,7 @@ impl Value {
         match self {
             Value::String(_) => "string",
             Value::List(_) => "list",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -44,6 +47,7 @@ impl Value {
             Value::String(s) => s.encoding(),
             // Redis 7.0 keeps every list in a quicklist (listpack lists are 7.2).
             Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
         }
     }
 

@@ -37,13 +37,6 @@ pub fn repr(s: &[u8]) -> Vec<u8> {
     out
 }
 
-fn is_aggregate(r: &Reply) -> bool {
-    matches!(
-        r,
-        Reply::Array(_) | Reply::Map(_) | Reply::Set(_) | Reply::Push(_)
-    )
-}
-
 /// Human format (`cliFormatReplyTTY`): `(integer) 1`, `"quoted"`, `1) ` numbered nesting.
 pub fn tty(r: &Reply) -> Result<Vec<u8>, UnknownType> {
     let mut out = Vec::new();

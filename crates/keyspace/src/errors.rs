@@ -68,6 +68,15 @@ pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
 /// A SCAN-family cursor that is not an unsigned integer.
 pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 
+/// RESTORE onto an existing key without REPLACE.
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+/// RESTORE with a negative TTL.
+pub const RESTORE_BAD_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+/// RESTORE … IDLETIME with a negative value.
+pub const RESTORE_BAD_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+/// RESTORE … FREQ outside 0..=255.
+pub const RESTORE_BAD_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+
 /// The reply for one of the constant texts above.
 pub fn err(text: &str) -> Reply {
     Reply::Error(text.to_owned())

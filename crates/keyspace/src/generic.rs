@@ -1,8 +1,9 @@
 //! Type-independent key commands: DEL, EXISTS, TYPE, TOUCH, RENAME, COPY,
-//! MOVE, OBJECT.
+//! MOVE, OBJECT, DUMP, RESTORE.
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
+use crate::rdbconv::{from_rdb, to_rdb};
 use crate::{ExecContext, Keyspace};
 use bytes::Bytes;
 use shardis_protocol::Reply;
@@ -207,6 +208,108 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         "idletime" => Reply::Integer(now_s.saturating_sub(slot.atime as u64) as i64),
         _ => err(errors::LFU_NOT_SELECTED),
     }
+}
+
+/// DUMP key: the value in Redis's DUMP format (RDB 10 object, version, CRC64).
+pub fn dump(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
+    let db = ctx.db;
+    match ks.find(ctx, db, &args[1], Lookup::Read) {
+        Some(f) => Reply::Bulk(Bytes::from(shardis_rdb::dump_payload(&to_rdb(
+            &f.slot.value,
+        )))),
+        None => Reply::Nil,
+    }
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f],
+/// in Redis 7.0's order of checks: options, BUSYKEY, TTL, payload.
+pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq) = (None, None);
+    let mut j = 4;
+    while j < args.len() {
+        let has_value = j + 1 < args.len();
+        let a = &args[j];
+        if a.eq_ignore_ascii_case(b"replace") {
+            replace = true;
+        } else if a.eq_ignore_ascii_case(b"absttl") {
+            absttl = true;
+        } else if a.eq_ignore_ascii_case(b"idletime") && has_value && freq.is_none() {
+            let n = match crate::parse_i64(&args[j + 1]) {
+                Ok(n) => n,
+                Err(e) => return e,
+            };
+            if n < 0 {
+                return err(errors::RESTORE_BAD_IDLETIME);
+            }
+            idle = Some(n);
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"freq") && has_value && idle.is_none() {
+            let n = match crate::parse_i64(&args[j + 1]) {
+                Ok(n) => n,
+                Err(e) => return e,
+            };
+            if !(0..=255).contains(&n) {
+                return err(errors::RESTORE_BAD_FREQ);
+            }
+            // Parsed and checked like Redis; it only matters under an LFU
+            // policy, which shardis never runs.
+            freq = Some(n);
+            j += 1;
+        } else {
+            return err(errors::SYNTAX);
+        }
+        j += 1;
+    }
+    let (db, key) = (ctx.db, &args[1]);
+    if !replace && ks.find(ctx, db, key, Lookup::Write).is_some() {
+        return err(errors::BUSYKEY);
+    }
+    let ttl = match crate::parse_i64(&args[2]) {
+        Ok(n) if n < 0 => return err(errors::RESTORE_BAD_TTL),
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let value = match shardis_rdb::parse_dump_payload(&args[3]) {
+        Ok(v) => v,
+        Err(e) => return Reply::Error(e.restore_reply().to_owned()),
+    };
+    let Ok(value) = from_rdb(value) else {
+        return Reply::Error(shardis_rdb::BAD_DATA_FORMAT_ERR.to_owned());
+    };
+    let deleted = replace && ks.delete(ctx, db, key);
+    let now = ctx.now_ms as i64;
+    let at = if ttl != 0 && !absttl {
+        ttl.saturating_add(now)
+    } else {
+        ttl
+    };
+    // checkAlreadyExpired: a replica keeps what its master sends.
+    if at != 0 && at <= now && !ctx.replica {
+        if deleted {
+            ctx.stats.dirty += 1;
+            ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        }
+        return Reply::OK;
+    }
+    ks.insert_new(ctx, db, key, value, (at != 0).then_some(at as u64));
+    if let Some(idle) = idle {
+        if let Some(f) = ks.find(ctx, db, key, Lookup::ReadNoTouch) {
+            let now_s = ctx.now_ms / 1000;
+            f.slot.atime = now_s.saturating_sub(idle as u64) as u32;
+        }
+    }
+    ctx.stats.dirty += 1;
+    if at != 0 && !absttl {
+        // Replicas get the absolute time, as Redis rewrites it.
+        let mut sent = args.to_vec();
+        sent[2] = Bytes::from(at.to_string());
+        sent.push(Bytes::from_static(b"ABSTTL"));
+        ctx.propagate(sent);
+    } else {
+        ctx.propagate_as_sent(args);
+    }
+    Reply::OK
 }
 
 #[cfg(test)]

@@ -24,12 +24,14 @@
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
 //! - [`glob`]: Redis's glob matcher.
 //! - [`rdbconv`]: values to and from the RDB crate's plain form.
+//! - [`digest`]: DEBUG DIGEST / DIGEST-VALUE, as Redis computes them.
 //! - [`snapshot`]: fork-free point-in-time snapshots, produced in chunks.
 //! - [`errors`]: every error text, once.
 //! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
 //!   `long double`.
 
 pub mod db;
+pub mod digest;
 pub mod errors;
 pub mod expire;
 pub mod generic;
@@ -205,6 +207,9 @@ impl Keyspace {
             C::Copy => generic::copy(self, ctx, args),
             C::Move => generic::move_(self, ctx, args),
             C::Object => generic::object(self, ctx, args),
+            C::Dump => generic::dump(self, ctx, args),
+            C::Restore => generic::restore(self, ctx, args),
+            C::Debug => digest::debug(self, ctx, args),
             // expiry
             C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => {
                 expire::expire(self, ctx, cmd, args)

@@ -252,7 +252,10 @@ pub fn generic_help() -> String {
          \"help @<group>\" to get a list of commands in <group>\n      \
          \"help <command>\" for help on <command>\n      \
          \"help <tab>\" to get a list of possible help topics\n      \
-         \"quit\" to exit\n",
+         \"quit\" to exit\n\n\
+         To set shardis-cli preferences:\n      \
+         \":set hints\" enable online hints\n      \
+         \":set nohints\" disable online hints\n",
         env!("CARGO_PKG_VERSION")
     )
 }

@@ -20,12 +20,14 @@ use crate::split::split_args;
 /// Hints and completion from COMMAND DOCS; without docs it does nothing.
 struct CliHelper {
     docs: Option<Docs>,
+    /// `:set hints` / `:set nohints`.
+    hints: bool,
 }
 
 impl Hinter for CliHelper {
     type Hint = String;
     fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
-        if pos < line.len() {
+        if !self.hints || pos < line.len() {
             return None;
         }
         self.docs.as_ref()?.hint(line)
@@ -115,6 +117,10 @@ enum Line {
     BadRepeat,
     /// quit / exit.
     Quit,
+    /// `:set hints` (true) / `:set nohints` (false).
+    Hints(bool),
+    /// Another `:` line: the message redis-cli prints for it.
+    BadPreference(String),
     /// `connect host port`.
     Connect(String, u16),
     /// Run `args` `repeat` times.
@@ -131,6 +137,23 @@ fn parse_line(line: &str) -> Line {
     let first = args[0].to_ascii_lowercase();
     if first == b"quit" || first == b"exit" {
         return Line::Quit;
+    }
+    if first.starts_with(b":") {
+        let arg = |i: usize| args.get(i).map(|a| String::from_utf8_lossy(a).into_owned());
+        if first == b":set" && args.len() >= 2 {
+            return match arg(1).unwrap_or_default().to_ascii_lowercase().as_str() {
+                "hints" => Line::Hints(true),
+                "nohints" => Line::Hints(false),
+                _ => Line::BadPreference(format!(
+                    "unknown redis-cli preference '{}'",
+                    arg(1).unwrap_or_default()
+                )),
+            };
+        }
+        return Line::BadPreference(format!(
+            "unknown redis-cli internal command '{}'",
+            arg(0).unwrap_or_default()
+        ));
     }
     if args.len() == 3 && first == b"connect" {
         let host = String::from_utf8_lossy(&args[1]).into_owned();
@@ -155,10 +178,12 @@ fn parse_line(line: &str) -> Line {
     Line::Run(args, repeat)
 }
 
-/// Runs one line; false to quit.
-fn run_line(session: &mut Session, line: &str) -> bool {
+/// Runs one line; false to quit. `hints` receives `:set [no]hints`.
+fn run_line(session: &mut Session, line: &str, hints: &mut bool) -> bool {
     match parse_line(line) {
         Line::Empty => {}
+        Line::Hints(on) => *hints = on,
+        Line::BadPreference(msg) => println!("{msg}"),
         Line::Quit => return false,
         Line::Invalid => {
             println!("Invalid argument(s)");
@@ -200,7 +225,7 @@ pub fn run(session: &mut Session) {
             if buf.last() == Some(&b'\n') {
                 buf.pop();
             }
-            if !run_line(session, &String::from_utf8_lossy(&buf)) {
+            if !run_line(session, &String::from_utf8_lossy(&buf), &mut true) {
                 return;
             }
         }
@@ -214,7 +239,7 @@ pub fn run(session: &mut Session) {
             std::process::exit(1);
         }
     };
-    editor.set_helper(Some(CliHelper { docs }));
+    editor.set_helper(Some(CliHelper { docs, hints: true }));
     let history = history_path();
     if let Some(p) = &history {
         let _ = editor.load_history(p);
@@ -231,13 +256,17 @@ pub fn run(session: &mut Session) {
                 let _ = editor.save_history(p);
             }
         }
-        if !run_line(session, &line) {
+        let mut hints = editor.helper().is_none_or(|h| h.hints);
+        if !run_line(session, &line, &mut hints) {
             return;
+        }
+        if let Some(h) = editor.helper_mut() {
+            h.hints = hints;
         }
         // A reconnect may have reached a server whose docs we did not have yet.
         if editor.helper().is_some_and(|h| h.docs.is_none()) && session.client.is_some() {
             let docs = session.load_docs().cloned();
-            editor.set_helper(Some(CliHelper { docs }));
+            editor.set_helper(Some(CliHelper { docs, hints }));
         }
     }
 }

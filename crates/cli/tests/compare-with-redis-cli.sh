@@ -147,6 +147,12 @@ for c in "${commands[@]}"; do
     run_case "resp3 no-raw: $c" "$stdin_empty" -p "$port" -3 --no-raw "${words[@]}"
 done
 
+# Help from COMMAND DOCS (same bytes, colours included).
+for h in "help get" "help set" "help config" "help client kill" "help @string" "help nosuch" "help xadd"; do
+    read -ra words <<<"$h"
+    run_case "$h" "$stdin_empty" -p "$port" "${words[@]}"
+done
+
 # Flags.
 run_case "-n" "$stdin_empty" -p "$port" -n 3 get in3
 run_case "-n out of range" "$stdin_empty" -p "$port" -n 99 ping

@@ -370,6 +370,19 @@ impl Keyspace {
             .map(FoundEntry::into_found)
     }
 
+    /// A live key's value, with no side effects (no expiry, stats or access
+    /// time): for multi-key commands that first looked each key up with
+    /// [`Keyspace::find`] and then read several values at once.
+    pub fn peek(&self, ctx: &ExecContext, db: usize, key: &[u8]) -> Option<&Value> {
+        let hash = self.hash(key);
+        let slot = self.dbs[db]
+            .segments
+            .get(segment_of(hash))?
+            .find(hash, |s| s.key[..] == *key)?;
+        let expired = slot.expire_at != 0 && slot.expire_at <= ctx.now_ms;
+        (!expired || self.obey_master).then_some(&slot.value)
+    }
+
     /// Adds a key known to be absent (call after a failed lookup). Copies `key`.
     pub fn insert_new(
         &mut self,

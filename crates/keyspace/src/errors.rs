@@ -68,6 +68,12 @@ pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
 /// A SCAN-family cursor that is not an unsigned integer.
 pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 
+/// SINTERCARD/ZINTERCARD (and the Z* numkeys commands) with numkeys beyond
+/// the arguments.
+pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+/// SINTERCARD/ZINTERCARD LIMIT below 0 (or not an integer).
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
 /// RESTORE onto an existing key without REPLACE.
 pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
 /// RESTORE with a negative TTL.

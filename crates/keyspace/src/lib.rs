@@ -20,6 +20,8 @@
 //! - [`string`]: the string commands (GET, SET, INCR…).
 //! - [`hash`]: the hash commands (small hashes keep insertion order).
 //! - [`list`]: the list commands, blocking ones included (tried once here).
+//! - [`set`]: the set commands (`intset` or `hashtable`).
+//! - [`members`]: the member dict and SSCAN/ZSCAN walk sets and sorted sets share.
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
 //! - [`glob`]: Redis's glob matcher.
@@ -39,7 +41,9 @@ pub mod glob;
 pub mod hash;
 pub mod list;
 mod longdouble;
+pub mod members;
 pub mod rdbconv;
+pub mod set;
 pub mod snapshot;
 pub mod string;
 pub mod value;
@@ -197,6 +201,24 @@ impl Keyspace {
             C::Hincrbyfloat => hash::hincrbyfloat(self, ctx, args),
             C::Hrandfield => hash::hrandfield(self, ctx, args),
             C::Hscan => hash::hscan(self, ctx, args),
+            // sets
+            C::Sadd => set::sadd(self, ctx, args),
+            C::Srem => set::srem(self, ctx, args),
+            C::Smembers => set::smembers(self, ctx, args),
+            C::Sismember => set::sismember(self, ctx, args),
+            C::Smismember => set::smismember(self, ctx, args),
+            C::Scard => set::scard(self, ctx, args),
+            C::Spop => set::spop(self, ctx, args),
+            C::Srandmember => set::srandmember(self, ctx, args),
+            C::Smove => set::smove(self, ctx, args),
+            C::Sinter => set::sinter(self, ctx, args, false),
+            C::Sinterstore => set::sinter(self, ctx, args, true),
+            C::Sintercard => set::sintercard(self, ctx, args),
+            C::Sunion => set::sunion_diff(self, ctx, args, false, false),
+            C::Sunionstore => set::sunion_diff(self, ctx, args, false, true),
+            C::Sdiff => set::sunion_diff(self, ctx, args, true, false),
+            C::Sdiffstore => set::sunion_diff(self, ctx, args, true, true),
+            C::Sscan => set::sscan(self, ctx, args),
             // generic
             C::Del | C::Unlink => generic::del(self, ctx, args),
             C::Exists => generic::exists(self, ctx, args),

@@ -15,6 +15,7 @@ pub fn to_rdb(value: &Value) -> RdbValue {
         Value::String(s) => RdbValue::String(s.to_bytes()),
         Value::List(l) => RdbValue::List(l.iter().cloned().collect()),
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()),
+        Value::Set(s) => RdbValue::Set(s.iter().collect()),
     }
 }
 
@@ -38,6 +39,12 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
         // Loading converts as inserting would (rdbLoadObject checks the
         // same two limits), so a small hash stays `listpack`.
         RdbValue::Hash(pairs) => Ok(Value::Hash(crate::hash::Hash::from_pairs(pairs))),
+        RdbValue::Set(items) if items.is_empty() => Err("empty set".into()),
+        // rdbLoadObject starts small sets as intsets and converts on the
+        // first non-integer, as adding would; an intset payload stays one.
+        RdbValue::Set(items) => Ok(Value::Set(crate::set::SetValue::from_members(
+            items.iter().map(|m| &m[..]),
+        ))),
         other => Err(format!("unsupported type {}", rdb_type_name(&other))),
     }
 }

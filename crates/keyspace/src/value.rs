@@ -17,6 +17,8 @@ pub enum Value {
     List(crate::list::List),
     /// A hash (see [`crate::hash`]).
     Hash(crate::hash::Hash),
+    /// A set (see [`crate::set`]).
+    Set(crate::set::SetValue),
 }
 
 /// A string value in one of the representations Redis distinguishes.
@@ -38,6 +40,7 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -48,6 +51,7 @@ impl Value {
             // Redis 7.0 keeps every list in a quicklist (listpack lists are 7.2).
             Value::List(_) => "quicklist",
             Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 

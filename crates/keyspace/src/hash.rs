@@ -17,8 +17,8 @@ use rand::Rng;
 use shardis_protocol::Reply;
 use std::hash::BuildHasher;
 
-/// Redis's default `hash-max-listpack-entries`.
-pub const LISTPACK_MAX_ENTRIES: usize = 128;
+/// Redis 7.0's compiled-in and redis.conf default `hash-max-listpack-entries`.
+pub const LISTPACK_MAX_ENTRIES: usize = 512;
 /// Redis's default `hash-max-listpack-value`.
 pub const LISTPACK_MAX_VALUE: usize = 64;
 /// HSCAN's default COUNT.
@@ -777,14 +777,14 @@ mod tests {
         assert_eq!(t.run("OBJECT ENCODING n"), bulk("listpack"));
         t.run("HSET n one-more 1");
         assert_eq!(t.run("OBJECT ENCODING n"), bulk("hashtable"));
-        assert_eq!(t.run("HLEN n"), int(129));
+        assert_eq!(t.run("HLEN n"), int(LISTPACK_MAX_ENTRIES as i64 + 1));
         t.run("HDEL n one-more f0 f1");
         assert_eq!(t.run("OBJECT ENCODING n"), bulk("hashtable"));
         assert_eq!(t.run("HGET n f5"), bulk("5"));
         // COPY and RENAME keep the encoding and the content.
         assert_eq!(t.run("COPY n n2"), int(1));
         assert_eq!(t.run("OBJECT ENCODING n2"), bulk("hashtable"));
-        assert_eq!(t.run("HLEN n2"), int(126));
+        assert_eq!(t.run("HLEN n2"), int(LISTPACK_MAX_ENTRIES as i64 - 2));
     }
 
     #[test]
@@ -886,9 +886,10 @@ mod tests {
     #[test]
     fn hscan_table_returns_every_stable_field_once() {
         let mut t = T::new();
-        for i in 0..500 {
+        for i in 0..600 {
             t.run(&format!("HSET h f{i} {i}"));
         }
+        assert_eq!(t.run("OBJECT ENCODING h"), bulk("hashtable"));
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut cursor = String::from("0");
         let mut calls = 0;
@@ -911,7 +912,7 @@ mod tests {
             cursor = next;
         }
         assert!(calls > 50, "a table is walked in steps");
-        for i in 0..500 {
+        for i in 0..600 {
             assert_eq!(seen.get(&format!("f{i}")), Some(&1), "f{i}");
         }
     }
@@ -925,7 +926,7 @@ mod tests {
         let back = from_rdb(to_rdb(&e.value)).unwrap();
         assert_eq!(back, e.value);
         assert_eq!(back.encoding(), "listpack");
-        let big: Vec<(Bytes, Bytes)> = (0..200)
+        let big: Vec<(Bytes, Bytes)> = (0..600)
             .map(|i| (Bytes::from(format!("f{i}")), Bytes::from("v")))
             .collect();
         let v = from_rdb(shardis_rdb::RdbValue::Hash(big)).unwrap();

@@ -206,13 +206,13 @@ pub fn push(
     Reply::Integer(len as i64)
 }
 
-/// Redis's `getPositiveLongFromObjectOrReply` with its default message.
+/// Redis's `getPositiveLongFromObjectOrReply` with its default message, which
+/// it also gives for a non-integer.
 fn parse_positive(raw: &[u8]) -> Result<i64, Reply> {
-    let n = parse_i64(raw)?;
-    if n < 0 {
-        return Err(err(errors::OUT_OF_RANGE_POSITIVE));
+    match parse_i64(raw) {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err(err(errors::OUT_OF_RANGE_POSITIVE)),
     }
-    Ok(n)
 }
 
 /// LPOP/RPOP key [count]
@@ -821,7 +821,7 @@ mod tests {
         );
         assert_eq!(
             t.run("LPOP nol x"),
-            err("ERR value is not an integer or out of range")
+            err("ERR value is out of range, must be positive")
         );
         assert_eq!(
             t.run("LPOP l 1 2"),

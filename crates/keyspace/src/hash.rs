@@ -850,6 +850,32 @@ mod tests {
     }
 
     #[test]
+    fn hrandfield_on_a_table() {
+        let mut t = T::new();
+        for i in 0..600 {
+            t.run(&format!("HSET h f{i} v{i}"));
+        }
+        assert_eq!(t.run("OBJECT ENCODING h"), bulk("hashtable"));
+        for _ in 0..10 {
+            let five = strings(&t.run("HRANDFIELD h 5 WITHVALUES"));
+            let fields: HashSet<&String> = five.iter().step_by(2).collect();
+            assert_eq!(fields.len(), 5, "distinct");
+            for p in five.chunks(2) {
+                assert_eq!(format!("v{}", &p[0][1..]), p[1]);
+            }
+            let Reply::Bulk(f) = t.run("HRANDFIELD h") else {
+                panic!("bulk expected")
+            };
+            assert_eq!(
+                t.run(&format!("HEXISTS h {}", String::from_utf8_lossy(&f))),
+                int(1)
+            );
+        }
+        assert_eq!(strings(&t.run("HRANDFIELD h -1000")).len(), 1000);
+        assert_eq!(strings(&t.run("HRANDFIELD h 1000")).len(), 600);
+    }
+
+    #[test]
     fn hscan_small_and_errors() {
         let mut t = T::new();
         t.run("HSET h a1 1 b 2 a2 3");

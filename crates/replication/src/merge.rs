@@ -185,6 +185,8 @@ impl Merger {
                 };
                 if marker {
                     self.markers.push((id, self.out.len()));
+                    // A replica starting here knows no selected db.
+                    self.db = None;
                 }
                 match effects.len() {
                     0 => {}

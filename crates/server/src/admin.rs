@@ -181,13 +181,207 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
                 return Reply::error("ERR No shutdown in progress.");
             }
             crate::log!(Warning, "User requested shutdown...");
+            let mode = if args.iter().skip(1).any(|a| eq(a, "nosave")) {
+                crate::server::SHUTDOWN_NOSAVE
+            } else if args.iter().skip(1).any(|a| eq(a, "save")) {
+                crate::server::SHUTDOWN_SAVE
+            } else {
+                crate::server::SHUTDOWN_DEFAULT
+            };
+            conn.shard
+                .shared
+                .shutdown_mode
+                .store(mode, Ordering::SeqCst);
             crate::server::begin_shutdown(&conn.shard.shared);
             conn.close_after_reply = true;
             // Redis closes the connection without a reply when shutdown succeeds.
             Reply::Raw(Bytes::new())
         }
+        CommandId::Replconf => replconf(conn, &args),
+        CommandId::Psync | CommandId::Sync => {
+            if conn.shard.replica.get() && !master_link_up(conn).await {
+                return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
+            }
+            let psync = if cmd.id == CommandId::Psync {
+                let offset = parse_int(&args[2]).unwrap_or(-1);
+                Some((String::from_utf8_lossy(&args[1]).into_owned(), offset))
+            } else {
+                None
+            };
+            conn.handoff = Some((psync, conn.replconf.clone()));
+            Reply::Raw(Bytes::new())
+        }
+        CommandId::Role => match conn.shard.call(0, |s0| role(s0)).await {
+            Ok(r) => r,
+            Err(_) => Reply::error(errors::SHUTTING_DOWN),
+        },
+        CommandId::Replicaof | CommandId::Slaveof => replicaof(conn, &args).await,
+        CommandId::Wait => wait(conn, &args).await,
+        CommandId::Save => {
+            if !crate::persist::try_claim(&conn.shard) {
+                return Reply::error("ERR Background save already in progress");
+            }
+            let shard = conn.shard.clone();
+            let r = crate::persist::save(&shard).await;
+            crate::persist::release(&shard);
+            match r {
+                Ok(()) => Reply::OK,
+                Err(e) => {
+                    crate::log!(Warning, "{}", e);
+                    Reply::error("ERR")
+                }
+            }
+        }
+        CommandId::Bgsave => {
+            let schedule = args.len() == 2 && eq(&args[1], "schedule");
+            if args.len() > 2 || (args.len() == 2 && !schedule) {
+                return Reply::error(SYNTAX);
+            }
+            if !crate::persist::try_claim(&conn.shard) {
+                if schedule {
+                    conn.shard
+                        .shared
+                        .persistence
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .bgsave_scheduled = true;
+                    return Reply::Simple("Background saving scheduled");
+                }
+                return Reply::error("ERR Background save already in progress");
+            }
+            crate::persist::spawn_bgsave(&conn.shard);
+            Reply::Simple("Background saving started")
+        }
+        CommandId::Lastsave => Reply::Integer(
+            conn.shard
+                .shared
+                .persistence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_save as i64,
+        ),
         _ => Reply::Error(errors::unknown_command(&args)),
     }
+}
+
+async fn master_link_up(conn: &Conn) -> bool {
+    conn.shard
+        .call(0, |s0| {
+            s0.repl.borrow().master.as_ref().is_some_and(|m| m.link_up)
+        })
+        .await
+        .unwrap_or(false)
+}
+
+fn role(s0: &crate::shard::Shard) -> Reply {
+    let repl = s0.repl.borrow();
+    match &repl.master {
+        None => repl.role_master(),
+        Some(m) => Reply::Array(vec![
+            Reply::bulk(b"slave"),
+            Reply::bulk(m.host.as_bytes()),
+            Reply::Integer(m.port as i64),
+            Reply::bulk(if m.link_up {
+                b"connected".as_slice()
+            } else if m.sync_in_progress {
+                b"sync".as_slice()
+            } else {
+                b"connect".as_slice()
+            }),
+            Reply::Integer(repl.master_offset()),
+        ]),
+    }
+}
+
+fn replconf(conn: &mut Conn, args: &[Bytes]) -> Reply {
+    if args.len().is_multiple_of(2) {
+        return Reply::error(SYNTAX);
+    }
+    for pair in args[1..].chunks(2) {
+        let opt = pair[0].to_ascii_lowercase();
+        let val = &pair[1];
+        match opt.as_slice() {
+            b"listening-port" => match parse_int(val) {
+                Some(p) if (0..=65535).contains(&p) => conn.replconf.listening_port = p as u16,
+                _ => return Reply::error(errors::NOT_INTEGER),
+            },
+            b"ip-address" => conn.replconf.ip = Some(String::from_utf8_lossy(val).into_owned()),
+            b"capa" => {
+                if eq(val, "eof") {
+                    conn.replconf.capa_eof = true;
+                } else if eq(val, "psync2") {
+                    conn.replconf.capa_psync2 = true;
+                }
+            }
+            // ACK/GETACK from something that is not an attached replica: ignored, as Redis does.
+            b"ack" | b"getack" => return Reply::Raw(Bytes::new()),
+            b"rdb-only" | b"rdb-filter-only" => {}
+            _ => {
+                return Reply::Error(format!(
+                    "ERR Unrecognized REPLCONF option: {}",
+                    String::from_utf8_lossy(&pair[0])
+                ))
+            }
+        }
+    }
+    Reply::OK
+}
+
+async fn replicaof(conn: &mut Conn, args: &[Bytes]) -> Reply {
+    let who = conn.info.borrow().line();
+    if eq(&args[1], "no") && eq(&args[2], "one") {
+        return conn
+            .shard
+            .call_async(0, move |s0| async move {
+                crate::replica::promote(s0, who).await
+            })
+            .await
+            .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN));
+    }
+    let port = match parse_int(&args[2]) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        _ => return Reply::error("ERR Invalid master port"),
+    };
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    conn.shard
+        .call_async(0, move |s0| async move {
+            crate::replica::replicaof(s0, host, port, Some(who)).await
+        })
+        .await
+        .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
+}
+
+async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
+    if conn.shard.replica.get() {
+        return Reply::error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    }
+    let Some(numreplicas) = parse_int(&args[1]) else {
+        return Reply::error(errors::NOT_INTEGER);
+    };
+    let timeout = match parse_int(&args[2]) {
+        Some(t) if t >= 0 => t,
+        Some(_) => return Reply::error("ERR timeout is negative"),
+        None => return Reply::error("ERR timeout is not an integer or out of range"),
+    };
+    let n = conn
+        .shard
+        .call_async(0, move |s0| async move {
+            // Two pump cycles guarantee this client's earlier writes are merged.
+            let start = s0.repl.borrow().pumps;
+            while s0.repl.borrow().pumps < start + 2 && s0.logging() {
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let target = s0.repl.borrow().master_offset();
+            let t = if timeout == 0 {
+                None
+            } else {
+                Some(std::time::Duration::from_millis(timeout as u64))
+            };
+            crate::repl::wait_for_acks(&s0, target, numreplicas.max(0) as usize, t).await
+        })
+        .await
+        .unwrap_or(0);
+    Reply::Integer(n as i64)
 }
 
 fn auth(conn: &mut Conn, args: &[Bytes]) -> Reply {

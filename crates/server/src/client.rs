@@ -43,6 +43,35 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The pseudo-client that applies our master's stream.
+    pub fn master_link(stream: &glommio::net::TcpStream) -> ClientInfo {
+        use std::os::fd::AsRawFd;
+        let now = Instant::now();
+        ClientInfo {
+            id: 0,
+            addr: stream
+                .peer_addr()
+                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
+            laddr: stream
+                .local_addr()
+                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
+            fd: stream.as_raw_fd(),
+            name: String::new(),
+            created: now,
+            last_interaction: now,
+            db: 0,
+            resp: 2,
+            last_cmd: String::new(),
+            flags: "M".into(),
+            qbuf: 0,
+            killed: false,
+            sub: 0,
+            psub: 0,
+            multi: -1,
+            user: "default".into(),
+        }
+    }
+
     /// A line of CLIENT LIST, as Redis 7.0 prints it.
     pub fn line(&self) -> String {
         let now = Instant::now();

@@ -42,12 +42,16 @@ enum Route {
 pub struct Conn {
     /// This executor's shard.
     pub shard: Rc<Shard>,
-    stream: TcpStream,
+    /// The socket.
+    pub stream: TcpStream,
     /// CLIENT LIST's view of this connection.
     pub info: Rc<RefCell<ClientInfo>>,
-    decoder: RequestDecoder,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
+    /// Request decoder state.
+    pub decoder: RequestDecoder,
+    /// Bytes read, not yet decoded.
+    pub rbuf: BytesMut,
+    /// Replies not yet written.
+    pub wbuf: BytesMut,
     /// Selected db.
     pub db: usize,
     /// Negotiated protocol.
@@ -59,6 +63,25 @@ pub struct Conn {
     slots: Vec<Option<Reply>>,
     batches: Vec<Vec<Request>>,
     batch_slots: Vec<Vec<usize>>,
+    /// This connection applies our master's stream (writes allowed, replies dropped).
+    pub master_link: bool,
+    /// REPLCONF state sent by a replica before PSYNC.
+    pub replconf: ReplConf,
+    /// Set by PSYNC/SYNC: the socket moves to the replication role.
+    pub handoff: Option<(Option<(String, i64)>, ReplConf)>,
+}
+
+/// What a replica told us with REPLCONF before PSYNC.
+#[derive(Debug, Clone, Default)]
+pub struct ReplConf {
+    /// listening-port.
+    pub listening_port: u16,
+    /// ip-address.
+    pub ip: Option<String>,
+    /// capa eof.
+    pub capa_eof: bool,
+    /// capa psync2.
+    pub capa_psync2: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -118,28 +141,44 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         user: "default".into(),
     }));
     shard.clients.borrow_mut().insert(id, info.clone());
-    let nshards = shard.shards();
-    let mut conn = Conn {
-        shard: shard.clone(),
-        stream,
-        info,
-        decoder: RequestDecoder::new(requirepass.is_none()),
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
-        wbuf: BytesMut::with_capacity(READ_CHUNK),
-        db: 0,
-        proto: Protocol::Resp2,
-        authenticated: requirepass.is_none(),
-        close_after_reply: false,
-        slots: Vec::new(),
-        batches: (0..nshards).map(|_| Vec::new()).collect(),
-        batch_slots: (0..nshards).map(|_| Vec::new()).collect(),
-    };
+    let mut conn = Conn::new(shard.clone(), stream, info, requirepass.is_none());
     conn.run().await;
     shard.clients.borrow_mut().remove(&id);
     shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+    if let Some((psync, rc)) = conn.handoff.take() {
+        crate::repl::hand_over(conn, psync, rc).await;
+    }
 }
 
 impl Conn {
+    /// A connection around an accepted (or, for the master link, connected) socket.
+    pub fn new(
+        shard: Rc<Shard>,
+        stream: TcpStream,
+        info: Rc<RefCell<ClientInfo>>,
+        authenticated: bool,
+    ) -> Conn {
+        let nshards = shard.shards();
+        Conn {
+            shard,
+            stream,
+            info,
+            decoder: RequestDecoder::new(authenticated),
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated,
+            close_after_reply: false,
+            slots: Vec::new(),
+            batches: (0..nshards).map(|_| Vec::new()).collect(),
+            batch_slots: (0..nshards).map(|_| Vec::new()).collect(),
+            master_link: false,
+            replconf: ReplConf::default(),
+            handoff: None,
+        }
+    }
+
     async fn run(&mut self) {
         let mut reqs: Vec<Vec<Bytes>> = Vec::new();
         loop {
@@ -184,6 +223,7 @@ impl Conn {
                 self.wbuf.clear();
             }
             if self.close_after_reply
+                || self.handoff.is_some()
                 || self.info.borrow().killed
                 || self.shard.shared.shutting_down()
             {
@@ -241,7 +281,8 @@ impl Conn {
         reply.encode(self.proto, &mut self.wbuf);
     }
 
-    async fn process(&mut self, reqs: &mut Vec<Vec<Bytes>>) {
+    /// Runs one round of decoded requests and queues their replies in order.
+    pub async fn process(&mut self, reqs: &mut Vec<Vec<Bytes>>) {
         let me = self.shard.id;
         self.slots.clear();
         let count = reqs.len() as u64;
@@ -251,7 +292,7 @@ impl Conn {
             .fetch_add(count, Ordering::Relaxed);
         let mut last: Option<&'static Command> = None;
         for args in reqs.drain(..) {
-            if self.close_after_reply {
+            if self.close_after_reply || self.handoff.is_some() {
                 break;
             }
             let route = self.route(&args);
@@ -363,6 +404,26 @@ impl Conn {
         }
         if !self.authenticated && !cmd.has(flags::NO_AUTH) {
             return Route::Reply(Reply::error(errors::NOAUTH));
+        }
+        if cmd.is_write()
+            && !self.master_link
+            && self.shard.replica.get()
+            && self.shard.shared.config().replica_read_only
+        {
+            return Route::Reply(Reply::error(errors::READONLY));
+        }
+        if cmd.is_write() && !self.master_link {
+            let min = self
+                .shard
+                .shared
+                .min_replicas_to_write
+                .load(Ordering::Relaxed);
+            if min > 0
+                && !self.shard.replica.get()
+                && (self.shard.shared.good_replicas.load(Ordering::Relaxed) as u64) < min
+            {
+                return Route::Reply(Reply::error(errors::NOREPLICAS));
+            }
         }
         let n = self.shard.shards();
         match cmd.keys {

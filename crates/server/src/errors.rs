@@ -9,6 +9,10 @@ pub const NOAUTH: &str = "NOAUTH Authentication required.";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 /// AUTH while no password is configured.
 pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+/// A write sent to a read-only replica.
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+/// Writes refused by min-replicas-to-write.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 /// Generic syntax error.
 pub const SYNTAX: &str = "ERR syntax error";
 /// Not an integer.

@@ -14,8 +14,9 @@
 use crate::shard::{Pending, Shard, ShardGone};
 use bytes::Bytes;
 use shardis_commands::{Command, CommandId};
-use shardis_keyspace::{Entry, ExecContext, Keyspace};
+use shardis_keyspace::{Effect, Entry, ExecContext, Keyspace};
 use shardis_protocol::Reply;
+use shardis_replication::LogEntry;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -39,6 +40,10 @@ pub async fn run(
         .shared
         .next_tx_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Writes are marked in every involved shard's log so the replication
+    // stream can place the command once, consistently with each shard.
+    let marked = cmd.is_write() && shard.logging();
+    let parts = by_shard.len();
     let mut held: Vec<(usize, Vec<(usize, Bytes)>)> = Vec::new();
     let mut result = Ok(Reply::Nil);
     for (&s, idxs) in &by_shard {
@@ -47,7 +52,12 @@ pub async fn run(
         keys.dedup();
         let lock_keys = keys.clone();
         let locked = shard
-            .call_async(s, move |sh| async move { sh.lock(tx, &lock_keys).await })
+            .call_async(s, move |sh| async move {
+                sh.lock(tx, &lock_keys).await;
+                if marked {
+                    sh.log_marker(LogEntry::Acquire { tx, parts });
+                }
+            })
             .await;
         if locked.is_err() {
             result = Err(ShardGone);
@@ -55,29 +65,51 @@ pub async fn run(
         }
         held.push((s, keys));
     }
+    let mut effects = Vec::new();
     if result.is_ok() {
+        let fx = &mut effects;
         result = match cmd.id {
-            CommandId::Mget => mget(shard, db, cmd, &args, &by_shard).await,
-            CommandId::Mset => split(shard, db, cmd, &args, &by_shard, 2)
+            CommandId::Mget => mget(shard, db, cmd, &args, &by_shard, fx).await,
+            CommandId::Mset => split(shard, db, cmd, &args, &by_shard, 2, fx)
                 .await
                 .map(|_| Reply::OK),
             CommandId::Del | CommandId::Unlink | CommandId::Exists | CommandId::Touch => {
-                split(shard, db, cmd, &args, &by_shard, 1).await.map(|rs| {
-                    Reply::Integer(
-                        rs.iter()
-                            .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
-                            .sum(),
-                    )
-                })
+                split(shard, db, cmd, &args, &by_shard, 1, fx)
+                    .await
+                    .map(|rs| {
+                        Reply::Integer(
+                            rs.iter()
+                                .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
+                                .sum(),
+                        )
+                    })
             }
-            CommandId::Msetnx => msetnx(shard, db, &args, &by_shard).await,
-            _ => gather(shard, db, cmd, &args, &by_shard).await,
+            CommandId::Msetnx => msetnx(shard, db, &args, &by_shard, fx).await,
+            _ => gather(shard, db, cmd, &args, &by_shard, fx).await,
         };
+    }
+    if marked {
+        let _ = shard
+            .call(0, move |s0| {
+                s0.repl.borrow_mut().merger.tx_effects(tx, effects)
+            })
+            .await;
+    } else if !effects.is_empty() {
+        // Lazy-expiry deletions found by a read-only command.
+        shard.log_effects(effects.into_iter());
     }
     // Release every lock, even after a failure, so no key stays blocked.
     let mut releases = Vec::new();
     for (s, keys) in held {
-        if let Ok(p) = shard.post(s, move |sh| sh.unlock(tx, &keys)).await {
+        let released = shard
+            .post(s, move |sh| {
+                if marked {
+                    sh.log_marker(LogEntry::Release { tx });
+                }
+                sh.unlock(tx, &keys)
+            })
+            .await;
+        if let Ok(p) = released {
             releases.push(p);
         }
     }
@@ -88,7 +120,7 @@ pub async fn run(
 }
 
 /// Runs `cmd` on each shard with that shard's keys (each key followed by
-/// `stride - 1` values); replies in shard order.
+/// `stride - 1` values); replies in shard order, effects appended to `fx`.
 async fn split(
     shard: &Rc<Shard>,
     db: usize,
@@ -96,19 +128,26 @@ async fn split(
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
     stride: usize,
+    fx: &mut Vec<Effect>,
 ) -> Result<Vec<Reply>, ShardGone> {
-    let mut pending: Vec<Pending<Reply>> = Vec::new();
+    let mut pending: Vec<Pending<(Reply, Vec<Effect>)>> = Vec::new();
     for (&s, idxs) in by_shard {
         let mut sub = Vec::with_capacity(1 + idxs.len() * stride);
         sub.push(args[0].clone());
         for &i in idxs {
             sub.extend_from_slice(&args[i..i + stride]);
         }
-        pending.push(shard.post(s, move |sh| sh.execute(db, cmd, &sub)).await?);
+        pending.push(
+            shard
+                .post(s, move |sh| sh.captured(|| sh.execute(db, cmd, &sub)))
+                .await?,
+        );
     }
     let mut out = Vec::with_capacity(pending.len());
     for p in pending {
-        out.push(p.wait().await?);
+        let (reply, effects) = p.wait().await?;
+        fx.extend(effects);
+        out.push(reply);
     }
     Ok(out)
 }
@@ -119,8 +158,9 @@ async fn mget(
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
+    fx: &mut Vec<Effect>,
 ) -> Result<Reply, ShardGone> {
-    let replies = split(shard, db, cmd, args, by_shard, 1).await?;
+    let replies = split(shard, db, cmd, args, by_shard, 1, fx).await?;
     let mut values = vec![Reply::Nil; args.len() - 1];
     for ((_, idxs), reply) in by_shard.iter().zip(replies) {
         if let Reply::Array(items) = reply {
@@ -137,6 +177,7 @@ async fn msetnx(
     db: usize,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
+    fx: &mut Vec<Effect>,
 ) -> Result<Reply, ShardGone> {
     let exists = shardis_commands::get(CommandId::Exists);
     let mut keys_only: Vec<Bytes> = vec![Bytes::from_static(b"exists")];
@@ -146,7 +187,7 @@ async fn msetnx(
         .iter()
         .map(|(&s, idxs)| (s, idxs.iter().map(|&i| i.div_ceil(2)).collect()))
         .collect();
-    let found = split(shard, db, exists, &keys_only, &remapped, 1).await?;
+    let found = split(shard, db, exists, &keys_only, &remapped, 1, fx).await?;
     if found
         .iter()
         .any(|r| matches!(r, Reply::Integer(n) if *n > 0))
@@ -154,7 +195,7 @@ async fn msetnx(
         return Ok(Reply::Integer(0));
     }
     let mset = shardis_commands::get(CommandId::Mset);
-    split(shard, db, mset, args, by_shard, 2).await?;
+    split(shard, db, mset, args, by_shard, 2, fx).await?;
     Ok(Reply::Integer(1))
 }
 
@@ -207,11 +248,12 @@ async fn gather(
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
+    fx: &mut Vec<Effect>,
 ) -> Result<Reply, ShardGone> {
     let databases = shard.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
     let mut owners: Vec<(usize, usize, Bytes)> = Vec::new();
-    let mut pending: Vec<Pending<Vec<Gathered>>> = Vec::new();
+    let mut pending: Vec<Pending<(Vec<Gathered>, Vec<Effect>)>> = Vec::new();
     for (&s, idxs) in by_shard {
         let keys: Vec<(usize, Bytes)> = touched_keys(db, databases, cmd, args, idxs)
             .into_iter()
@@ -223,18 +265,22 @@ async fn gather(
         pending.push(
             shard
                 .post(s, move |sh| {
-                    keys.into_iter()
-                        .map(|(d, k)| {
-                            let e = sh.with_ctx(d, |ks, ctx| ks.clone_entry(ctx, &k));
-                            (d, k, e)
-                        })
-                        .collect()
+                    sh.captured(|| {
+                        keys.into_iter()
+                            .map(|(d, k)| {
+                                let e = sh.with_ctx(d, |ks, ctx| ks.clone_entry(ctx, &k));
+                                (d, k, e)
+                            })
+                            .collect()
+                    })
                 })
                 .await?,
         );
     }
     for p in pending {
-        for (d, k, e) in p.wait().await? {
+        let (gathered, effects) = p.wait().await?;
+        fx.extend(effects);
+        for (d, k, e) in gathered {
             if let Some(e) = e {
                 tmp.put_entry(d, k, e);
             }
@@ -288,7 +334,7 @@ async fn gather(
         }
         let c = shard.counters();
         crate::shared::ShardCounters::add(&c.dirty, ctx.stats.dirty);
-        shard.log_effects(ctx.effects.drain(..));
+        fx.append(&mut ctx.effects);
     }
     Ok(reply)
 }

@@ -209,7 +209,9 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
             }
         }
     }
-    crate::logging::set_role(b'M');
+    if shared.config().replicaof.is_none() {
+        crate::logging::set_role(b'M');
+    }
     crate::log!(Warning, "Server initialized");
     crate::log!(Notice, "Ready to accept connections tcp");
     spawn_signal_thread(shared.clone());
@@ -274,6 +276,27 @@ async fn shard_main(
         })
         .detach();
     }
+    // Shard 0 loads the dump file before anyone accepts clients.
+    if id == 0 {
+        if let Err(e) = crate::persist::load_at_startup(&shard).await {
+            let _ = ready.send(Err(e));
+            return;
+        }
+        shared.loaded.store(true, Ordering::SeqCst);
+        glommio::spawn_local(crate::repl::pump(shard.clone())).detach();
+        let replicaof = shared.config().replicaof.clone();
+        if let Some((host, port)) = replicaof {
+            let s = shard.clone();
+            glommio::spawn_local(async move {
+                crate::replica::replicaof(s, host, port, None).await;
+            })
+            .detach();
+        }
+    } else {
+        while !shared.loaded.load(Ordering::SeqCst) {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+    }
     let mut listeners = Vec::new();
     for (addr, optional) in &addrs {
         match TcpListener::bind(addr) {
@@ -320,8 +343,20 @@ async fn cron(shard: Rc<Shard>) {
     loop {
         let hz = shard.shared.config().hz.clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
-        if shard.shared.shutting_down() {
+        if shard.shared.exiting.load(Ordering::SeqCst) {
             return;
+        }
+        if shard.shared.shutting_down() {
+            // Shard 0 does the final save while the other shards keep serving it.
+            if shard.id == 0 {
+                final_save(&shard).await;
+                shard.shared.exiting.store(true, Ordering::SeqCst);
+                return;
+            }
+            continue;
+        }
+        if shard.id == 0 && !shard.replica.get() {
+            crate::persist::check_save_points(&shard);
         }
         if !shard.replica.get() {
             // active_expire visits every db itself.
@@ -330,6 +365,34 @@ async fn cron(shard: Rc<Shard>) {
         crate::alloc::used_memory();
     }
 }
+
+/// The shutdown save: when save points are set (or SHUTDOWN SAVE), unless NOSAVE.
+async fn final_save(shard: &Rc<Shard>) {
+    let mode = shard.shared.shutdown_mode.load(Ordering::SeqCst);
+    let save_points = !shard.shared.config().save.is_empty();
+    let wanted = match mode {
+        SHUTDOWN_SAVE => true,
+        SHUTDOWN_NOSAVE => false,
+        _ => save_points,
+    };
+    if !wanted {
+        return;
+    }
+    crate::log!(Notice, "Saving the final RDB snapshot before exiting.");
+    crate::persist::claim(shard).await;
+    match crate::persist::save(shard).await {
+        Ok(()) => {}
+        Err(e) => crate::log!(Warning, "Error trying to save the DB, can't exit: {}", e),
+    }
+    crate::persist::release(shard);
+}
+
+/// SHUTDOWN without SAVE/NOSAVE: save if save points are configured.
+pub const SHUTDOWN_DEFAULT: u8 = 0;
+/// SHUTDOWN SAVE.
+pub const SHUTDOWN_SAVE: u8 = 1;
+/// SHUTDOWN NOSAVE.
+pub const SHUTDOWN_NOSAVE: u8 = 2;
 
 /// Blocks SIGTERM/SIGINT in every thread and handles them on one thread.
 pub fn block_signals() {

@@ -26,6 +26,7 @@ use hashbrown::HashMap;
 use shardis_commands::Command;
 use shardis_keyspace::{Effect, ExecContext, Keyspace};
 use shardis_protocol::Reply;
+use shardis_replication::LogEntry;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
@@ -79,8 +80,15 @@ pub struct Shard {
     ctx: RefCell<ExecContext>,
     /// True while this server is a replica (keys are not expired here).
     pub replica: Cell<bool>,
-    /// Effects waiting for the replication role (None: nobody consumes them).
-    pub write_log: RefCell<Option<Vec<Effect>>>,
+    /// Entries waiting for the replication role (None: replication is off).
+    pub write_log: RefCell<Option<Vec<LogEntry>>>,
+    /// A transaction that holds the whole shard (snapshot barrier).
+    global_lock: Cell<Option<u64>>,
+    /// Effects are captured here instead of logged while set (multi-shard
+    /// commands hand their effects to the replication role as one unit).
+    capture: RefCell<Option<Vec<Effect>>>,
+    /// The replication role's state (used on shard 0 only).
+    pub repl: RefCell<crate::repl::ReplState>,
     /// Clients connected to this executor.
     pub clients: RefCell<HashMap<u64, Rc<RefCell<crate::client::ClientInfo>>>>,
 }
@@ -102,6 +110,9 @@ impl Shard {
             ctx: RefCell::new(ExecContext::default()),
             replica: Cell::new(false),
             write_log: RefCell::new(None),
+            global_lock: Cell::new(None),
+            capture: RefCell::new(None),
+            repl: RefCell::new(crate::repl::ReplState::new(shared.shards)),
             clients: RefCell::new(HashMap::new()),
             shared,
         }
@@ -153,11 +164,36 @@ impl Shard {
         }
     }
 
-    /// Appends effects to the write log if replication consumes it.
+    /// Appends effects to the write log if replication consumes it (or to the
+    /// capture buffer while a multi-shard command runs here).
     pub fn log_effects(&self, effects: impl Iterator<Item = Effect>) {
-        if let Some(log) = self.write_log.borrow_mut().as_mut() {
-            log.extend(effects);
+        if let Some(cap) = self.capture.borrow_mut().as_mut() {
+            cap.extend(effects);
+            return;
         }
+        if let Some(log) = self.write_log.borrow_mut().as_mut() {
+            log.extend(effects.map(LogEntry::Effect));
+        }
+    }
+
+    /// Appends a transaction marker to the write log, if replication is on.
+    pub fn log_marker(&self, entry: LogEntry) {
+        if let Some(log) = self.write_log.borrow_mut().as_mut() {
+            log.push(entry);
+        }
+    }
+
+    /// True if replication consumes this shard's writes.
+    pub fn logging(&self) -> bool {
+        self.write_log.borrow().is_some()
+    }
+
+    /// Runs `f` with effects captured instead of logged, returning them.
+    pub fn captured<R>(&self, f: impl FnOnce() -> R) -> (R, Vec<Effect>) {
+        *self.capture.borrow_mut() = Some(Vec::new());
+        let r = f();
+        let effects = self.capture.borrow_mut().take().unwrap_or_default();
+        (r, effects)
     }
 
     /// Records one call in commandstats.
@@ -175,13 +211,41 @@ impl Shard {
 
     /// True if any of `keys` (in `db`) is held by a multi-shard transaction.
     pub fn any_locked<'a>(&self, db: usize, mut keys: impl Iterator<Item = &'a Bytes>) -> bool {
+        if self.global_lock.get().is_some() {
+            return true;
+        }
         let locks = self.locks.borrow();
         !locks.is_empty() && keys.any(|k| locks.contains_key(&(db, k.clone())))
     }
 
     /// True if no locks are held at all (the fast path).
     pub fn unlocked(&self) -> bool {
-        self.locks.borrow().is_empty()
+        self.global_lock.get().is_none() && self.locks.borrow().is_empty()
+    }
+
+    /// Takes the whole shard for `tx` (a snapshot barrier): waits until no key
+    /// lock is held, then blocks every command and every other lock until
+    /// [`Shard::unlock_all`].
+    pub async fn lock_all(&self, tx: u64) {
+        std::future::poll_fn(|cx| {
+            if self.global_lock.get().is_some() || !self.locks.borrow().is_empty() {
+                self.lock_waiters.borrow_mut().push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            self.global_lock.set(Some(tx));
+            Poll::Ready(())
+        })
+        .await
+    }
+
+    /// Releases [`Shard::lock_all`].
+    pub fn unlock_all(&self, tx: u64) {
+        if self.global_lock.get() == Some(tx) {
+            self.global_lock.set(None);
+        }
+        for w in std::mem::take(&mut *self.lock_waiters.borrow_mut()) {
+            w.wake();
+        }
     }
 
     /// Waits until none of `keys` is locked.
@@ -203,7 +267,9 @@ impl Shard {
     pub async fn lock(&self, tx: u64, keys: &[(usize, Bytes)]) {
         std::future::poll_fn(|cx| {
             let mut locks = self.locks.borrow_mut();
-            if keys.iter().any(|k| locks.get(k).is_some_and(|&t| t != tx)) {
+            if self.global_lock.get().is_some()
+                || keys.iter().any(|k| locks.get(k).is_some_and(|&t| t != tx))
+            {
                 self.lock_waiters.borrow_mut().push(cx.waker().clone());
                 return Poll::Pending;
             }

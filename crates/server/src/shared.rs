@@ -27,6 +27,8 @@ pub struct Shared {
     pub run_id: String,
     /// Set once to stop every executor.
     pub shutdown: AtomicBool,
+    /// SHUTDOWN's save mode (see `server::SHUTDOWN_*`).
+    pub shutdown_mode: std::sync::atomic::AtomicU8,
     /// Next client id (CLIENT ID starts at 1 as in Redis).
     pub next_client_id: AtomicU64,
     /// Next multi-shard transaction id.
@@ -39,8 +41,20 @@ pub struct Shared {
     pub query_buffer_limit: AtomicU64,
     /// `maxclients`.
     pub maxclients: AtomicU64,
+    /// `min-replicas-to-write`.
+    pub min_replicas_to_write: AtomicU64,
+    /// Online replicas within `min-replicas-max-lag` (kept by the replication role).
+    pub good_replicas: AtomicUsize,
     /// Per-shard counters, indexed by shard id.
     pub stats: Vec<ShardCounters>,
+    /// A snapshot (save or full sync) is running.
+    pub snapshot_running: AtomicBool,
+    /// Save times and outcomes for INFO persistence.
+    pub persistence: Mutex<crate::persist::Persistence>,
+    /// Set by shard 0 once the shutdown work (final save) is done.
+    pub exiting: AtomicBool,
+    /// Set once the dump file is loaded; listeners open after it.
+    pub loaded: AtomicBool,
 }
 
 /// Counters one shard increments and INFO sums. Padded to avoid false sharing.
@@ -88,6 +102,8 @@ impl Shared {
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
             query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             maxclients: AtomicU64::new(config.maxclients),
+            min_replicas_to_write: AtomicU64::new(config.min_replicas_to_write),
+            good_replicas: AtomicUsize::new(0),
             port: AtomicU64::new(config.port as u64),
             config: Mutex::new(config),
             config_file,
@@ -96,10 +112,20 @@ impl Shared {
             started_unix: unix_ms() / 1000,
             run_id,
             shutdown: AtomicBool::new(false),
+            shutdown_mode: std::sync::atomic::AtomicU8::new(0),
             next_client_id: AtomicU64::new(1),
             next_tx_id: AtomicU64::new(1),
             connected_clients: AtomicUsize::new(0),
             stats: (0..shards).map(|_| ShardCounters::default()).collect(),
+            snapshot_running: AtomicBool::new(false),
+            persistence: Mutex::new(crate::persist::Persistence {
+                last_save: unix_ms() / 1000,
+                last_bgsave_ok: true,
+                last_bgsave_secs: -1,
+                ..Default::default()
+            }),
+            exiting: AtomicBool::new(false),
+            loaded: AtomicBool::new(false),
         }
     }
 
@@ -116,6 +142,8 @@ impl Shared {
         self.query_buffer_limit
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
         self.maxclients.store(c.maxclients, Ordering::Relaxed);
+        self.min_replicas_to_write
+            .store(c.min_replicas_to_write, Ordering::Relaxed);
     }
 
     /// Sum of one counter over all shards.

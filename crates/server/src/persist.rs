@@ -1,0 +1,350 @@
+//! RDB persistence: SAVE/BGSAVE to disk from fork-free snapshots, loading at
+//! start-up and for full syncs, save points and the shutdown save.
+//!
+//! A save takes every shard at once (the same barrier a full sync uses) so the
+//! file is one point in time across shards, then each shard serializes its keys
+//! in chunks while it keeps serving; writes to not-yet-saved keys keep their
+//! pre-image. The file is written to a temp name, fsynced and renamed.
+
+use crate::shard::Shard;
+use crate::shared::unix_ms;
+use bytes::Bytes;
+use shardis_keyspace::Entry;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Claims the one snapshot slot (one snapshot at a time, as Redis has one child).
+pub fn try_claim(shard: &Shard) -> bool {
+    shard
+        .shared
+        .snapshot_running
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+/// Waits for the snapshot slot.
+pub async fn claim(shard: &Shard) {
+    while !try_claim(shard) {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Frees the snapshot slot.
+pub fn release(shard: &Shard) {
+    shard.shared.snapshot_running.store(false, Ordering::SeqCst);
+}
+
+/// Starts a snapshot on every shard at one point in time (no replication marker).
+pub async fn begin_snapshot(shard: &Rc<Shard>) {
+    let n = shard.shards();
+    let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+    for s in 0..n {
+        let _ = shard
+            .call_async(s, move |sh| async move { sh.lock_all(tx).await })
+            .await;
+    }
+    let now = unix_ms();
+    for s in 0..n {
+        let _ = shard
+            .call(s, move |sh| {
+                let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
+            })
+            .await;
+    }
+    for s in 0..n {
+        let _ = shard.call(s, move |sh| sh.unlock_all(tx)).await;
+    }
+}
+
+/// The dump file path from `dir` and `dbfilename`.
+pub fn dump_path(shard: &Shard) -> std::path::PathBuf {
+    let c = shard.shared.config();
+    std::path::Path::new(&c.dir).join(&c.dbfilename)
+}
+
+/// Writes a snapshot of the whole dataset to the dump file. The caller holds
+/// the snapshot slot.
+pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
+    let started = Instant::now();
+    let path = dump_path(shard);
+    let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    let mut file = std::fs::File::create(&tmp).map_err(|e| {
+        format!(
+            "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
+            tmp.display(),
+            cwd()
+        )
+    })?;
+    let dirty_before = shard.shared.total(|c| &c.dirty);
+    begin_snapshot(shard).await;
+    let mut failed: Option<String> = None;
+    let ok = crate::repl::produce_rdb(
+        shard,
+        None,
+        |chunk: Bytes| match file.write_all(&chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(format!("Write error saving DB on disk: {e}"));
+                false
+            }
+        },
+        || true,
+    )
+    .await;
+    if !ok || failed.is_some() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed.unwrap_or_else(|| "snapshot aborted".into()));
+    }
+    file.sync_all()
+        .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!(
+            "Error moving temp DB file {} on the final destination {} (in server root dir {}): {e}",
+            tmp.display(),
+            path.display(),
+            cwd()
+        )
+    })?;
+    let p = &shard.shared.persistence;
+    p.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .saved(dirty_before, started.elapsed());
+    crate::log!(Notice, "DB saved on disk");
+    Ok(())
+}
+
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// What INFO persistence and LASTSAVE report.
+#[derive(Debug, Default)]
+pub struct Persistence {
+    /// Unix seconds of the last successful save.
+    pub last_save: u64,
+    /// `dirty` counter value at the last save.
+    pub dirty_at_save: u64,
+    /// A BGSAVE is running.
+    pub bgsave_in_progress: bool,
+    /// When the running BGSAVE began.
+    pub bgsave_started: Option<Instant>,
+    /// Outcome of the last BGSAVE.
+    pub last_bgsave_ok: bool,
+    /// Seconds the last BGSAVE took (-1: none yet).
+    pub last_bgsave_secs: i64,
+    /// Saves done.
+    pub saves: u64,
+    /// Keys loaded by the last load.
+    pub last_load_keys: u64,
+    /// Keys expired by the last load.
+    pub last_load_expired: u64,
+    /// A BGSAVE was requested while another snapshot ran.
+    pub bgsave_scheduled: bool,
+}
+
+impl Persistence {
+    fn saved(&mut self, dirty_before: u64, took: Duration) {
+        self.last_save = unix_ms() / 1000;
+        self.dirty_at_save = dirty_before;
+        self.saves += 1;
+        self.last_bgsave_secs = took.as_secs() as i64;
+    }
+}
+
+/// BGSAVE: saves in the background; the caller already holds the slot.
+pub fn spawn_bgsave(shard: &Rc<Shard>) {
+    let s = shard.clone();
+    {
+        let mut p = s
+            .shared
+            .persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.bgsave_in_progress = true;
+        p.bgsave_started = Some(Instant::now());
+    }
+    crate::log!(
+        Notice,
+        "Background saving started by pid {}",
+        std::process::id()
+    );
+    glommio::spawn_local(async move {
+        let r = save(&s).await;
+        release(&s);
+        let mut p = s
+            .shared
+            .persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.bgsave_in_progress = false;
+        p.bgsave_started = None;
+        p.last_bgsave_ok = r.is_ok();
+        match r {
+            Ok(()) => crate::log!(Notice, "Background saving terminated with success"),
+            Err(e) => {
+                crate::log!(Warning, "{}", e);
+                crate::log!(Warning, "Background saving error");
+            }
+        }
+    })
+    .detach();
+}
+
+/// Loads an RDB image into the shards. `as_master` drops keys that are already
+/// expired (a replica keeps them until its master deletes them). Returns
+/// (keys loaded, keys expired).
+pub async fn load_rdb_bytes(
+    shard: &Rc<Shard>,
+    data: &[u8],
+    as_master: bool,
+) -> Result<(u64, u64), String> {
+    let file = shardis_rdb::read_rdb(data).map_err(|e| e.to_string())?;
+    let aux = file.aux_info();
+    if let Some(v) = &aux.redis_ver {
+        crate::log!(Notice, "Loading RDB produced by version {}", v);
+    }
+    if let Some(ct) = aux.ctime {
+        let age = (unix_ms() / 1000) as i64 - ct;
+        crate::log!(Notice, "RDB age {} seconds", age.max(0));
+    }
+    if let Some(mem) = aux.used_mem {
+        crate::log!(
+            Notice,
+            "RDB memory usage when created {:.2} Mb",
+            mem as f64 / (1024.0 * 1024.0)
+        );
+    }
+    let databases = shard.keyspace.borrow().databases();
+    let n = shard.shards();
+    let now = unix_ms();
+    let mut per_shard: Vec<Vec<shardis_rdb::RdbEntry>> = (0..n).map(|_| Vec::new()).collect();
+    let mut expired = 0u64;
+    let mut loaded = 0u64;
+    let mut pending = Vec::new();
+    for e in file.entries {
+        if e.db >= databases {
+            return Err(format!(
+                "FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting"
+            ));
+        }
+        if as_master && e.expire_at_ms.is_some_and(|t| t < now) {
+            expired += 1;
+            continue;
+        }
+        loaded += 1;
+        let s = crate::route::shard_of(&e.key, n);
+        per_shard[s].push(e);
+        if per_shard[s].len() >= 1024 {
+            let batch = std::mem::take(&mut per_shard[s]);
+            pending.push(
+                shard
+                    .post(s, move |sh| install(sh, batch))
+                    .await
+                    .map_err(|_| "shard gone")?,
+            );
+        }
+    }
+    for (s, batch) in per_shard.into_iter().enumerate() {
+        if !batch.is_empty() {
+            pending.push(
+                shard
+                    .post(s, move |sh| install(sh, batch))
+                    .await
+                    .map_err(|_| "shard gone")?,
+            );
+        }
+    }
+    for p in pending {
+        p.wait().await.map_err(|_| "shard gone")??;
+    }
+    let mut p = shard
+        .shared
+        .persistence
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    p.last_load_keys = loaded;
+    p.last_load_expired = expired;
+    Ok((loaded, expired))
+}
+
+fn install(sh: &Shard, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {
+    let mut ks = sh.keyspace.borrow_mut();
+    for e in batch {
+        let value = shardis_keyspace::rdbconv::from_rdb(e.value)?;
+        ks.put_entry(
+            e.db,
+            e.key,
+            Entry {
+                value,
+                expire_at_ms: e.expire_at_ms,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Loads the dump file at start-up, if there is one.
+pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<(), String> {
+    let path = dump_path(shard);
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("Fatal error loading the DB: {e}. Exiting.")),
+    };
+    let started = Instant::now();
+    let (loaded, expired) = load_rdb_bytes(shard, &data, true)
+        .await
+        .map_err(|e| format!("Fatal error loading the DB: {e}. Exiting."))?;
+    crate::log!(
+        Notice,
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded,
+        expired
+    );
+    crate::log!(
+        Notice,
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    shard
+        .shared
+        .persistence
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last_save = unix_ms() / 1000;
+    Ok(())
+}
+
+/// Checks the save points (Redis's serverCron): BGSAVE when `changes` writes
+/// happened within `seconds`.
+pub fn check_save_points(shard: &Rc<Shard>) {
+    let points = shard.shared.config().save.clone();
+    if points.is_empty() {
+        return;
+    }
+    let dirty = shard.shared.total(|c| &c.dirty);
+    let (since, last) = {
+        let p = shard
+            .shared
+            .persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (dirty.saturating_sub(p.dirty_at_save), p.last_save)
+    };
+    let now = unix_ms() / 1000;
+    for (secs, changes) in points {
+        if since >= changes && now.saturating_sub(last) >= secs {
+            if try_claim(shard) {
+                crate::log!(Notice, "{} changes in {} seconds. Saving...", changes, secs);
+                spawn_bgsave(shard);
+            }
+            return;
+        }
+    }
+}

@@ -1,0 +1,1013 @@
+//! The replication role, master side. It lives on shard 0.
+//!
+//! ```text
+//!  shard logs ──pump (every ms)──► Merger ──► bytes ──► Backlog
+//!                                                  └──► each replica's queue ──► writer task ──► socket
+//!  full sync: barrier on every shard → snapshot_begin → RDB chunks ──► replica's rdb queue
+//! ```
+//!
+//! A replica socket is handed over to shard 0 after PSYNC/SYNC (its fd moves),
+//! where a writer task drains the replica's queues and a reader task takes
+//! `REPLCONF ACK`s. Every replica shares the same `Bytes` chunks: the stream is
+//! encoded once, whatever the fan-out. A replica that falls behind beyond
+//! `client-output-buffer-limit replica` is disconnected; it never stalls a shard.
+
+use crate::shard::Shard;
+use crate::shared::unix_ms;
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use hashbrown::HashMap;
+use shardis_protocol::{DecodeLimits, RequestDecoder};
+use shardis_rdb::{HeaderAux, RdbWriter, ReplAux, WriterOptions};
+use shardis_replication::{decide, Backlog, LogEntry, Merger, PsyncDecision, ReplIds, TxId};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Where a replica connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// Waiting for the snapshot to start.
+    WaitBgsave,
+    /// Receiving the RDB.
+    SendBulk,
+    /// Streaming.
+    Online,
+}
+
+impl ReplicaState {
+    fn name(self) -> &'static str {
+        match self {
+            ReplicaState::WaitBgsave => "wait_bgsave",
+            ReplicaState::SendBulk => "send_bulk",
+            ReplicaState::Online => "online",
+        }
+    }
+}
+
+/// One attached replica.
+pub struct Replica {
+    /// Client id.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// REPLCONF listening-port.
+    pub listening_port: u16,
+    /// REPLCONF ip-address (replica-announce-ip), else the peer ip.
+    pub ip: String,
+    /// Understands `$EOF:` transfers.
+    pub capa_eof: bool,
+    /// Understands `+CONTINUE <id>`.
+    pub capa_psync2: bool,
+    state: Cell<ReplicaState>,
+    rdb: RefCell<VecDeque<Bytes>>,
+    rdb_done: Cell<bool>,
+    stream: RefCell<VecDeque<Bytes>>,
+    stream_bytes: Cell<usize>,
+    stream_started: Cell<bool>,
+    wait_first_ack: Cell<bool>,
+    ack_offset: Cell<i64>,
+    last_ack: Cell<Instant>,
+    soft_since: Cell<Option<Instant>>,
+    closed: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Replica {
+    /// `ip:port` as Redis names replicas in logs.
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.ip, self.listening_port)
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        self.wake();
+    }
+
+    fn push_rdb(&self, b: Bytes) {
+        self.rdb.borrow_mut().push_back(b);
+        self.wake();
+    }
+
+    fn rdb_queued(&self) -> usize {
+        self.rdb.borrow().iter().map(|b| b.len()).sum()
+    }
+}
+
+/// Replicas waiting for a snapshot marker, and who wants its offset.
+type PendingSync = (Vec<Rc<Replica>>, Option<glommio::channels::oneshot::Sender<i64>>);
+
+/// Identity and link state when this server is a replica.
+#[derive(Debug, Clone)]
+pub struct MasterInfo {
+    /// MASTER host.
+    pub host: String,
+    /// MASTER port.
+    pub port: u16,
+    /// Link up?
+    pub link_up: bool,
+    /// Sync in progress?
+    pub sync_in_progress: bool,
+    /// Last byte received from the master.
+    pub last_io: Instant,
+    /// When the link went down (None while up).
+    pub down_since: Option<Instant>,
+    /// Bytes of the stream read (slave_read_repl_offset).
+    pub read_offset: i64,
+    /// Bumped to stop the current link task.
+    pub generation: u64,
+}
+
+/// The replication role's state.
+pub struct ReplState {
+    /// replid, replid2, second_repl_offset.
+    pub ids: ReplIds,
+    /// The backlog, once a replica ever attached (or as a replica).
+    pub backlog: Option<Backlog>,
+    /// master_repl_offset when there is no backlog yet.
+    pub offset: i64,
+    /// Merges the shard logs.
+    pub merger: Merger,
+    /// Attached replicas.
+    pub replicas: Vec<Rc<Replica>>,
+    /// Set when this server replicates from a master.
+    pub master: Option<MasterInfo>,
+    last_ping: Instant,
+    /// Full syncs waiting for their snapshot marker to be reached.
+    markers: HashMap<TxId, PendingSync>,
+    /// WAIT callers: (target offset, numreplicas, waker).
+    waiters: Vec<Waker>,
+    /// Counters for INFO stats.
+    pub sync_full: u64,
+    /// Partial resyncs accepted.
+    pub sync_partial_ok: u64,
+    /// Partial resyncs refused.
+    pub sync_partial_err: u64,
+    /// Pump iterations (WAIT uses it to know its writes were merged).
+    pub pumps: u64,
+    /// As a replica: our id and offset describe data we hold (a cached master),
+    /// so PSYNC can ask to continue.
+    pub cached: bool,
+}
+
+impl ReplState {
+    /// Fresh state: a new replication id, no backlog.
+    pub fn new(shards: usize) -> ReplState {
+        ReplState {
+            ids: ReplIds::new(crate::shared::random_hex40()),
+            backlog: None,
+            offset: 0,
+            merger: Merger::new(shards),
+            replicas: Vec::new(),
+            master: None,
+            last_ping: Instant::now(),
+            markers: HashMap::new(),
+            waiters: Vec::new(),
+            sync_full: 0,
+            sync_partial_ok: 0,
+            sync_partial_err: 0,
+            pumps: 0,
+            cached: false,
+        }
+    }
+
+    /// `master_repl_offset`.
+    pub fn master_offset(&self) -> i64 {
+        self.backlog
+            .as_ref()
+            .map(|b| b.master_offset())
+            .unwrap_or(self.offset)
+    }
+
+    /// Appends stream bytes to the backlog and every started replica queue.
+    pub fn append(&mut self, chunk: Bytes, limits: (u64, u64, u64)) {
+        if chunk.is_empty() {
+            return;
+        }
+        match self.backlog.as_mut() {
+            Some(b) => b.append(chunk.clone()),
+            None => self.offset += chunk.len() as i64,
+        }
+        let (hard, soft, soft_secs) = limits;
+        for r in &self.replicas {
+            if !r.stream_started.get() || r.closed.get() {
+                continue;
+            }
+            r.stream.borrow_mut().push_back(chunk.clone());
+            let queued = r.stream_bytes.get() + chunk.len();
+            r.stream_bytes.set(queued);
+            let over_hard = hard > 0 && queued as u64 > hard;
+            let over_soft = soft > 0 && queued as u64 > soft;
+            if over_soft {
+                let since = r.soft_since.get().unwrap_or_else(Instant::now);
+                r.soft_since.set(Some(since));
+                if over_hard || since.elapsed().as_secs() >= soft_secs {
+                    crate::log!(
+                        Warning,
+                        "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                        r.id,
+                        r.addr
+                    );
+                    r.close();
+                    continue;
+                }
+            } else if over_hard {
+                r.close();
+                continue;
+            } else {
+                r.soft_since.set(None);
+            }
+            r.wake();
+        }
+    }
+
+    /// Drops every attached replica (they reconnect and PSYNC again).
+    pub fn disconnect_replicas(&mut self) {
+        for r in self.replicas.drain(..) {
+            r.close();
+        }
+    }
+
+    fn wake_waiters(&mut self) {
+        for w in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Replicas whose acknowledged offset is at least `offset`.
+    pub fn acked(&self, offset: i64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| {
+                !r.closed.get()
+                    && r.state.get() == ReplicaState::Online
+                    && r.ack_offset.get() >= offset
+            })
+            .count()
+    }
+
+    /// Online replicas with lag ≤ `max_lag` seconds (min-replicas-to-write).
+    pub fn good_replicas(&self, max_lag: u64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| {
+                !r.closed.get()
+                    && r.state.get() == ReplicaState::Online
+                    && r.last_ack.get().elapsed().as_secs() <= max_lag
+            })
+            .count()
+    }
+
+    /// The `# Replication` INFO section.
+    pub fn info(&self, replica_cfg: (u64, bool, bool), backlog_size: u64) -> String {
+        use std::fmt::Write;
+        let mut out = String::from("# Replication\r\n");
+        match &self.master {
+            None => out.push_str("role:master\r\n"),
+            Some(m) => {
+                let (priority, read_only, announced) = replica_cfg;
+                let _ = write!(
+                    out,
+                    "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+                    m.host,
+                    m.port,
+                    if m.link_up { "up" } else { "down" },
+                    if m.link_up { m.last_io.elapsed().as_secs() as i64 } else { -1 },
+                    m.sync_in_progress as u8,
+                    m.read_offset,
+                    self.master_offset(),
+                );
+                if let Some(since) = m.down_since {
+                    let _ = write!(
+                        out,
+                        "master_link_down_since_seconds:{}\r\n",
+                        since.elapsed().as_secs()
+                    );
+                }
+                let _ = write!(
+                    out,
+                    "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+                    priority, read_only as u8, announced as u8
+                );
+            }
+        }
+        let online: Vec<&Rc<Replica>> = self.replicas.iter().filter(|r| !r.closed.get()).collect();
+        let _ = write!(out, "connected_slaves:{}\r\n", online.len());
+        for (i, r) in online.iter().enumerate() {
+            let _ = write!(
+                out,
+                "slave{}:ip={},port={},state={},offset={},lag={}\r\n",
+                i,
+                r.ip,
+                r.listening_port,
+                r.state.get().name(),
+                r.ack_offset.get().max(0),
+                r.last_ack.get().elapsed().as_secs()
+            );
+        }
+        let (active, size, first, histlen) = match &self.backlog {
+            Some(b) => (
+                1,
+                b.size() as u64,
+                b.first_byte_offset(),
+                b.histlen() as i64,
+            ),
+            None => (0, backlog_size, 0, 0),
+        };
+        let _ = write!(
+            out,
+            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+            self.ids.replid,
+            self.ids.replid2,
+            self.master_offset(),
+            self.ids.second_offset,
+            active,
+            size,
+            if active == 1 { first } else { 0 },
+            histlen
+        );
+        out
+    }
+
+    /// ROLE's reply for a master.
+    pub fn role_master(&self) -> shardis_protocol::Reply {
+        use shardis_protocol::Reply;
+        Reply::Array(vec![
+            Reply::bulk(b"master"),
+            Reply::Integer(self.master_offset()),
+            Reply::Array(
+                self.replicas
+                    .iter()
+                    .filter(|r| !r.closed.get() && r.state.get() == ReplicaState::Online)
+                    .map(|r| {
+                        Reply::Array(vec![
+                            Reply::bulk(r.ip.as_bytes()),
+                            Reply::bulk_string(r.listening_port.to_string()),
+                            Reply::bulk_string(r.ack_offset.get().max(0).to_string()),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ])
+    }
+}
+
+/// Limits for `client-output-buffer-limit replica`.
+fn replica_limits(shard: &Shard) -> (u64, u64, u64) {
+    let c = shard.shared.config();
+    let l = &c.client_output_buffer_limit.replica;
+    (l.hard, l.soft, l.soft_seconds)
+}
+
+/// The replication role's periodic work on shard 0: collect the shard logs,
+/// merge, and feed the backlog and the replicas; PING replicas; check timeouts.
+pub async fn pump(shard: Rc<Shard>) {
+    let n = shard.shards();
+    loop {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+        if shard.shared.shutting_down() {
+            return;
+        }
+        if !shard.logging() {
+            continue;
+        }
+        let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(n);
+        let mut pending = Vec::new();
+        for s in 1..n {
+            match shard
+                .post(s, |sh| {
+                    sh.write_log
+                        .borrow_mut()
+                        .as_mut()
+                        .map(std::mem::take)
+                        .unwrap_or_default()
+                })
+                .await
+            {
+                Ok(p) => pending.push((s, p)),
+                Err(_) => return,
+            }
+        }
+        let local = shard
+            .write_log
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        logs.push((0, local));
+        for (s, p) in pending {
+            match p.wait().await {
+                Ok(entries) => logs.push((s, entries)),
+                Err(_) => return,
+            }
+        }
+        let limits = replica_limits(&shard);
+        let period = shard.shared.config().repl_ping_replica_period.max(1);
+        let timeout = shard.shared.config().repl_timeout.max(1);
+        let mut repl = shard.repl.borrow_mut();
+        for (s, entries) in logs {
+            if !entries.is_empty() {
+                repl.merger.push(s, entries);
+            }
+        }
+        if !repl.replicas.is_empty() && repl.last_ping.elapsed() >= Duration::from_secs(period) {
+            repl.merger.emit_raw(&[b"PING"]);
+            repl.last_ping = Instant::now();
+        }
+        let drained = repl.merger.drain();
+        let mut prev = 0;
+        for (tx, pos) in drained.markers {
+            let chunk = drained.bytes.slice(prev..pos);
+            repl.append(chunk, limits);
+            prev = pos;
+            let offset = repl.master_offset();
+            if let Some((group, tx_offset)) = repl.markers.remove(&tx) {
+                for r in &group {
+                    r.stream_started.set(true);
+                }
+                if let Some(sender) = tx_offset {
+                    let _ = sender.send(offset);
+                }
+            }
+        }
+        let rest = drained.bytes.slice(prev..);
+        let had = !rest.is_empty();
+        repl.append(rest, limits);
+        // Replicas that stopped acknowledging are dropped after repl-timeout.
+        for r in &repl.replicas {
+            if r.state.get() == ReplicaState::Online
+                && !r.closed.get()
+                && r.last_ack.get().elapsed() > Duration::from_secs(timeout)
+            {
+                crate::log!(
+                    Warning,
+                    "Disconnecting timedout replica (streaming sync): {}",
+                    r.name()
+                );
+                r.close();
+            }
+        }
+        repl.replicas.retain(|r| !r.closed.get());
+        repl.pumps += 1;
+        let max_lag = shard.shared.config().min_replicas_max_lag;
+        let good = repl.good_replicas(max_lag);
+        shard
+            .shared
+            .good_replicas
+            .store(good, std::sync::atomic::Ordering::Relaxed);
+        if had {
+            repl.wake_waiters();
+        }
+    }
+}
+
+/// What a client connection hands over when it becomes a replica.
+pub struct Handoff {
+    /// Client id.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// REPLCONF listening-port.
+    pub listening_port: u16,
+    /// REPLCONF ip-address.
+    pub ip: Option<String>,
+    /// capa eof.
+    pub capa_eof: bool,
+    /// capa psync2.
+    pub capa_psync2: bool,
+    /// `Some((replid, offset))` for PSYNC, None for SYNC.
+    pub psync: Option<(String, i64)>,
+    /// Bytes read after the PSYNC command.
+    pub leftover: BytesMut,
+}
+
+/// Runs on shard 0 with the replica's socket: answers PSYNC/SYNC and streams.
+pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
+    let ip = h.ip.clone().unwrap_or_else(|| h.addr.ip().to_string());
+    let rep = Rc::new(Replica {
+        id: h.id,
+        addr: h.addr,
+        listening_port: if h.listening_port == 0 {
+            h.addr.port()
+        } else {
+            h.listening_port
+        },
+        ip,
+        capa_eof: h.capa_eof,
+        capa_psync2: h.capa_psync2,
+        state: Cell::new(ReplicaState::WaitBgsave),
+        rdb: RefCell::new(VecDeque::new()),
+        rdb_done: Cell::new(false),
+        stream: RefCell::new(VecDeque::new()),
+        stream_bytes: Cell::new(0),
+        stream_started: Cell::new(false),
+        wait_first_ack: Cell::new(false),
+        ack_offset: Cell::new(0),
+        last_ack: Cell::new(Instant::now()),
+        soft_since: Cell::new(None),
+        closed: Cell::new(false),
+        waker: RefCell::new(None),
+    });
+    crate::log!(Notice, "Replica {} asks for synchronization", rep.name());
+    let (reader, writer) = futures_lite::io::split(stream);
+    let decision = {
+        let repl = shard.repl.borrow();
+        match &h.psync {
+            Some((id, off)) => decide(&repl.ids, repl.backlog.as_ref(), id, *off, &rep.name()),
+            None => PsyncDecision::FullResync { reason: None },
+        }
+    };
+    match decision {
+        PsyncDecision::Continue {
+            offset,
+            backlog_len,
+        } => {
+            let mut repl = shard.repl.borrow_mut();
+            repl.sync_partial_ok += 1;
+            let line = if rep.capa_psync2 {
+                format!("+CONTINUE {}\r\n", repl.ids.replid)
+            } else {
+                "+CONTINUE\r\n".to_string()
+            };
+            rep.push_rdb(Bytes::from(line));
+            if let Some(chunks) = repl.backlog.as_ref().and_then(|b| b.read_from(offset)) {
+                for c in chunks {
+                    rep.stream_bytes.set(rep.stream_bytes.get() + c.len());
+                    rep.stream.borrow_mut().push_back(c);
+                }
+            }
+            rep.rdb_done.set(true);
+            rep.stream_started.set(true);
+            rep.state.set(ReplicaState::Online);
+            rep.ack_offset.set(offset - 1);
+            repl.replicas.push(rep.clone());
+            crate::log!(
+                Notice,
+                "Partial resynchronization request from {} accepted. Sending {} bytes of backlog starting from offset {}.",
+                rep.name(),
+                backlog_len,
+                offset
+            );
+        }
+        PsyncDecision::FullResync { reason } => {
+            {
+                let mut repl = shard.repl.borrow_mut();
+                if let Some(r) = reason {
+                    for line in r.lines() {
+                        crate::log!(Notice, "{}", line);
+                    }
+                    if h.psync.as_ref().is_some_and(|(id, _)| id != "?") {
+                        repl.sync_partial_err += 1;
+                    }
+                }
+                repl.sync_full += 1;
+                repl.replicas.push(rep.clone());
+            }
+            let s = shard.clone();
+            let r = rep.clone();
+            glommio::spawn_local(async move { full_sync(s, vec![r]).await }).detach();
+        }
+    }
+    let s = shard.clone();
+    let r = rep.clone();
+    let leftover = h.leftover;
+    glommio::spawn_local(async move { replica_reader(s, r, reader, leftover).await }).detach();
+    replica_writer(shard, rep, writer).await;
+}
+
+async fn replica_writer(
+    shard: Rc<Shard>,
+    rep: Rc<Replica>,
+    mut w: futures_lite::io::WriteHalf<TcpStream>,
+) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let more = std::future::poll_fn(|cx| {
+            if rep.closed.get() {
+                return Poll::Ready(false);
+            }
+            {
+                let mut rdb = rep.rdb.borrow_mut();
+                if !rdb.is_empty() {
+                    batch.extend(rdb.drain(..));
+                    return Poll::Ready(true);
+                }
+            }
+            if rep.rdb_done.get() && rep.stream_started.get() && !rep.wait_first_ack.get() {
+                let mut q = rep.stream.borrow_mut();
+                if !q.is_empty() {
+                    let n: usize = q.iter().map(|b| b.len()).sum();
+                    rep.stream_bytes
+                        .set(rep.stream_bytes.get().saturating_sub(n));
+                    batch.extend(q.drain(..));
+                    return Poll::Ready(true);
+                }
+            }
+            *rep.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        if !more {
+            break;
+        }
+        for b in batch.drain(..) {
+            if w.write_all(&b).await.is_err() {
+                rep.close();
+                break;
+            }
+        }
+        let _ = shard.counters();
+    }
+    let _ = w.close().await;
+    let mut repl = shard.repl.borrow_mut();
+    repl.replicas.retain(|r| !Rc::ptr_eq(r, &rep));
+    crate::log!(Notice, "Connection with replica {} lost.", rep.name());
+}
+
+async fn replica_reader(
+    shard: Rc<Shard>,
+    rep: Rc<Replica>,
+    mut r: futures_lite::io::ReadHalf<TcpStream>,
+    leftover: BytesMut,
+) {
+    let mut buf = leftover;
+    let mut decoder = RequestDecoder::new(true);
+    let limits = DecodeLimits::default();
+    loop {
+        loop {
+            match decoder.decode(&mut buf, &limits) {
+                Ok(Some(args)) => {
+                    if args.len() >= 3
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"ack")
+                    {
+                        if let Some(off) = std::str::from_utf8(&args[2])
+                            .ok()
+                            .and_then(|s| s.parse::<i64>().ok())
+                        {
+                            if off > rep.ack_offset.get() {
+                                rep.ack_offset.set(off);
+                            }
+                            rep.last_ack.set(Instant::now());
+                            if rep.wait_first_ack.get() {
+                                rep.wait_first_ack.set(false);
+                                rep.wake();
+                            }
+                            shard.repl.borrow_mut().wake_waiters();
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    rep.close();
+                    return;
+                }
+            }
+        }
+        if rep.closed.get() {
+            return;
+        }
+        let len = buf.len();
+        buf.resize(len + 4096, 0);
+        match r.read(&mut buf[len..]).await {
+            Ok(0) | Err(_) => {
+                rep.close();
+                return;
+            }
+            Ok(n) => buf.truncate(len + n),
+        }
+    }
+}
+
+/// Takes every shard at once, so a snapshot (and the stream offset that goes
+/// with it) is one point in time across shards. Returns the snapshot's stream
+/// offset, once known.
+async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
+    crate::persist::claim(shard).await;
+    let n = shard.shards();
+    let tx = shard
+        .shared
+        .next_tx_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let first = !shard.logging();
+    let offset_rx = if first {
+        let mut repl = shard.repl.borrow_mut();
+        if repl.backlog.is_none() {
+            // A backlog created from scratch starts a new history (as Redis does).
+            repl.ids = ReplIds::new(crate::shared::random_hex40());
+            let size = shard.shared.config().repl_backlog_size as usize;
+            let offset = repl.offset;
+            repl.backlog = Some(Backlog::new(size, offset));
+            crate::log!(
+                Notice,
+                "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                repl.ids.replid,
+                repl.ids.replid2
+            );
+        }
+        None
+    } else {
+        let (tx_s, rx) = glommio::channels::oneshot::oneshot();
+        let mut repl = shard.repl.borrow_mut();
+        repl.merger.marker(tx);
+        repl.markers.insert(tx, (group.to_vec(), Some(tx_s)));
+        Some(rx)
+    };
+    for s in 0..n {
+        let r = shard
+            .call_async(s, move |sh| async move {
+                sh.lock_all(tx).await;
+                // Replicas may have been attached while we waited.
+                if first {
+                    let mut log = sh.write_log.borrow_mut();
+                    if log.is_none() {
+                        *log = Some(Vec::new());
+                    }
+                } else {
+                    sh.log_marker(LogEntry::Acquire { tx, parts: n });
+                }
+            })
+            .await;
+        if r.is_err() {
+            return None;
+        }
+    }
+    let now = unix_ms();
+    for s in 0..n {
+        let _ = shard
+            .call(s, move |sh| {
+                let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
+            })
+            .await;
+    }
+    for s in 0..n {
+        let _ = shard
+            .call(s, move |sh| {
+                if !first {
+                    sh.log_marker(LogEntry::Release { tx });
+                }
+                sh.unlock_all(tx);
+            })
+            .await;
+    }
+    match offset_rx {
+        None => {
+            let offset = shard.repl.borrow().master_offset();
+            for r in group {
+                r.stream_started.set(true);
+            }
+            Some(offset)
+        }
+        Some(rx) => rx.await.ok(),
+    }
+}
+
+/// Produces a full RDB of the current snapshot, calling `sink` with each chunk;
+/// `sink` returns false to abort. Awaits `ready()` between chunks (backpressure).
+pub async fn produce_rdb<F, R>(
+    shard: &Rc<Shard>,
+    repl: Option<ReplAux>,
+    mut sink: F,
+    mut ready: R,
+) -> bool
+where
+    F: FnMut(Bytes) -> bool,
+    R: FnMut() -> bool,
+{
+    let (compression, checksum) = {
+        let c = shard.shared.config();
+        (c.rdbcompression, c.rdbchecksum)
+    };
+    let mut w = RdbWriter::new(WriterOptions {
+        compression,
+        checksum,
+    });
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    w.header(
+        &mut out,
+        &HeaderAux {
+            ctime: (unix_ms() / 1000) as i64,
+            used_mem: crate::alloc::used_memory(),
+            repl,
+            aof_base: false,
+        },
+    );
+    let mut db: Option<usize> = None;
+    for s in 0..shard.shards() {
+        loop {
+            while !ready() {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            let chunk = shard
+                .call(s, |sh| sh.keyspace.borrow_mut().snapshot_next(256 * 1024))
+                .await;
+            let Ok(Some(entries)) = chunk else { break };
+            for e in entries {
+                if db != Some(e.db) {
+                    w.select_db(&mut out, e.db, 0, 0);
+                    db = Some(e.db);
+                }
+                w.entry(&mut out, &e.key, &e.value, e.expire_at_ms);
+            }
+            if out.len() >= 64 * 1024 && !sink(out.split().freeze()) {
+                abort_snapshots(shard).await;
+                return false;
+            }
+        }
+    }
+    w.finish(&mut out);
+    sink(out.split().freeze())
+}
+
+async fn abort_snapshots(shard: &Rc<Shard>) {
+    let _ = shard
+        .broadcast(|sh| {
+            let mut ks = sh.keyspace.borrow_mut();
+            if ks.snapshot_active() {
+                ks.snapshot_abort();
+            }
+        })
+        .await;
+}
+
+/// Full resynchronization of `group`: snapshot barrier, +FULLRESYNC, the RDB
+/// (diskless `$EOF:` or sized `$<len>`), then the stream from the snapshot offset.
+async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
+    let (diskless, delay) = {
+        let c = shard.shared.config();
+        (c.repl_diskless_sync, c.repl_diskless_sync_delay)
+    };
+    if diskless && delay > 0 {
+        glommio::timer::sleep(Duration::from_secs(delay)).await;
+    }
+    let group: Vec<Rc<Replica>> = group.into_iter().filter(|r| !r.closed.get()).collect();
+    if group.is_empty() {
+        return;
+    }
+    let diskless = diskless && group.iter().all(|r| r.capa_eof);
+    crate::log!(
+        Notice,
+        "Starting BGSAVE for SYNC with target: {}",
+        if diskless { "replicas sockets" } else { "disk" }
+    );
+    let Some(offset) = snapshot_barrier(&shard, &group).await else {
+        crate::persist::release(&shard);
+        return;
+    };
+    let replid = shard.repl.borrow().ids.replid.clone();
+    for r in &group {
+        r.push_rdb(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
+        r.state.set(ReplicaState::SendBulk);
+    }
+    crate::log!(
+        Notice,
+        "Background {} started by pid {}",
+        if diskless { "RDB transfer" } else { "saving" },
+        std::process::id()
+    );
+    let aux = Some(ReplAux {
+        stream_db: -1,
+        repl_id: replid,
+        repl_offset: offset,
+    });
+    let ok = if diskless {
+        let mark = crate::shared::random_hex40();
+        for r in &group {
+            r.push_rdb(Bytes::from(format!("$EOF:{mark}\r\n")));
+        }
+        let g = group.clone();
+        let g2 = group.clone();
+        let ok = produce_rdb(
+            &shard,
+            aux,
+            |chunk| {
+                for r in &g {
+                    r.push_rdb(chunk.clone());
+                }
+                g.iter().any(|r| !r.closed.get())
+            },
+            || {
+                g2.iter()
+                    .all(|r| r.closed.get() || r.rdb_queued() < 4 << 20)
+            },
+        )
+        .await;
+        for r in &group {
+            r.push_rdb(Bytes::from(mark.clone()));
+            r.wait_first_ack.set(true);
+        }
+        ok
+    } else {
+        let mut chunks = Vec::new();
+        let ok = produce_rdb(
+            &shard,
+            aux,
+            |c| {
+                chunks.push(c);
+                true
+            },
+            || true,
+        )
+        .await;
+        let len: usize = chunks.iter().map(|c| c.len()).sum();
+        crate::log!(Notice, "DB saved on disk");
+        for r in &group {
+            r.push_rdb(Bytes::from(format!("${len}\r\n")));
+            for c in &chunks {
+                r.push_rdb(c.clone());
+            }
+        }
+        ok
+    };
+    crate::persist::release(&shard);
+    if ok {
+        crate::log!(
+            Notice,
+            "Background {} terminated with success",
+            if diskless { "RDB transfer" } else { "saving" }
+        );
+    }
+    for r in &group {
+        if r.closed.get() {
+            continue;
+        }
+        r.rdb_done.set(true);
+        r.last_ack.set(Instant::now());
+        r.state.set(ReplicaState::Online);
+        r.wake();
+        crate::log!(
+            Notice,
+            "Synchronization with replica {} succeeded",
+            r.name()
+        );
+    }
+}
+
+/// Waits until `numreplicas` replicas acknowledged `offset`, or `timeout`.
+pub async fn wait_for_acks(
+    shard: &Rc<Shard>,
+    offset: i64,
+    numreplicas: usize,
+    timeout: Option<Duration>,
+) -> usize {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    {
+        let mut repl = shard.repl.borrow_mut();
+        if repl.acked(offset) < numreplicas {
+            repl.merger.emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+        }
+    }
+    loop {
+        let n = shard.repl.borrow().acked(offset);
+        if n >= numreplicas || deadline.is_some_and(|d| Instant::now() >= d) {
+            return n;
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Moves a client that sent PSYNC/SYNC to the replication role on shard 0.
+/// The socket's fd crosses cores; everything else is owned data.
+pub async fn hand_over(
+    conn: crate::conn::Conn,
+    psync: Option<(String, i64)>,
+    rc: crate::conn::ReplConf,
+) {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let (id, addr) = {
+        let info = conn.info.borrow();
+        (info.id, info.addr)
+    };
+    let shard = conn.shard.clone();
+    let leftover = conn.rbuf;
+    let fd = conn.stream.into_raw_fd();
+    let h = Handoff {
+        id,
+        addr,
+        listening_port: rc.listening_port,
+        ip: rc.ip,
+        capa_eof: rc.capa_eof,
+        capa_psync2: rc.capa_psync2,
+        psync,
+        leftover,
+    };
+    let _ = shard
+        .call(0, move |s0| {
+            #[allow(unsafe_code)]
+            // SAFETY: the fd came from into_raw_fd above; nothing else owns it now.
+            let stream = unsafe { TcpStream::from_raw_fd(fd) };
+            let s0 = s0.clone();
+            glommio::spawn_local(async move { serve_replica(s0, stream, h).await }).detach();
+        })
+        .await;
+}

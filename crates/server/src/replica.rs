@@ -1,0 +1,576 @@
+//! The replica side: REPLICAOF, the link to our master, and promotion.
+//!
+//! The link runs on shard 0. It does Redis's handshake (PING, AUTH,
+//! REPLCONF listening-port/capa, PSYNC), loads a full-sync RDB into every shard,
+//! then applies the command stream through an ordinary [`Conn`] flagged as the
+//! master link, so each command is routed to its shard exactly like a client's
+//! (per-shard FIFO keeps per-key order). Every applied command's bytes are
+//! forwarded verbatim to our own backlog and sub-replicas at the same offsets:
+//! chained replication, which PSYNC2 failover depends on.
+
+use crate::conn::Conn;
+use crate::repl::MasterInfo;
+use crate::shard::Shard;
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use shardis_protocol::{DecodeLimits, Reply};
+use shardis_replication::{encode_command, Backlog, ReplIds};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Why a link attempt ended.
+type LinkResult = Result<(), String>;
+
+/// REPLICAOF host port (runs on shard 0).
+/// `who` is the requesting client's description, or None for `replicaof` in the
+/// config file at start-up (no cached master then, unless the dump file had one).
+pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<String>) -> Reply {
+    {
+        let repl = shard.repl.borrow();
+        if let Some(m) = &repl.master {
+            if m.host == host && m.port == port {
+                crate::log!(Notice, "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+                return Reply::Status("OK Already connected to specified master".into());
+            }
+        }
+    }
+    let was_master = shard.repl.borrow().master.is_none();
+    if was_master && who.is_some() {
+        crate::log!(Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");
+    }
+    let _ = shard
+        .broadcast(|s| {
+            s.replica.set(true);
+            *s.write_log.borrow_mut() = None;
+        })
+        .await;
+    crate::logging::set_role(b'S');
+    let generation = {
+        let mut repl = shard.repl.borrow_mut();
+        let generation = repl.master.as_ref().map(|m| m.generation + 1).unwrap_or(1);
+        // A master's own history is what it offers the new master (cached master).
+        if who.is_some() {
+            repl.cached = true;
+        }
+        if repl.backlog.is_none() {
+            let size = shard.shared.config().repl_backlog_size as usize;
+            let offset = repl.offset;
+            repl.backlog = Some(Backlog::new(size, offset));
+        }
+        repl.master = Some(MasterInfo {
+            host: host.clone(),
+            port,
+            link_up: false,
+            sync_in_progress: false,
+            last_io: Instant::now(),
+            down_since: Some(Instant::now()),
+            read_offset: repl.master_offset(),
+            generation,
+        });
+        generation
+    };
+    if let Some(who) = &who {
+        crate::log!(
+            Notice,
+            "REPLICAOF {}:{} enabled (user request from '{}')",
+            host,
+            port,
+            who
+        );
+    }
+    let s = shard.clone();
+    glommio::spawn_local(async move { link_loop(s, generation).await }).detach();
+    Reply::OK
+}
+
+/// REPLICAOF NO ONE (runs on shard 0): promotion that keeps the old history.
+pub async fn promote(shard: Rc<Shard>, who: String) -> Reply {
+    if shard.repl.borrow().master.is_none() {
+        return Reply::OK;
+    }
+    {
+        let mut repl = shard.repl.borrow_mut();
+        repl.master = None;
+        let offset = repl.master_offset();
+        let new_id = crate::shared::random_hex40();
+        repl.ids.shift(new_id, offset);
+        crate::log!(
+            Notice,
+            "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
+            repl.ids.replid2,
+            repl.ids.second_offset,
+            repl.ids.replid
+        );
+        repl.merger.force_select();
+        repl.disconnect_replicas();
+    }
+    let _ = shard
+        .broadcast(|s| {
+            s.replica.set(false);
+            *s.write_log.borrow_mut() = Some(Vec::new());
+        })
+        .await;
+    crate::logging::set_role(b'M');
+    crate::log!(Notice, "MASTER MODE enabled (user request from '{}')", who);
+    Reply::OK
+}
+
+fn current(shard: &Shard, generation: u64) -> bool {
+    shard
+        .repl
+        .borrow()
+        .master
+        .as_ref()
+        .is_some_and(|m| m.generation == generation)
+        && !shard.shared.shutting_down()
+}
+
+fn set_master<F: FnOnce(&mut MasterInfo)>(shard: &Shard, f: F) {
+    if let Some(m) = shard.repl.borrow_mut().master.as_mut() {
+        f(m);
+    }
+}
+
+async fn link_loop(shard: Rc<Shard>, generation: u64) {
+    let mut first = true;
+    while current(&shard, generation) {
+        if !first {
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+            if !current(&shard, generation) {
+                break;
+            }
+        }
+        first = false;
+        let (host, port) = {
+            let repl = shard.repl.borrow();
+            let m = repl.master.as_ref().expect("current link has a master");
+            (m.host.clone(), m.port)
+        };
+        crate::log!(Notice, "Connecting to MASTER {}:{}", host, port);
+        let stream = match TcpStream::connect(format!("{host}:{port}")).await {
+            Ok(s) => s,
+            Err(e) => {
+                crate::log!(Warning, "Unable to connect to MASTER: {}", strerror(&e.to_string()));
+                continue;
+            }
+        };
+        crate::log!(Notice, "MASTER <-> REPLICA sync started");
+        crate::log!(Notice, "Non blocking connect for SYNC fired the event.");
+        if let Err(e) = run_link(&shard, generation, stream).await {
+            if !e.is_empty() {
+                crate::log!(Warning, "{}", e);
+            }
+        }
+        set_master(&shard, |m| {
+            if m.link_up {
+                m.down_since = Some(Instant::now());
+            }
+            m.link_up = false;
+            m.sync_in_progress = false;
+        });
+    }
+}
+
+/// The OS's text for an error, as Redis prints strerror(): "Connection refused".
+fn strerror(e: &str) -> String {
+    let e = e.rsplit("IO error occurred: ").next().unwrap_or(e);
+    match e.find(" (os error") {
+        Some(i) => e[..i].to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Reads until a full line (without CRLF), skipping the master's "\n" keepalives.
+async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+    loop {
+        while buf.first() == Some(&b'\n') {
+            buf.advance(1);
+        }
+        if let Some(pos) = buf.iter().position(|&c| c == b'\n') {
+            let line = buf.split_to(pos + 1);
+            let text = String::from_utf8_lossy(&line[..pos])
+                .trim_end_matches('\r')
+                .to_string();
+            return Ok(text);
+        }
+        read_more(stream, buf).await?;
+    }
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, String> {
+    let len = buf.len();
+    buf.resize(len + 64 * 1024, 0);
+    match stream.read(&mut buf[len..]).await {
+        Ok(0) => {
+            buf.truncate(len);
+            Err("Connection with master lost.".into())
+        }
+        Ok(n) => {
+            buf.truncate(len + n);
+            Ok(n)
+        }
+        Err(e) => {
+            buf.truncate(len);
+            Err(format!("Error condition on socket for SYNC: {e}"))
+        }
+    }
+}
+
+async fn command(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    args: &[&[u8]],
+) -> Result<String, String> {
+    let mut out = BytesMut::new();
+    encode_command(args, &mut out);
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
+    read_line(stream, buf).await
+}
+
+async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> LinkResult {
+    let timeout = Duration::from_secs(shard.shared.config().repl_timeout.max(1));
+    let _ = stream.set_read_timeout(Some(timeout));
+    let mut buf = BytesMut::new();
+    let pong = command(&mut stream, &mut buf, &[b"PING"]).await?;
+    if pong.starts_with('-')
+        && !pong.starts_with("-NOAUTH")
+        && !pong.starts_with("-NOPERM")
+        && !pong.starts_with("-ERR operation not permitted")
+    {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    crate::log!(
+        Notice,
+        "Master replied to PING, replication can continue..."
+    );
+    let (auth, user, port, announce_ip) = {
+        let c = shard.shared.config();
+        let port = if c.replica_announce_port != 0 {
+            c.replica_announce_port
+        } else {
+            shard.shared.port.load(std::sync::atomic::Ordering::Relaxed) as u16
+        };
+        (
+            c.masterauth.clone(),
+            c.masteruser.clone(),
+            port,
+            c.replica_announce_ip.clone(),
+        )
+    };
+    if let Some(pass) = auth {
+        let reply = match &user {
+            Some(u) => {
+                command(
+                    &mut stream,
+                    &mut buf,
+                    &[b"AUTH", u.as_bytes(), pass.as_bytes()],
+                )
+                .await?
+            }
+            None => command(&mut stream, &mut buf, &[b"AUTH", pass.as_bytes()]).await?,
+        };
+        if reply.starts_with('-') {
+            return Err(format!("Unable to AUTH to MASTER: {reply}"));
+        }
+    }
+    let port_s = port.to_string();
+    let r = command(
+        &mut stream,
+        &mut buf,
+        &[b"REPLCONF", b"listening-port", port_s.as_bytes()],
+    )
+    .await?;
+    if r.starts_with('-') {
+        crate::log!(
+            Notice,
+            "(Non critical) Master does not understand REPLCONF listening-port: {}",
+            r
+        );
+    }
+    if let Some(ip) = announce_ip {
+        let r = command(
+            &mut stream,
+            &mut buf,
+            &[b"REPLCONF", b"ip-address", ip.as_bytes()],
+        )
+        .await?;
+        if r.starts_with('-') {
+            crate::log!(
+                Notice,
+                "(Non critical) Master does not understand REPLCONF ip-address: {}",
+                r
+            );
+        }
+    }
+    let r = command(
+        &mut stream,
+        &mut buf,
+        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+    )
+    .await?;
+    if r.starts_with('-') {
+        crate::log!(
+            Notice,
+            "(Non critical) Master does not understand REPLCONF capa: {}",
+            r
+        );
+    }
+    if !current(shard, generation) {
+        return Err(String::new());
+    }
+    let (replid, offset, cached) = {
+        let repl = shard.repl.borrow();
+        (repl.ids.replid.clone(), repl.master_offset(), repl.cached)
+    };
+    let reply = if cached {
+        let psync_off = (offset + 1).to_string();
+        crate::log!(
+            Notice,
+            "Trying a partial resynchronization (request {}:{}).",
+            replid,
+            offset + 1
+        );
+        command(
+            &mut stream,
+            &mut buf,
+            &[b"PSYNC", replid.as_bytes(), psync_off.as_bytes()],
+        )
+        .await?
+    } else {
+        crate::log!(
+            Notice,
+            "Partial resynchronization not possible (no cached master)"
+        );
+        command(&mut stream, &mut buf, &[b"PSYNC", b"?", b"-1"]).await?
+    };
+    let mut eof_ack = false;
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut it = rest.split_whitespace();
+        let new_id = it.next().unwrap_or_default().to_string();
+        let new_off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(0);
+        crate::log!(Notice, "Full resync from master: {}:{}", new_id, new_off);
+        set_master(shard, |m| m.sync_in_progress = true);
+        full_sync_load(shard, &mut stream, &mut buf, &mut eof_ack).await?;
+        let mut repl = shard.repl.borrow_mut();
+        repl.ids = ReplIds::new(new_id);
+        repl.cached = true;
+        let size = shard.shared.config().repl_backlog_size as usize;
+        repl.backlog = Some(Backlog::new(size, new_off));
+        // After a full sync our sub-replicas must resync too.
+        repl.disconnect_replicas();
+        crate::log!(Notice, "MASTER <-> REPLICA sync: Finished with success");
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        crate::log!(Notice, "Successful partial resynchronization with master.");
+        let new_id = rest.trim();
+        let mut repl = shard.repl.borrow_mut();
+        if !new_id.is_empty() && new_id != repl.ids.replid {
+            let off = repl.master_offset();
+            repl.ids.shift(new_id.to_string(), off);
+            crate::log!(Notice, "Master replication ID changed to {}", new_id);
+            repl.disconnect_replicas();
+        }
+        crate::log!(
+            Notice,
+            "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization."
+        );
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    set_master(shard, |m| {
+        m.link_up = true;
+        m.sync_in_progress = false;
+        m.down_since = None;
+        m.last_io = Instant::now();
+    });
+    stream_loop(shard, generation, stream, buf, eof_ack).await
+}
+
+/// Receives the RDB (`$<len>` or `$EOF:<mark>`), flushes every shard and loads it.
+async fn full_sync_load(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    eof_ack: &mut bool,
+) -> LinkResult {
+    let header = read_line(stream, buf).await?;
+    let Some(spec) = header.strip_prefix('$') else {
+        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
+    };
+    let payload: Bytes = if let Some(mark) = spec.strip_prefix("EOF:") {
+        crate::log!(
+            Notice,
+            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+        );
+        let mark = mark.as_bytes().to_vec();
+        loop {
+            if buf.len() >= mark.len() && buf.ends_with(&mark) {
+                let body = buf.split_to(buf.len() - mark.len());
+                buf.clear();
+                *eof_ack = true;
+                break body.freeze();
+            }
+            read_more(stream, buf).await?;
+        }
+    } else {
+        let len: usize = spec
+            .parse()
+            .map_err(|_| format!("Bad RDB length from MASTER: {spec}"))?;
+        crate::log!(
+            Notice,
+            "MASTER <-> REPLICA sync: receiving {} bytes from master to disk",
+            len
+        );
+        while buf.len() < len {
+            read_more(stream, buf).await?;
+        }
+        buf.split_to(len).freeze()
+    };
+    crate::log!(Notice, "Discarding previously cached master state.");
+    crate::log!(Notice, "MASTER <-> REPLICA sync: Flushing old data");
+    let _ = shard
+        .broadcast(|s| {
+            let mut ks = s.keyspace.borrow_mut();
+            if ks.snapshot_active() {
+                ks.snapshot_abort();
+            }
+            ks.flush_all();
+        })
+        .await;
+    crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
+    let loaded = crate::persist::load_rdb_bytes(shard, &payload, false)
+        .await
+        .map_err(|e| {
+            format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
+        })?;
+    crate::log!(
+        Notice,
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded.0,
+        loaded.1
+    );
+    Ok(())
+}
+
+/// Applies the master's stream until the link breaks.
+async fn stream_loop(
+    shard: &Rc<Shard>,
+    generation: u64,
+    stream: TcpStream,
+    buf: BytesMut,
+    send_ack_now: bool,
+) -> LinkResult {
+    let info = Rc::new(std::cell::RefCell::new(
+        crate::client::ClientInfo::master_link(&stream),
+    ));
+    let mut conn = Conn::new(shard.clone(), stream, info, true);
+    conn.master_link = true;
+    conn.rbuf = buf;
+    let _ = conn.stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let repl_timeout = Duration::from_secs(shard.shared.config().repl_timeout.max(1));
+    let limits = DecodeLimits::default();
+    let mut last_io = Instant::now();
+    let mut last_ack = Instant::now() - Duration::from_secs(2);
+    let mut ack_due = send_ack_now;
+    let mut reqs: Vec<Vec<Bytes>> = Vec::new();
+    let mut forward = BytesMut::new();
+    loop {
+        if !current(shard, generation) {
+            return Err(String::new());
+        }
+        // Decode what is complete; a GETACK ends the round so its ACK carries
+        // exactly the offset of the commands before it.
+        let mut consumed: i64 = 0;
+        let mut getack = false;
+        loop {
+            let before = conn.rbuf.len();
+            match conn.decoder.decode(&mut conn.rbuf, &limits) {
+                Ok(Some(args)) => {
+                    let used = (before - conn.rbuf.len()) as i64;
+                    consumed += used;
+                    encode_command(&args, &mut forward);
+                    if args.len() >= 2
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"getack")
+                    {
+                        getack = true;
+                        break;
+                    }
+                    if args[0].eq_ignore_ascii_case(b"ping") {
+                        continue;
+                    }
+                    reqs.push(args);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(format!("Protocol error from MASTER: {}", e.message())),
+            }
+        }
+        if !reqs.is_empty() {
+            conn.process(&mut reqs).await;
+            conn.wbuf.clear();
+        }
+        if consumed > 0 {
+            let chunk = forward.split().freeze();
+            let limits = {
+                let c = shard.shared.config();
+                let l = &c.client_output_buffer_limit.replica;
+                (l.hard, l.soft, l.soft_seconds)
+            };
+            let mut repl = shard.repl.borrow_mut();
+            repl.append(chunk, limits);
+            let off = repl.master_offset();
+            if let Some(m) = repl.master.as_mut() {
+                m.read_offset = off;
+            }
+        }
+        if getack {
+            ack_due = true;
+        }
+        if ack_due || last_ack.elapsed() >= Duration::from_secs(1) {
+            let off = shard.repl.borrow().master_offset().to_string();
+            let mut out = BytesMut::new();
+            encode_command(&[b"REPLCONF".as_slice(), b"ACK", off.as_bytes()], &mut out);
+            conn.stream
+                .write_all(&out)
+                .await
+                .map_err(|e| format!("Error writing ACK to MASTER: {e}"))?;
+            last_ack = Instant::now();
+            ack_due = false;
+        }
+        if getack {
+            continue;
+        }
+        let len = conn.rbuf.len();
+        conn.rbuf.resize(len + 64 * 1024, 0);
+        match conn.stream.read(&mut conn.rbuf[len..]).await {
+            Ok(0) => {
+                conn.rbuf.truncate(len);
+                crate::log!(Notice, "Connection with master lost.");
+                crate::log!(Notice, "Caching the disconnected master state.");
+                return Err(String::new());
+            }
+            Ok(n) => {
+                conn.rbuf.truncate(len + n);
+                last_io = Instant::now();
+                set_master(shard, |m| m.last_io = last_io);
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    || e.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                conn.rbuf.truncate(len);
+                if last_io.elapsed() > repl_timeout {
+                    return Err("MASTER timeout: no data nor PING received...".into());
+                }
+            }
+            Err(e) => {
+                conn.rbuf.truncate(len);
+                crate::log!(Notice, "Connection with master lost.");
+                return Err(format!("Error condition on socket for SYNC: {e}"));
+            }
+        }
+    }
+}

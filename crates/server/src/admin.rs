@@ -162,7 +162,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
         }
         CommandId::Scan => scan(conn, &args).await,
         CommandId::Randomkey => randomkey(conn).await,
-        CommandId::Debug => debug(conn, &args),
+        CommandId::Debug => debug(conn, &args).await,
         CommandId::Shutdown => {
             let mut i = 1;
             while i < args.len() {
@@ -1156,9 +1156,67 @@ async fn randomkey(conn: &mut Conn) -> Reply {
     Reply::Nil
 }
 
-fn debug(_conn: &mut Conn, args: &[Bytes]) -> Reply {
+async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
+    use shardis_keyspace::digest;
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
+        b"digest" if args.len() == 2 => {
+            match conn
+                .shard
+                .broadcast(|s| s.keyspace.borrow().db_digests())
+                .await
+            {
+                Ok(parts) => Reply::Status(digest::hex(&digest::combine(
+                    &digest::merge_db_digests(&parts),
+                ))),
+                Err(_) => Reply::error(errors::SHUTTING_DOWN),
+            }
+        }
+        b"digest-value" => {
+            let n = conn.shard.shards();
+            let db = conn.db;
+            let mut out = Vec::new();
+            for key in &args[2..] {
+                let k = key.clone();
+                let d = conn
+                    .shard
+                    .call(crate::route::shard_of(key, n), move |s| {
+                        s.keyspace.borrow().digest_value(db, &k)
+                    })
+                    .await;
+                match d {
+                    Ok(d) => out.push(Reply::Status(digest::hex(&d))),
+                    Err(_) => return Reply::error(errors::SHUTTING_DOWN),
+                }
+            }
+            Reply::Array(out)
+        }
+        b"reload" => {
+            // Save, flush, load back: proves the dump round-trips.
+            crate::persist::claim(&conn.shard).await;
+            let saved = crate::persist::save(&conn.shard).await;
+            crate::persist::release(&conn.shard);
+            if let Err(e) = saved {
+                return Reply::Error(format!("ERR Error trying to save the DB: {e}"));
+            }
+            let data = match std::fs::read(crate::persist::dump_path(&conn.shard)) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Reply::Error(format!("ERR Error trying to load the RDB dump: {e}"))
+                }
+            };
+            let _ = conn
+                .shard
+                .broadcast(|s| s.keyspace.borrow_mut().flush_all())
+                .await;
+            match crate::persist::load_rdb_bytes(&conn.shard, &data, true).await {
+                Ok(_) => {
+                    crate::log!(Notice, "DB reloaded by DEBUG RELOAD");
+                    Reply::OK
+                }
+                Err(e) => Reply::Error(format!("ERR Error trying to load the RDB dump: {e}")),
+            }
+        }
         b"sleep" if args.len() == 3 => {
             let secs: f64 = std::str::from_utf8(&args[2])
                 .ok()

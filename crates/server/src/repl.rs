@@ -105,7 +105,10 @@ impl Replica {
 }
 
 /// Replicas waiting for a snapshot marker, and who wants its offset.
-type PendingSync = (Vec<Rc<Replica>>, Option<glommio::channels::oneshot::Sender<i64>>);
+type PendingSync = (
+    Vec<Rc<Replica>>,
+    Option<glommio::channels::oneshot::Sender<i64>>,
+);
 
 /// Identity and link state when this server is a replica.
 #[derive(Debug, Clone)]

@@ -151,7 +151,11 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
         let stream = match TcpStream::connect(format!("{host}:{port}")).await {
             Ok(s) => s,
             Err(e) => {
-                crate::log!(Warning, "Unable to connect to MASTER: {}", strerror(&e.to_string()));
+                crate::log!(
+                    Warning,
+                    "Unable to connect to MASTER: {}",
+                    strerror(&e.to_string())
+                );
                 continue;
             }
         };

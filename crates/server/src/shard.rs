@@ -162,6 +162,8 @@ impl Shard {
         if !ctx.effects.is_empty() {
             self.log_effects(ctx.effects.drain(..));
         }
+        // Blocked clients are not implemented yet; drop the wake-ups.
+        ctx.ready_keys.clear();
     }
 
     /// Appends effects to the write log if replication consumes it (or to the

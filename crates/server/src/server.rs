@@ -100,21 +100,90 @@ fn listen_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
     out
 }
 
+/// A listening socket with SO_REUSEADDR (restart while old connections sit in
+/// TIME_WAIT, as Redis allows) and SO_REUSEPORT (one listener per executor),
+/// with `tcp-backlog`.
+fn bind_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    use std::os::fd::FromRawFd;
+    let domain = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: plain socket syscalls on an fd we own until it is handed to TcpListener.
+    unsafe {
+        let fd = libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fail = |fd| {
+            let e = std::io::Error::last_os_error();
+            libc::close(fd);
+            Err(e)
+        };
+        let one: libc::c_int = 1;
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let p = &one as *const libc::c_int as *const libc::c_void;
+        if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, p, len) != 0
+            || libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, p, len) != 0
+        {
+            return fail(fd);
+        }
+        if addr.is_ipv6() {
+            libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, p, len);
+        }
+        let rc = match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                libc::bind(
+                    fd,
+                    &sin as *const _ as *const libc::sockaddr,
+                    std::mem::size_of_val(&sin) as libc::socklen_t,
+                )
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: 0,
+                };
+                libc::bind(
+                    fd,
+                    &sin6 as *const _ as *const libc::sockaddr,
+                    std::mem::size_of_val(&sin6) as libc::socklen_t,
+                )
+            }
+        };
+        if rc != 0 || libc::listen(fd, backlog.max(1) as libc::c_int) != 0 {
+            return fail(fd);
+        }
+        Ok(TcpListener::from_raw_fd(fd))
+    }
+}
+
 /// Refuses to start when another process already listens on the port: with
 /// SO_REUSEPORT a second server would silently split clients and keys with it.
 /// A plain (non-reuseport) bind fails if anyone holds the port. For port 0 the
-/// kernel picks a port, which this reserves until the executors have bound it.
-fn claim_port(addr: SocketAddr) -> std::io::Result<(u16, Option<std::net::TcpListener>)> {
+/// kernel picks a free port, which the executors then bind.
+fn claim_port(addr: SocketAddr) -> std::io::Result<u16> {
     let probe = std::net::TcpListener::bind(addr)?;
-    let port = probe.local_addr()?.port();
-    if addr.port() == 0 {
-        // Keep a reuseport-free socket? No: executors need SO_REUSEPORT on every
-        // member, so release it and let them bind the chosen port immediately.
-        drop(probe);
-        return Ok((port, None));
-    }
-    drop(probe);
-    Ok((port, None))
+    probe.local_addr().map(|a| a.port())
 }
 
 /// Runs the server until shutdown. Returns the exit code.
@@ -132,7 +201,7 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
         return 1;
     };
     let port = match claim_port(first) {
-        Ok((p, _)) => p,
+        Ok(p) => p,
         Err(e) => {
             crate::log!(
                 Warning,
@@ -298,8 +367,9 @@ async fn shard_main(
         }
     }
     let mut listeners = Vec::new();
+    let backlog = shared.config().tcp_backlog;
     for (addr, optional) in &addrs {
-        match TcpListener::bind(addr) {
+        match bind_listener(*addr, backlog) {
             Ok(l) => listeners.push(l),
             Err(e) if *optional => {
                 crate::log!(Verbose, "Skipping optional bind {}: {}", addr, e);

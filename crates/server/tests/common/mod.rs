@@ -20,8 +20,14 @@ pub struct Server {
 impl Server {
     /// Starts the server with `--port 0` plus `args`, waits for "Ready to accept connections".
     pub fn start(args: &[&str]) -> Server {
+        Server::start_on(0, args)
+    }
+
+    /// Starts the server on `port` (0: any) plus `args`.
+    pub fn start_on(port: u16, args: &[&str]) -> Server {
+        let port_s = port.to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis-server"))
-            .args(["--port", "0", "--save", ""])
+            .args(["--port", &port_s, "--save", ""])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -68,6 +74,22 @@ impl Server {
         s
     }
 
+    /// Number of log lines containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the log has a line containing `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
@@ -99,6 +121,15 @@ pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     }
     out.truncate(got);
     out
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `cond` until it holds or `secs` pass.

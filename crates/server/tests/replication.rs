@@ -1,0 +1,366 @@
+//! Replication end to end: real processes on loopback, broken on purpose, then
+//! compared by DEBUG DIGEST of the whole dataset.
+
+mod common;
+mod proxy;
+
+use common::{free_port, wait_for, Server};
+use proxy::Proxy;
+
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(c).ok()?;
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
+}
+
+/// Waits until the replica has applied everything the master emitted, then
+/// asserts both hold the same dataset.
+fn assert_in_sync(master: &Server, replica: &Server) {
+    let mut m = master.client();
+    let mut r = replica.client();
+    let synced = wait_for(30, || {
+        let mo = info_field(&mut m, "replication", "master_repl_offset");
+        let ro = info_field(&mut r, "replication", "slave_repl_offset");
+        mo.is_some() && mo == ro && digest(&mut m) == digest(&mut r)
+    });
+    assert!(
+        synced,
+        "replica did not converge: master offset {:?} digest {}, replica offset {:?} digest {}",
+        info_field(&mut m, "replication", "master_repl_offset"),
+        digest(&mut m),
+        info_field(&mut r, "replication", "slave_repl_offset"),
+        digest(&mut r)
+    );
+}
+
+fn replica_of(master_port: u16, extra: &[&str]) -> Server {
+    let p = master_port.to_string();
+    let mut args = vec![
+        "--threads",
+        "2",
+        "--replicaof",
+        "127.0.0.1",
+        &p,
+        "--repl-diskless-sync-delay",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn link_up(s: &Server) -> bool {
+    let mut c = s.client();
+    info_field(&mut c, "replication", "master_link_status").as_deref() == Some("up")
+}
+
+#[test]
+fn seed_scenario_master_two_replicas_and_manual_failover() {
+    let mut master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.client();
+    let _: () = redis::cmd("MSET")
+        .arg("x")
+        .arg(1)
+        .arg("y")
+        .arg(2)
+        .query(&mut m)
+        .unwrap();
+    let slave1 = replica_of(master.port, &[]);
+    let slave2 = replica_of(master.port, &[]);
+    assert!(wait_for(20, || info_field(
+        &mut m,
+        "replication",
+        "connected_slaves"
+    )
+    .as_deref()
+        == Some("2")));
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut m).unwrap();
+    for field in [
+        "role:master",
+        "slave0:ip=127.0.0.1",
+        "master_failover_state:no-failover",
+        "master_replid:",
+        "master_replid2:",
+        "second_repl_offset:",
+        "repl_backlog_active:1",
+        "repl_backlog_size:1048576",
+        "repl_backlog_first_byte_offset:",
+        "repl_backlog_histlen:",
+    ] {
+        assert!(info.contains(field), "missing {field} in\n{info}");
+    }
+    assert!(wait_for(10, || slave1.logged("Full resync from master:")));
+    assert!(wait_for(10, || master
+        .logged("Synchronization with replica 127.0.0.1:")));
+
+    // Write on the master, read on the replicas; replicas refuse writes.
+    let _: () = redis::cmd("SET")
+        .arg("name")
+        .arg("huangjinjie")
+        .query(&mut m)
+        .unwrap();
+    let mut s1 = slave1.client();
+    let mut s2 = slave2.client();
+    assert!(wait_for(10, || redis::cmd("GET")
+        .arg("name")
+        .query::<Option<String>>(&mut s1)
+        .unwrap()
+        .is_some()));
+    let err = redis::cmd("SET")
+        .arg("name2")
+        .arg("ddddd")
+        .query::<()>(&mut s1)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("READONLY"));
+    assert_eq!(
+        err.detail(),
+        Some("You can't write against a read only replica.")
+    );
+    assert_in_sync(&master, &slave1);
+    assert_in_sync(&master, &slave2);
+
+    // Stop the master: replicas keep retrying.
+    master.kill9();
+    assert!(wait_for(10, || slave1
+        .count("Connecting to MASTER 127.0.0.1")
+        >= 3));
+    assert!(wait_for(10, || slave1
+        .logged("Unable to connect to MASTER: Connection refused")));
+
+    // Manual failover: slave1 becomes master, slave2 follows it with a partial resync.
+    let digest_before = digest(&mut s2);
+    let _: () = redis::cmd("SLAVEOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut s1)
+        .unwrap();
+    assert!(wait_for(10, || slave1.logged("MASTER MODE enabled")));
+    let _: () = redis::cmd("SLAVEOF")
+        .arg("127.0.0.1")
+        .arg(slave1.port)
+        .query(&mut s2)
+        .unwrap();
+    assert!(wait_for(10, || link_up(&slave2)));
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut s2)
+        .unwrap();
+    assert!(
+        info.contains(&format!("master_port:{}", slave1.port)),
+        "{info}"
+    );
+    assert!(info.contains("master_link_status:up"), "{info}");
+    assert!(wait_for(10, || slave2
+        .logged("Successful partial resynchronization with master.")));
+    assert_eq!(
+        slave2.count("Full resync from master"),
+        1,
+        "slave2 must not full-sync again"
+    );
+    let s1_info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut s1)
+        .unwrap();
+    assert!(s1_info.contains("second_repl_offset:"), "{s1_info}");
+    assert!(wait_for(10, || slave1
+        .logged("Partial resynchronization request from 127.0.0.1:")));
+    assert_eq!(digest(&mut s2), digest_before, "data intact");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("failover")
+        .query(&mut s1)
+        .unwrap();
+    assert_in_sync(&slave1, &slave2);
+    let v: String = redis::cmd("GET").arg("after").query(&mut s2).unwrap();
+    assert_eq!(v, "failover");
+}
+
+#[test]
+fn replicas_converge_under_concurrent_writes_during_full_sync() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.client();
+    // A base dataset so the snapshot takes several chunks.
+    for i in 0..200 {
+        let mut p = redis::pipe();
+        for j in 0..100 {
+            let k = i * 100 + j;
+            p.cmd("SET").arg(format!("k:{k}")).arg(k).ignore();
+            p.cmd("RPUSH").arg(format!("l:{}", k % 97)).arg(k).ignore();
+            p.cmd("HSET")
+                .arg(format!("h:{}", k % 89))
+                .arg(k)
+                .arg(k)
+                .ignore();
+            p.cmd("SADD").arg(format!("s:{}", k % 83)).arg(k).ignore();
+        }
+        let _: () = p.query(&mut m).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4u64 {
+        let mut c = master.client();
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = (i * 7919 + w) % 30000;
+                let _: () = redis::pipe()
+                    .cmd("SET")
+                    .arg(format!("k:{k}"))
+                    .arg(i)
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(format!("ctr:{w}"))
+                    .ignore()
+                    .cmd("LPUSH")
+                    .arg(format!("l:{}", k % 97))
+                    .arg(i)
+                    .ignore()
+                    .cmd("HSET")
+                    .arg(format!("h:{}", k % 89))
+                    .arg("f")
+                    .arg(i)
+                    .ignore()
+                    .cmd("SREM")
+                    .arg(format!("s:{}", k % 83))
+                    .arg(k)
+                    .ignore()
+                    .cmd("MSET")
+                    .arg(format!("a:{k}"))
+                    .arg(i)
+                    .arg(format!("b:{k}"))
+                    .arg(i)
+                    .ignore()
+                    .cmd("DEL")
+                    .arg(format!("a:{}", k / 2))
+                    .arg(format!("b:{}", k / 3))
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(format!("k:{}", k / 5))
+                    .arg(1000)
+                    .ignore()
+                    .query(&mut c)
+                    .unwrap();
+                i += 1;
+            }
+        }));
+    }
+    let r1 = replica_of(master.port, &[]);
+    let r2 = replica_of(master.port, &["--threads", "1"]);
+    assert!(wait_for(30, || link_up(&r1) && link_up(&r2)));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_in_sync(&master, &r1);
+    assert_in_sync(&master, &r2);
+}
+
+#[test]
+fn link_cut_within_backlog_resyncs_partially_and_beyond_it_fully() {
+    let master = Server::start(&[
+        "--threads",
+        "2",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-backlog-size",
+        "65536",
+    ]);
+    let proxy = Proxy::start(master.port);
+    let replica = replica_of(proxy.port, &["--repl-timeout", "2"]);
+    assert!(wait_for(20, || link_up(&replica)));
+    let mut m = master.client();
+    let _: () = redis::cmd("SET")
+        .arg("before")
+        .arg("cut")
+        .query(&mut m)
+        .unwrap();
+    assert_in_sync(&master, &replica);
+
+    // A silent network for longer than repl-timeout, little written meanwhile.
+    proxy.blackhole();
+    let _: () = redis::cmd("SET")
+        .arg("during")
+        .arg("cut")
+        .query(&mut m)
+        .unwrap();
+    assert!(
+        wait_for(15, || !link_up(&replica)),
+        "replica did not notice the dead link"
+    );
+    proxy.forward();
+    assert!(wait_for(20, || link_up(&replica)));
+    assert!(wait_for(10, || replica
+        .logged("Successful partial resynchronization with master.")));
+    assert_eq!(replica.count("Full resync from master"), 1);
+    assert_in_sync(&master, &replica);
+
+    // Cut again and write far more than the 64 KB backlog: a full resync follows.
+    proxy.cut();
+    assert!(wait_for(15, || !link_up(&replica)));
+    let big = "x".repeat(1000);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big:{i}"))
+            .arg(&big)
+            .query(&mut m)
+            .unwrap();
+    }
+    proxy.forward();
+    assert!(wait_for(30, || replica.count("Full resync from master") == 2));
+    assert!(wait_for(10, || master.logged("for lack of backlog")));
+    assert_in_sync(&master, &replica);
+}
+
+#[test]
+fn master_killed_and_restarted_replica_follows_the_new_history() {
+    let port = free_port();
+    let mut master = Server::start_on(port, &["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let replica = replica_of(port, &[]);
+    let mut m = master.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v1").query(&mut m).unwrap();
+    assert_in_sync(&master, &replica);
+    master.kill9();
+    assert!(wait_for(10, || !link_up(&replica)));
+    // Restarted without persistence: a new, empty history the replica must adopt.
+    let master = Server::start_on(port, &["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v2").query(&mut m).unwrap();
+    assert!(wait_for(20, || link_up(&replica)));
+    assert_in_sync(&master, &replica);
+    let mut r = replica.client();
+    let v: String = redis::cmd("GET").arg("k").query(&mut r).unwrap();
+    assert_eq!(v, "v2");
+}
+
+#[test]
+fn replica_killed_mid_full_sync_leaves_master_healthy() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.client();
+    let val = "v".repeat(2000);
+    for i in 0..50 {
+        let mut p = redis::pipe();
+        for j in 0..200 {
+            p.cmd("SET").arg(format!("k:{i}:{j}")).arg(&val).ignore();
+        }
+        let _: () = p.query(&mut m).unwrap();
+    }
+    let mut doomed = replica_of(master.port, &[]);
+    assert!(wait_for(10, || master.logged("asks for synchronization")));
+    doomed.kill9();
+    // The master keeps serving and a new replica syncs fully.
+    let _: () = redis::cmd("SET")
+        .arg("still")
+        .arg("alive")
+        .query(&mut m)
+        .unwrap();
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(30, || link_up(&replica)));
+    assert_in_sync(&master, &replica);
+}

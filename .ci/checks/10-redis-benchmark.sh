@@ -6,7 +6,7 @@ tmp=$(mktemp -d)
 trap 'kill $SHARDIS_PID 2>/dev/null || true; rm -rf "$tmp"' EXIT
 start_shardis "$tmp/shardis.log" --threads 2
 # -q still prints progress lines ending in CR; keep only the final lines.
-out=$(redis-benchmark -p "$SHARDIS_PORT" -q -n 100000 -t ping,set,get,incr,mset 2>&1 | tr '\r' '\n' | grep -v 'rps=' | grep -v '^$')
+out=$(redis-benchmark -p "$SHARDIS_PORT" -q -n 100000 -t ping,set,get,incr,mset 2>&1 | tr '\r' '\n' | grep -v 'rps=' | grep -v '^ *$')
 echo "$out"
 if echo "$out" | grep -qi "error"; then echo "redis-benchmark reported errors"; exit 1; fi
 for t in PING_INLINE PING_MBULK SET GET INCR MSET; do

@@ -83,6 +83,27 @@ pub const RESTORE_BAD_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0
 /// RESTORE … FREQ outside 0..=255.
 pub const RESTORE_BAD_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 
+/// ZADD with both NX and XX.
+pub const ZADD_NX_XX: &str = "ERR XX and NX options at the same time are not compatible";
+/// ZADD with GT and LT, or either with NX.
+pub const ZADD_GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+/// ZADD INCR with several pairs.
+pub const ZADD_INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+/// ZADD INCR / ZINCRBY giving NaN (inf + -inf).
+pub const ZADD_NAN: &str = "ERR resulting score is not a number (NaN)";
+/// A score range end that is not a float.
+pub const ZRANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
+/// A lex range end without `[`, `(`, or a lone `-`/`+`.
+pub const ZRANGE_NOT_STRING: &str = "ERR min or max not valid string range item";
+/// ZRANGE LIMIT without BYSCORE/BYLEX.
+pub const ZRANGE_LIMIT_RANK: &str =
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+/// ZRANGE BYLEX WITHSCORES.
+pub const ZRANGE_WITHSCORES_LEX: &str =
+    "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+/// ZUNIONSTORE… WEIGHTS with a non-float.
+pub const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
+
 /// The reply for one of the constant texts above.
 pub fn err(text: &str) -> Reply {
     Reply::Error(text.to_owned())

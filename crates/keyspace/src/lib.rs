@@ -21,6 +21,8 @@
 //! - [`hash`]: the hash commands (small hashes keep insertion order).
 //! - [`list`]: the list commands, blocking ones included (tried once here).
 //! - [`set`]: the set commands (`intset` or `hashtable`).
+//! - [`zset`]: the sorted-set commands, blocking ones included (tried once);
+//!   `zskiplist` is their order-statistic skiplist.
 //! - [`members`]: the member dict and SSCAN/ZSCAN walk sets and sorted sets share.
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
@@ -47,6 +49,8 @@ pub mod set;
 pub mod snapshot;
 pub mod string;
 pub mod value;
+pub mod zset;
+mod zskiplist;
 
 use bytes::Bytes;
 use shardis_commands::{Command, CommandId};
@@ -219,6 +223,72 @@ impl Keyspace {
             C::Sdiff => set::sunion_diff(self, ctx, args, true, false),
             C::Sdiffstore => set::sunion_diff(self, ctx, args, true, true),
             C::Sscan => set::sscan(self, ctx, args),
+            // sorted sets
+            C::Zadd => zset::zadd(self, ctx, args, false),
+            C::Zincrby => zset::zadd(self, ctx, args, true),
+            C::Zrem => zset::zrem(self, ctx, args),
+            C::Zcard => zset::zcard(self, ctx, args),
+            C::Zscore => zset::zscore(self, ctx, args),
+            C::Zmscore => zset::zmscore(self, ctx, args),
+            C::Zcount => zset::zcount(self, ctx, args),
+            C::Zlexcount => zset::zlexcount(self, ctx, args),
+            C::Zrank => zset::zrank(self, ctx, args, false),
+            C::Zrevrank => zset::zrank(self, ctx, args, true),
+            C::Zrange => zset::zrange(self, ctx, args, false, None, None),
+            C::Zrangestore => zset::zrange(self, ctx, args, true, None, None),
+            C::Zrevrange => zset::zrange(
+                self,
+                ctx,
+                args,
+                false,
+                Some(zset::RangeBy::Rank),
+                Some(true),
+            ),
+            C::Zrangebyscore => zset::zrange(
+                self,
+                ctx,
+                args,
+                false,
+                Some(zset::RangeBy::Score),
+                Some(false),
+            ),
+            C::Zrevrangebyscore => zset::zrange(
+                self,
+                ctx,
+                args,
+                false,
+                Some(zset::RangeBy::Score),
+                Some(true),
+            ),
+            C::Zrangebylex => zset::zrange(
+                self,
+                ctx,
+                args,
+                false,
+                Some(zset::RangeBy::Lex),
+                Some(false),
+            ),
+            C::Zrevrangebylex => {
+                zset::zrange(self, ctx, args, false, Some(zset::RangeBy::Lex), Some(true))
+            }
+            C::Zremrangebyrank => zset::zremrange(self, ctx, args, zset::RangeBy::Rank),
+            C::Zremrangebyscore => zset::zremrange(self, ctx, args, zset::RangeBy::Score),
+            C::Zremrangebylex => zset::zremrange(self, ctx, args, zset::RangeBy::Lex),
+            C::Zpopmin => zset::zpop(self, ctx, args, false),
+            C::Zpopmax => zset::zpop(self, ctx, args, true),
+            C::Bzpopmin => zset::bzpop(self, ctx, args, false),
+            C::Bzpopmax => zset::bzpop(self, ctx, args, true),
+            C::Zmpop => zset::zmpop(self, ctx, args),
+            C::Bzmpop => zset::bzmpop(self, ctx, args),
+            C::Zunion => zset::zsetop_read(self, ctx, args, 0),
+            C::Zinter => zset::zsetop_read(self, ctx, args, 1),
+            C::Zdiff => zset::zsetop_read(self, ctx, args, 2),
+            C::Zunionstore => zset::zsetop_store(self, ctx, args, 0),
+            C::Zinterstore => zset::zsetop_store(self, ctx, args, 1),
+            C::Zdiffstore => zset::zsetop_store(self, ctx, args, 2),
+            C::Zintercard => zset::zintercard(self, ctx, args),
+            C::Zrandmember => zset::zrandmember(self, ctx, args),
+            C::Zscan => zset::zscan(self, ctx, args),
             // generic
             C::Del | C::Unlink => generic::del(self, ctx, args),
             C::Exists => generic::exists(self, ctx, args),

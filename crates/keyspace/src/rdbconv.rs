@@ -16,6 +16,7 @@ pub fn to_rdb(value: &Value) -> RdbValue {
         Value::List(l) => RdbValue::List(l.iter().cloned().collect()),
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()),
         Value::Set(s) => RdbValue::Set(s.iter().collect()),
+        Value::ZSet(z) => RdbValue::ZSet(z.iter().collect()),
     }
 }
 
@@ -45,6 +46,9 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
         RdbValue::Set(items) => Ok(Value::Set(crate::set::SetValue::from_members(
             items.iter().map(|m| &m[..]),
         ))),
+        RdbValue::ZSet(pairs) if pairs.is_empty() => Err("empty zset".into()),
+        // Loading picks listpack or skiplist by the same two limits.
+        RdbValue::ZSet(pairs) => Ok(Value::ZSet(crate::zset::ZSetValue::from_pairs(pairs))),
         other => Err(format!("unsupported type {}", rdb_type_name(&other))),
     }
 }

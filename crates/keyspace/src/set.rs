@@ -415,7 +415,8 @@ fn spop_count(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     members_reply(popped.into_iter())
 }
 
-/// SRANDMEMBER key [count]: a negative count may repeat members.
+/// SRANDMEMBER key [count]: a negative count may repeat members. With a
+/// count Redis 7.0 replies an array (not a RESP3 set), whatever the case.
 pub fn srandmember(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     if args.len() > 3 {
         return err(errors::SYNTAX);
@@ -432,18 +433,18 @@ pub fn srandmember(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
     let mut rng = ks.rng.clone();
     let s = match find_set(ks, ctx, &args[1], Lookup::Read) {
         Ok(Some(s)) => s,
-        Ok(None) => return count.map_or(Reply::Nil, |_| Reply::Set(vec![])),
+        Ok(None) => return count.map_or(Reply::Nil, |_| Reply::Array(vec![])),
         Err(e) => return e,
     };
     let reply = match count {
         None => Reply::Bulk(s.member_at(s.random_index(&mut rng))),
-        Some(0) => Reply::Set(vec![]),
+        Some(0) => Reply::Array(vec![]),
         Some(n) if n < 0 => Reply::Array(
             (0..n.unsigned_abs())
                 .map(|_| Reply::Bulk(s.member_at(s.random_index(&mut rng))))
                 .collect(),
         ),
-        Some(n) if n as usize >= s.len() => members_reply(s.iter()),
+        Some(n) if n as usize >= s.len() => Reply::Array(s.iter().map(Reply::Bulk).collect()),
         Some(n) => {
             // Distinct positions: a partial Fisher-Yates shuffle over indices.
             let mut idx: Vec<usize> = (0..s.len()).collect();
@@ -452,7 +453,12 @@ pub fn srandmember(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
                 let j = rng.gen_range(i..idx.len());
                 idx.swap(i, j);
             }
-            members_reply(idx[..n].iter().map(|&i| s.member_at(i)))
+            Reply::Array(
+                idx[..n]
+                    .iter()
+                    .map(|&i| Reply::Bulk(s.member_at(i)))
+                    .collect(),
+            )
         }
     };
     ks.rng = rng;
@@ -853,9 +859,9 @@ mod tests {
             panic!()
         };
         assert_eq!(rep.len(), 10);
-        assert_eq!(t.run("SRANDMEMBER s 0"), Reply::Set(vec![]));
+        assert_eq!(t.run("SRANDMEMBER s 0"), Reply::Array(vec![]));
         assert_eq!(t.run("SRANDMEMBER nokey"), Reply::Nil);
-        assert_eq!(t.run("SRANDMEMBER nokey 3"), Reply::Set(vec![]));
+        assert_eq!(t.run("SRANDMEMBER nokey 3"), Reply::Array(vec![]));
         assert_eq!(
             t.run("SRANDMEMBER nokey x"),
             err("ERR value is not an integer or out of range")

@@ -19,6 +19,8 @@ pub enum Value {
     Hash(crate::hash::Hash),
     /// A set (see [`crate::set`]).
     Set(crate::set::SetValue),
+    /// A sorted set (see [`crate::zset`]).
+    ZSet(crate::zset::ZSetValue),
 }
 
 /// A string value in one of the representations Redis distinguishes.
@@ -41,6 +43,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -52,6 +55,7 @@ impl Value {
             Value::List(_) => "quicklist",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 

@@ -1329,7 +1329,10 @@ pub fn zrandmember(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
             let items = (0..n.unsigned_abs()).map(|_| pick(&mut rng)).collect();
             items_reply(ctx, items, withscores)
         }
-        Some(n) if n as usize >= z.len() => items_reply(ctx, z.iter().collect(), withscores),
+        // The whole set, highest first, as Redis 7.0 answers this case.
+        Some(n) if n as usize >= z.len() => {
+            items_reply(ctx, z.by_rank(0, z.len() - 1, true), withscores)
+        }
         Some(n) => {
             let mut idx: Vec<usize> = (0..z.len()).collect();
             let n = n as usize;
@@ -1891,7 +1894,11 @@ mod tests {
         assert_eq!(seen.len(), 29);
         assert_eq!(flat(t.run("ZRANDMEMBER z5 -5 WITHSCORES")).len(), 10);
         assert_eq!(flat(t.run("ZRANDMEMBER z5 2")).len(), 2);
-        assert_eq!(flat(t.run("ZRANDMEMBER z5 10")).len(), 3);
+        assert_eq!(
+            t.run("ZRANDMEMBER z5 10"),
+            arr(&["b", "a", "c"]),
+            "whole set, highest first"
+        );
         assert!(matches!(t.run("ZRANDMEMBER z5"), Reply::Bulk(_)));
         assert_eq!(t.run("ZRANDMEMBER nokey"), Reply::Nil);
         assert_eq!(t.run("ZRANDMEMBER nokey 1"), arr(&[]));

@@ -199,7 +199,21 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
         }
         CommandId::Replconf => replconf(conn, &args),
         CommandId::Psync | CommandId::Sync => {
-            if conn.shard.replica.get() && !master_link_up(conn).await {
+            // `PSYNC <replid> <offset> FAILOVER`: our master hands over to us.
+            if cmd.id == CommandId::Psync && args.len() > 3 && eq(&args[3], "failover") {
+                let who = conn.info.borrow().line();
+                let id = String::from_utf8_lossy(&args[1]).into_owned();
+                let r = conn
+                    .shard
+                    .call_async(0, move |s0| async move {
+                        crate::replica::promote_for_failover(s0, id, who).await
+                    })
+                    .await
+                    .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN));
+                if r.is_error() {
+                    return r;
+                }
+            } else if conn.shard.replica.get() && !master_link_up(conn).await {
                 return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
             }
             let psync = if cmd.id == CommandId::Psync {
@@ -217,6 +231,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
         },
         CommandId::Replicaof | CommandId::Slaveof => replicaof(conn, &args).await,
         CommandId::Wait => wait(conn, &args).await,
+        CommandId::Failover => crate::failover::command(conn, &args).await,
         CommandId::Save => {
             if !crate::persist::try_claim(&conn.shard) {
                 return Reply::error("ERR Background save already in progress");

@@ -296,6 +296,21 @@ impl Conn {
                 break;
             }
             let route = self.route(&args);
+            // FAILOVER pauses writers until the switch is done (no write is lost).
+            if self.shard.shared.writes_paused.load(Ordering::SeqCst) && !self.master_link {
+                let write = match &route {
+                    Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => {
+                        c.is_write()
+                    }
+                    Route::Reply(_) => false,
+                };
+                if write {
+                    self.flush_batches().await;
+                    while self.shard.shared.writes_paused.load(Ordering::SeqCst) {
+                        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                }
+            }
             let reply = match route {
                 Route::Reply(r) => Some(r),
                 Route::Keyed(shard, cmd) => {

@@ -19,6 +19,7 @@ pub mod alloc;
 pub mod client;
 pub mod conn;
 pub mod errors;
+pub mod failover;
 pub mod info;
 pub mod logging;
 pub mod multi;

@@ -78,6 +78,11 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// Offset the replica acknowledged last.
+    pub fn acked_offset(&self) -> i64 {
+        self.ack_offset.get()
+    }
+
     /// `ip:port` as Redis names replicas in logs.
     pub fn name(&self) -> String {
         format!("{}:{}", self.ip, self.listening_port)
@@ -161,6 +166,10 @@ pub struct ReplState {
     /// As a replica: our id and offset describe data we hold (a cached master),
     /// so PSYNC can ask to continue.
     pub cached: bool,
+    /// The next PSYNC carries FAILOVER (we are handing our role to the target).
+    pub failover_psync: bool,
+    /// `master_failover_state` for INFO.
+    pub failover_state: &'static str,
 }
 
 impl ReplState {
@@ -181,6 +190,8 @@ impl ReplState {
             sync_partial_err: 0,
             pumps: 0,
             cached: false,
+            failover_psync: false,
+            failover_state: "no-failover",
         }
     }
 
@@ -245,6 +256,25 @@ impl ReplState {
         for w in self.waiters.drain(..) {
             w.wake();
         }
+    }
+
+    /// The replica at `ip:port`, if attached.
+    pub fn find_replica(&self, ip: &str, port: u16) -> Option<Rc<Replica>> {
+        self.replicas
+            .iter()
+            .find(|r| {
+                !r.closed.get() && r.listening_port == port && (r.ip == ip || ip_matches(&r.ip, ip))
+            })
+            .cloned()
+    }
+
+    /// The online replica with the highest acknowledged offset.
+    pub fn best_replica(&self) -> Option<Rc<Replica>> {
+        self.replicas
+            .iter()
+            .filter(|r| !r.closed.get() && r.state.get() == ReplicaState::Online)
+            .max_by_key(|r| r.ack_offset.get())
+            .cloned()
     }
 
     /// Replicas whose acknowledged offset is at least `offset`.
@@ -329,7 +359,8 @@ impl ReplState {
         };
         let _ = write!(
             out,
-            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+            self.failover_state,
             self.ids.replid,
             self.ids.replid2,
             self.master_offset(),
@@ -363,6 +394,11 @@ impl ReplState {
             ),
         ])
     }
+}
+
+fn ip_matches(a: &str, b: &str) -> bool {
+    let loopback = |s: &str| s == "localhost" || s.starts_with("127.") || s == "::1";
+    loopback(a) && loopback(b)
 }
 
 /// Limits for `client-output-buffer-limit replica`.

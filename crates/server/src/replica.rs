@@ -89,6 +89,12 @@ pub async fn promote(shard: Rc<Shard>, who: String) -> Reply {
     if shard.repl.borrow().master.is_none() {
         return Reply::OK;
     }
+    promote_quietly(&shard).await;
+    crate::log!(Notice, "MASTER MODE enabled (user request from '{}')", who);
+    Reply::OK
+}
+
+async fn promote_quietly(shard: &Rc<Shard>) {
     {
         let mut repl = shard.repl.borrow_mut();
         repl.master = None;
@@ -112,7 +118,23 @@ pub async fn promote(shard: Rc<Shard>, who: String) -> Reply {
         })
         .await;
     crate::logging::set_role(b'M');
-    crate::log!(Notice, "MASTER MODE enabled (user request from '{}')", who);
+}
+
+/// `PSYNC <replid> <offset> FAILOVER` from our master: promote ourselves, then
+/// the PSYNC continues as a partial resync against our new history.
+pub async fn promote_for_failover(shard: Rc<Shard>, replid: String, who: String) -> Reply {
+    {
+        let repl = shard.repl.borrow();
+        if repl.master.is_none() || !replid.eq_ignore_ascii_case(&repl.ids.replid) {
+            return Reply::error("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+    }
+    promote_quietly(&shard).await;
+    crate::log!(
+        Notice,
+        "MASTER MODE enabled (failover request from '{}')",
+        who
+    );
     Reply::OK
 }
 
@@ -330,6 +352,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         let repl = shard.repl.borrow();
         (repl.ids.replid.clone(), repl.master_offset(), repl.cached)
     };
+    let failover = std::mem::take(&mut shard.repl.borrow_mut().failover_psync);
     let reply = if cached {
         let psync_off = (offset + 1).to_string();
         crate::log!(
@@ -338,12 +361,11 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
             replid,
             offset + 1
         );
-        command(
-            &mut stream,
-            &mut buf,
-            &[b"PSYNC", replid.as_bytes(), psync_off.as_bytes()],
-        )
-        .await?
+        let mut psync: Vec<&[u8]> = vec![b"PSYNC", replid.as_bytes(), psync_off.as_bytes()];
+        if failover {
+            psync.push(b"FAILOVER");
+        }
+        command(&mut stream, &mut buf, &psync).await?
     } else {
         crate::log!(
             Notice,

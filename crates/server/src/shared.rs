@@ -25,6 +25,8 @@ pub struct Shared {
     pub started_unix: u64,
     /// 40-hex run id, fresh per process.
     pub run_id: String,
+    /// Write commands wait while set (FAILOVER's pause).
+    pub writes_paused: AtomicBool,
     /// Set once to stop every executor.
     pub shutdown: AtomicBool,
     /// SHUTDOWN's save mode (see `server::SHUTDOWN_*`).
@@ -111,6 +113,7 @@ impl Shared {
             started: Instant::now(),
             started_unix: unix_ms() / 1000,
             run_id,
+            writes_paused: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             shutdown_mode: std::sync::atomic::AtomicU8::new(0),
             next_client_id: AtomicU64::new(1),

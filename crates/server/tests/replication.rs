@@ -364,3 +364,66 @@ fn replica_killed_mid_full_sync_leaves_master_healthy() {
     assert!(wait_for(30, || link_up(&replica)));
     assert_in_sync(&master, &replica);
 }
+
+#[test]
+fn failover_to_a_replica_switches_roles_without_losing_writes() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let r1 = replica_of(master.port, &[]);
+    let r2 = replica_of(master.port, &[]);
+    assert!(wait_for(20, || link_up(&r1) && link_up(&r2)));
+    let mut m = master.client();
+    for i in 0..500 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut m)
+            .unwrap();
+    }
+    let err = redis::cmd("FAILOVER")
+        .arg("TO")
+        .arg("127.0.0.1")
+        .arg(1)
+        .query::<()>(&mut m)
+        .unwrap_err();
+    assert_eq!(
+        err.detail(),
+        Some("FAILOVER target HOST and PORT is not a replica.")
+    );
+    let _: () = redis::cmd("FAILOVER")
+        .arg("TO")
+        .arg("127.0.0.1")
+        .arg(r1.port)
+        .query(&mut m)
+        .unwrap();
+    // The old master follows r1, having lost nothing.
+    assert!(wait_for(20, || link_up(&master)));
+    let mut c1 = r1.client();
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut c1).unwrap();
+    assert_eq!(role[0], redis::Value::BulkString(b"master".to_vec()));
+    assert!(wait_for(10, || r1
+        .logged("MASTER MODE enabled (failover request from")));
+    assert!(wait_for(10, || master
+        .logged("Successful partial resynchronization with master.")));
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c1).unwrap();
+    assert_eq!(n, 500);
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("failover")
+        .query(&mut c1)
+        .unwrap();
+    assert_in_sync(&r1, &master);
+    let err = redis::cmd("SET")
+        .arg("x")
+        .arg("y")
+        .query::<()>(&mut m)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("READONLY"));
+    // r2 was disconnected by the old master and follows it (chained) or resyncs.
+    assert!(wait_for(20, || link_up(&r2)));
+    let mut c2 = r2.client();
+    assert!(wait_for(20, || redis::cmd("GET")
+        .arg("after")
+        .query::<Option<String>>(&mut c2)
+        .unwrap()
+        .is_some()));
+}

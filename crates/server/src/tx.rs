@@ -1,0 +1,512 @@
+//! MULTI/EXEC/DISCARD/WATCH/UNWATCH across shards.
+//!
+//! While a connection is in MULTI its commands are checked (unknown command,
+//! arity, …) and queued. EXEC takes intent locks on every key of every queued
+//! command and every watched key, shard by shard in ascending order (as
+//! `multi.rs` does, so it cannot deadlock), checks the WATCH versions under the
+//! locks, runs the commands in order and releases. Writes are marked
+//! `Acquire/Release` in each involved shard's log and their effects go to the
+//! merger under one transaction id, so replicas see one MULTI … EXEC.
+//!
+//! WATCH uses per-shard version counters that exist only for watched keys
+//! ([`WatchTable`]): a write bumps a key's version only if someone watches it,
+//! so the hot path costs one `is_empty()` when nothing is watched.
+
+use crate::conn::{Conn, Route};
+use crate::errors;
+use crate::shard::{Shard, ShardGone};
+use bytes::Bytes;
+use hashbrown::HashMap;
+use shardis_commands::{flags, Command, CommandId, KeySpec};
+use shardis_keyspace::{Effect, ExecContext};
+use shardis_protocol::Reply;
+use shardis_replication::LogEntry;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+/// One watched key: where it lives and what it looked like at WATCH.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    shard: usize,
+    db: usize,
+    key: Bytes,
+    version: u64,
+    existed: bool,
+}
+
+/// A connection's transaction state.
+#[derive(Debug, Default)]
+pub struct TxState {
+    /// Commands queued since MULTI (None: not in MULTI).
+    pub queued: Option<Vec<(&'static Command, Vec<Bytes>)>>,
+    /// A command was refused while queueing: EXEC aborts.
+    pub dirty: bool,
+    /// Keys watched since WATCH.
+    pub watched: Vec<Watched>,
+}
+
+impl TxState {
+    /// True between MULTI and EXEC/DISCARD.
+    pub fn in_multi(&self) -> bool {
+        self.queued.is_some()
+    }
+}
+
+/// Per-shard versions of watched keys (empty when nothing is watched).
+#[derive(Debug, Default)]
+pub struct WatchTable {
+    keys: HashMap<(usize, Bytes), (u32, u64)>,
+}
+
+impl WatchTable {
+    /// True if no key on this shard is watched.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn watch(&mut self, db: usize, key: Bytes) -> u64 {
+        let e = self.keys.entry((db, key)).or_insert((0, 0));
+        e.0 += 1;
+        e.1
+    }
+
+    fn unwatch(&mut self, db: usize, key: Bytes) {
+        let k = (db, key);
+        if let Some(e) = self.keys.get_mut(&k) {
+            e.0 -= 1;
+            if e.0 == 0 {
+                self.keys.remove(&k);
+            }
+        }
+    }
+
+    fn version(&self, db: usize, key: &Bytes) -> u64 {
+        self.keys
+            .get(&(db, key.clone()))
+            .map(|e| e.1)
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Marks `key` in `db` modified.
+    pub fn touch(&mut self, db: usize, key: &Bytes) {
+        if let Some(e) = self.keys.get_mut(&(db, key.clone())) {
+            e.1 += 1;
+        }
+    }
+
+    /// Marks every watched key of `db` (every db for None) modified: FLUSHDB,
+    /// FLUSHALL and SWAPDB touch whole databases.
+    pub fn touch_db(&mut self, db: Option<usize>) {
+        for ((d, _), e) in self.keys.iter_mut() {
+            if db.is_none_or(|x| x == *d) {
+                e.1 += 1;
+            }
+        }
+    }
+
+    /// Marks the keys a propagated effect writes modified.
+    pub fn touch_effect(&mut self, e: &Effect) {
+        let Some(cmd) = e.args.first().and_then(|n| shardis_commands::lookup(n)) else {
+            return;
+        };
+        match cmd.id {
+            CommandId::Flushall => self.touch_db(None),
+            CommandId::Flushdb => self.touch_db(Some(e.db)),
+            CommandId::Swapdb => {
+                for a in &e.args[1..] {
+                    if let Some(d) = std::str::from_utf8(a).ok().and_then(|s| s.parse().ok()) {
+                        self.touch_db(Some(d));
+                    }
+                }
+            }
+            _ => {
+                let argv: Vec<&[u8]> = e.args.iter().map(|a| a.as_ref()).collect();
+                for i in cmd.key_indices(&argv).unwrap_or_default() {
+                    self.touch(e.db, &e.args[i]);
+                }
+            }
+        }
+    }
+}
+
+/// Commands that run at once even inside MULTI (Redis's processCommand list).
+fn runs_in_multi(cmd: &Command) -> bool {
+    matches!(
+        cmd.id,
+        CommandId::Exec
+            | CommandId::Discard
+            | CommandId::Multi
+            | CommandId::Watch
+            | CommandId::Quit
+            | CommandId::Reset
+    )
+}
+
+/// Applies MULTI queueing and the RESP2 subscribed-state restriction to a
+/// routed request. Returns the reply if the request is answered here.
+pub fn gate(conn: &mut Conn, route: &Route, args: &[Bytes]) -> Option<Reply> {
+    let cmd = match route {
+        Route::Reply(r) => {
+            if r.is_error() && conn.tx.in_multi() {
+                conn.tx.dirty = true;
+            }
+            return None;
+        }
+        Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => *c,
+    };
+    if conn.subs.active() && conn.proto == shardis_protocol::Protocol::Resp2 && !cmd.has(flags::PUBSUB_CONTEXT)
+    {
+        if conn.tx.in_multi() {
+            conn.tx.dirty = true;
+        }
+        return Some(Reply::Error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        )));
+    }
+    let queued = conn.tx.queued.as_mut()?;
+    if runs_in_multi(cmd) {
+        return None;
+    }
+    if cmd.has(flags::NO_MULTI) {
+        conn.tx.dirty = true;
+        return Some(Reply::error("ERR Command not allowed inside a transaction"));
+    }
+    queued.push((cmd, args.to_vec()));
+    conn.info.borrow_mut().multi = queued.len() as i64;
+    Some(Reply::Simple("QUEUED"))
+}
+
+/// Recomputes CLIENT LIST's flags from the connection's state.
+pub fn refresh_flags(conn: &Conn) {
+    if conn.master_link {
+        return;
+    }
+    let mut f = String::new();
+    if conn.subs.active() {
+        f.push('P');
+    }
+    if conn.tx.in_multi() {
+        f.push('x');
+    }
+    if f.is_empty() {
+        f.push('N');
+    }
+    let mut info = conn.info.borrow_mut();
+    info.multi = conn.tx.queued.as_ref().map_or(-1, |q| q.len() as i64);
+    info.flags = f;
+}
+
+/// MULTI.
+pub fn multi(conn: &mut Conn) -> Reply {
+    if conn.tx.in_multi() {
+        return Reply::error("ERR MULTI calls can not be nested");
+    }
+    conn.tx.queued = Some(Vec::new());
+    conn.tx.dirty = false;
+    refresh_flags(conn);
+    Reply::OK
+}
+
+/// DISCARD.
+pub async fn discard(conn: &mut Conn) -> Reply {
+    if !conn.tx.in_multi() {
+        return Reply::error("ERR DISCARD without MULTI");
+    }
+    conn.tx.queued = None;
+    conn.tx.dirty = false;
+    unwatch_all(conn).await;
+    refresh_flags(conn);
+    Reply::OK
+}
+
+/// RESET and disconnect: leave MULTI and forget watched keys.
+pub async fn reset(conn: &mut Conn) {
+    conn.tx.queued = None;
+    conn.tx.dirty = false;
+    unwatch_all(conn).await;
+    refresh_flags(conn);
+}
+
+/// WATCH key [key …].
+pub async fn watch(conn: &mut Conn, args: &[Bytes]) -> Reply {
+    if conn.tx.in_multi() {
+        return Reply::error("ERR WATCH inside MULTI is not allowed");
+    }
+    let n = conn.shard.shards();
+    let db = conn.db;
+    let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
+    for k in &args[1..] {
+        let s = crate::route::shard_of(k, n);
+        let seen = conn.tx.watched.iter().any(|w| w.db == db && &w.key == k)
+            || by_shard.get(&s).is_some_and(|v| v.contains(k));
+        if !seen {
+            by_shard.entry(s).or_default().push(k.clone());
+        }
+    }
+    for (s, keys) in by_shard {
+        let r = conn
+            .shard
+            .call(s, move |sh| {
+                let ctx = ExecContext {
+                    db,
+                    now_ms: crate::shared::unix_ms(),
+                    replica: sh.replica.get(),
+                    ..Default::default()
+                };
+                let ks = sh.keyspace.borrow();
+                let mut w = sh.watch.borrow_mut();
+                keys.into_iter()
+                    .map(|k| {
+                        let existed = ks.peek(&ctx, db, &k).is_some();
+                        let version = w.watch(db, k.clone());
+                        (k, version, existed)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        let Ok(list) = r else {
+            return Reply::error(errors::SHUTTING_DOWN);
+        };
+        for (key, version, existed) in list {
+            conn.tx.watched.push(Watched {
+                shard: s,
+                db,
+                key,
+                version,
+                existed,
+            });
+        }
+    }
+    Reply::OK
+}
+
+/// UNWATCH.
+pub async fn unwatch(conn: &mut Conn) -> Reply {
+    unwatch_all(conn).await;
+    Reply::OK
+}
+
+async fn unwatch_all(conn: &mut Conn) {
+    let watched = std::mem::take(&mut conn.tx.watched);
+    release_watches(&conn.shard, watched).await;
+}
+
+async fn release_watches(shard: &Rc<Shard>, watched: Vec<Watched>) {
+    let mut by_shard: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
+    for w in watched {
+        by_shard.entry(w.shard).or_default().push((w.db, w.key));
+    }
+    for (s, keys) in by_shard {
+        let _ = shard
+            .post(s, move |sh| {
+                let mut t = sh.watch.borrow_mut();
+                for (d, k) in keys {
+                    t.unwatch(d, k);
+                }
+            })
+            .await;
+    }
+}
+
+/// One queued command with the db it runs in and its key positions.
+struct Planned {
+    cmd: &'static Command,
+    args: Vec<Bytes>,
+    db: usize,
+    keys: Vec<usize>,
+}
+
+/// EXEC.
+pub async fn exec(conn: &mut Conn) -> Reply {
+    let Some(queued) = conn.tx.queued.take() else {
+        return Reply::error("ERR EXEC without MULTI");
+    };
+    let dirty = std::mem::take(&mut conn.tx.dirty);
+    let watched = std::mem::take(&mut conn.tx.watched);
+    refresh_flags(conn);
+    let shard = conn.shard.clone();
+    if dirty {
+        release_watches(&shard, watched).await;
+        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let n = shard.shards();
+    let databases = shard.keyspace.borrow().databases();
+    let mut db = conn.db;
+    let mut plan = Vec::with_capacity(queued.len());
+    let mut locks: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
+    for (cmd, args) in queued {
+        let keys = if matches!(cmd.keys, KeySpec::None) {
+            Vec::new()
+        } else {
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            cmd.key_indices(&argv).unwrap_or_default()
+        };
+        for &i in &keys {
+            locks
+                .entry(crate::route::shard_of(&args[i], n))
+                .or_default()
+                .push((db, args[i].clone()));
+        }
+        let cmd_db = db;
+        if cmd.id == CommandId::Select {
+            if let Some(d) = std::str::from_utf8(&args[1])
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|&d| d < databases)
+            {
+                db = d;
+            }
+        }
+        plan.push(Planned {
+            cmd,
+            args,
+            db: cmd_db,
+            keys,
+        });
+    }
+    for w in &watched {
+        locks.entry(w.shard).or_default().push((w.db, w.key.clone()));
+    }
+    for keys in locks.values_mut() {
+        keys.sort();
+        keys.dedup();
+    }
+    let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+    let marked = plan.iter().any(|p| p.cmd.is_write()) && shard.logging();
+    let parts = locks.len();
+    let mut held: Vec<(usize, Vec<(usize, Bytes)>)> = Vec::new();
+    let mut gone = false;
+    for (&s, keys) in &locks {
+        let lock_keys = keys.clone();
+        let r = shard
+            .call_async(s, move |sh| async move {
+                sh.lock(tx, &lock_keys).await;
+                if marked {
+                    sh.log_marker(LogEntry::Acquire { tx, parts });
+                }
+            })
+            .await;
+        if r.is_err() {
+            gone = true;
+            break;
+        }
+        held.push((s, keys.clone()));
+    }
+    let mut effects: Vec<Effect> = Vec::new();
+    let reply = if gone {
+        Reply::error(errors::SHUTTING_DOWN)
+    } else if !watch_intact(&shard, &watched).await {
+        Reply::NilArray
+    } else {
+        let mut replies = Vec::with_capacity(plan.len());
+        for p in plan {
+            let r = run_one(conn, p, &mut effects).await;
+            replies.push(r);
+        }
+        Reply::Array(replies)
+    };
+    if marked {
+        let _ = shard
+            .call(0, move |s0| s0.repl.borrow_mut().merger.tx_effects(tx, effects))
+            .await;
+    } else if !effects.is_empty() {
+        shard.log_effects(effects.into_iter());
+    }
+    let mut releases = Vec::new();
+    for (s, keys) in held {
+        if let Ok(p) = shard
+            .post(s, move |sh| {
+                if marked {
+                    sh.log_marker(LogEntry::Release { tx });
+                }
+                sh.unlock(tx, &keys)
+            })
+            .await
+        {
+            releases.push(p);
+        }
+    }
+    for p in releases {
+        let _ = p.wait().await;
+    }
+    release_watches(&shard, watched).await;
+    reply
+}
+
+/// True if no watched key changed since WATCH (checked under the locks).
+async fn watch_intact(shard: &Rc<Shard>, watched: &[Watched]) -> bool {
+    let mut by_shard: BTreeMap<usize, Vec<Watched>> = BTreeMap::new();
+    for w in watched {
+        by_shard.entry(w.shard).or_default().push(w.clone());
+    }
+    for (s, ws) in by_shard {
+        let ok = shard
+            .call(s, move |sh| {
+                let t = sh.watch.borrow();
+                let ks = sh.keyspace.borrow();
+                ws.iter().all(|w| {
+                    let ctx = ExecContext {
+                        db: w.db,
+                        now_ms: crate::shared::unix_ms(),
+                        replica: sh.replica.get(),
+                        ..Default::default()
+                    };
+                    // A key that existed at WATCH and has logically expired since
+                    // counts as modified even before its deletion (Redis 7.0).
+                    t.version(w.db, &w.key) == w.version
+                        && (!w.existed || ks.peek(&ctx, w.db, &w.key).is_some())
+                })
+            })
+            .await;
+        if !matches!(ok, Ok(true)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Runs one queued command with the transaction's locks held.
+async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Reply {
+    let shard = conn.shard.clone();
+    let n = shard.shards();
+    let Planned {
+        cmd,
+        args,
+        db,
+        keys,
+    } = p;
+    let reply = if matches!(cmd.keys, KeySpec::None) {
+        let start = std::time::Instant::now();
+        let r = Box::pin(crate::admin::special(conn, cmd, args)).await;
+        shard.record(cmd, &r, start);
+        r
+    } else {
+        let owners: Vec<usize> = keys
+            .iter()
+            .map(|&i| crate::route::shard_of(&args[i], n))
+            .collect();
+        let first = owners.first().copied().unwrap_or(shard.id);
+        let result: Result<Reply, ShardGone> = if owners.iter().all(|&o| o == first) {
+            shard
+                .call(first, move |sh| sh.captured(|| sh.execute(db, cmd, &args)))
+                .await
+                .map(|(r, fx)| {
+                    effects.extend(fx);
+                    r
+                })
+        } else {
+            crate::multi::run_locked(&shard, db, cmd, &args, &keys, effects).await
+        };
+        result.unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
+    };
+    // Inside MULTI blocking commands never block: they reply as on timeout,
+    // which for BLMOVE/BRPOPLPUSH is the null bulk string (Redis 7.0).
+    if matches!(reply, Reply::NilArray)
+        && matches!(cmd.id, CommandId::Blmove | CommandId::Brpoplpush)
+    {
+        return Reply::Nil;
+    }
+    reply
+}

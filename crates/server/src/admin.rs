@@ -28,6 +28,24 @@ fn parse_db(b: &[u8], databases: usize) -> Result<usize, Reply> {
 /// Runs a connection-level or server-level command.
 pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -> Reply {
     match cmd.id {
+        CommandId::Multi => crate::tx::multi(conn),
+        CommandId::Exec => crate::tx::exec(conn).await,
+        CommandId::Discard => crate::tx::discard(conn).await,
+        CommandId::Watch => crate::tx::watch(conn, &args).await,
+        CommandId::Unwatch => crate::tx::unwatch(conn).await,
+        CommandId::Subscribe => crate::pubsub::subscribe(conn, &args, false),
+        CommandId::Psubscribe => crate::pubsub::subscribe(conn, &args, true),
+        CommandId::Unsubscribe => crate::pubsub::unsubscribe(conn, &args, false),
+        CommandId::Punsubscribe => crate::pubsub::unsubscribe(conn, &args, true),
+        CommandId::Publish => crate::pubsub::publish(conn, &args).await,
+        CommandId::Pubsub => crate::pubsub::pubsub(conn, &args).await,
+        // RESP2 subscribed clients get PING as a message-shaped array.
+        CommandId::Ping if conn.subs.active() && conn.proto == Protocol::Resp2 => {
+            Reply::Array(vec![
+                Reply::bulk(b"pong"),
+                Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
+            ])
+        }
         CommandId::Ping => match args.len() {
             1 => Reply::Simple("PONG"),
             2 => Reply::Bulk(args[1].clone()),
@@ -51,6 +69,8 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
         CommandId::Auth => auth(conn, &args),
         CommandId::Hello => hello(conn, &args),
         CommandId::Reset => {
+            crate::tx::reset(conn).await;
+            crate::pubsub::reset(conn);
             conn.db = 0;
             conn.proto = Protocol::Resp2;
             conn.authenticated = conn.shard.shared.config().requirepass.is_none();
@@ -96,6 +116,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             let r = conn
                 .shard
                 .broadcast(move |s| {
+                    s.watch.borrow_mut().touch_db((!all).then_some(db));
                     let mut ks = s.keyspace.borrow_mut();
                     if all {
                         ks.flush_all()
@@ -134,7 +155,11 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
                 let effect = args.clone();
                 if conn
                     .shard
-                    .broadcast(move |s| s.keyspace.borrow_mut().swap_db(a, b))
+                    .broadcast(move |s| {
+                        s.watch.borrow_mut().touch_db(Some(a));
+                        s.watch.borrow_mut().touch_db(Some(b));
+                        s.keyspace.borrow_mut().swap_db(a, b)
+                    })
                     .await
                     .is_err()
                 {

@@ -11,7 +11,7 @@ use crate::client::ClientInfo;
 use crate::errors;
 use crate::shard::{Pending, Request, Shard};
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncWriteExt};
 use glommio::net::TcpStream;
 use shardis_commands::{flags, lookup, Command, KeySpec};
 use shardis_protocol::{DecodeLimits, Protocol, Reply, RequestDecoder};
@@ -27,7 +27,7 @@ const MAX_ROUND: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Where a request goes.
-enum Route {
+pub enum Route {
     /// Answered without running (errors found before dispatch).
     Reply(Reply),
     /// All keys on shard `.0`.
@@ -69,6 +69,10 @@ pub struct Conn {
     pub replconf: ReplConf,
     /// Set by PSYNC/SYNC: the socket moves to the replication role.
     pub handoff: Option<(Option<(String, i64)>, ReplConf)>,
+    /// MULTI/WATCH state.
+    pub tx: crate::tx::TxState,
+    /// Pub/Sub subscriptions and the message queue.
+    pub subs: crate::pubsub::Subs,
 }
 
 /// What a replica told us with REPLCONF before PSYNC.
@@ -143,6 +147,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     shard.clients.borrow_mut().insert(id, info.clone());
     let mut conn = Conn::new(shard.clone(), stream, info, requirepass.is_none());
     conn.run().await;
+    crate::pubsub::reset(&mut conn);
+    crate::tx::reset(&mut conn).await;
     shard.clients.borrow_mut().remove(&id);
     shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
     if let Some((psync, rc)) = conn.handoff.take() {
@@ -176,6 +182,8 @@ impl Conn {
             master_link: false,
             replconf: ReplConf::default(),
             handoff: None,
+            tx: Default::default(),
+            subs: Default::default(),
         }
     }
 
@@ -211,6 +219,7 @@ impl Conn {
                 self.reply(Reply::Error(e.message()));
                 self.close_after_reply = true;
             }
+            self.subs.mailbox.drain_into(self.proto, &mut self.wbuf);
             if !self.wbuf.is_empty() {
                 let n = self.wbuf.len() as u64;
                 if self.stream.write_all(&self.wbuf).await.is_err() {
@@ -250,9 +259,27 @@ impl Conn {
                 _ => READ_CHUNK,
             };
             self.rbuf.resize(len + want, 0);
-            let n = match self.stream.read(&mut self.rbuf[len..]).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
+            // Wait for the socket, or for a Pub/Sub message to write.
+            let mailbox = self.subs.mailbox.clone();
+            let stream = &mut self.stream;
+            let buf = &mut self.rbuf[len..];
+            let read = std::future::poll_fn(|cx| {
+                if !mailbox.is_empty() {
+                    return std::task::Poll::Ready(None);
+                }
+                mailbox.set_waker(cx.waker());
+                std::pin::Pin::new(&mut *stream)
+                    .poll_read(cx, buf)
+                    .map(Some)
+            })
+            .await;
+            let n = match read {
+                None => {
+                    self.rbuf.truncate(len);
+                    continue;
+                }
+                Some(Ok(0)) | Some(Err(_)) => return,
+                Some(Ok(n)) => n,
             };
             self.rbuf.truncate(len + n);
             self.shard
@@ -296,6 +323,12 @@ impl Conn {
                 break;
             }
             let route = self.route(&args);
+            if self.tx.in_multi() || self.subs.active() {
+                if let Some(r) = crate::tx::gate(self, &route, &args) {
+                    self.slots.push(Some(r));
+                    continue;
+                }
+            }
             // FAILOVER pauses writers until the switch is done (no write is lost).
             if self.shard.shared.writes_paused.load(Ordering::SeqCst) && !self.master_link {
                 let write = match &route {
@@ -311,6 +344,22 @@ impl Conn {
                     }
                 }
             }
+            let route = match route {
+                Route::Keyed(_, cmd) | Route::MultiShard(cmd, _)
+                    if crate::blocking::handles(cmd) && !self.master_link =>
+                {
+                    // A blocking command is a barrier: later requests wait
+                    // until it is answered, as in Redis.
+                    last = Some(cmd);
+                    self.flush_batches().await;
+                    let start = Instant::now();
+                    let r = crate::blocking::run(self, cmd, args, route).await;
+                    self.shard.record(cmd, &r, start);
+                    self.slots.push(Some(r));
+                    continue;
+                }
+                other => other,
+            };
             let reply = match route {
                 Route::Reply(r) => Some(r),
                 Route::Keyed(shard, cmd) => {
@@ -441,6 +490,9 @@ impl Conn {
             }
         }
         let n = self.shard.shards();
+        if cmd.id == shardis_commands::CommandId::Watch {
+            return Route::Special(cmd);
+        }
         match cmd.keys {
             KeySpec::None => Route::Special(cmd),
             KeySpec::Range {

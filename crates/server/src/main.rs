@@ -11,11 +11,13 @@
 //! - [`shard`]: a shard's state, the mesh, key locks.
 //! - [`conn`]: one client connection: decode, route, reply in order.
 //! - [`multi`]: atomic multi-shard commands.
+//! - [`tx`]: MULTI/EXEC/WATCH; [`pubsub`]: Pub/Sub; [`blocking`]: BLPOP and friends.
 //! - [`admin`], [`info`]: connection and server commands.
 //! - [`route`]: key → slot → shard.
 
 pub mod admin;
 pub mod alloc;
+pub mod blocking;
 pub mod client;
 pub mod conn;
 pub mod errors;
@@ -24,12 +26,14 @@ pub mod info;
 pub mod logging;
 pub mod multi;
 pub mod persist;
+pub mod pubsub;
 pub mod repl;
 pub mod replica;
 pub mod route;
 pub mod server;
 pub mod shard;
 pub mod shared;
+pub mod tx;
 
 use clap::Parser;
 

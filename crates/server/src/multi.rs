@@ -67,26 +67,7 @@ pub async fn run(
     }
     let mut effects = Vec::new();
     if result.is_ok() {
-        let fx = &mut effects;
-        result = match cmd.id {
-            CommandId::Mget => mget(shard, db, cmd, &args, &by_shard, fx).await,
-            CommandId::Mset => split(shard, db, cmd, &args, &by_shard, 2, fx)
-                .await
-                .map(|_| Reply::OK),
-            CommandId::Del | CommandId::Unlink | CommandId::Exists | CommandId::Touch => {
-                split(shard, db, cmd, &args, &by_shard, 1, fx)
-                    .await
-                    .map(|rs| {
-                        Reply::Integer(
-                            rs.iter()
-                                .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
-                                .sum(),
-                        )
-                    })
-            }
-            CommandId::Msetnx => msetnx(shard, db, &args, &by_shard, fx).await,
-            _ => gather(shard, db, cmd, &args, &by_shard, fx).await,
-        };
+        result = dispatch(shard, db, cmd, &args, &by_shard, &mut effects).await;
     }
     if marked {
         let _ = shard
@@ -117,6 +98,56 @@ pub async fn run(
         let _ = p.wait().await;
     }
     result.unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN))
+}
+
+/// Runs `cmd` whose keys (`key_idx`) span several shards, with the caller
+/// already holding the intent locks (EXEC); effects are appended to `fx`.
+pub async fn run_locked(
+    shard: &Rc<Shard>,
+    db: usize,
+    cmd: &'static Command,
+    args: &[Bytes],
+    key_idx: &[usize],
+    fx: &mut Vec<Effect>,
+) -> Result<Reply, ShardGone> {
+    let n = shard.shards();
+    let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &i in key_idx {
+        by_shard
+            .entry(crate::route::shard_of(&args[i], n))
+            .or_default()
+            .push(i);
+    }
+    dispatch(shard, db, cmd, args, &by_shard, fx).await
+}
+
+async fn dispatch(
+    shard: &Rc<Shard>,
+    db: usize,
+    cmd: &'static Command,
+    args: &[Bytes],
+    by_shard: &BTreeMap<usize, Vec<usize>>,
+    fx: &mut Vec<Effect>,
+) -> Result<Reply, ShardGone> {
+    match cmd.id {
+        CommandId::Mget => mget(shard, db, cmd, args, by_shard, fx).await,
+        CommandId::Mset => split(shard, db, cmd, args, by_shard, 2, fx)
+            .await
+            .map(|_| Reply::OK),
+        CommandId::Del | CommandId::Unlink | CommandId::Exists | CommandId::Touch => {
+            split(shard, db, cmd, args, by_shard, 1, fx)
+                .await
+                .map(|rs| {
+                    Reply::Integer(
+                        rs.iter()
+                            .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
+                            .sum(),
+                    )
+                })
+        }
+        CommandId::Msetnx => msetnx(shard, db, args, by_shard, fx).await,
+        _ => gather(shard, db, cmd, args, by_shard, fx).await,
+    }
 }
 
 /// Runs `cmd` on each shard with that shard's keys (each key followed by
@@ -318,6 +349,9 @@ async fn gather(
                     .post(s, move |sh| {
                         let mut ks = sh.keyspace.borrow_mut();
                         for (d, k, e) in w {
+                            // Written behind the keyspace's back: WATCH and
+                            // blocked clients learn of it here.
+                            sh.key_written(d, &k, e.is_some());
                             match e {
                                 Some(e) => ks.put_entry(d, k, e),
                                 None => {

@@ -179,7 +179,11 @@ pub fn subscribe(conn: &mut Conn, args: &[Bytes], pattern: bool) -> Reply {
 /// UNSUBSCRIBE / PUNSUBSCRIBE (no names: all of them).
 pub fn unsubscribe(conn: &mut Conn, args: &[Bytes], pattern: bool) -> Reply {
     let id = conn.info.borrow().id;
-    let kind: &'static [u8] = if pattern { b"punsubscribe" } else { b"unsubscribe" };
+    let kind: &'static [u8] = if pattern {
+        b"punsubscribe"
+    } else {
+        b"unsubscribe"
+    };
     let names: Vec<Bytes> = if args.len() > 1 {
         args[1..].to_vec()
     } else if pattern {

@@ -91,6 +91,12 @@ pub struct Shard {
     pub repl: RefCell<crate::repl::ReplState>,
     /// Clients connected to this executor.
     pub clients: RefCell<HashMap<u64, Rc<RefCell<crate::client::ClientInfo>>>>,
+    /// Versions of watched keys (WATCH).
+    pub watch: RefCell<crate::tx::WatchTable>,
+    /// Pub/Sub subscribers connected to this executor.
+    pub pubsub: RefCell<crate::pubsub::Registry>,
+    /// Clients blocked on this shard's keys, and this executor's blocked clients.
+    pub blocking: RefCell<crate::blocking::BlockTable>,
 }
 
 impl Shard {
@@ -114,6 +120,9 @@ impl Shard {
             capture: RefCell::new(None),
             repl: RefCell::new(crate::repl::ReplState::new(shared.shards)),
             clients: RefCell::new(HashMap::new()),
+            watch: RefCell::new(Default::default()),
+            pubsub: RefCell::new(Default::default()),
+            blocking: RefCell::new(Default::default()),
             shared,
         }
     }
@@ -160,10 +169,26 @@ impl Shard {
         ShardCounters::add(&c.expired_keys, s.expired_keys);
         ShardCounters::add(&c.dirty, s.dirty);
         if !ctx.effects.is_empty() {
+            {
+                let mut w = self.watch.borrow_mut();
+                if !w.is_empty() {
+                    for e in &ctx.effects {
+                        w.touch_effect(e);
+                    }
+                }
+            }
             self.log_effects(ctx.effects.drain(..));
         }
-        // Blocked clients are not implemented yet; drop the wake-ups.
-        ctx.ready_keys.clear();
+        crate::blocking::keys_ready(self, &mut ctx.ready_keys);
+    }
+
+    /// A key written outside [`Shard::execute`] (multi-shard write-back):
+    /// bumps its WATCH version and, if it now exists, wakes clients blocked on it.
+    pub fn key_written(&self, db: usize, key: &Bytes, exists: bool) {
+        self.watch.borrow_mut().touch(db, key);
+        if exists {
+            crate::blocking::keys_ready(self, &mut vec![(db, key.clone())]);
+        }
     }
 
     /// Appends effects to the write log if replication consumes it (or to the

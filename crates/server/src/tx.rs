@@ -155,7 +155,9 @@ pub fn gate(conn: &mut Conn, route: &Route, args: &[Bytes]) -> Option<Reply> {
         }
         Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => *c,
     };
-    if conn.subs.active() && conn.proto == shardis_protocol::Protocol::Resp2 && !cmd.has(flags::PUBSUB_CONTEXT)
+    if conn.subs.active()
+        && conn.proto == shardis_protocol::Protocol::Resp2
+        && !cmd.has(flags::PUBSUB_CONTEXT)
     {
         if conn.tx.in_multi() {
             conn.tx.dirty = true;
@@ -239,7 +241,7 @@ pub async fn watch(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
     for k in &args[1..] {
         let s = crate::route::shard_of(k, n);
-        let seen = conn.tx.watched.iter().any(|w| w.db == db && &w.key == k)
+        let seen = conn.tx.watched.iter().any(|w| w.db == db && w.key == k)
             || by_shard.get(&s).is_some_and(|v| v.contains(k));
         if !seen {
             by_shard.entry(s).or_default().push(k.clone());
@@ -367,7 +369,10 @@ pub async fn exec(conn: &mut Conn) -> Reply {
         });
     }
     for w in &watched {
-        locks.entry(w.shard).or_default().push((w.db, w.key.clone()));
+        locks
+            .entry(w.shard)
+            .or_default()
+            .push((w.db, w.key.clone()));
     }
     for keys in locks.values_mut() {
         keys.sort();
@@ -409,7 +414,9 @@ pub async fn exec(conn: &mut Conn) -> Reply {
     };
     if marked {
         let _ = shard
-            .call(0, move |s0| s0.repl.borrow_mut().merger.tx_effects(tx, effects))
+            .call(0, move |s0| {
+                s0.repl.borrow_mut().merger.tx_effects(tx, effects)
+            })
             .await;
     } else if !effects.is_empty() {
         shard.log_effects(effects.into_iter());

@@ -67,7 +67,8 @@ trap cleanup EXIT
 free_port() {
     local p
     for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
+        # Below the ephemeral range (32768+), where client sockets could hold the port.
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"; return
         fi

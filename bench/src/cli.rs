@@ -5,6 +5,8 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::report::Style;
+use crate::scenario::fanout::FanoutArgs;
+use crate::scenario::fullsync::FullsyncArgs;
 use crate::scenario::mixed::MixedArgs;
 
 /// shardis-benchmark: a RESP load generator with redis-benchmark's flags.
@@ -97,6 +99,12 @@ pub enum Scenario {
     /// Mixed GET/SET traffic over a fixed keyspace, uniform or Zipfian.
     #[command(disable_help_flag = true)]
     Mixed(MixedArgs),
+    /// Writes on a master; per-replica propagation latency and offset lag.
+    #[command(disable_help_flag = true)]
+    Fanout(FanoutArgs),
+    /// Time for a replica to full-sync under writes; master peak memory.
+    #[command(disable_help_flag = true)]
+    Fullsync(FullsyncArgs),
 }
 
 #[cfg(test)]
@@ -193,6 +201,52 @@ mod tests {
         assert!(parse(&["mixed", "--read-ratio", "1.5"]).is_err());
         assert!(parse(&["mixed", "--dist", "pareto"]).is_err());
         assert!(parse(&["mixed", "--keys", "0"]).is_err());
+    }
+
+    #[test]
+    fn replication_scenarios() {
+        let c = parse(&[
+            "-p",
+            "7000",
+            "fanout",
+            "--replica-port",
+            "7001,7002",
+            "--rate",
+            "5000",
+            "-P",
+            "8",
+        ])
+        .unwrap();
+        let Some(Scenario::Fanout(f)) = c.scenario else {
+            panic!("expected fanout");
+        };
+        assert_eq!(f.replica_ports, [7001, 7002]);
+        assert_eq!((f.rate, f.writers, c.common.pipeline), (5000, 4, 8));
+        let c = parse(&["fanout", "--replica-port", "1", "--replica-port", "2"]).unwrap();
+        let Some(Scenario::Fanout(f)) = c.scenario else {
+            panic!("expected fanout");
+        };
+        assert_eq!(f.replica_ports, [1, 2]);
+        assert!(parse(&["fanout"]).is_err(), "a replica port is required");
+
+        let c = parse(&[
+            "fullsync",
+            "--replica-port",
+            "7001",
+            "--master-pid",
+            "42",
+            "--keys",
+            "100000",
+        ])
+        .unwrap();
+        let Some(Scenario::Fullsync(f)) = c.scenario else {
+            panic!("expected fullsync");
+        };
+        assert_eq!(
+            (f.replica_port, f.master_pid, f.keys, f.rate),
+            (7001, 42, 100_000, 10_000)
+        );
+        assert!(parse(&["fullsync", "--replica-port", "7001"]).is_err());
     }
 
     #[test]

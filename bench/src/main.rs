@@ -11,7 +11,7 @@
 //! - [`resp`]: the allocation-free reply reader.
 //! - [`keys`]: request templates, `__rand_int__` keys, payload bytes.
 //! - [`zipf`]: uniform and Zipfian key distributions.
-//! - [`scenario`]: workloads, one module each (`suite`, `mixed`).
+//! - [`scenario`]: workloads, one module each (`suite`, `mixed`, `fanout`, `fullsync`).
 //! - [`report`]: progress, per-test output, CSV and the summary table.
 
 mod cli;
@@ -42,11 +42,27 @@ fn main() -> ExitCode {
     }
 }
 
+fn no_tests(cli: &Cli) -> io::Result<()> {
+    if cli.tests.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "-t selects suite tests; it does not apply to a scenario",
+        ));
+    }
+    Ok(())
+}
+
 fn run(cli: &Cli) -> io::Result<()> {
     let common = &cli.common;
     let style = common.style();
     let mut progress = Progress::new(style);
-    if style == Style::Csv {
+    // The replication scenarios print their own tables and CSV.
+    if style == Style::Csv
+        && !matches!(
+            cli.scenario,
+            Some(Scenario::Fanout(_)) | Some(Scenario::Fullsync(_))
+        )
+    {
         println!("{}", report::CSV_HEADER);
     }
     let mut all: Vec<Row> = Vec::new();
@@ -90,13 +106,17 @@ fn run(cli: &Cli) -> io::Result<()> {
             }
         }
         Some(Scenario::Mixed(args)) => {
-            if cli.tests.is_some() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "-t selects suite tests; it does not apply to a scenario",
-                ));
-            }
+            no_tests(cli)?;
             emit(scenario::mixed::run(common, args, &mut progress)?);
+        }
+        // The replication scenarios print their own tables.
+        Some(Scenario::Fanout(args)) => {
+            no_tests(cli)?;
+            return scenario::fanout::run(common, args);
+        }
+        Some(Scenario::Fullsync(args)) => {
+            no_tests(cli)?;
+            return scenario::fullsync::run(common, args, &mut progress);
         }
     }
     if style == Style::Full {

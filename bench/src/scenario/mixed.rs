@@ -136,8 +136,17 @@ fn push_set(out: &mut Vec<u8>, key: u64, value: &[u8]) {
 }
 
 /// Loads keys 0..n in order, one SET each.
-struct Prefill {
+pub struct Prefill {
     value: Vec<u8>,
+}
+
+impl Prefill {
+    /// SETs with redis-benchmark's `datasize`-byte value.
+    pub fn new(datasize: usize) -> Prefill {
+        Prefill {
+            value: benchmark_data(datasize),
+        }
+    }
 }
 
 impl Workload for Prefill {

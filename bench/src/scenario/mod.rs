@@ -4,7 +4,13 @@
 //!
 //! - [`suite`]: the redis-benchmark test list (`-t set,get,...`).
 //! - [`mixed`]: GET/SET mix over a uniform or Zipfian keyspace.
+//! - [`fanout`]: replication propagation latency and offset lag under writes.
+//! - [`fullsync`]: full-sync time and master peak memory under writes.
+//! - [`link`]: the blocking client, write load and /proc readings those two share.
 
+pub mod fanout;
+pub mod fullsync;
+pub mod link;
 pub mod mixed;
 pub mod suite;
 

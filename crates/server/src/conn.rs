@@ -360,6 +360,7 @@ impl Conn {
                 }
                 other => other,
             };
+            let resp3 = self.proto == Protocol::Resp3;
             let reply = match route {
                 Route::Reply(r) => Some(r),
                 Route::Keyed(shard, cmd) => {
@@ -371,12 +372,13 @@ impl Conn {
                                 db: self.db,
                                 cmd,
                                 args,
+                                resp3,
                             };
                             let keys = crate::shard::request_keys(&req);
                             self.shard.wait_unlocked(self.db, &keys).await;
-                            Some(self.shard.execute(self.db, cmd, &req.args))
+                            Some(self.shard.execute_as(resp3, self.db, cmd, &req.args))
                         } else {
-                            Some(self.shard.execute(self.db, cmd, &args))
+                            Some(self.shard.execute_as(resp3, self.db, cmd, &args))
                         }
                     } else {
                         self.batch_slots[shard].push(self.slots.len());
@@ -384,6 +386,7 @@ impl Conn {
                             db: self.db,
                             cmd,
                             args,
+                            resp3,
                         });
                         None
                     }

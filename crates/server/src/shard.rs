@@ -49,6 +49,8 @@ pub struct Request {
     pub cmd: &'static Command,
     /// Arguments including the name.
     pub args: Vec<Bytes>,
+    /// The client speaks RESP3 (some replies change shape).
+    pub resp3: bool,
 }
 
 /// Per-command counters for INFO commandstats.
@@ -80,6 +82,8 @@ pub struct Shard {
     ctx: RefCell<ExecContext>,
     /// True while this server is a replica (keys are not expired here).
     pub replica: Cell<bool>,
+    /// The command being executed comes from a RESP3 client.
+    resp3: Cell<bool>,
     /// Entries waiting for the replication role (None: replication is off).
     pub write_log: RefCell<Option<Vec<LogEntry>>>,
     /// A transaction that holds the whole shard (snapshot barrier).
@@ -115,6 +119,7 @@ impl Shard {
             ]),
             ctx: RefCell::new(ExecContext::default()),
             replica: Cell::new(false),
+            resp3: Cell::new(false),
             write_log: RefCell::new(None),
             global_lock: Cell::new(None),
             capture: RefCell::new(None),
@@ -137,6 +142,20 @@ impl Shard {
         &self.shared.stats[self.id]
     }
 
+    /// [`Shard::execute`] for a client that may speak RESP3.
+    pub fn execute_as(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Reply {
+        self.resp3.set(resp3);
+        let r = self.execute(db, cmd, args);
+        self.resp3.set(false);
+        r
+    }
+
     /// Runs one command on this shard's keyspace (keys must be local and unlocked).
     pub fn execute(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> Reply {
         let start = Instant::now();
@@ -156,6 +175,7 @@ impl Shard {
         ctx.db = db;
         ctx.now_ms = unix_ms();
         ctx.replica = self.replica.get();
+        ctx.resp3 = self.resp3.get();
         let r = f(&mut self.keyspace.borrow_mut(), &mut ctx);
         self.publish(&mut ctx);
         r
@@ -405,7 +425,7 @@ impl Shard {
             if s.unlocked() {
                 let replies = reqs
                     .iter()
-                    .map(|q| s.execute(q.db, q.cmd, &q.args))
+                    .map(|q| s.execute_as(q.resp3, q.db, q.cmd, &q.args))
                     .collect();
                 let _ = tx.send(replies);
             } else {
@@ -456,7 +476,7 @@ impl Shard {
                 let keys = request_keys(&req);
                 self.wait_unlocked(req.db, &keys).await;
             }
-            replies.push(self.execute(req.db, req.cmd, &req.args));
+            replies.push(self.execute_as(req.resp3, req.db, req.cmd, &req.args));
         }
         replies
     }

@@ -1,0 +1,346 @@
+//! MULTI/EXEC/WATCH, Pub/Sub and blocking pops against the real binary with two
+//! shards. `foo` (slot 12182) lives on shard 0 and `bar` (slot 5061) on shard 1.
+
+mod common;
+
+use common::{read_n, wait_for, Server};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn cmd(parts: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
+    for p in parts {
+        out.extend_from_slice(format!("${}\r\n{}\r\n", p.len(), p).as_bytes());
+    }
+    out
+}
+
+fn send(s: &mut TcpStream, parts: &[&str]) {
+    s.write_all(&cmd(parts)).unwrap();
+}
+
+fn expect(s: &mut TcpStream, want: &str) {
+    let got = read_n(s, want.len());
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
+#[test]
+fn exec_is_atomic_across_shards() {
+    let srv = Server::start(&["--threads", "2"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let mut c = srv.client();
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (a, b): (i64, i64) = redis::pipe()
+                    .atomic()
+                    .cmd("INCR")
+                    .arg("foo")
+                    .cmd("INCR")
+                    .arg("bar")
+                    .query(&mut c)
+                    .unwrap();
+                assert_eq!(a, b, "EXEC saw a partial transaction");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut r = srv.client();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut reads = 0;
+    while Instant::now() < deadline {
+        let (a, b): (Option<i64>, Option<i64>) = redis::cmd("MGET")
+            .arg("foo")
+            .arg("bar")
+            .query(&mut r)
+            .unwrap();
+        assert_eq!(a, b, "reader saw half a transaction");
+        reads += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let txs: i32 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(reads > 50 && txs > 50, "reads {reads} txs {txs}");
+}
+
+#[test]
+fn exec_replies_errors_and_aborts() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut s = srv.raw();
+    send(&mut s, &["MULTI"]);
+    send(&mut s, &["SET", "foo", "1"]);
+    send(&mut s, &["LPUSH", "foo", "x"]);
+    send(&mut s, &["INCR", "bar"]);
+    send(&mut s, &["EXEC"]);
+    expect(
+        &mut s,
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:1\r\n",
+    );
+    send(&mut s, &["MULTI"]);
+    send(&mut s, &["INCR", "foo"]);
+    send(&mut s, &["NOPE"]);
+    send(&mut s, &["GET"]);
+    send(&mut s, &["EXEC"]);
+    expect(
+        &mut s,
+        "+OK\r\n+QUEUED\r\n-ERR unknown command 'NOPE', with args beginning with: \r\n-ERR wrong number of arguments for 'get' command\r\n-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    send(&mut s, &["EXEC"]);
+    send(&mut s, &["DISCARD"]);
+    send(&mut s, &["MULTI"]);
+    send(&mut s, &["MULTI"]);
+    send(&mut s, &["WATCH", "foo"]);
+    send(&mut s, &["BLPOP", "nolist", "0"]);
+    send(&mut s, &["BRPOPLPUSH", "nolist", "bar", "0"]);
+    send(&mut s, &["EXEC"]);
+    expect(
+        &mut s,
+        "-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n+OK\r\n-ERR MULTI calls can not be nested\r\n-ERR WATCH inside MULTI is not allowed\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n*-1\r\n$-1\r\n",
+    );
+}
+
+#[test]
+fn watch_aborts_when_a_watched_key_changes() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    // Untouched: EXEC runs.
+    let _: () = redis::cmd("WATCH")
+        .arg("foo")
+        .arg("bar")
+        .query(&mut a)
+        .unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("SET").arg("foo").arg("1").query(&mut a).unwrap();
+    let r: Option<Vec<String>> = redis::cmd("EXEC").query(&mut a).unwrap();
+    assert_eq!(r, Some(vec!["OK".to_string()]));
+    // Written by another client (on the other shard): EXEC returns nil.
+    let _: () = redis::cmd("WATCH")
+        .arg("foo")
+        .arg("bar")
+        .query(&mut a)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("bar").arg("x").query(&mut b).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("SET").arg("foo").arg("2").query(&mut a).unwrap();
+    let r: Option<Vec<String>> = redis::cmd("EXEC").query(&mut a).unwrap();
+    assert_eq!(r, None);
+    let v: String = redis::cmd("GET").arg("foo").query(&mut b).unwrap();
+    assert_eq!(v, "1");
+    // Expired since WATCH counts as modified.
+    let _: () = redis::cmd("SET")
+        .arg("foo")
+        .arg("v")
+        .arg("PX")
+        .arg("100")
+        .query(&mut b)
+        .unwrap();
+    let _: () = redis::cmd("WATCH").arg("foo").query(&mut a).unwrap();
+    assert!(wait_for(5, || {
+        let t: i64 = redis::cmd("PTTL").arg("foo").query(&mut b).unwrap();
+        t == -2
+    }));
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("GET").arg("foo").query(&mut a).unwrap();
+    let r: Option<Vec<Option<String>>> = redis::cmd("EXEC").query(&mut a).unwrap();
+    assert_eq!(r, None);
+}
+
+#[test]
+fn pubsub_reaches_subscribers_on_every_core() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut sub = srv.raw();
+    send(&mut sub, &["SUBSCRIBE", "news"]);
+    send(&mut sub, &["PSUBSCRIBE", "n*s"]);
+    expect(
+        &mut sub,
+        "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n*3\r\n$10\r\npsubscribe\r\n$3\r\nn*s\r\n:2\r\n",
+    );
+    // Publishers on many connections, so both cores publish.
+    for i in 0..8 {
+        let mut p = srv.client();
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("news")
+            .arg(format!("m{i}"))
+            .query(&mut p)
+            .unwrap();
+        assert_eq!(n, 2);
+        expect(
+            &mut sub,
+            &format!(
+                "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nm{i}\r\n*4\r\n$8\r\npmessage\r\n$3\r\nn*s\r\n$4\r\nnews\r\n$2\r\nm{i}\r\n"
+            ),
+        );
+    }
+    let mut p = srv.client();
+    let n: Vec<redis::Value> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("news")
+        .arg("other")
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(
+        n,
+        vec![
+            redis::Value::BulkString(b"news".to_vec()),
+            redis::Value::Int(1),
+            redis::Value::BulkString(b"other".to_vec()),
+            redis::Value::Int(0)
+        ]
+    );
+    let pats: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut p).unwrap();
+    assert_eq!(pats, 1);
+    send(&mut sub, &["GET", "foo"]);
+    send(&mut sub, &["PING"]);
+    send(&mut sub, &["UNSUBSCRIBE"]);
+    send(&mut sub, &["PUNSUBSCRIBE"]);
+    send(&mut sub, &["UNSUBSCRIBE"]);
+    send(&mut sub, &["PING"]);
+    expect(
+        &mut sub,
+        "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n\
+         *2\r\n$4\r\npong\r\n$0\r\n\r\n\
+         *3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:1\r\n\
+         *3\r\n$12\r\npunsubscribe\r\n$3\r\nn*s\r\n:0\r\n\
+         *3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n\
+         +PONG\r\n",
+    );
+}
+
+#[test]
+fn pubsub_resp3_messages_are_pushes() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut sub = srv.raw();
+    send(&mut sub, &["HELLO", "3"]);
+    // Skip the HELLO map: read until the subscribe push shows up.
+    send(&mut sub, &["SUBSCRIBE", "ch"]);
+    let want = b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(want) {
+        let n = sub.read(&mut chunk).unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    for _ in 0..4 {
+        let mut p = srv.client();
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("ch")
+            .arg("hi")
+            .query(&mut p)
+            .unwrap();
+        assert_eq!(n, 1);
+        expect(&mut sub, ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+    }
+    send(&mut sub, &["GET", "foo"]);
+    expect(&mut sub, "_\r\n");
+}
+
+fn blocked_count(c: &mut redis::Connection) -> usize {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
+    list.lines().filter(|l| l.contains(" flags=b ")).count()
+}
+
+#[test]
+fn one_push_wakes_exactly_one_blocked_client_in_fifo_order() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    let mut waiters = Vec::new();
+    for i in 0..5 {
+        let mut s = srv.raw();
+        send(&mut s, &["BLPOP", "foo", "0"]);
+        assert!(wait_for(5, || blocked_count(&mut c) == i + 1));
+        waiters.push(s);
+    }
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("foo")
+        .arg("e0")
+        .query(&mut c)
+        .unwrap();
+    expect(&mut waiters[0], "*2\r\n$3\r\nfoo\r\n$2\r\ne0\r\n");
+    assert!(wait_for(5, || blocked_count(&mut c) == 4));
+    let len: i64 = redis::cmd("LLEN").arg("foo").query(&mut c).unwrap();
+    assert_eq!(len, 0);
+    // The rest are served in the order they blocked, one element each.
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("foo")
+        .arg(&["e1", "e2", "e3", "e4", "e5"])
+        .query(&mut c)
+        .unwrap();
+    for (i, w) in waiters.iter_mut().enumerate().skip(1) {
+        expect(w, &format!("*2\r\n$3\r\nfoo\r\n$2\r\ne{i}\r\n"));
+    }
+    let rest: Vec<String> = redis::cmd("LRANGE")
+        .arg("foo")
+        .arg(0)
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(rest, vec!["e5"]);
+}
+
+#[test]
+fn blocking_timeout_cross_shard_keys_and_blmove() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    let start = Instant::now();
+    let r: Option<Vec<String>> = redis::cmd("BLPOP")
+        .arg("foo")
+        .arg("bar")
+        .arg("0.2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r, None);
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    // Blocked on keys of both shards; a push on either serves it once.
+    let mut s = srv.raw();
+    send(&mut s, &["BLPOP", "foo", "bar", "0"]);
+    assert!(wait_for(5, || blocked_count(&mut c) == 1));
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("bar")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    expect(&mut s, "*2\r\n$3\r\nbar\r\n$1\r\nx\r\n");
+    assert!(wait_for(5, || blocked_count(&mut c) == 0));
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("foo")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
+    let len: i64 = redis::cmd("LLEN").arg("foo").query(&mut c).unwrap();
+    assert_eq!(len, 1, "a client that was served must not be served again");
+    // BLMOVE from shard 0 to shard 1.
+    let _: i64 = redis::cmd("DEL").arg("foo").query(&mut c).unwrap();
+    send(&mut s, &["BLMOVE", "foo", "bar", "LEFT", "RIGHT", "0"]);
+    assert!(wait_for(5, || blocked_count(&mut c) == 1));
+    let _: i64 = redis::cmd("LPUSH")
+        .arg("foo")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    expect(&mut s, "$1\r\nv\r\n");
+    let dst: Vec<String> = redis::cmd("LRANGE")
+        .arg("bar")
+        .arg(0)
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(dst, vec!["v"]);
+    // BZPOPMIN wakes on ZADD.
+    send(&mut s, &["BZPOPMIN", "zz", "0"]);
+    assert!(wait_for(5, || blocked_count(&mut c) == 1));
+    let _: i64 = redis::cmd("ZADD")
+        .arg("zz")
+        .arg(1)
+        .arg("m")
+        .query(&mut c)
+        .unwrap();
+    expect(&mut s, "*3\r\n$2\r\nzz\r\n$1\r\nm\r\n$1\r\n1\r\n");
+}

@@ -29,10 +29,10 @@ fn raise_nofile() -> u64 {
                 rlim_max: rl.rlim_max,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                return want.rlim_cur as u64;
+                return want.rlim_cur;
             }
         }
-        rl.rlim_cur as u64
+        rl.rlim_cur
     }
 }
 

@@ -195,7 +195,10 @@ impl RequestDecoder {
     }
 
     fn decode_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        let Some(nl) = memchr::memchr(b'\n', buf) else {
+        // Redis finds the newline with strchr, which stops at a NUL: a NUL before
+        // the newline keeps the request incomplete until it is too big.
+        let nl = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n');
+        let Some(nl) = nl else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError::TooBigInline);
             }
@@ -277,7 +280,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -311,7 +314,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                         other => other,
                     });
                 } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -328,7 +331,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -354,6 +357,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
         }
         out.push(Bytes::from(cur));
     }
+}
+
+/// C's `isspace`, which sdssplitargs uses: ASCII whitespace plus vertical tab.
+fn is_space(c: u8) -> bool {
+    c.is_ascii_whitespace() || c == 0x0b
 }
 
 fn is_hex(c: u8) -> bool {
@@ -451,6 +459,27 @@ mod tests {
             d.decode(&mut buf, &DecodeLimits::default()),
             Err(ProtocolError::UnauthenticatedMultibulkLength)
         );
+    }
+
+    #[test]
+    fn inline_like_sdssplitargs_and_strchr() {
+        // Checked against redis-server 7.0.15: \v counts as space around words
+        // (but not inside one), and a NUL hides the newline after it.
+        let (reqs, err, _) = decode_all(b" \x0bPING\r\n\x0b\x0cPING\x0b\r\nECHO \"a\"\x0b\r\n");
+        assert_eq!(err, None);
+        assert_eq!(
+            reqs,
+            vec![
+                vec![Bytes::from("PING")],
+                vec![Bytes::from("PING\x0b")],
+                vec![Bytes::from("ECHO"), Bytes::from("a")]
+            ]
+        );
+        let (reqs, err, left) = decode_all(b"PI\0NG\r\nPING\r\n");
+        assert_eq!((reqs.len(), err, left), (0, None, 13));
+        let mut nul = b"PING\0\r\n".to_vec();
+        nul.resize(INLINE_MAX + 1, b'a');
+        assert_eq!(decode_all(&nul).1, Some(ProtocolError::TooBigInline));
     }
 
     #[test]

@@ -678,6 +678,7 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
 async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let me = conn.info.borrow().id;
     // Old form: CLIENT KILL ip:port → +OK or an error.
+    let mut ctype: Option<&'static str> = None;
     let (addr, laddr, id, user, skipme, old) = if args.len() == 3 {
         (
             Some(String::from_utf8_lossy(&args[2]).into_owned()),
@@ -708,16 +709,18 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 },
                 b"user" => user = Some(String::from_utf8_lossy(v).into_owned()),
                 b"type" => {
-                    let t = v.to_ascii_lowercase();
-                    if !matches!(
-                        t.as_slice(),
-                        b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
-                    ) {
-                        return Reply::Error(format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(v)
-                        ));
-                    }
+                    ctype = Some(match v.to_ascii_lowercase().as_slice() {
+                        b"normal" => "normal",
+                        b"master" => "master",
+                        b"replica" | b"slave" => "replica",
+                        b"pubsub" => "pubsub",
+                        _ => {
+                            return Reply::Error(format!(
+                                "ERR Unknown client type '{}'",
+                                String::from_utf8_lossy(v)
+                            ))
+                        }
+                    });
                 }
                 b"skipme" => {
                     if eq(v, "yes") {
@@ -734,13 +737,30 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
         }
         (addr, laddr, id, user, skipme, false)
     };
+    // Replication links live on shard 0, outside the client registries.
+    if matches!(ctype, Some("master") | Some("replica")) {
+        let (addr, id) = (addr.clone(), id);
+        let n = conn
+            .shard
+            .call(0, move |s0| {
+                s0.repl
+                    .borrow_mut()
+                    .kill_links(ctype == Some("master"), addr.as_deref(), id)
+            })
+            .await
+            .unwrap_or(0);
+        return Reply::Integer(n as i64);
+    }
     let killed = conn
         .shard
         .broadcast(move |s| {
             let mut n = 0;
             for c in s.clients.borrow().values() {
                 let mut c = c.borrow_mut();
+                let pubsub = c.sub + c.psub > 0;
                 if (skipme && c.id == me)
+                    || (ctype == Some("pubsub") && !pubsub)
+                    || (ctype == Some("normal") && pubsub)
                     || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
                     || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
                     || id.is_some_and(|i| i != c.id)

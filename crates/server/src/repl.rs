@@ -134,6 +134,8 @@ pub struct MasterInfo {
     pub read_offset: i64,
     /// Bumped to stop the current link task.
     pub generation: u64,
+    /// The link socket while streaming (CLIENT KILL TYPE master shuts it down).
+    pub link_fd: Option<i32>,
 }
 
 /// The replication role's state.
@@ -243,6 +245,35 @@ impl ReplState {
             }
             r.wake();
         }
+    }
+
+    /// CLIENT KILL TYPE master|replica: drops the link to our master, or the
+    /// replicas matching `addr`/`id`. Returns how many were dropped.
+    pub fn kill_links(&mut self, master: bool, addr: Option<&str>, id: Option<u64>) -> usize {
+        if master {
+            let fd = self.master.as_ref().and_then(|m| m.link_fd);
+            if let Some(fd) = fd {
+                #[allow(unsafe_code)]
+                // SAFETY: shutdown(2) on the link's socket; the link task still owns and closes it.
+                unsafe {
+                    libc::shutdown(fd, libc::SHUT_RDWR);
+                }
+                return 1;
+            }
+            return 0;
+        }
+        let mut n = 0;
+        for r in &self.replicas {
+            if r.closed.get()
+                || addr.is_some_and(|a| a != r.addr.to_string())
+                || id.is_some_and(|i| i != r.id)
+            {
+                continue;
+            }
+            r.close();
+            n += 1;
+        }
+        n
     }
 
     /// Drops every attached replica (they reconnect and PSYNC again).

@@ -67,6 +67,7 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
             down_since: Some(Instant::now()),
             read_offset: repl.master_offset(),
             generation,
+            link_fd: None,
         });
         generation
     };
@@ -189,6 +190,7 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
             }
         }
         set_master(&shard, |m| {
+            m.link_fd = None;
             if m.link_up {
                 m.down_since = Some(Instant::now());
             }
@@ -494,6 +496,11 @@ async fn stream_loop(
     ));
     let mut conn = Conn::new(shard.clone(), stream, info, true);
     conn.master_link = true;
+    {
+        use std::os::fd::AsRawFd;
+        let fd = conn.stream.as_raw_fd();
+        set_master(shard, |m| m.link_fd = Some(fd));
+    }
     conn.rbuf = buf;
     let _ = conn.stream.set_read_timeout(Some(Duration::from_secs(1)));
     let repl_timeout = Duration::from_secs(shard.shared.config().repl_timeout.max(1));

@@ -115,6 +115,16 @@ type PendingSync = (
     Option<glommio::channels::oneshot::Sender<i64>>,
 );
 
+/// Sub-replicas waiting for a snapshot taken by the master link.
+pub type PendingSnapshot = (Vec<Rc<Replica>>, glommio::channels::oneshot::Sender<i64>);
+
+/// Marks sub-replicas as receiving the stream from now on.
+pub fn start_streams(group: &[Rc<Replica>]) {
+    for r in group {
+        r.stream_started.set(true);
+    }
+}
+
 /// Identity and link state when this server is a replica.
 #[derive(Debug, Clone)]
 pub struct MasterInfo {
@@ -170,6 +180,9 @@ pub struct ReplState {
     pub cached: bool,
     /// The next PSYNC carries FAILOVER (we are handing our role to the target).
     pub failover_psync: bool,
+    /// As a replica: a full sync of a sub-replica waits for the link to take the
+    /// snapshot between two rounds; the link answers with the offset.
+    pub snapshot_request: Option<PendingSnapshot>,
     /// `master_failover_state` for INFO.
     pub failover_state: &'static str,
 }
@@ -193,6 +206,7 @@ impl ReplState {
             pumps: 0,
             cached: false,
             failover_psync: false,
+            snapshot_request: None,
             failover_state: "no-failover",
         }
     }
@@ -764,6 +778,27 @@ async fn replica_reader(
 /// offset, once known.
 async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     crate::persist::claim(shard).await;
+    // A replica's stream is its master's, forwarded: it logs nothing of its own.
+    // The link applies commands in rounds, so the snapshot is taken by the link
+    // between two rounds, where data and offset agree.
+    if shard.repl.borrow().master.is_some() {
+        let streaming = shard
+            .repl
+            .borrow()
+            .master
+            .as_ref()
+            .is_some_and(|m| m.link_up);
+        if streaming {
+            let (tx, rx) = glommio::channels::oneshot::oneshot();
+            shard.repl.borrow_mut().snapshot_request = Some((group.to_vec(), tx));
+            return rx.await.ok();
+        }
+        crate::persist::begin_snapshot(shard).await;
+        for r in group {
+            r.stream_started.set(true);
+        }
+        return Some(shard.repl.borrow().master_offset());
+    }
     let n = shard.shards();
     let tx = shard
         .shared

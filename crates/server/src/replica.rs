@@ -514,6 +514,13 @@ async fn stream_loop(
         if !current(shard, generation) {
             return Err(String::new());
         }
+        // A sub-replica's full sync: snapshot here, between rounds.
+        let request = shard.repl.borrow_mut().snapshot_request.take();
+        if let Some((group, reply)) = request {
+            crate::persist::begin_snapshot(shard).await;
+            crate::repl::start_streams(&group);
+            let _ = reply.send(shard.repl.borrow().master_offset());
+        }
         // Decode what is complete; a GETACK ends the round so its ACK carries
         // exactly the offset of the commands before it.
         let mut consumed: i64 = 0;

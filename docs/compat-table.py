@@ -30,8 +30,6 @@ NOTES = {
     "Guarantees are Redis's: a key present for the whole iteration is returned",
     "debug": "DIGEST, DIGEST-VALUE, RELOAD and SLEEP work; DEBUG HELP lists only SLEEP; "
     "OBJECT, SET-ACTIVE-EXPIRE and the other Redis subcommands are unknown",
-    "client|kill": "the TYPE filter is validated but not applied (other filters still are); "
-    "replica and master links are not in the client table, so TYPE master/replica kill nothing",
     "client|list": "the master link and attached replicas are not listed",
     "exec": "EXEC with arguments replies the arity error; Redis prefixes it with EXECABORT",
     "info": "same sections; memory fields come from mimalloc, several jemalloc/Lua fields "

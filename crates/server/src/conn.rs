@@ -50,6 +50,8 @@ pub struct Conn {
     pub decoder: RequestDecoder,
     /// Bytes read, not yet decoded.
     pub rbuf: BytesMut,
+    /// Where ordinary reads land before being appended to `rbuf`.
+    scratch: Box<[u8]>,
     /// Replies not yet written.
     pub wbuf: BytesMut,
     /// Selected db.
@@ -170,7 +172,8 @@ impl Conn {
             stream,
             info,
             decoder: RequestDecoder::new(authenticated),
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::new(),
+            scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
             wbuf: BytesMut::with_capacity(READ_CHUNK),
             db: 0,
             proto: Protocol::Resp2,
@@ -258,11 +261,22 @@ impl Conn {
                 Some(bulk) if bulk + 2 > len => (bulk + 2 - len).clamp(READ_CHUNK, 1 << 20),
                 _ => READ_CHUNK,
             };
-            self.rbuf.resize(len + want, 0);
+            // Ordinary reads land in a scratch buffer zeroed once per connection:
+            // zeroing 16 KB of `rbuf` before every read was the top user-space
+            // cost at -P 1 (docs/benchmarks.md). Big bulks read straight into
+            // `rbuf`, where the zeroing is amortised over a large read.
+            let direct = want > READ_CHUNK;
+            if direct {
+                self.rbuf.resize(len + want, 0);
+            }
             // Wait for the socket, or for a Pub/Sub message to write.
             let mailbox = self.subs.mailbox.clone();
             let stream = &mut self.stream;
-            let buf = &mut self.rbuf[len..];
+            let buf = if direct {
+                &mut self.rbuf[len..]
+            } else {
+                &mut self.scratch[..]
+            };
             let read = std::future::poll_fn(|cx| {
                 if !mailbox.is_empty() {
                     return std::task::Poll::Ready(None);
@@ -281,7 +295,11 @@ impl Conn {
                 Some(Ok(0)) | Some(Err(_)) => return,
                 Some(Ok(n)) => n,
             };
-            self.rbuf.truncate(len + n);
+            if direct {
+                self.rbuf.truncate(len + n);
+            } else {
+                self.rbuf.extend_from_slice(&self.scratch[..n]);
+            }
             self.shard
                 .counters()
                 .net_input_bytes

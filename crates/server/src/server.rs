@@ -235,6 +235,7 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
 
     let mesh: MeshBuilder<Job, _> = MeshBuilder::full(threads, MESH_CAPACITY);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (exit_tx, exit_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
     for i in 0..threads {
         let placement = if threads <= cpus.len() {
@@ -252,7 +253,18 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
         let spawned =
             builder.spawn(move || async move { shard_main(shared, mesh, addrs, ready).await });
         match spawned {
-            Ok(h) => handles.push(h),
+            Ok(h) => {
+                // A joiner per executor: a failed start (io_uring blocked, memlock
+                // too low) reaches the log with what to change, and exits are counted.
+                let (ready, exited) = (ready_tx.clone(), exit_tx.clone());
+                handles.push(std::thread::spawn(move || {
+                    let r = h.join().map_err(|e| io_uring_hint(&e.to_string()));
+                    if let Err(e) = &r {
+                        let _ = ready.send(Err(format!("Executor {i} failed: {e}")));
+                    }
+                    let _ = exited.send(r);
+                }));
+            }
             Err(e) => {
                 crate::log!(
                     Warning,
@@ -265,40 +277,48 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
         }
     }
     drop(ready_tx);
+    spawn_signal_thread(shared.clone());
+    // Start-up must finish: an executor that never reports (a stuck io_uring
+    // park, a mesh that never joins) must not leave a silent, half-started server.
+    let startup_deadline = std::time::Instant::now() + Duration::from_secs(60);
     for _ in 0..threads {
-        match ready_rx.recv() {
+        let left = startup_deadline.saturating_duration_since(std::time::Instant::now());
+        match ready_rx.recv_timeout(left) {
             Ok(Ok(())) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                crate::log!(
+                    Warning,
+                    "Executors did not finish starting within 60 seconds; aborting."
+                );
+                std::process::exit(1);
+            }
             Ok(Err(e)) => {
                 crate::log!(Warning, "{}", e);
                 std::process::exit(1);
             }
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 crate::log!(Warning, "An executor failed during start-up; aborting.");
                 std::process::exit(1);
             }
         }
     }
+    shared.started_up.store(true, Ordering::SeqCst);
     if shared.config().replicaof.is_none() {
         crate::logging::set_role(b'M');
     }
     crate::log!(Warning, "Server initialized");
     crate::log!(Notice, "Ready to accept connections tcp");
-    spawn_signal_thread(shared.clone());
 
+    drop(exit_tx);
     let mut code = 0;
-    for (i, h) in handles.into_iter().enumerate() {
-        match h.join() {
-            Ok(()) => {}
-            Err(e) => {
-                crate::log!(
-                    Warning,
-                    "Executor {} failed: {}",
-                    i,
-                    io_uring_hint(&e.to_string())
-                );
-                code = 1;
-            }
+    for r in exit_rx.iter() {
+        if let Err(e) = r {
+            crate::log!(Warning, "Executor failed: {}", e);
+            code = 1;
         }
+    }
+    for h in handles {
+        let _ = h.join();
     }
     if code == 0 {
         crate::log!(Warning, "shardis is now ready to exit, bye bye...");
@@ -327,6 +347,15 @@ async fn shard_main(
     addrs: Vec<(SocketAddr, bool)>,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
+    // A ticking timer bounds any lost wake-up in the runtime (design.md §5: a
+    // parked executor can miss a cross-core message); without it a start-up
+    // could hang in the mesh join with nothing left to wake the executor.
+    glommio::spawn_local(async {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .detach();
     let (senders, mut receivers) = match mesh.join().await {
         Ok(p) => p,
         Err(_) => {
@@ -499,6 +528,14 @@ fn spawn_signal_thread(shared: Arc<Shared>) {
             } else {
                 "SIGTERM"
             };
+            if !shared.started_up.load(Ordering::SeqCst) {
+                crate::log!(
+                    Warning,
+                    "Received {} before start-up finished, exiting now.",
+                    name
+                );
+                std::process::exit(1);
+            }
             crate::log!(Warning, "Received {} scheduling shutdown...", name);
             crate::log!(Warning, "User requested shutdown...");
             begin_shutdown(&shared);

@@ -57,6 +57,8 @@ pub struct Shared {
     pub exiting: AtomicBool,
     /// Set once the dump file is loaded; listeners open after it.
     pub loaded: AtomicBool,
+    /// Set once every executor is serving.
+    pub started_up: AtomicBool,
 }
 
 /// Counters one shard increments and INFO sums. Padded to avoid false sharing.
@@ -129,6 +131,7 @@ impl Shared {
             }),
             exiting: AtomicBool::new(false),
             loaded: AtomicBool::new(false),
+            started_up: AtomicBool::new(false),
         }
     }
 

@@ -123,13 +123,22 @@ pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     out
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, below the kernel's ephemeral range, so a
+/// server started elsewhere with `--port 0` cannot take it while a test restarts
+/// a process on it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos() as u64
+        + std::process::id() as u64;
+    for i in 0..1000u64 {
+        let port = 20000 + ((seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 10000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..30000");
 }
 
 /// Polls `cond` until it holds or `secs` pass.

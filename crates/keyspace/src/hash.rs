@@ -454,32 +454,6 @@ pub fn hrandfield(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
     Reply::Array(out)
 }
 
-/// Redis's `parseScanCursorOrReply`: `strtoul` in base 10, no leading space,
-/// nothing after the digits, no overflow; a leading `-` wraps as in C, and an
-/// empty cursor is 0.
-pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
-    let invalid = || err(errors::INVALID_CURSOR);
-    if raw.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match raw[0] {
-        b'-' => (true, &raw[1..]),
-        b'+' => (false, &raw[1..]),
-        _ => (false, raw),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// The order HSCAN walks a table in: field hashes, never 0 (the cursor that
 /// means both "start" and "done").
 fn scan_key(m: &HashMap<Bytes, Bytes>, field: &[u8]) -> u64 {
@@ -493,7 +467,7 @@ fn scan_key(m: &HashMap<Bytes, Bytes>, field: &[u8]) -> u64 {
 /// returned, so every field present for the whole scan is returned exactly
 /// once whatever inserts, deletes and resizes happen in between.
 pub fn hscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let cursor = match parse_cursor(&args[2]) {
+    let cursor = match crate::members::parse_cursor(&args[2]) {
         Ok(c) => c,
         Err(e) => return e,
     };
@@ -560,7 +534,8 @@ pub fn hscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_cursor, LISTPACK_MAX_ENTRIES};
+    use super::LISTPACK_MAX_ENTRIES;
+    use crate::members::parse_cursor;
     use crate::testutil::*;
     use bytes::Bytes;
     use shardis_protocol::Reply;

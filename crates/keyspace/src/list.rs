@@ -271,7 +271,7 @@ pub fn llen(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
 
 /// Redis's clamp of `start..=end` (negatives from the end) to a list of `len`;
 /// `None` when the range is empty.
-fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+pub(crate) fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let mut start = if start < 0 { len + start } else { start };
     let mut end = if end < 0 { len + end } else { end };

@@ -725,23 +725,6 @@ enum ParsedRange {
     Lex(LexRange),
 }
 
-/// Clamps Redis rank indexes to `0..len`: `None` for an empty range.
-fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut start = if start < 0 { len + start } else { start };
-    let mut end = if end < 0 { len + end } else { end };
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= len {
-        return None;
-    }
-    if end >= len {
-        end = len - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 /// Redis's zrangeGenericCommand for ZRANGE, ZRANGESTORE and the legacy
 /// forms. `by`/`rev` are fixed by the legacy commands, `None` for ZRANGE and
 /// ZRANGESTORE (which take BYSCORE/BYLEX/REV options).
@@ -815,9 +798,8 @@ pub fn zrange(
             let skip = usize::try_from(offset).ok();
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
             match (range, skip) {
-                (ParsedRange::Rank(a, b), _) => {
-                    clamp_ranks(a, b, z.len()).map_or_else(Vec::new, |(s, e)| z.by_rank(s, e, rev))
-                }
+                (ParsedRange::Rank(a, b), _) => crate::list::clamp_range(a, b, z.len())
+                    .map_or_else(Vec::new, |(s, e)| z.by_rank(s, e, rev)),
                 (_, None) => Vec::new(),
                 (_, Some(o)) if o > 0 && o >= z.len() => Vec::new(),
                 (ParsedRange::Score(r), Some(o)) => z.by_score(&r, o, limit, rev),
@@ -850,9 +832,8 @@ pub fn zremrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], by: R
     };
     let n = match with_zset_write(ks, ctx, &args[1], |z| {
         let victims = match &range {
-            ParsedRange::Rank(a, b) => {
-                clamp_ranks(*a, *b, z.len()).map_or_else(Vec::new, |(s, e)| z.by_rank(s, e, false))
-            }
+            ParsedRange::Rank(a, b) => crate::list::clamp_range(*a, *b, z.len())
+                .map_or_else(Vec::new, |(s, e)| z.by_rank(s, e, false)),
             ParsedRange::Score(r) => z.by_score(r, 0, usize::MAX, false),
             ParsedRange::Lex(r) => z.by_lex(r, 0, usize::MAX, false),
         };

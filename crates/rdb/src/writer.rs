@@ -156,7 +156,8 @@ impl RdbWriter {
 }
 
 /// Serializes a value as Redis 7.0's DUMP does: type, value, RDB version (2 bytes
-/// LE), CRC64 of all that (8 bytes LE).
+/// LE), CRC64 of all that (8 bytes LE). Streams use 7.0's layout, which has no
+/// consumer active-time (Redis 7.2): it reads back as the seen-time.
 pub fn dump_payload(value: &RdbValue) -> Vec<u8> {
     let mut out = vec![object_type(value)];
     // DUMP honours rdbcompression; its default is on.

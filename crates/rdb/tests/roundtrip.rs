@@ -208,3 +208,35 @@ fn checksum_off_writes_zero_trailer() {
     assert_eq!(&with[..with.len() - 8], &data[..data.len() - 8]);
     assert_ne!(&with[with.len() - 8..], &[0; 8]);
 }
+
+/// Fuzzer find (parse_dump): a Redis 7.2 stream (type 21) carries a consumer
+/// active-time that Redis 7.0's layout (type 19, what DUMP writes) has no
+/// room for; it must read back as the seen-time, everything else unchanged.
+#[test]
+fn stream_7_2_consumer_active_time_reads_back_as_seen_time() {
+    let body: &[u8] = &[
+        21, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 10, 10, 10, 10, 10, 10,
+        10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 116, 116, 116, 116, 0, 0, 7, 0, 248, 255, 0, 0, 0, 0, 0, 0,
+        16,
+    ];
+    let mut payload = body.to_vec();
+    payload.extend_from_slice(&10u16.to_le_bytes());
+    let crc = shardis_rdb::crc64::crc64(0, &payload);
+    payload.extend_from_slice(&crc.to_le_bytes());
+    let RdbValue::Stream(mut original) = parse_dump_payload(&payload).unwrap() else {
+        panic!("not a stream");
+    };
+    let consumer = &original.groups[2].consumers[1];
+    assert_ne!(consumer.active_time_ms, consumer.seen_time_ms);
+    let again = parse_dump_payload(&dump_payload(&RdbValue::Stream(original.clone()))).unwrap();
+    for c in original
+        .groups
+        .iter_mut()
+        .flat_map(|g| g.consumers.iter_mut())
+    {
+        c.active_time_ms = c.seen_time_ms;
+    }
+    assert_eq!(again, RdbValue::Stream(original));
+}

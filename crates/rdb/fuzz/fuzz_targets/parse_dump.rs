@@ -11,7 +11,19 @@ fuzz_target!(|data: &[u8]| {
     p.extend_from_slice(&crc.to_le_bytes());
     if let Ok(v) = shardis_rdb::parse_dump_payload(&p) {
         // Whatever parsed must survive our own encoder and decoder.
-        let again = shardis_rdb::parse_dump_payload(&shardis_rdb::dump_payload(&v)).expect("re-parse");
-        assert_eq!(format!("{again:?}"), format!("{v:?}"));
+        let again =
+            shardis_rdb::parse_dump_payload(&shardis_rdb::dump_payload(&v)).expect("re-parse");
+        assert_eq!(format!("{again:?}"), format!("{:?}", as_redis_7_0(v)));
     }
 });
+
+/// What survives a write in Redis 7.0's format: a 7.2 stream's consumer
+/// active-time has no place there and reads back as the seen-time.
+fn as_redis_7_0(mut v: shardis_rdb::RdbValue) -> shardis_rdb::RdbValue {
+    if let shardis_rdb::RdbValue::Stream(s) = &mut v {
+        for c in s.groups.iter_mut().flat_map(|g| g.consumers.iter_mut()) {
+            c.active_time_ms = c.seen_time_ms;
+        }
+    }
+    v
+}

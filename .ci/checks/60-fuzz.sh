@@ -43,6 +43,8 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$work"
   seeds=()
   [ -d "$dir/corpus/$name" ] && seeds+=("$(pwd)/$dir/corpus/$name")
+  # The RDB reader starts from the golden files real Redis wrote.
+  [ "$name" = read_rdb ] && seeds+=("$(pwd)/crates/rdb/testdata")
   log="$tmp/$name.log"
   echo "-- fuzzing $dir $name for ${SECS}s"
   if (cd "$dir" && cargo +nightly fuzz run -O "$name" "$work" "${seeds[@]}" -- \

@@ -43,8 +43,9 @@ pub struct Slot {
     pub value: Value,
     /// Absolute expiry in Unix ms; 0 for none.
     pub(crate) expire_at: u64,
-    /// Last access, Unix seconds (OBJECT IDLETIME).
-    pub(crate) atime: u32,
+    /// Last access: Redis's 24-bit `lru` word, an LRU clock or, under an LFU
+    /// policy, minutes and a logarithmic counter (see [`crate::evict`]).
+    pub(crate) lru: u32,
     /// The snapshot epoch in which the key was created or last captured; a
     /// running snapshot skips keys stamped with its own epoch (see
     /// [`crate::snapshot`]). Fits in padding: the slot does not grow.
@@ -62,7 +63,7 @@ impl Slot {
 /// cycle: a dense vector (random picks) plus a position index (O(1) removal).
 #[derive(Debug, Default)]
 pub(crate) struct TtlIndex {
-    keys: Vec<(Bytes, u64)>,
+    pub(crate) keys: Vec<(Bytes, u64)>,
     pos: HashTable<u32>,
 }
 
@@ -218,6 +219,12 @@ pub struct Keyspace {
     pub(crate) snap: Option<Box<crate::snapshot::Snapshot>>,
     /// The latest snapshot's epoch, stamped on every new key.
     pub(crate) snap_epoch: u32,
+    /// maxmemory settings: how accesses are recorded, what eviction picks.
+    pub(crate) eviction: crate::evict::EvictionConfig,
+    /// Eviction candidates kept between calls (Redis's eviction pool).
+    pub(crate) evict_pool: Vec<crate::evict::Candidate>,
+    /// Where the next random eviction looks first.
+    pub(crate) evict_next_db: usize,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -247,6 +254,9 @@ impl Keyspace {
             expire_next_db: 0,
             snap: None,
             snap_epoch: 0,
+            eviction: Default::default(),
+            evict_pool: Vec::new(),
+            evict_next_db: 0,
         }
     }
 
@@ -348,7 +358,8 @@ impl Keyspace {
             ctx.stats.keyspace_hits += 1;
         }
         if mode != Lookup::ReadNoTouch {
-            entry.get_mut().atime = (ctx.now_ms / 1000) as u32;
+            self.eviction
+                .touch(&mut entry.get_mut().lru, ctx.now_ms, &mut self.rng);
         }
         Some(FoundEntry {
             entry,
@@ -413,6 +424,7 @@ impl Keyspace {
         now_ms: u64,
     ) {
         let snap_epoch = self.snap_epoch;
+        let lru = self.eviction.new_word(now_ms);
         let hasher = &self.hasher;
         let d = &mut self.dbs[db];
         if d.segments.is_empty() {
@@ -428,7 +440,7 @@ impl Keyspace {
                 key,
                 value,
                 expire_at,
-                atime: (now_ms / 1000) as u32,
+                lru,
                 // New since any running snapshot began: not part of it.
                 snap_epoch,
             },
@@ -480,13 +492,14 @@ impl Keyspace {
         })
     }
 
-    /// Stores `entry` under `key` in `db`, replacing whatever was there.
-    pub fn put_entry(&mut self, db: usize, key: Bytes, entry: Entry) {
+    /// Stores `entry` under `key` in `db`, replacing whatever was there, as
+    /// accessed at `now_ms` (Unix ms).
+    pub fn put_entry(&mut self, db: usize, key: Bytes, entry: Entry, now_ms: u64) {
         self.remove(db, &key);
         let hash = self.hash(&key);
         // `key` may be a slice of a network buffer: keep an owned copy.
         let key = Bytes::copy_from_slice(&key);
-        self.insert_hashed(db, hash, key, entry.value, entry.expire_at_ms, 0);
+        self.insert_hashed(db, hash, key, entry.value, entry.expire_at_ms, now_ms);
     }
 
     /// Every live key in `ctx.db` matching `pattern`. Expired keys are skipped
@@ -599,7 +612,7 @@ impl Keyspace {
     }
 
     /// A random key of `db`, expired or not.
-    fn sample_key(&mut self, db: usize) -> Option<Bytes> {
+    pub(crate) fn sample_key(&mut self, db: usize) -> Option<Bytes> {
         let d = &self.dbs[db];
         if d.len == 0 {
             return None;
@@ -858,8 +871,8 @@ mod tests {
         let e = t.ks.clone_entry(&mut t.ctx, b"k").unwrap();
         assert_eq!(e.expire_at_ms, Some(now + 100));
         let mut other = Keyspace::new(16);
-        other.put_entry(2, Bytes::from_static(b"k"), e.clone());
-        other.put_entry(2, Bytes::from_static(b"k"), e);
+        other.put_entry(2, Bytes::from_static(b"k"), e.clone(), now);
+        other.put_entry(2, Bytes::from_static(b"k"), e, now);
         assert_eq!(other.dbsize(2), 1);
         assert_eq!(other.dbs[2].ttl.len(), 1);
         assert!(t.ks.clone_entry(&mut t.ctx, b"missing").is_none());

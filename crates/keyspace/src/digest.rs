@@ -370,6 +370,7 @@ mod tests {
                         value,
                         expire_at_ms: exp,
                     },
+                    0,
                 ),
                 Err(_) => {
                     let part = by_hand[db].get_or_insert([0u8; 20]);

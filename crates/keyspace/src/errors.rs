@@ -32,7 +32,9 @@ pub const EXPIRE_NX_AND_OTHER: &str =
     "ERR NX and XX, GT or LT options at the same time are not compatible";
 /// EXPIRE with both GT and LT.
 pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
-/// OBJECT FREQ without an LFU policy (shardis never evicts by LFU).
+/// OBJECT IDLETIME under an LFU policy.
+pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+/// OBJECT FREQ without an LFU policy.
 pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 /// A blocking command's timeout is not a number (`strtold`).

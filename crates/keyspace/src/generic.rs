@@ -197,16 +197,22 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         return Reply::Array(OBJECT_HELP.iter().map(|l| Reply::Simple(l)).collect());
     }
     let db = ctx.db;
-    let now_s = ctx.now_ms / 1000;
+    let now = ctx.now_ms;
+    let eviction = ks.eviction_config();
     let Some(f) = ks.find(ctx, db, &args[2], Lookup::ReadNoTouch) else {
         return Reply::Nil;
     };
     let slot = &*f.slot;
+    let lfu = eviction.policy.lfu();
     match name {
         "encoding" => Reply::bulk(slot.value.encoding().as_bytes()),
         "refcount" => Reply::Integer(slot.value.refcount()),
-        "idletime" => Reply::Integer(now_s.saturating_sub(slot.atime as u64) as i64),
-        _ => err(errors::LFU_NOT_SELECTED),
+        "idletime" if lfu => err(errors::LFU_SELECTED),
+        "idletime" => Reply::Integer((crate::evict::idle_ms(slot.lru, now) / 1000) as i64),
+        _ if !lfu => err(errors::LFU_NOT_SELECTED),
+        _ => {
+            Reply::Integer(crate::evict::lfu_counter(slot.lru, now, eviction.lfu_decay_time) as i64)
+        }
     }
 }
 
@@ -252,8 +258,6 @@ pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
             if !(0..=255).contains(&n) {
                 return err(errors::RESTORE_BAD_FREQ);
             }
-            // Parsed and checked like Redis; it only matters under an LFU
-            // policy, which shardis never runs.
             freq = Some(n);
             j += 1;
         } else {
@@ -293,10 +297,10 @@ pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
         return Reply::OK;
     }
     ks.insert_new(ctx, db, key, value, (at != 0).then_some(at as u64));
-    if let Some(idle) = idle {
+    let restored = ks.eviction_config().restored_word(idle, freq, ctx.now_ms);
+    if let Some(word) = restored {
         if let Some(f) = ks.find(ctx, db, key, Lookup::ReadNoTouch) {
-            let now_s = ctx.now_ms / 1000;
-            f.slot.atime = now_s.saturating_sub(idle as u64) as u32;
+            f.slot.lru = word;
         }
     }
     ctx.stats.dirty += 1;

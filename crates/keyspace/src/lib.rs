@@ -26,6 +26,7 @@
 //! - [`members`]: the member dict and SSCAN/ZSCAN walk sets and sorted sets share.
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
+//! - [`evict`]: the per-key access clock (LRU/LFU) and maxmemory eviction.
 //! - [`glob`]: Redis's glob matcher.
 //! - [`rdbconv`]: values to and from the RDB crate's plain form.
 //! - [`digest`]: DEBUG DIGEST / DIGEST-VALUE, as Redis computes them.
@@ -37,6 +38,7 @@
 pub mod db;
 pub mod digest;
 pub mod errors;
+pub mod evict;
 pub mod expire;
 pub mod generic;
 pub mod glob;
@@ -91,6 +93,8 @@ pub struct ExecStats {
     pub keyspace_misses: u64,
     /// Keys deleted because their TTL passed.
     pub expired_keys: u64,
+    /// Keys deleted by maxmemory eviction.
+    pub evicted_keys: u64,
     /// Changes to the dataset (Redis's `server.dirty`).
     pub dirty: u64,
 }

@@ -313,7 +313,7 @@ async fn gather(
         fx.extend(effects);
         for (d, k, e) in gathered {
             if let Some(e) = e {
-                tmp.put_entry(d, k, e);
+                tmp.put_entry(d, k, e, crate::shared::unix_ms());
             }
         }
     }
@@ -353,7 +353,7 @@ async fn gather(
                             // blocked clients learn of it here.
                             sh.key_written(d, &k, e.is_some());
                             match e {
-                                Some(e) => ks.put_entry(d, k, e),
+                                Some(e) => ks.put_entry(d, k, e, crate::shared::unix_ms()),
                                 None => {
                                     ks.remove(d, &k);
                                 }

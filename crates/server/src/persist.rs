@@ -275,6 +275,7 @@ pub async fn load_rdb_bytes(
 
 fn install(sh: &Shard, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {
     let mut ks = sh.keyspace.borrow_mut();
+    let now = crate::shared::unix_ms();
     for e in batch {
         let value = shardis_keyspace::rdbconv::from_rdb(e.value)?;
         ks.put_entry(
@@ -284,6 +285,7 @@ fn install(sh: &Shard, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> 
                 value,
                 expire_at_ms: e.expire_at_ms,
             },
+            now,
         );
     }
     Ok(())

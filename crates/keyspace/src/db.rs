@@ -9,7 +9,7 @@
 //! (The same fixed partition is what a fork-free snapshot walks.) The segment
 //! array is allocated on a db's first insert, so empty dbs cost nothing.
 
-use crate::{Effect, Entry, ExecContext, Value};
+use crate::{CompactBytes, Effect, Entry, ExecContext, Value};
 use bytes::Bytes;
 use hashbrown::hash_table::OccupiedEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -37,8 +37,9 @@ pub(crate) fn segment_of(hash: u64) -> usize {
 /// One key in a db.
 #[derive(Debug)]
 pub struct Slot {
-    /// The key (an owned copy, never a slice of a network buffer).
-    pub key: Bytes,
+    /// The key (an owned copy, inline when short; never a slice of a
+    /// network buffer).
+    pub key: CompactBytes,
     /// The value.
     pub value: Value,
     /// Absolute expiry in Unix ms; 0 for none.
@@ -63,12 +64,12 @@ impl Slot {
 /// cycle: a dense vector (random picks) plus a position index (O(1) removal).
 #[derive(Debug, Default)]
 pub(crate) struct TtlIndex {
-    pub(crate) keys: Vec<(Bytes, u64)>,
+    pub(crate) keys: Vec<(CompactBytes, u64)>,
     pos: HashTable<u32>,
 }
 
 impl TtlIndex {
-    fn insert(&mut self, hash: u64, key: Bytes) {
+    fn insert(&mut self, hash: u64, key: CompactBytes) {
         let i = self.keys.len() as u32;
         self.keys.push((key, hash));
         let keys = &self.keys;
@@ -77,10 +78,7 @@ impl TtlIndex {
 
     fn remove(&mut self, hash: u64, key: &[u8]) {
         let keys = &self.keys;
-        let Ok(e) = self
-            .pos
-            .find_entry(hash, |&j| keys[j as usize].0[..] == *key)
-        else {
+        let Ok(e) = self.pos.find_entry(hash, |&j| keys[j as usize].0 == *key) else {
             return;
         };
         let (i, _) = e.remove();
@@ -347,7 +345,7 @@ impl Keyspace {
                 d.len -= 1;
                 d.ttl.remove(hash, &slot.key);
                 ctx.stats.expired_keys += 1;
-                ctx.effects.push(del_effect(db, slot.key));
+                ctx.effects.push(del_effect(db, slot.key.to_bytes()));
             }
             if count {
                 ctx.stats.keyspace_misses += 1;
@@ -404,21 +402,14 @@ impl Keyspace {
         expire_at: Option<u64>,
     ) {
         let hash = self.hash(key);
-        self.insert_hashed(
-            db,
-            hash,
-            Bytes::copy_from_slice(key),
-            value,
-            expire_at,
-            ctx.now_ms,
-        );
+        self.insert_hashed(db, hash, key, value, expire_at, ctx.now_ms);
     }
 
     fn insert_hashed(
         &mut self,
         db: usize,
         hash: u64,
-        key: Bytes,
+        key: &[u8],
         value: Value,
         expire_at: Option<u64>,
         now_ms: u64,
@@ -426,6 +417,8 @@ impl Keyspace {
         let snap_epoch = self.snap_epoch;
         let lru = self.eviction.new_word(now_ms);
         let hasher = &self.hasher;
+        // An owned copy: never a slice pinning the caller's network buffer.
+        let key = CompactBytes::new(key);
         let d = &mut self.dbs[db];
         if d.segments.is_empty() {
             d.segments.resize_with(SEGMENTS, HashTable::new);
@@ -497,9 +490,7 @@ impl Keyspace {
     pub fn put_entry(&mut self, db: usize, key: Bytes, entry: Entry, now_ms: u64) {
         self.remove(db, &key);
         let hash = self.hash(&key);
-        // `key` may be a slice of a network buffer: keep an owned copy.
-        let key = Bytes::copy_from_slice(&key);
-        self.insert_hashed(db, hash, key, entry.value, entry.expire_at_ms, now_ms);
+        self.insert_hashed(db, hash, &key, entry.value, entry.expire_at_ms, now_ms);
     }
 
     /// Every live key in `ctx.db` matching `pattern`. Expired keys are skipped
@@ -517,7 +508,7 @@ impl Keyspace {
             if s.expire_at != 0 && s.expire_at <= now {
                 expired.push(s.key.clone());
             } else {
-                out.push(s.key.clone());
+                out.push(s.key.to_bytes());
             }
         }
         self.reclaim(ctx, db, &expired);
@@ -525,7 +516,7 @@ impl Keyspace {
     }
 
     /// Runs the lazy-expiry lookup on keys seen expired during a walk.
-    fn reclaim(&mut self, ctx: &mut ExecContext, db: usize, keys: &[Bytes]) {
+    fn reclaim(&mut self, ctx: &mut ExecContext, db: usize, keys: &[CompactBytes]) {
         if self.expired_policy(ctx) == Expired::Delete {
             for k in keys {
                 self.find_entry(ctx, db, k, Lookup::Write);
@@ -574,7 +565,7 @@ impl Keyspace {
                 if s.expire_at != 0 && s.expire_at <= now {
                     expired.push(s.key.clone());
                 } else {
-                    out.push(s.key.clone());
+                    out.push(s.key.to_bytes());
                 }
             }
             seg += 1;
@@ -594,7 +585,7 @@ impl Keyspace {
             let slot_expired = {
                 let hash = self.hash(&key);
                 self.dbs[db].segments[segment_of(hash)]
-                    .find(hash, |s| s.key == key)
+                    .find(hash, |s| s.key[..] == key[..])
                     .is_some_and(|s| s.expire_at != 0 && s.expire_at <= ctx.now_ms)
             };
             if !slot_expired {
@@ -622,7 +613,7 @@ impl Keyspace {
             .map(|i| &d.segments[(start + i) % SEGMENTS])
             .find(|t| !t.is_empty())?;
         let n = self.rng.gen_range(0..seg.len());
-        seg.iter().nth(n).map(|s| s.key.clone())
+        seg.iter().nth(n).map(|s| s.key.to_bytes())
     }
 
     /// Redis's active expire cycle: samples keys with a TTL in each db and
@@ -654,7 +645,7 @@ impl Keyspace {
                 for _ in 0..sample {
                     let (key, hash) = &d.ttl.keys[self.rng.gen_range(0..n)];
                     let at = d.segments[segment_of(*hash)]
-                        .find(*hash, |s| s.key == key)
+                        .find(*hash, |s| s.key == *key)
                         .map_or(0, |s| s.expire_at);
                     if at != 0 && at <= ctx.now_ms {
                         if !victims.contains(key) {
@@ -678,7 +669,7 @@ impl Keyspace {
                 for key in victims.into_iter().take(budget - deleted) {
                     if self.remove(db, &key) {
                         ctx.stats.expired_keys += 1;
-                        ctx.effects.push(del_effect(db, key));
+                        ctx.effects.push(del_effect(db, key.to_bytes()));
                         deleted += 1;
                     }
                 }
@@ -761,7 +752,7 @@ mod tests {
             let p = d
                 .ttl
                 .pos
-                .find(*h, |&j| d.ttl.keys[j as usize].0 == k)
+                .find(*h, |&j| d.ttl.keys[j as usize].0 == *k)
                 .unwrap();
             assert_eq!(*p as usize, i);
         }

@@ -265,7 +265,7 @@ impl Keyspace {
             let db = self.evict_next_db;
             let key = if volatile {
                 let keys = &self.dbs[db].ttl.keys;
-                (!keys.is_empty()).then(|| keys[self.rng.gen_range(0..keys.len())].0.clone())
+                (!keys.is_empty()).then(|| keys[self.rng.gen_range(0..keys.len())].0.to_bytes())
             } else {
                 self.sample_key(db)
             };
@@ -314,7 +314,7 @@ impl Keyspace {
             let picked = if volatile {
                 let keys = &self.dbs[db].ttl.keys;
                 let (k, h) = &keys[self.rng.gen_range(0..keys.len())];
-                Some((k.clone(), *h))
+                Some((k.to_bytes(), *h))
             } else {
                 self.sample_key(db).map(|k| {
                     let h = self.hash(&k);
@@ -322,7 +322,8 @@ impl Keyspace {
                 })
             };
             let Some((key, hash)) = picked else { break };
-            let Some(slot) = self.dbs[db].segments[segment_of(hash)].find(hash, |s| s.key == key)
+            let Some(slot) =
+                self.dbs[db].segments[segment_of(hash)].find(hash, |s| s.key[..] == key[..])
             else {
                 continue;
             };

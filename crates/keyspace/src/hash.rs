@@ -162,7 +162,7 @@ fn hash_or_create<'a>(
 ) -> Result<&'a mut Hash, Reply> {
     if hash_mut(ks, ctx, key, Lookup::Write)?.is_none() {
         let db = ctx.db;
-        ks.insert_new(ctx, db, key, Value::Hash(Hash::default()), None);
+        ks.insert_new(ctx, db, key, Value::Hash(Box::default()), None);
     }
     Ok(hash_mut(ks, ctx, key, Lookup::Write)?.expect("just created"))
 }

@@ -17,6 +17,8 @@
 //!   SCAN cursors, room for per-segment snapshots), the TTL index, lookups with
 //!   lazy expiry, SCAN/KEYS/RANDOMKEY.
 //! - [`value`]: the [`Value`] enum and the string representations.
+//! - [`compact`]: the inline-when-short byte string keys and strings are
+//!   stored as.
 //! - [`string`]: the string commands (GET, SET, INCR…).
 //! - [`hash`]: the hash commands (small hashes keep insertion order).
 //! - [`list`]: the list commands, blocking ones included (tried once here).
@@ -35,6 +37,7 @@
 //! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
 //!   `long double`.
 
+pub mod compact;
 pub mod db;
 pub mod digest;
 pub mod errors;
@@ -58,6 +61,7 @@ use bytes::Bytes;
 use shardis_commands::{Command, CommandId};
 use shardis_protocol::Reply;
 
+pub use compact::CompactBytes;
 pub use db::Keyspace;
 pub use snapshot::SnapshotBusy;
 pub use value::{StrValue, Value};

@@ -196,7 +196,7 @@ pub fn push(
             }
             let n = l.len();
             let db = ctx.db;
-            ks.insert_new(ctx, db, key, Value::List(l), None);
+            ks.insert_new(ctx, db, key, Value::List(Box::new(l)), None);
             n
         }
     };
@@ -575,7 +575,13 @@ fn move_one(
             Some(d) => to.push(d, v.clone()),
             None => {
                 let db = ctx.db;
-                ks.insert_new(ctx, db, dst, Value::List(VecDeque::from([v.clone()])), None);
+                ks.insert_new(
+                    ctx,
+                    db,
+                    dst,
+                    Value::List(Box::new(VecDeque::from([v.clone()]))),
+                    None,
+                );
             }
         }
     }

@@ -30,25 +30,27 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
         RdbValue::String(b) => Ok(Value::String(
             match shardis_protocol::decode::parse_int(&b) {
                 Some(n) => StrValue::Int(n),
-                None => StrValue::Bytes(b),
+                None => StrValue::Str(crate::CompactBytes::new(&b)),
             },
         )),
         // Redis refuses empty lists in an RDB (rdbLoadObject: empty keys).
         RdbValue::List(items) if items.is_empty() => Err("empty list".into()),
-        RdbValue::List(items) => Ok(Value::List(items.into())),
+        RdbValue::List(items) => Ok(Value::List(Box::new(items.into()))),
         RdbValue::Hash(pairs) if pairs.is_empty() => Err("empty hash".into()),
         // Loading converts as inserting would (rdbLoadObject checks the
         // same two limits), so a small hash stays `listpack`.
-        RdbValue::Hash(pairs) => Ok(Value::Hash(crate::hash::Hash::from_pairs(pairs))),
+        RdbValue::Hash(pairs) => Ok(Value::Hash(Box::new(crate::hash::Hash::from_pairs(pairs)))),
         RdbValue::Set(items) if items.is_empty() => Err("empty set".into()),
         // rdbLoadObject starts small sets as intsets and converts on the
         // first non-integer, as adding would; an intset payload stays one.
-        RdbValue::Set(items) => Ok(Value::Set(crate::set::SetValue::from_members(
+        RdbValue::Set(items) => Ok(Value::Set(Box::new(crate::set::SetValue::from_members(
             items.iter().map(|m| &m[..]),
-        ))),
+        )))),
         RdbValue::ZSet(pairs) if pairs.is_empty() => Err("empty zset".into()),
         // Loading picks listpack or skiplist by the same two limits.
-        RdbValue::ZSet(pairs) => Ok(Value::ZSet(crate::zset::ZSetValue::from_pairs(pairs))),
+        RdbValue::ZSet(pairs) => Ok(Value::ZSet(Box::new(crate::zset::ZSetValue::from_pairs(
+            pairs,
+        )))),
         other => Err(format!("unsupported type {}", rdb_type_name(&other))),
     }
 }

@@ -210,7 +210,7 @@ pub(crate) fn lookup_sets<'a>(
     Ok(keys
         .iter()
         .map(|k| match ks.peek(ctx, ctx.db, k) {
-            Some(Value::Set(s)) => Some(s),
+            Some(Value::Set(s)) => Some(&**s),
             _ => None,
         })
         .collect())
@@ -222,7 +222,7 @@ fn store_result(ks: &mut Keyspace, ctx: &mut ExecContext, dst: &[u8], set: SetVa
     let db = ctx.db;
     let deleted = ks.delete(ctx, db, dst);
     if !set.is_empty() {
-        ks.insert_new(ctx, db, dst, Value::Set(set), None);
+        ks.insert_new(ctx, db, dst, Value::Set(Box::new(set)), None);
     }
     deleted
 }
@@ -236,7 +236,7 @@ pub fn sadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         Ok(None) => {
             let mut s = SetValue::for_member(&args[2]);
             let n = args[2..].iter().filter(|m| s.add(m)).count();
-            ks.insert_new(ctx, db, &args[1], Value::Set(s), None);
+            ks.insert_new(ctx, db, &args[1], Value::Set(Box::new(s)), None);
             n
         }
     };
@@ -486,7 +486,13 @@ pub fn smove(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     ctx.stats.dirty += 1;
     let db = ctx.db;
     if !dst_exists {
-        ks.insert_new(ctx, db, dst, Value::Set(SetValue::for_member(m)), None);
+        ks.insert_new(
+            ctx,
+            db,
+            dst,
+            Value::Set(Box::new(SetValue::for_member(m))),
+            None,
+        );
     }
     if let Ok(Some(d)) = find_set(ks, ctx, dst, Lookup::Write) {
         if d.add(m) {

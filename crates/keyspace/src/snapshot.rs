@@ -115,7 +115,7 @@ fn entry_of(s: &Slot, origin: usize, now_ms: u64) -> Option<RdbEntry> {
     }
     Some(RdbEntry {
         db: origin,
-        key: s.key.clone(),
+        key: s.key.to_bytes(),
         value: to_rdb(&s.value),
         expire_at_ms: exp,
     })

@@ -425,7 +425,7 @@ pub fn incrbyfloat(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
     }
     let text = Bytes::from(sum.to_human());
     // Redis stores the formatted result as a plain string, never int-encoded.
-    let value = Value::String(StrValue::Bytes(text.clone()));
+    let value = Value::String(StrValue::Str(crate::CompactBytes::new(&text)));
     match found {
         Some(f) => f.slot.value = value,
         None => ks.insert_new(ctx, db, &args[1], value, None),
@@ -538,7 +538,13 @@ pub fn setrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Rep
             let mut v = vec![0u8; offset + value.len()];
             v[offset..].copy_from_slice(value);
             let len = v.len();
-            ks.insert_new(ctx, db, &args[1], Value::String(StrValue::Raw(v)), None);
+            ks.insert_new(
+                ctx,
+                db,
+                &args[1],
+                Value::String(StrValue::Raw(Box::new(v))),
+                None,
+            );
             len
         }
         Some(f) => {
@@ -853,9 +859,10 @@ mod tests {
         let args = vec![buf.slice(0..3), buf.slice(3..6), buf.slice(6..)];
         t.run_args(args);
         let e = t.ks.clone_entry(&mut t.ctx, b"key").unwrap();
-        let Value::String(crate::StrValue::Bytes(b)) = e.value else {
+        let Value::String(crate::StrValue::Str(b)) = e.value else {
             panic!("stored as bytes")
         };
+        assert_eq!(b, buf[6..]);
         assert_ne!(b.as_ptr(), buf[6..].as_ptr());
     }
 }

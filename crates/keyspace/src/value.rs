@@ -1,6 +1,7 @@
 //! The values keys hold. One variant per Redis type; each type's commands live
 //! in their own module (`string`, and later `list`, `hash`, `set`, `zset`).
 
+use crate::compact::CompactBytes;
 use bytes::Bytes;
 
 /// Redis's embstr limit: strings up to this length report `embstr`.
@@ -8,19 +9,21 @@ const EMBSTR_MAX: usize = 44;
 /// Redis shares the integer objects 0..10000 (OBJECT REFCOUNT shows `INT_MAX`).
 const SHARED_INTEGERS: i64 = 10000;
 
-/// A stored value.
+/// A stored value: 24 bytes, because every key's slot holds one inline.
+/// Strings, the common case, live in it; the collections are boxed (their
+/// own headers are 32 to 152 bytes, paid only by keys of that type).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string.
     String(StrValue),
     /// A list, head first (see [`crate::list`]).
-    List(crate::list::List),
+    List(Box<crate::list::List>),
     /// A hash (see [`crate::hash`]).
-    Hash(crate::hash::Hash),
+    Hash(Box<crate::hash::Hash>),
     /// A set (see [`crate::set`]).
-    Set(crate::set::SetValue),
+    Set(Box<crate::set::SetValue>),
     /// A sorted set (see [`crate::zset`]).
-    ZSet(crate::zset::ZSetValue),
+    ZSet(Box<crate::zset::ZSetValue>),
 }
 
 /// A string value in one of the representations Redis distinguishes.
@@ -28,11 +31,13 @@ pub enum Value {
 pub enum StrValue {
     /// A canonical decimal i64 (Redis's `int` encoding).
     Int(i64),
-    /// Bytes as SET stores them; never looks like a canonical integer
-    /// (those become [`StrValue::Int`]). `embstr` up to 44 bytes, else `raw`.
-    Bytes(Bytes),
-    /// A string that grows in place (APPEND, SETRANGE): always `raw`.
-    Raw(Vec<u8>),
+    /// Bytes as SET stores them (inline up to 22 bytes); never looks like a
+    /// canonical integer (those become [`StrValue::Int`]). `embstr` up to 44
+    /// bytes, else `raw`.
+    Str(CompactBytes),
+    /// A string that grows in place (APPEND, SETRANGE): always `raw`. Boxed
+    /// to keep the enum at 24 bytes; such strings are rare and long.
+    Raw(Box<Vec<u8>>),
 }
 
 impl Value {
@@ -97,7 +102,7 @@ impl StrValue {
     pub fn from_slice(b: &[u8]) -> StrValue {
         match shardis_protocol::decode::parse_int(b) {
             Some(n) => StrValue::Int(n),
-            None => StrValue::Bytes(Bytes::copy_from_slice(b)),
+            None => StrValue::Str(CompactBytes::new(b)),
         }
     }
 
@@ -105,8 +110,8 @@ impl StrValue {
     pub fn encoding(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Bytes(b) if b.len() <= EMBSTR_MAX => "embstr",
-            StrValue::Bytes(_) | StrValue::Raw(_) => "raw",
+            StrValue::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            StrValue::Str(_) | StrValue::Raw(_) => "raw",
         }
     }
 
@@ -114,7 +119,7 @@ impl StrValue {
     pub fn len(&self) -> usize {
         match self {
             StrValue::Int(n) => int_len(*n),
-            StrValue::Bytes(b) => b.len(),
+            StrValue::Str(b) => b.len(),
             StrValue::Raw(v) => v.len(),
         }
     }
@@ -124,14 +129,9 @@ impl StrValue {
         self.len() == 0
     }
 
-    /// The bytes as a `Bytes` (a cheap clone unless formatting or copying is
-    /// needed).
+    /// The bytes as an owned `Bytes` copy (for a reply or an effect).
     pub fn to_bytes(&self) -> Bytes {
-        match self {
-            StrValue::Int(n) => Bytes::from(n.to_string()),
-            StrValue::Bytes(b) => b.clone(),
-            StrValue::Raw(v) => Bytes::copy_from_slice(v),
-        }
+        self.with_bytes(Bytes::copy_from_slice)
     }
 
     /// Calls `f` with the bytes, formatting integers on the stack.
@@ -141,7 +141,7 @@ impl StrValue {
                 let mut buf = [0u8; 20];
                 f(fmt_i64(*n, &mut buf))
             }
-            StrValue::Bytes(b) => f(b),
+            StrValue::Str(b) => f(b),
             StrValue::Raw(v) => f(v),
         }
     }
@@ -150,7 +150,7 @@ impl StrValue {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             StrValue::Int(n) => Some(*n),
-            StrValue::Bytes(b) => shardis_protocol::decode::parse_int(b),
+            StrValue::Str(b) => shardis_protocol::decode::parse_int(b),
             StrValue::Raw(v) => shardis_protocol::decode::parse_int(v),
         }
     }
@@ -159,7 +159,7 @@ impl StrValue {
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, StrValue::Raw(_)) {
             let v = self.with_bytes(|b| b.to_vec());
-            *self = StrValue::Raw(v);
+            *self = StrValue::Raw(Box::new(v));
         }
         match self {
             StrValue::Raw(v) => v,
@@ -208,6 +208,12 @@ mod tests {
         s.make_raw().push(b'3');
         assert_eq!(s.encoding(), "raw");
         assert_eq!(s.as_i64(), Some(123));
+    }
+
+    #[test]
+    fn values_are_24_bytes() {
+        assert_eq!(std::mem::size_of::<StrValue>(), 24);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
     }
 
     #[test]

@@ -448,7 +448,7 @@ fn store_zset(
     let n = z.len();
     let deleted = ks.delete(ctx, db, dst);
     if n > 0 {
-        ks.insert_new(ctx, db, dst, Value::ZSet(z), None);
+        ks.insert_new(ctx, db, dst, Value::ZSet(Box::new(z)), None);
         ctx.ready_keys.push((db, Bytes::copy_from_slice(dst)));
     }
     if n > 0 || deleted {
@@ -590,7 +590,7 @@ pub fn zadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], zincrby: b
     }
     if let Some(z) = fresh {
         if !z.is_empty() {
-            ks.insert_new(ctx, db, key, Value::ZSet(z), None);
+            ks.insert_new(ctx, db, key, Value::ZSet(Box::new(z)), None);
         }
     }
     if added > 0 {

@@ -309,6 +309,7 @@ commands! {
     Psync "psync" -3 [ADMIN | NOSCRIPT | NO_MULTI] NONE, "server", "replicationid offset", "Internal command used for replication";
     Sync "sync" 1 [ADMIN | NOSCRIPT | NO_MULTI] NONE, "server", "", "Internal command used for replication";
     Wait "wait" 3 [NOSCRIPT] NONE, "generic", "numreplicas timeout", "Wait for the synchronous replication of all the write commands sent in the context of the current connection";
+    Acl "acl" -2 [] NONE, "server", "subcommand [arg ...]", "A container for Access List Control commands";
     Failover "failover" -1 [ADMIN | NOSCRIPT | STALE] NONE, "server", "[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds]", "Start a coordinated failover between this server and one of its replicas.";
     // generic keyspace
     Del "del" -2 [WRITE] KALL, "generic", "key [key ...]", "Delete a key";

@@ -32,10 +32,8 @@ use std::collections::BTreeMap;
 pub const IGNORED: &[(&str, &str)] = &[
     (
         "acl-pubsub-default",
-        "ACL users are not implemented; requirepass only",
+        "new ACL users always start with resetchannels (the Redis 7.0 default)",
     ),
-    ("aclfile", "ACL users are not implemented; requirepass only"),
-    ("acllog-max-len", "ACL LOG is not implemented"),
     (
         "active-defrag-cycle-max",
         "no jemalloc active defragmentation (mimalloc)",
@@ -346,13 +344,7 @@ const DEPRECATED: &[&str] = &[
 ];
 
 /// Directives Redis handles outside its config table, which shardis does not support.
-const UNSUPPORTED: &[&str] = &[
-    "include",
-    "rename-command",
-    "user",
-    "loadmodule",
-    "sentinel",
-];
+const UNSUPPORTED: &[&str] = &["include", "rename-command", "loadmodule", "sentinel"];
 
 /// `loglevel` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -479,6 +471,12 @@ pub struct Config {
     pub masterauth: Option<String>,
     /// `masteruser`.
     pub masteruser: Option<String>,
+    /// `aclfile` (None = users come from `user` directives).
+    pub aclfile: Option<String>,
+    /// `acllog-max-len`.
+    pub acllog_max_len: usize,
+    /// `user <name> rules…` directives, in file order (name first).
+    pub users: Vec<Vec<String>>,
     /// `replica-read-only`.
     pub replica_read_only: bool,
     /// `replica-serve-stale-data`.
@@ -584,6 +582,9 @@ impl Default for Config {
             replicaof: None,
             masterauth: None,
             masteruser: None,
+            aclfile: None,
+            acllog_max_len: 128,
+            users: Vec::new(),
             replica_read_only: true,
             replica_serve_stale_data: true,
             replica_announce_ip: None,
@@ -919,6 +920,14 @@ static PARAMS: &[Param] = &[
     ),
     p("masterauth", None, Str, 0, field!(OptStr, masterauth)),
     p("masteruser", None, Str, 0, field!(OptStr, masteruser)),
+    p("aclfile", None, Str, IMMUTABLE, field!(OptStr, aclfile)),
+    p(
+        "acllog-max-len",
+        None,
+        Int(0, I64),
+        0,
+        field!(Usize, acllog_max_len),
+    ),
     p(
         "replica-read-only",
         Some("slave-read-only"),
@@ -1138,8 +1147,6 @@ static PARAMS: &[Param] = &[
         Enum(&["allchannels", "resetchannels"]),
         "resetchannels",
     ),
-    ign_f("aclfile", None, Str, IMMUTABLE, ""),
-    ign("acllog-max-len", Int(0, I64), "128"),
     ign("active-defrag-cycle-max", Int(1, 99), "25"),
     ign("active-defrag-cycle-min", Int(1, 99), "1"),
     ign("active-defrag-ignore-bytes", Mem(1, I64), "104857600"),
@@ -1616,6 +1623,9 @@ impl Config {
 
     fn apply_directive(&mut self, argv: &[String]) -> Result<(), String> {
         let name = argv[0].to_ascii_lowercase();
+        if name == "user" && argv.len() >= 2 {
+            return self.add_user(&argv[1..]);
+        }
         let Some(param) = lookup(&name) else {
             if DEPRECATED.contains(&name.as_str()) {
                 return Ok(());
@@ -1710,6 +1720,35 @@ impl Config {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A `user` directive: the rules are checked now (as Redis does), the
+    /// user is created when the server starts.
+    fn add_user(&mut self, argv: &[String]) -> Result<(), String> {
+        if self.users.iter().any(|u| u[0] == argv[0]) {
+            return Err(format!(
+                "Error in user declaration '{}': {}",
+                argv[0],
+                shardis_acl::RuleError::Duplicate.message()
+            ));
+        }
+        let mut probe = shardis_acl::User::new(&argv[0]);
+        for (j, op) in argv[1..].iter().enumerate() {
+            match probe.apply(op.as_bytes()) {
+                Ok(()) | Err(shardis_acl::RuleError::UnknownCommand) => {}
+                Err(e) => {
+                    // Redis names `argv[j]` of the whole line (`user`, name,
+                    // rules…) where j counts rules: we print the same token.
+                    let shown = if j == 0 { "user" } else { &argv[j - 1] };
+                    return Err(format!(
+                        "Error in user declaration '{shown}': {}",
+                        e.message()
+                    ));
+                }
+            }
+        }
+        self.users.push(argv.to_vec());
         Ok(())
     }
 

@@ -513,3 +513,23 @@ fn config_set() {
         "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - dbfilename can't be a path, just a filename"
     );
 }
+
+#[test]
+fn user_directives_and_acl_params() {
+    let c = cfg(
+        "user alice on >pw ~a* +get\nuser bob on nopass\naclfile /tmp/u.acl\nacllog-max-len 5\n",
+    )
+    .unwrap();
+    assert_eq!(c.users.len(), 2);
+    assert_eq!(c.users[0], vec!["alice", "on", ">pw", "~a*", "+get"]);
+    assert_eq!(c.aclfile.as_deref(), Some("/tmp/u.acl"));
+    assert_eq!(c.acllog_max_len, 5);
+    let e = cfg("user alice on bogus\n").unwrap_err();
+    // Redis 7.0.15 names the wrong token ('alice', not 'bogus'); so do we.
+    assert_eq!(e.reason, "Error in user declaration 'alice': Syntax error");
+    let e = cfg("user a on\nuser a off\n").unwrap_err();
+    assert_eq!(
+        e.reason,
+        "Error in user declaration 'a': Duplicate user found. A user can only be defined once in config files"
+    );
+}

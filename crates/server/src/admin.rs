@@ -73,7 +73,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             crate::pubsub::reset(conn);
             conn.db = 0;
             conn.proto = Protocol::Resp2;
-            conn.authenticated = conn.shard.shared.config().requirepass.is_none();
+            crate::acl::reset_user(conn);
             let mut info = conn.info.borrow_mut();
             info.name.clear();
             info.resp = 2;
@@ -81,6 +81,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             Reply::Simple("RESET")
         }
         CommandId::Client => client(conn, &args).await,
+        CommandId::Acl => crate::acl::command(conn, &args).await,
         CommandId::CommandCmd => command(&args),
         CommandId::Info => {
             Reply::Verbatim("txt", Bytes::from(crate::info::render(conn, &args).await))
@@ -428,37 +429,13 @@ fn auth(conn: &mut Conn, args: &[Bytes]) -> Reply {
     if args.len() > 3 {
         return Reply::error(SYNTAX);
     }
-    let requirepass = conn.shard.shared.config().requirepass.clone();
-    let (user, pass) = if args.len() == 3 {
-        (&args[1][..], &args[2][..])
-    } else {
-        (&b"default"[..], &args[1][..])
-    };
-    match requirepass {
-        None if args.len() == 2 => Reply::error(errors::AUTH_NOT_CONFIGURED),
-        None => {
-            if user == b"default" {
-                conn.authenticated = true;
-                Reply::OK
-            } else {
-                Reply::error(errors::WRONGPASS)
-            }
+    if args.len() == 2 {
+        if conn.shard.shared.acl.snapshot().default_user().nopass() {
+            return Reply::error(errors::AUTH_NOT_CONFIGURED);
         }
-        Some(p) => {
-            if user == b"default" && pass == p.as_bytes() {
-                conn.authenticated = true;
-                conn.set_authenticated();
-                Reply::OK
-            } else {
-                crate::log!(
-                    Verbose,
-                    "AUTH failed for client id={}",
-                    conn.info.borrow().id
-                );
-                Reply::error(errors::WRONGPASS)
-            }
-        }
+        return crate::acl::authenticate(conn, b"default", &args[1], &args[0]);
     }
+    crate::acl::authenticate(conn, &args[1], &args[2], &args[0])
 }
 
 fn hello(conn: &mut Conn, args: &[Bytes]) -> Reply {
@@ -477,14 +454,7 @@ fn hello(conn: &mut Conn, args: &[Bytes]) -> Reply {
     while i < args.len() {
         let more = args.len() - i - 1;
         if eq(&args[i], "auth") && more >= 2 {
-            let r = auth(
-                conn,
-                &[
-                    Bytes::from_static(b"auth"),
-                    args[i + 1].clone(),
-                    args[i + 2].clone(),
-                ],
-            );
+            let r = crate::acl::authenticate(conn, &args[i + 1], &args[i + 2], &args[0]);
             if r.is_error() {
                 return r;
             }
@@ -1053,8 +1023,13 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                     crate::logging::set_level(l);
                 }
             }
+            let requirepass =
+                (cfg.requirepass != before.requirepass).then(|| cfg.requirepass.clone());
             drop(cfg);
             shared.refresh_hot_config();
+            if let Some(pass) = requirepass {
+                crate::acl::set_requirepass(&shared, pass.as_deref());
+            }
             Reply::OK
         }
         b"resetstat" if args.len() == 2 => {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 /// One connection's descriptive state, owned by its executor.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
     /// CLIENT ID.
     pub id: u64,

@@ -58,8 +58,12 @@ pub struct Conn {
     pub db: usize,
     /// Negotiated protocol.
     pub proto: Protocol,
-    /// Passed AUTH (or no password is set).
+    /// Passed AUTH (or the default user needs no password).
     pub authenticated: bool,
+    /// The ACL user this connection runs as (cached; see `acl::refresh`).
+    pub user: std::sync::Arc<shardis_acl::User>,
+    /// The ACL epoch `user` was read at.
+    pub acl_epoch: u64,
     /// Close once the current replies are written.
     pub close_after_reply: bool,
     slots: Vec<Option<Reply>>,
@@ -106,10 +110,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
     let _ = stream.set_nodelay(true);
     let clients = shared.connected_clients.fetch_add(1, Ordering::Relaxed) + 1;
-    let (requirepass, protected) = {
-        let c = shared.config();
-        (c.requirepass.clone(), c.protected_mode)
-    };
+    let protected = shared.config().protected_mode;
+    let users = shared.acl.snapshot();
+    let default_nopass = users.default_user().nopass();
     let mut stream = stream;
     if clients as u64 > shared.maxclients.load(Ordering::Relaxed) {
         counters
@@ -121,7 +124,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
         return;
     }
-    if protected && requirepass.is_none() && !addr.ip().is_loopback() {
+    if protected && default_nopass && !addr.ip().is_loopback() {
         let _ = stream.write_all(errors::PROTECTED_MODE.as_bytes()).await;
         shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
         return;
@@ -147,7 +150,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         user: "default".into(),
     }));
     shard.clients.borrow_mut().insert(id, info.clone());
-    let mut conn = Conn::new(shard.clone(), stream, info, requirepass.is_none());
+    let authenticated = crate::acl::default_authenticates(&users);
+    let mut conn = Conn::new(shard.clone(), stream, info, authenticated);
     conn.run().await;
     crate::pubsub::reset(&mut conn);
     crate::tx::reset(&mut conn).await;
@@ -167,7 +171,11 @@ impl Conn {
         authenticated: bool,
     ) -> Conn {
         let nshards = shard.shards();
+        let acl_epoch = shard.shared.acl.epoch();
+        let user = shard.shared.acl.snapshot().default_user().clone();
         Conn {
+            user,
+            acl_epoch,
             shard,
             stream,
             info,
@@ -487,8 +495,16 @@ impl Conn {
         if !cmd.arity_ok(args.len()) {
             return Route::Reply(Reply::Error(errors::wrong_arity(cmd.name)));
         }
+        if !self.master_link {
+            crate::acl::refresh(self);
+        }
         if !self.authenticated && !cmd.has(flags::NO_AUTH) {
             return Route::Reply(Reply::error(errors::NOAUTH));
+        }
+        if !self.master_link {
+            if let Err(r) = crate::acl::check(self, cmd, args) {
+                return Route::Reply(r);
+            }
         }
         if cmd.is_write()
             && !self.master_link

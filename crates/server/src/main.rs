@@ -15,6 +15,7 @@
 //! - [`admin`], [`info`]: connection and server commands.
 //! - [`route`]: key → slot → shard.
 
+pub mod acl;
 pub mod admin;
 pub mod alloc;
 pub mod blocking;

@@ -224,7 +224,17 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
             (a, o)
         })
         .collect();
+    let users = match crate::acl::startup_users(&shared_cfg) {
+        Ok(u) => u,
+        Err(e) => {
+            for line in e.lines() {
+                crate::log!(Warning, "{}", line);
+            }
+            return 1;
+        }
+    };
     let shared = Arc::new(Shared::new(shared_cfg, config_file, threads));
+    shared.acl.update(|u| *u = users);
     shared.port.store(port as u64, Ordering::Relaxed);
     crate::log!(
         Notice,

@@ -59,6 +59,8 @@ pub struct Shared {
     pub loaded: AtomicBool,
     /// Set once every executor is serving.
     pub started_up: AtomicBool,
+    /// ACL users and log.
+    pub acl: crate::acl::AclState,
 }
 
 /// Counters one shard increments and INFO sums. Padded to avoid false sharing.
@@ -102,7 +104,10 @@ impl Shared {
     /// Fresh shared state for `shards` executors.
     pub fn new(config: Config, config_file: Option<String>, shards: usize) -> Shared {
         let run_id = random_hex40();
+        let mut users = shardis_acl::Users::new();
+        users.set_requirepass(config.requirepass.as_deref());
         Shared {
+            acl: crate::acl::AclState::new(users),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
             query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             maxclients: AtomicU64::new(config.maxclients),

@@ -431,7 +431,7 @@ pub struct Config {
     pub requirepass: Option<String>,
     /// `databases`: number of logical dbs.
     pub databases: usize,
-    /// `dir`: working directory for RDB files (stored as given).
+    /// `dir`: working directory for RDB files (the server stores it absolute, as Redis does).
     pub dir: String,
     /// `logfile` ("" = stdout).
     pub logfile: String,
@@ -1576,6 +1576,18 @@ impl Config {
     /// Applies a whole redis.conf text: `#` comments, quoting as in Redis's `sdssplitargs`,
     /// case-insensitive directives, later lines override earlier ones. `include` is rejected.
     pub fn apply_text(&mut self, text: &str, file: Option<&str>) -> Result<(), ConfigError> {
+        self.apply_text_entering_dir(text, file, &mut |d: &str| Ok(d.to_string()))
+    }
+
+    /// [`Config::apply_text`], calling `enter_dir` for every `dir` line as it is read, as
+    /// redis-server chdirs there at once (so later relative paths resolve inside it). It
+    /// returns the path to store (the server's: the absolute directory) or the reason.
+    pub fn apply_text_entering_dir(
+        &mut self,
+        text: &str,
+        file: Option<&str>,
+        enter_dir: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ConfigError> {
         for (i, raw) in text.split('\n').enumerate() {
             let line = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
             if line.is_empty() || line.starts_with('#') {
@@ -1597,7 +1609,10 @@ impl Config {
             if argv.is_empty() {
                 continue;
             }
-            self.apply_directive(&argv).map_err(err)?;
+            self.apply_directive(&argv).map_err(&err)?;
+            if argv[0].eq_ignore_ascii_case("dir") {
+                self.dir = enter_dir(&self.dir).map_err(err)?;
+            }
         }
         Ok(())
     }
@@ -1615,10 +1630,20 @@ impl Config {
         file: Option<(&str, &str)>,
         args: &[String],
     ) -> Result<(), ConfigError> {
+        self.apply_file_and_args_entering_dir(file, args, &mut |d: &str| Ok(d.to_string()))
+    }
+
+    /// [`Config::apply_file_and_args`] with the `dir` hook of [`Config::apply_text_entering_dir`].
+    pub fn apply_file_and_args_entering_dir(
+        &mut self,
+        file: Option<(&str, &str)>,
+        args: &[String],
+        enter_dir: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ConfigError> {
         let mut text = file.map(|(_, t)| t.to_string()).unwrap_or_default();
         text.push('\n');
         text.push_str(&args_to_config_text(args));
-        self.apply_text(&text, file.map(|(p, _)| p))
+        self.apply_text_entering_dir(&text, file.map(|(p, _)| p), enter_dir)
     }
 
     fn apply_directive(&mut self, argv: &[String]) -> Result<(), String> {

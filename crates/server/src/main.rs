@@ -86,9 +86,22 @@ fn main() {
         None => None,
     };
     let source = file.as_deref().zip(text.as_deref());
-    if let Err(e) = config.apply_file_and_args(source, &directives) {
+    // Like redis-server: chdir into `dir` as its line is read; CONFIG GET dir is absolute.
+    let mut enter_dir = |dir: &str| -> Result<String, String> {
+        std::env::set_current_dir(dir).map_err(|e| io_reason(&e))?;
+        std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|e| io_reason(&e))
+    };
+    if let Err(e) = config.apply_file_and_args_entering_dir(source, &directives, &mut enter_dir) {
         eprint!("{}", e.redis_message());
         std::process::exit(1);
+    }
+    if config.dir == "." {
+        // No `dir` line: the working directory, spelt out as Redis reports it.
+        if let Ok(cwd) = std::env::current_dir() {
+            config.dir = cwd.to_string_lossy().into_owned();
+        }
     }
     let level = logging::Level::parse(config.loglevel.as_str()).unwrap_or(logging::Level::Notice);
     if let Err(e) = logging::init(&config.logfile, level) {
@@ -127,4 +140,13 @@ fn main() {
         let _ = std::fs::remove_file(p);
     }
     std::process::exit(code);
+}
+
+/// An I/O error as C's strerror words it ("No such file or directory"), as Redis prints it.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }

@@ -64,12 +64,17 @@ pub fn dump_path(shard: &Shard) -> std::path::PathBuf {
     std::path::Path::new(&c.dir).join(&c.dbfilename)
 }
 
+/// Where a save writes before the atomic rename: `temp-<pid>.rdb` beside the dump.
+pub fn temp_path(shard: &Shard) -> std::path::PathBuf {
+    dump_path(shard).with_file_name(format!("temp-{}.rdb", std::process::id()))
+}
+
 /// Writes a snapshot of the whole dataset to the dump file. The caller holds
 /// the snapshot slot.
 pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
     let started = Instant::now();
     let path = dump_path(shard);
-    let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    let tmp = temp_path(shard);
     let mut file = std::fs::File::create(&tmp).map_err(|e| {
         format!(
             "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
@@ -144,8 +149,6 @@ pub struct Persistence {
     pub last_load_keys: u64,
     /// Keys expired by the last load.
     pub last_load_expired: u64,
-    /// A BGSAVE was requested while another snapshot ran.
-    pub bgsave_scheduled: bool,
 }
 
 impl Persistence {

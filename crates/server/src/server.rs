@@ -485,6 +485,18 @@ async fn final_save(shard: &Rc<Shard>) {
         _ => save_points,
     };
     if !wanted {
+        let saving = shard
+            .shared
+            .persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bgsave_in_progress;
+        if saving {
+            // Redis kills its saving child and removes the temp file; the save
+            // here dies with the process, so only the file is left to clean up.
+            crate::log!(Warning, "There is a child saving an .rdb. Killing it!");
+            let _ = std::fs::remove_file(crate::persist::temp_path(shard));
+        }
         return;
     }
     crate::log!(Notice, "Saving the final RDB snapshot before exiting.");

@@ -346,3 +346,40 @@ fn leftover_temp_files(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// SHUTDOWN NOSAVE during a BGSAVE leaves neither a temp file nor a new dump,
+/// BGSAVE [SCHEDULE] during a save gets Redis's error, and `dir` is entered
+/// (CONFIG GET dir answers the absolute path, as Redis does after its chdir).
+#[test]
+fn shutdown_nosave_during_bgsave_removes_the_temp_file() {
+    let dir = TempDir::new("nosave-bgsave");
+    let mut srv = start(&dir, &[]);
+    let mut con = srv.client();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dir")
+        .query(&mut con)
+        .unwrap();
+    let absolute = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(got, vec!["dir".to_string(), absolute.display().to_string()]);
+    let blob = vec![b'q'; 2 << 20];
+    for i in 0..100 {
+        let _: () = con.set(format!("blob:{i}"), &blob[..]).unwrap();
+    }
+    let reply: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    assert_eq!(reply, "Background saving started");
+    for args in [&[][..], &["SCHEDULE"][..]] {
+        let err = redis::cmd("BGSAVE")
+            .arg(args)
+            .query::<String>(&mut con)
+            .unwrap_err();
+        assert_eq!(err.detail(), Some("Background save already in progress"));
+    }
+    shutdown(&mut con, &["NOSAVE"]);
+    assert!(exits_within(&mut srv, 20).is_some(), "still running");
+    assert!(srv.logged("There is a child saving an .rdb. Killing it!"));
+    assert_eq!(
+        leftover_temp_files(Path::new(dir.path())),
+        Vec::<PathBuf>::new()
+    );
+}

@@ -230,8 +230,6 @@ pub const IGNORED: &[(&str, &str)] = &[
         "lazyfree-lazy-user-flush",
         "values are freed inline on the owning shard",
     ),
-    ("lfu-decay-time", "LFU counters are not implemented"),
-    ("lfu-log-factor", "LFU counters are not implemented"),
     (
         "maxmemory-clients",
         "client-memory eviction is not implemented",
@@ -513,6 +511,10 @@ pub struct Config {
     pub maxmemory_policy: String,
     /// `maxmemory-samples`.
     pub maxmemory_samples: u64,
+    /// `lfu-log-factor`.
+    pub lfu_log_factor: u32,
+    /// `lfu-decay-time` minutes.
+    pub lfu_decay_time: u32,
     /// `hz`.
     pub hz: u64,
     /// `slowlog-log-slower-than` microseconds (-1 = disabled).
@@ -603,6 +605,8 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             hz: 10,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
@@ -1048,6 +1052,20 @@ static PARAMS: &[Param] = &[
         0,
         field!(U64, maxmemory_samples),
     ),
+    p(
+        "lfu-log-factor",
+        None,
+        Int(0, I32),
+        0,
+        field!(U32, lfu_log_factor),
+    ),
+    p(
+        "lfu-decay-time",
+        None,
+        Int(0, I32),
+        0,
+        field!(U32, lfu_decay_time),
+    ),
     p("hz", None, Int(0, I32), 0, field!(U64, hz)),
     p(
         "slowlog-log-slower-than",
@@ -1264,8 +1282,6 @@ static PARAMS: &[Param] = &[
     ign("lazyfree-lazy-server-del", Bool, "no"),
     ign("lazyfree-lazy-user-del", Bool, "no"),
     ign("lazyfree-lazy-user-flush", Bool, "no"),
-    ign("lfu-decay-time", Int(0, I32), "1"),
-    ign("lfu-log-factor", Int(0, I32), "10"),
     ign("maxmemory-clients", MemOrPercent, "0"),
     ign("maxmemory-eviction-tenacity", Int(0, 100), "10"),
     ign("no-appendfsync-on-rewrite", Bool, "no"),

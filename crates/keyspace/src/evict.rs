@@ -229,6 +229,16 @@ impl Keyspace {
         self.eviction
     }
 
+    /// How many keys the policy may evict here: every key, the keys with a
+    /// TTL (`volatile-*`), or none (`noeviction`).
+    pub fn evictable_keys(&self) -> usize {
+        match self.eviction.policy {
+            Policy::NoEviction => 0,
+            p if p.volatile() => self.dbs.iter().map(|d| d.ttl.len()).sum(),
+            _ => self.dbs.iter().map(|d| d.len()).sum(),
+        }
+    }
+
     /// Evicts one key chosen by the policy: deletes it, appends `DEL key` to
     /// the effects (replicas see evictions as deletes) and counts it in
     /// `evicted_keys`. Returns false when the policy finds nothing to evict

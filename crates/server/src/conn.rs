@@ -349,6 +349,7 @@ impl Conn {
                 break;
             }
             let route = self.route(&args);
+            let route = self.memory_gate(route);
             if self.tx.in_multi() || self.subs.active() {
                 if let Some(r) = crate::tx::gate(self, &route, &args) {
                     self.slots.push(Some(r));
@@ -484,6 +485,30 @@ impl Conn {
             self.slots[slot] = Some(Reply::error(errors::SHUTTING_DOWN));
         }
         self.close_after_reply = true;
+    }
+
+    /// Redis's maxmemory step for what the owning shard does not check
+    /// itself (see `memory`): commands queued in MULTI, EXEC, multi-shard and
+    /// server commands evict on this connection's shard and may get OOM.
+    fn memory_gate(&self, route: Route) -> Route {
+        if self.master_link || self.shard.shared.maxmemory.load(Ordering::Relaxed) == 0 {
+            return route;
+        }
+        let in_multi = self.tx.in_multi();
+        let cmd = match &route {
+            Route::Reply(_) => return route,
+            Route::Keyed(..) if !in_multi => return route,
+            Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => *c,
+        };
+        let exec_denyoom = self
+            .tx
+            .queued
+            .as_ref()
+            .is_some_and(|q| q.iter().any(|(c, _)| c.has(flags::DENYOOM)));
+        match self.shard.oom_check_exec(cmd, in_multi, exec_denyoom) {
+            Some(oom) => Route::Reply(oom),
+            None => route,
+        }
     }
 
     /// Decides where a request runs, answering the errors Redis checks before

@@ -25,6 +25,7 @@ pub mod errors;
 pub mod failover;
 pub mod info;
 pub mod logging;
+pub mod memory;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;

@@ -219,6 +219,21 @@ impl ReplState {
             .unwrap_or(self.offset)
     }
 
+    /// Replica output buffers beyond the backlog's size: what maxmemory does
+    /// not count (Redis 7.0's `freeMemoryGetNotCountedMemory`). The replicas'
+    /// queued stream chunks are shared with the backlog, so the largest queue
+    /// stands for the shared buffer.
+    pub fn replica_buffers_beyond_backlog(&self) -> u64 {
+        let queued = self
+            .replicas
+            .iter()
+            .map(|r| r.stream_bytes.get() + r.rdb.borrow().iter().map(|b| b.len()).sum::<usize>())
+            .max()
+            .unwrap_or(0) as u64;
+        let backlog = self.backlog.as_ref().map_or(0, |b| b.size() as u64);
+        queued.saturating_sub(backlog)
+    }
+
     /// Appends stream bytes to the backlog and every started replica queue.
     pub fn append(&mut self, chunk: Bytes, limits: (u64, u64, u64)) {
         if chunk.is_empty() {
@@ -542,6 +557,10 @@ pub async fn pump(shard: Rc<Shard>) {
             }
         }
         repl.replicas.retain(|r| !r.closed.get());
+        shard.shared.not_counted_memory.store(
+            repl.replica_buffers_beyond_backlog(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         repl.pumps += 1;
         let max_lag = shard.shared.config().min_replicas_max_lag;
         let good = repl.good_replicas(max_lag);

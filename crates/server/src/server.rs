@@ -447,7 +447,7 @@ async fn shard_main(
 }
 
 /// The per-shard periodic task (Redis's serverCron, `hz` times a second):
-/// active expiry and shutdown checks.
+/// active expiry, maxmemory eviction and shutdown checks.
 async fn cron(shard: Rc<Shard>) {
     loop {
         let hz = shard.shared.config().hz.clamp(1, 500);
@@ -470,6 +470,9 @@ async fn cron(shard: Rc<Shard>) {
         if !shard.replica.get() {
             // active_expire visits every db itself.
             shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
+            // Every shard sheds its share, including shards no write reaches.
+            shard.publish_evictable();
+            shard.perform_evictions();
         }
         crate::alloc::used_memory();
     }

@@ -101,15 +101,22 @@ pub struct Shard {
     pub pubsub: RefCell<crate::pubsub::Registry>,
     /// Clients blocked on this shard's keys, and this executor's blocked clients.
     pub blocking: RefCell<crate::blocking::BlockTable>,
+    /// The `Shared::eviction_version` this keyspace's eviction settings reflect.
+    pub eviction_version: Cell<u64>,
 }
 
 impl Shard {
     /// Creates shard `id` around its mesh senders.
     pub fn new(id: usize, shared: Arc<Shared>, senders: Senders<Job>) -> Shard {
-        let databases = shared.config().databases;
+        let (databases, eviction) = {
+            let c = shared.config();
+            (c.databases, crate::memory::eviction_config(&c))
+        };
+        let mut keyspace = Keyspace::new(databases);
+        keyspace.set_eviction_config(eviction);
         Shard {
             id,
-            keyspace: RefCell::new(Keyspace::new(databases)),
+            keyspace: RefCell::new(keyspace),
             locks: RefCell::new(HashMap::new()),
             lock_waiters: RefCell::new(Vec::new()),
             senders,
@@ -128,6 +135,11 @@ impl Shard {
             watch: RefCell::new(Default::default()),
             pubsub: RefCell::new(Default::default()),
             blocking: RefCell::new(Default::default()),
+            eviction_version: Cell::new(
+                shared
+                    .eviction_version
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
             shared,
         }
     }
@@ -142,7 +154,9 @@ impl Shard {
         &self.shared.stats[self.id]
     }
 
-    /// [`Shard::execute`] for a client that may speak RESP3.
+    /// [`Shard::execute`] for a client's command (one that may speak RESP3),
+    /// after Redis's maxmemory step: over the limit, this shard evicts first
+    /// and refuses a `denyoom` command it cannot make room for.
     pub fn execute_as(
         &self,
         resp3: bool,
@@ -150,6 +164,9 @@ impl Shard {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Reply {
+        if let Some(oom) = self.oom_check(cmd, false) {
+            return oom;
+        }
         self.resp3.set(resp3);
         let r = self.execute(db, cmd, args);
         self.resp3.set(false);
@@ -171,6 +188,7 @@ impl Shard {
         db: usize,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
+        self.refresh_eviction_config();
         let mut ctx = self.ctx.borrow_mut();
         ctx.db = db;
         ctx.now_ms = unix_ms();
@@ -187,6 +205,7 @@ impl Shard {
         ShardCounters::add(&c.keyspace_hits, s.keyspace_hits);
         ShardCounters::add(&c.keyspace_misses, s.keyspace_misses);
         ShardCounters::add(&c.expired_keys, s.expired_keys);
+        ShardCounters::add(&c.evicted_keys, s.evicted_keys);
         ShardCounters::add(&c.dirty, s.dirty);
         if !ctx.effects.is_empty() {
             {

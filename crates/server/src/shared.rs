@@ -43,6 +43,13 @@ pub struct Shared {
     pub query_buffer_limit: AtomicU64,
     /// `maxclients`.
     pub maxclients: AtomicU64,
+    /// `maxmemory` (0: no limit).
+    pub maxmemory: AtomicU64,
+    /// Bumped when an eviction setting changes; shards re-read them (see `memory`).
+    pub eviction_version: AtomicU64,
+    /// Memory not counted against maxmemory: replica output buffers beyond
+    /// the backlog (Redis's `freeMemoryGetNotCountedMemory`), kept by shard 0.
+    pub not_counted_memory: AtomicU64,
     /// `min-replicas-to-write`.
     pub min_replicas_to_write: AtomicU64,
     /// Online replicas within `min-replicas-max-lag` (kept by the replication role).
@@ -83,6 +90,11 @@ pub struct ShardCounters {
     pub keyspace_misses: AtomicU64,
     /// Keys deleted because they expired.
     pub expired_keys: AtomicU64,
+    /// Keys deleted by maxmemory eviction.
+    pub evicted_keys: AtomicU64,
+    /// Keys this shard's policy may evict, as of its last cron or eviction
+    /// step (lets shards share eviction in proportion, see `memory`).
+    pub evictable_keys: AtomicU64,
     /// Error replies sent.
     pub total_error_replies: AtomicU64,
     /// Changes since the last save (Redis's `dirty`).
@@ -111,6 +123,9 @@ impl Shared {
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
             query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             maxclients: AtomicU64::new(config.maxclients),
+            maxmemory: AtomicU64::new(config.maxmemory),
+            eviction_version: AtomicU64::new(1),
+            not_counted_memory: AtomicU64::new(0),
             min_replicas_to_write: AtomicU64::new(config.min_replicas_to_write),
             good_replicas: AtomicUsize::new(0),
             port: AtomicU64::new(config.port as u64),
@@ -153,6 +168,8 @@ impl Shared {
         self.query_buffer_limit
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
         self.maxclients.store(c.maxclients, Ordering::Relaxed);
+        self.maxmemory.store(c.maxmemory, Ordering::Relaxed);
+        self.eviction_version.fetch_add(1, Ordering::Relaxed);
         self.min_replicas_to_write
             .store(c.min_replicas_to_write, Ordering::Relaxed);
     }

@@ -452,6 +452,22 @@ commands! {
     Zdiffstore "zdiffstore" -4 [WRITE | DENYOOM | MOVABLEKEYS] NKD, "sorted-set", "destination numkeys key [key ...]", "Subtract multiple sorted sets and store the resulting sorted set in a new key";
     Zrandmember "zrandmember" -2 [READONLY] K1, "sorted-set", "key [count [WITHSCORES]]", "Get one or multiple random elements from a sorted set";
     Zscan "zscan" -3 [READONLY] K1, "sorted-set", "key cursor [MATCH pattern] [COUNT count]", "Incrementally iterate sorted sets elements and associated scores";
+    // streams
+    Xadd "xadd" -5 [WRITE | DENYOOM | FAST] K1, "stream", "key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]", "Appends a new entry to a stream";
+    Xlen "xlen" 2 [READONLY | FAST] K1, "stream", "key", "Return the number of entries in a stream";
+    Xrange "xrange" -4 [READONLY] K1, "stream", "key start end [COUNT count]", "Return a range of elements in a stream, with IDs matching the specified IDs interval";
+    Xrevrange "xrevrange" -4 [READONLY] K1, "stream", "key end start [COUNT count]", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE";
+    Xdel "xdel" -3 [WRITE | FAST] K1, "stream", "key id [id ...]", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.";
+    Xtrim "xtrim" -4 [WRITE] K1, "stream", "key MAXLEN|MINID [=|~] threshold [LIMIT count]", "Trims the stream to (approximately if '~' is passed) a certain size";
+    Xsetid "xsetid" -3 [WRITE | DENYOOM | FAST] K1, "stream", "key last-id [ENTRIESADDED entries_added] [MAXDELETEDID max_deleted_entry_id]", "An internal command for replicating stream values";
+    Xread "xread" -4 [READONLY | BLOCKING | MOVABLEKEYS] KeySpec::Streams, "stream", "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.";
+    Xreadgroup "xreadgroup" -7 [WRITE | BLOCKING | MOVABLEKEYS] KeySpec::Streams, "stream", "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.";
+    Xgroup "xgroup" -2 [WRITE | DENYOOM] KeySpec::Subcommand, "stream", "subcommand [arg ...]", "A container for consumer groups commands";
+    Xack "xack" -4 [WRITE | FAST] K1, "stream", "key group id [id ...]", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.";
+    Xpending "xpending" -3 [READONLY] K1, "stream", "key group [[IDLE min-idle-time] start end count [consumer]]", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.";
+    Xclaim "xclaim" -6 [WRITE | FAST] K1, "stream", "key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.";
+    Xautoclaim "xautoclaim" -6 [WRITE | FAST] K1, "stream", "key group consumer min-idle-time start [COUNT count] [JUSTID]", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.";
+    Xinfo "xinfo" -2 [READONLY] KeySpec::Subcommand, "stream", "subcommand [arg ...]", "A container for stream introspection commands";
     // transactions
     Multi "multi" 1 [NOSCRIPT | LOADING | STALE | FAST | NO_MULTI] NONE, "transactions", "", "Mark the start of a transaction block";
     Exec "exec" 1 [NOSCRIPT | LOADING | STALE] NONE, "transactions", "", "Execute all commands issued after MULTI";
@@ -524,17 +540,7 @@ mod tests {
             zus.key_indices(&[b"zunionstore", b"d", b"3", b"a", b"b"]),
             Err(KeyError::NumKeysTooLarge)
         );
-        // No stream command exists yet; the spec is ready for XREAD's shape.
-        let xread = Command {
-            name: "xread",
-            id: CommandId::Get,
-            arity: -4,
-            flags: READONLY | MOVABLEKEYS,
-            keys: KeySpec::Streams,
-            group: "stream",
-            summary: "",
-            syntax: "",
-        };
+        let xread = lookup(b"xread").unwrap();
         assert_eq!(
             xread
                 .key_indices(&[b"xread", b"STREAMS", b"a", b"b", b"0", b"0"])

@@ -25,6 +25,8 @@
 //! - [`set`]: the set commands (`intset` or `hashtable`).
 //! - [`zset`]: the sorted-set commands, blocking ones included (tried once);
 //!   `zskiplist` is their order-statistic skiplist.
+//! - [`stream`]: the stream type and its entry commands (XADD, XRANGE, XREAD…);
+//!   [`stream_group`]: consumer groups (XGROUP, XREADGROUP, XACK, XCLAIM, XINFO…).
 //! - [`members`]: the member dict and SSCAN/ZSCAN walk sets and sorted sets share.
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
@@ -52,6 +54,8 @@ pub mod members;
 pub mod rdbconv;
 pub mod set;
 pub mod snapshot;
+pub mod stream;
+pub mod stream_group;
 pub mod string;
 pub mod value;
 pub mod zset;
@@ -297,6 +301,22 @@ impl Keyspace {
             C::Zintercard => zset::zintercard(self, ctx, args),
             C::Zrandmember => zset::zrandmember(self, ctx, args),
             C::Zscan => zset::zscan(self, ctx, args),
+            // streams
+            C::Xadd => stream::xadd(self, ctx, args),
+            C::Xlen => stream::xlen(self, ctx, args),
+            C::Xrange => stream::xrange(self, ctx, args, false),
+            C::Xrevrange => stream::xrange(self, ctx, args, true),
+            C::Xdel => stream::xdel(self, ctx, args),
+            C::Xtrim => stream::xtrim(self, ctx, args),
+            C::Xsetid => stream::xsetid(self, ctx, args),
+            C::Xread => stream::xread(self, ctx, args, false),
+            C::Xreadgroup => stream::xread(self, ctx, args, true),
+            C::Xgroup => stream_group::xgroup(self, ctx, args),
+            C::Xack => stream_group::xack(self, ctx, args),
+            C::Xpending => stream_group::xpending(self, ctx, args),
+            C::Xclaim => stream_group::xclaim(self, ctx, args),
+            C::Xautoclaim => stream_group::xautoclaim(self, ctx, args),
+            C::Xinfo => stream_group::xinfo(self, ctx, args),
             // generic
             C::Del | C::Unlink => generic::del(self, ctx, args),
             C::Exists => generic::exists(self, ctx, args),

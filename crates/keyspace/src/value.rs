@@ -24,6 +24,8 @@ pub enum Value {
     Set(Box<crate::set::SetValue>),
     /// A sorted set (see [`crate::zset`]).
     ZSet(Box<crate::zset::ZSetValue>),
+    /// A stream (see [`crate::stream`]).
+    Stream(Box<crate::stream::Stream>),
 }
 
 /// A string value in one of the representations Redis distinguishes.
@@ -49,6 +51,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -61,6 +64,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 

@@ -579,3 +579,65 @@ fn protected_mode_refuses_non_loopback_clients_without_password() {
     let srv = Server::start(&["--bind", "0.0.0.0", "--protected-mode", "no"]);
     assert_eq!(Client::connect_to((ip, srv.port)).cmd(&["PING"]), "+PONG");
 }
+
+/// A replica logs in to its master as `masteruser` with `masterauth`; the
+/// master's replication user may run only the handshake commands.
+#[test]
+fn replica_authenticates_with_masteruser() {
+    let master = Server::start(&[
+        "--requirepass",
+        "adminpw",
+        "--user",
+        "repl",
+        "on",
+        ">rp",
+        "+psync",
+        "+replconf",
+        "+ping",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut m = Client::connect(&master);
+    assert_eq!(m.cmd(&["AUTH", "adminpw"]), "+OK");
+    assert_eq!(m.cmd(&["SET", "k", "v1"]), "+OK");
+    let port = master.port.to_string();
+    let replica = Server::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--masteruser",
+        "repl",
+        "--masterauth",
+        "rp",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut r = Client::connect(&replica);
+    assert!(
+        wait_for(20, || r.cmd(&["GET", "k"]) == r#""v1""#),
+        "replica did not sync through the ACL user"
+    );
+    assert_eq!(m.cmd(&["SET", "k", "v2"]), "+OK");
+    assert!(wait_for(20, || r.cmd(&["GET", "k"]) == r#""v2""#));
+    // The replication user itself cannot read data.
+    let mut spy = Client::connect(&master);
+    assert_eq!(spy.cmd(&["AUTH", "repl", "rp"]), "+OK");
+    assert_eq!(spy.cmd(&["GET", "k"]), noperm_cmd("get"));
+    // A replica with a wrong masterauth never syncs; the master logs the AUTH failure.
+    let bad = Server::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--masteruser",
+        "repl",
+        "--masterauth",
+        "wrong",
+    ]);
+    assert!(wait_for(10, || bad.logged("Unable to AUTH to MASTER")));
+    assert_eq!(Client::connect(&bad).cmd(&["GET", "k"]), "(nil)");
+    let log = m.cmd(&["ACL", "LOG", "1"]);
+    assert!(
+        log.contains(r#""reason", "auth""#) && log.contains(r#""username", "repl""#),
+        "{log}"
+    );
+}

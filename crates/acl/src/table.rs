@@ -141,6 +141,8 @@ pub struct KeySpec {
 pub struct CommandAcl {
     /// Full lower-case name (`get`, `config|get`).
     pub name: &'static str,
+    /// Redis arity (argv counted from the command name, as for subcommands).
+    pub arity: i32,
     /// Bitwise OR of [`cat`] bits.
     pub categories: u32,
     /// Runs before authentication; never denied by command rules.

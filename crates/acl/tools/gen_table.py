@@ -42,9 +42,9 @@ def spec_rs(spec):
 
 rows = []
 def add(c):
-    name, flags, cats, specs = c[0], c[2], c[6], c[8]
+    name, arity, flags, cats, specs = c[0], c[1], c[2], c[6], c[8]
     bits = " | ".join("cat::%s" % x[1:].upper() for x in cats) or "0"
-    rows.append((name, bits, "no_auth" in flags, [spec_rs(s) for s in specs], bool(c[9])))
+    rows.append((name, arity, bits, "no_auth" in flags, [spec_rs(s) for s in specs], bool(c[9])))
     for sub in c[9]:
         add(sub)
 
@@ -56,7 +56,7 @@ print("#![cfg_attr(rustfmt, rustfmt_skip)]")
 print("use crate::table::{cat, ks, Begin, CommandAcl, Find, KeySpec};\n")
 print("/// Every Redis 7.0.15 command and subcommand, sorted by full name.")
 print("pub static COMMANDS: &[CommandAcl] = &[")
-for name, bits, noauth, specs, container in rows:
-    print("    CommandAcl { name: %s, categories: %s, no_auth: %s, container: %s, key_specs: &[%s] }," % (
-        json.dumps(name), bits, "true" if noauth else "false", "true" if container else "false", ", ".join(specs)))
+for name, arity, bits, noauth, specs, container in rows:
+    print("    CommandAcl { name: %s, arity: %d, categories: %s, no_auth: %s, container: %s, key_specs: &[%s] }," % (
+        json.dumps(name), arity, bits, "true" if noauth else "false", "true" if container else "false", ", ".join(specs)))
 print("];")

@@ -434,7 +434,52 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
             )
         }
         b"help" if n == 2 => Reply::Array(HELP.iter().map(|l| Reply::Status((*l).into())).collect()),
-        _ => Reply::Error(errors::unknown_subcommand(&args[1], "acl")),
+        b"dryrun" if n >= 4 => dryrun(&shared.acl.snapshot(), &args[2], &args[3..]),
+        _ => match table::lookup("acl").and_then(|acl| table::lookup_sub(acl, &args[1])) {
+            Some(id) => Reply::Error(errors::wrong_arity(table::COMMANDS[id].name)),
+            None => Reply::Error(errors::unknown_subcommand(&args[1], "acl")),
+        },
+    }
+}
+
+/// ACL DRYRUN: would `user` be allowed to run `cmd`? Nothing runs, nothing
+/// is logged.
+fn dryrun(users: &Users, user: &[u8], cmd: &[Bytes]) -> Reply {
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let Some(u) = users.get(user) else {
+        return Reply::Error(format!("ERR User '{}' not found", lossy(user)));
+    };
+    let not_found = || Reply::Error(format!("ERR Command '{}' not found", lossy(&cmd[0])));
+    let Some(command) = shardis_commands::lookup(&cmd[0]) else {
+        return not_found();
+    };
+    let mut id = table::lookup(command.name).expect("every command has an ACL entry");
+    if table::COMMANDS[id].container && cmd.len() >= 2 {
+        match table::lookup_sub(id, &cmd[1]) {
+            Some(sub) => id = sub,
+            None => return not_found(),
+        }
+    }
+    let entry = &table::COMMANDS[id];
+    let argc = cmd.len() as i32;
+    if (entry.arity > 0 && entry.arity != argc) || argc < -entry.arity {
+        return Reply::Error(errors::wrong_arity(entry.name));
+    }
+    let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_ref()).collect();
+    match u.check(id, &argv) {
+        Ok(()) => Reply::OK,
+        Err(Denied::Command) => Reply::bulk_string(format!(
+            "This user has no permissions to run the '{}' command",
+            entry.name
+        )),
+        Err(Denied::Key(pos)) => Reply::bulk_string(format!(
+            "This user has no permissions to access the '{}' key",
+            lossy(argv[pos])
+        )),
+        Err(Denied::Channel(pos)) => Reply::bulk_string(format!(
+            "This user has no permissions to access the '{}' channel",
+            lossy(argv[pos])
+        )),
     }
 }
 

@@ -152,38 +152,34 @@ pub fn refresh(conn: &mut Conn) {
 /// Checks `cmd` against the connection's user; on denial logs it and returns
 /// Redis's NOPERM error.
 pub fn check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Result<(), Reply> {
-    if conn.user.unrestricted() {
-        return Ok(());
-    }
-    let id = acl_id(cmd, args);
-    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-    let Err(denied) = conn.user.check(id, &argv) else {
+    let Some((id, denied, object)) = denial(conn, cmd, args) else {
         return Ok(());
     };
-    let (reason, object, msg) = match denied {
+    let (reason, msg) = match denied {
         Denied::Command => (
             Reason::Command,
-            table::COMMANDS[id].name.as_bytes().to_vec(),
             format!(
                 "NOPERM this user has no permissions to run the '{}' command",
                 table::COMMANDS[id].name
             ),
         ),
-        Denied::Key(pos) => (
+        Denied::Key(_) => (
             Reason::Key,
-            argv[pos].to_vec(),
             "NOPERM this user has no permissions to access one of the keys used as arguments"
                 .to_string(),
         ),
-        Denied::Channel(pos) => (
+        Denied::Channel(_) => (
             Reason::Channel,
-            argv[pos].to_vec(),
             "NOPERM this user has no permissions to access one of the channels used as arguments"
                 .to_string(),
         ),
     };
-    let username = conn.user.name().as_bytes().to_vec();
-    add_log(conn, reason, object, username, table::COMMANDS[id].name);
+    let context = if conn.tx.in_multi() {
+        Context::Multi
+    } else {
+        Context::Toplevel
+    };
+    add_log(conn, reason, context, object, table::COMMANDS[id].name);
     // A rejected EXEC also discards the transaction (execCommandAbort).
     if cmd.id == shardis_commands::CommandId::Exec {
         return Err(Reply::Error(format!(
@@ -193,12 +189,60 @@ pub fn check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Result<(
     Err(Reply::Error(msg))
 }
 
-fn add_log(conn: &Conn, reason: Reason, object: Vec<u8>, username: Vec<u8>, cmd: &str) {
-    let context = if conn.tx.in_multi() {
-        Context::Multi
-    } else {
-        Context::Toplevel
+/// EXEC checks every queued command again: the rules may have changed since
+/// it was queued. A denied command is not run; its slot holds this error.
+pub fn exec_check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Option<Reply> {
+    // An ACL SETUSER earlier in this EXEC applies to the commands after it.
+    refresh(conn);
+    let (_, denied, object) = denial(conn, cmd, args)?;
+    let (reason, why) = match denied {
+        Denied::Command => (
+            Reason::Command,
+            "no permission to execute the command or subcommand",
+        ),
+        Denied::Key(_) => (Reason::Key, "no permission to touch the specified keys"),
+        Denied::Channel(_) => (
+            Reason::Channel,
+            "no permission to access one of the channels used as arguments",
+        ),
     };
+    add_log(conn, reason, Context::Multi, object, "exec");
+    Some(Reply::Error(format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {why}"
+    )))
+}
+
+/// Why the connection's user may not run `cmd`, with the ACL entry and the
+/// ACL LOG object (command name, key or channel); None if it may.
+fn denial(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Option<(usize, Denied, Vec<u8>)> {
+    if conn.user.unrestricted() {
+        return None;
+    }
+    let id = acl_id(cmd, args);
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+    let denied = conn.user.check(id, &argv).err()?;
+    let object = match denied {
+        Denied::Command => table::COMMANDS[id].name.as_bytes().to_vec(),
+        Denied::Key(pos) | Denied::Channel(pos) => argv[pos].to_vec(),
+    };
+    Some((id, denied, object))
+}
+
+/// Adds an ACL LOG entry for the connection's user; `cmd` is what CLIENT
+/// LIST's `cmd=` shows (the command being denied, as in Redis).
+fn add_log(conn: &Conn, reason: Reason, context: Context, object: Vec<u8>, cmd: &str) {
+    let username = conn.user.name().as_bytes().to_vec();
+    add_log_as(conn, reason, context, object, username, cmd);
+}
+
+fn add_log_as(
+    conn: &Conn,
+    reason: Reason,
+    context: Context,
+    object: Vec<u8>,
+    username: Vec<u8>,
+    cmd: &str,
+) {
     let entry = Entry {
         count: 1,
         reason,
@@ -207,7 +251,6 @@ fn add_log(conn: &Conn, reason: Reason, object: Vec<u8>, username: Vec<u8>, cmd:
         username,
         ctime_ms: crate::shared::unix_ms(),
         client_info: {
-            // Redis shows the command being denied as `cmd=`.
             let mut info = conn.info.borrow().clone();
             info.last_cmd = cmd.to_string();
             info.line()
@@ -237,7 +280,19 @@ pub fn authenticate(conn: &mut Conn, user: &[u8], pass: &[u8], cmd_name: &[u8]) 
                 conn.info.borrow().id
             );
             let name = String::from_utf8_lossy(cmd_name).to_ascii_lowercase();
-            add_log(conn, Reason::Auth, cmd_name.to_vec(), user.to_vec(), &name);
+            let context = if conn.tx.in_multi() {
+                Context::Multi
+            } else {
+                Context::Toplevel
+            };
+            add_log_as(
+                conn,
+                Reason::Auth,
+                context,
+                cmd_name.to_vec(),
+                user.to_vec(),
+                &name,
+            );
             Reply::error(errors::WRONGPASS)
         }
     }

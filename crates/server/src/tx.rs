@@ -407,7 +407,10 @@ pub async fn exec(conn: &mut Conn) -> Reply {
     } else {
         let mut replies = Vec::with_capacity(plan.len());
         for p in plan {
-            let r = run_one(conn, p, &mut effects).await;
+            let r = match crate::acl::exec_check(conn, p.cmd, &p.args) {
+                Some(denied) => denied,
+                None => run_one(conn, p, &mut effects).await,
+            };
             replies.push(r);
         }
         Reply::Array(replies)

@@ -641,3 +641,59 @@ fn replica_authenticates_with_masteruser() {
         "{log}"
     );
 }
+
+/// EXEC checks every queued command again: rules changed by another client,
+/// or by an ACL SETUSER inside the same transaction, apply.
+#[test]
+fn exec_rechecks_queued_commands() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut admin = Client::connect(&srv);
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "ex", "on", "nopass", "~*", "&*", "+@all"]),
+        "+OK"
+    );
+    let mut c = Client::connect(&srv);
+    assert_eq!(c.cmd(&["AUTH", "ex", "x"]), "+OK");
+    assert_eq!(c.cmd(&["MULTI"]), "+OK");
+    for cmd in [
+        &["SET", "k", "v"][..],
+        &["GET", "k"],
+        &["PUBLISH", "ch", "m"],
+        &["SET", "z1", "v"],
+    ] {
+        assert_eq!(c.cmd(cmd), "+QUEUED");
+    }
+    assert_eq!(
+        admin.cmd(&[
+            "ACL",
+            "SETUSER",
+            "ex",
+            "-get",
+            "resetkeys",
+            "~z*",
+            "resetchannels"
+        ]),
+        "+OK"
+    );
+    let why = "-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: ";
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        format!(
+            "[{why}no permission to touch the specified keys, {why}no permission to execute the command or subcommand, {why}no permission to access one of the channels used as arguments, +OK]"
+        )
+    );
+    assert_eq!(
+        admin.cmd(&["EXISTS", "k"]),
+        ":0",
+        "a denied queued write never runs"
+    );
+    assert_eq!(admin.cmd(&["GET", "z1"]), r#""v""#);
+    let log = admin.cmd(&["ACL", "LOG", "1"]);
+    assert!(
+        log.starts_with(
+            r#"[["count", :1, "reason", "channel", "context", "multi", "object", "ch""#
+        ),
+        "{log}"
+    );
+    assert!(log.contains(" cmd=exec "), "{log}");
+}

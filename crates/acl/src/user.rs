@@ -625,10 +625,9 @@ impl User {
         self.root.describe_channels()
     }
 
-    /// Channels and patterns this user may no longer use, among `subs`
-    /// (`(name, is_pattern)`): a subscriber holding one is disconnected.
-    pub fn lost_channel(&self, subs: &[(Vec<u8>, bool)]) -> bool {
-        subs.iter().any(|(c, p)| !self.channel_allowed(c, *p))
+    /// `allchannels` (`&*`).
+    pub fn all_channels(&self) -> bool {
+        self.root.allchannels
     }
 }
 

@@ -353,7 +353,12 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         b"setuser" if n >= 3 => {
             let ops: Vec<&[u8]> = args[3..].iter().map(|a| a.as_ref()).collect();
             match shared.acl.update(|u| u.setuser(&args[2], &ops)) {
-                Ok(()) => Reply::OK,
+                Ok(()) => {
+                    if let Some(user) = shared.acl.snapshot().get(&args[2]).cloned() {
+                        kill_revoked_subscribers(conn, user).await;
+                    }
+                    Reply::OK
+                }
                 Err(e) => Reply::Error(e),
             }
         }
@@ -579,6 +584,37 @@ fn getuser(u: &User) -> Reply {
         ),
         (Reply::bulk(b"selectors"), Reply::Array(Vec::new())),
     ])
+}
+
+/// Disconnects the user's subscribers holding a channel or pattern it may no
+/// longer use (ACLKillPubsubClientsIfNeeded).
+async fn kill_revoked_subscribers(conn: &mut Conn, user: Arc<User>) {
+    if user.all_channels() {
+        return;
+    }
+    let me = conn.info.borrow().id;
+    let _ = conn
+        .shard
+        .broadcast(move |s| {
+            let ids = s
+                .pubsub
+                .borrow()
+                .subscribers_outside(|name, pattern| user.channel_allowed(name, pattern));
+            let clients = s.clients.borrow();
+            for id in ids {
+                if let Some(c) = clients.get(&id) {
+                    let mut c = c.borrow_mut();
+                    if c.user == user.name() {
+                        if c.id == me {
+                            c.killed = true;
+                        } else {
+                            c.kill();
+                        }
+                    }
+                }
+            }
+        })
+        .await;
 }
 
 /// Disconnects every client (on every executor) authenticated as a user for

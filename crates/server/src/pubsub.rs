@@ -100,6 +100,20 @@ impl Registry {
         }
     }
 
+    /// Ids of local subscribers to a channel (or pattern) that `allowed`
+    /// refuses; `allowed(name, is_pattern)`.
+    pub fn subscribers_outside(&self, allowed: impl Fn(&[u8], bool) -> bool) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for (map, pattern) in [(&self.channels, false), (&self.patterns, true)] {
+            for (name, subs) in map {
+                if !allowed(name, pattern) {
+                    ids.extend(subs.iter().map(|(id, _)| *id));
+                }
+            }
+        }
+        ids
+    }
+
     /// Delivers a message to the local subscribers; returns how many got it.
     fn deliver(&self, channel: &Bytes, msg: &Bytes) -> i64 {
         let mut n = 0;

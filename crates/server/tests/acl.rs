@@ -697,3 +697,37 @@ fn exec_rechecks_queued_commands() {
     );
     assert!(log.contains(" cmd=exec "), "{log}");
 }
+
+/// ACL SETUSER that revokes a channel disconnects the user's subscribers to it
+/// (Redis 7.0's ACLKillPubsubClientsIfNeeded); others stay.
+#[test]
+fn revoking_a_channel_disconnects_its_subscribers() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut admin = Client::connect(&srv);
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "sub", "on", "nopass", "+@all", "&news.*", "&sport"]),
+        "+OK"
+    );
+    let mut news = Client::connect(&srv);
+    assert_eq!(news.cmd(&["AUTH", "sub", "x"]), "+OK");
+    assert_eq!(
+        news.cmd(&["PSUBSCRIBE", "news.*"]),
+        r#"["psubscribe", "news.*", :1]"#
+    );
+    let mut sport = Client::connect(&srv);
+    assert_eq!(sport.cmd(&["AUTH", "sub", "x"]), "+OK");
+    assert_eq!(
+        sport.cmd(&["SUBSCRIBE", "sport"]),
+        r#"["subscribe", "sport", :1]"#
+    );
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "sub", "resetchannels", "&sport"]),
+        "+OK"
+    );
+    assert!(
+        wait_for(5, || news.closed()),
+        "subscriber of a revoked pattern stays"
+    );
+    assert_eq!(admin.cmd(&["PUBLISH", "sport", "goal"]), ":1");
+    assert_eq!(sport.read(), r#"["message", "sport", "goal"]"#);
+}

@@ -26,6 +26,7 @@ pub mod failover;
 pub mod info;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;

@@ -17,7 +17,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Capacity of each mesh channel. Large, because a full channel makes the
 /// sender wait, and the receivers never wait on anything but the channel.
@@ -449,6 +449,7 @@ async fn shard_main(
 /// The per-shard periodic task (Redis's serverCron, `hz` times a second):
 /// active expiry, maxmemory eviction and shutdown checks.
 async fn cron(shard: Rc<Shard>) {
+    let mut sampled = Instant::now();
     loop {
         let hz = shard.shared.config().hz.clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
@@ -467,6 +468,10 @@ async fn cron(shard: Rc<Shard>) {
         if shard.id == 0 && !shard.replica.get() {
             crate::persist::check_save_points(&shard);
         }
+        if shard.id == 0 && sampled.elapsed() >= Duration::from_millis(100) {
+            sampled = Instant::now();
+            sample_instantaneous(&shard.shared, sampled);
+        }
         if !shard.replica.get() {
             // active_expire visits every db itself.
             shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
@@ -476,6 +481,21 @@ async fn cron(shard: Rc<Shard>) {
         }
         crate::alloc::used_memory();
     }
+}
+
+/// Feeds INFO's instantaneous rates (Redis: every 100 ms from serverCron).
+fn sample_instantaneous(shared: &crate::shared::Shared, now: Instant) {
+    use crate::metrics::Metric;
+    let commands = shared.total(|c| &c.commands_processed);
+    let input = shared.total(|c| &c.net_input_bytes);
+    let output = shared.total(|c| &c.net_output_bytes);
+    let mut m = shared
+        .instantaneous
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    m.sample(Metric::Commands, commands, now);
+    m.sample(Metric::NetInput, input, now);
+    m.sample(Metric::NetOutput, output, now);
 }
 
 /// The shutdown save: when save points are set (or SHUTDOWN SAVE), unless NOSAVE.

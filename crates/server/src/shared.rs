@@ -60,6 +60,8 @@ pub struct Shared {
     pub snapshot_running: AtomicBool,
     /// Save times and outcomes for INFO persistence.
     pub persistence: Mutex<crate::persist::Persistence>,
+    /// INFO's instantaneous rates (shard 0's cron samples them every 100 ms).
+    pub instantaneous: Mutex<crate::metrics::Instantaneous>,
     /// Set by shard 0 once the shutdown work (final save) is done.
     pub exiting: AtomicBool,
     /// Set once the dump file is loaded; listeners open after it.
@@ -143,6 +145,7 @@ impl Shared {
             connected_clients: AtomicUsize::new(0),
             stats: (0..shards).map(|_| ShardCounters::default()).collect(),
             snapshot_running: AtomicBool::new(false),
+            instantaneous: Mutex::new(Default::default()),
             persistence: Mutex::new(crate::persist::Persistence {
                 last_save: unix_ms() / 1000,
                 last_bgsave_ok: true,

@@ -346,3 +346,53 @@ fn client_list_and_kill() {
     let v: Value = redis::cmd("CLIENT").arg("GETNAME").query(&mut a).unwrap();
     assert_eq!(v, Value::Nil);
 }
+
+/// `field` of INFO `section`, as text.
+fn info_value(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing from INFO {section}"))
+        .to_string()
+}
+
+/// instantaneous_ops_per_sec and the kbps fields follow the load, as Redis's
+/// 100 ms samples do: non-zero while a client works, back to 0 once it stops.
+#[test]
+fn instantaneous_rates_follow_the_load() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut con = srv.client();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let stop = stop.clone();
+        let mut load = srv.client();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = redis::cmd("SET")
+                    .arg("k")
+                    .arg("v")
+                    .query(&mut load)
+                    .unwrap();
+            }
+        })
+    };
+    let busy = wait_for(10, || {
+        info_value(&mut con, "stats", "instantaneous_ops_per_sec") != "0"
+            && info_value(&mut con, "stats", "instantaneous_input_kbps") != "0.00"
+            && info_value(&mut con, "stats", "instantaneous_output_kbps") != "0.00"
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.join().unwrap();
+    assert!(busy, "instantaneous rates stayed 0 under load");
+    // Only this connection's INFO calls remain: at most 50 a second.
+    let idle = wait_for(10, || {
+        info_value(&mut con, "stats", "instantaneous_ops_per_sec")
+            .parse::<u64>()
+            .unwrap()
+            < 200
+    });
+    assert!(
+        idle,
+        "instantaneous_ops_per_sec did not fall after the load"
+    );
+}

@@ -43,7 +43,7 @@ impl Instantaneous {
         if let Some(at) = t.last_at {
             let ms = now.duration_since(at).as_millis() as u64;
             let delta = reading.saturating_sub(t.last_reading);
-            t.rates[t.next] = if ms > 0 { delta * 1000 / ms } else { 0 };
+            t.rates[t.next] = (delta * 1000).checked_div(ms).unwrap_or(0);
             t.next = (t.next + 1) % SAMPLES;
         }
         t.last_reading = reading;

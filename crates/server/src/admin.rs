@@ -593,6 +593,9 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
             Reply::Verbatim("txt", Bytes::from(out))
         }
         (b"kill", n) if n >= 3 => client_kill(conn, args).await,
+        (b"pause", 3 | 4) => crate::limits::pause(&conn.shard.shared, args),
+        (b"unpause", 2) => crate::limits::unpause(&conn.shard.shared),
+        (b"no-evict", 3) => crate::limits::no_evict(conn, &args[2]),
         (b"help", 2) => Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -631,9 +634,14 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
             .map(|l| Reply::Status(l.to_string()))
             .collect(),
         ),
-        (b"getname" | b"id" | b"setname" | b"info" | b"help" | b"kill", _) => Reply::Error(
-            errors::wrong_arity(&format!("client|{}", String::from_utf8_lossy(&sub))),
-        ),
+        (
+            b"getname" | b"id" | b"setname" | b"info" | b"help" | b"kill" | b"pause" | b"unpause"
+            | b"no-evict",
+            _,
+        ) => Reply::Error(errors::wrong_arity(&format!(
+            "client|{}",
+            String::from_utf8_lossy(&sub)
+        ))),
         _ => Reply::Error(errors::unknown_subcommand(&args[1], "client")),
     }
 }

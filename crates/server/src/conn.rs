@@ -79,6 +79,8 @@ pub struct Conn {
     pub tx: crate::tx::TxState,
     /// Pub/Sub subscriptions and the message queue.
     pub subs: crate::pubsub::Subs,
+    /// CLIENT NO-EVICT on (flag `e`; shardis never evicts clients).
+    pub no_evict: bool,
 }
 
 /// What a replica told us with REPLCONF before PSYNC.
@@ -109,6 +111,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .local_addr()
         .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
     let _ = stream.set_nodelay(true);
+    crate::limits::apply_keepalive(stream.as_raw_fd(), shared.config().tcp_keepalive);
     let clients = shared.connected_clients.fetch_add(1, Ordering::Relaxed) + 1;
     let protected = shared.config().protected_mode;
     let users = shared.acl.snapshot();
@@ -195,6 +198,7 @@ impl Conn {
             handoff: None,
             tx: Default::default(),
             subs: Default::default(),
+            no_evict: false,
         }
     }
 
@@ -233,9 +237,16 @@ impl Conn {
             self.subs.mailbox.drain_into(self.proto, &mut self.wbuf);
             if !self.wbuf.is_empty() {
                 let n = self.wbuf.len() as u64;
-                if self.stream.write_all(&self.wbuf).await.is_err() {
+                if self.output_limit_reached() {
                     return;
                 }
+                self.subs.mailbox.in_flight.set(self.wbuf.len());
+                let written = self.stream.write_all(&self.wbuf).await;
+                self.subs.mailbox.in_flight.set(0);
+                if written.is_err() || self.subs.mailbox.closing.get() {
+                    return;
+                }
+                self.info.borrow_mut().last_interaction = Instant::now();
                 self.shard
                     .counters()
                     .net_output_bytes
@@ -318,6 +329,23 @@ impl Conn {
         }
     }
 
+    /// `client-output-buffer-limit` for this client's class, checked before
+    /// its pending replies are written; logs and says to close when broken.
+    fn output_limit_reached(&self) -> bool {
+        if self.master_link {
+            return false;
+        }
+        let pubsub = self.subs.active();
+        let limit = self.shard.shared.output_limits.get(pubsub);
+        let pending = self.wbuf.len() + self.subs.mailbox.pending_bytes();
+        let over = self.subs.mailbox.closing.get()
+            || self.subs.mailbox.limit.exceeded(pending as u64, limit);
+        if over {
+            crate::limits::log_output_limit(&self.info.borrow().line());
+        }
+        over
+    }
+
     /// Lifts the decoder's pre-authentication size caps.
     pub fn set_authenticated(&mut self) {
         self.decoder.set_authenticated(true);
@@ -356,21 +384,8 @@ impl Conn {
                     continue;
                 }
             }
-            // FAILOVER pauses writers until the switch is done (no write is lost).
-            if self.shard.shared.writes_paused.load(Ordering::SeqCst) && !self.master_link {
-                let write = match &route {
-                    Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => {
-                        c.is_write()
-                    }
-                    Route::Reply(_) => false,
-                };
-                if write {
-                    self.flush_batches().await;
-                    while self.shard.shared.writes_paused.load(Ordering::SeqCst) {
-                        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
-                    }
-                }
-            }
+            // CLIENT PAUSE and FAILOVER hold the command until the pause ends.
+            crate::limits::wait_if_paused(self, &route).await;
             let route = match route {
                 Route::Keyed(_, cmd) | Route::MultiShard(cmd, _)
                     if crate::blocking::handles(cmd) && !self.master_link =>
@@ -453,7 +468,7 @@ impl Conn {
     }
 
     /// Posts every queued batch, then waits for all of them.
-    async fn flush_batches(&mut self) {
+    pub(crate) async fn flush_batches(&mut self) {
         if self.batches.iter().all(|b| b.is_empty()) {
             return;
         }

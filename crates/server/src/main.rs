@@ -24,6 +24,7 @@ pub mod conn;
 pub mod errors;
 pub mod failover;
 pub mod info;
+pub mod limits;
 pub mod logging;
 pub mod memory;
 pub mod metrics;

@@ -103,6 +103,11 @@ impl Shard {
         if max == 0 || self.replica.get() || counted_memory(&self.shared) <= max {
             return Evict::Ok;
         }
+        // Nothing changes the dataset during a client pause (Redis's
+        // isSafeToPerformEvictions).
+        if crate::limits::clients_paused(&self.shared) {
+            return Evict::Ok;
+        }
         self.refresh_eviction_config();
         if self.keyspace.borrow().eviction_config().policy == Policy::NoEviction {
             return Evict::Fail;

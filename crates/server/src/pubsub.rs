@@ -16,6 +16,7 @@ use crate::conn::Conn;
 use crate::errors;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
+use shardis_config::ClientBufferLimit;
 use shardis_keyspace::glob::glob_match;
 use shardis_keyspace::Effect;
 use shardis_protocol::{Protocol, Reply};
@@ -29,6 +30,14 @@ use std::task::Waker;
 pub struct Mailbox {
     queue: RefCell<VecDeque<Reply>>,
     waker: Cell<Option<Waker>>,
+    /// Approximate encoded size of `queue`.
+    queued_bytes: Cell<usize>,
+    /// Replies the connection is writing now (its output buffer).
+    pub in_flight: Cell<usize>,
+    /// The client broke its output buffer limit: drop further messages.
+    pub closing: Cell<bool>,
+    /// Soft-limit timing for `client-output-buffer-limit`.
+    pub limit: crate::limits::OutputLimit,
 }
 
 impl Mailbox {
@@ -42,11 +51,30 @@ impl Mailbox {
         self.waker.set(Some(w.clone()));
     }
 
-    fn push(&self, r: Reply) {
+    /// Queues a message of about `size` bytes; false (and the message is
+    /// dropped) once the client is over its output buffer `limit`.
+    fn push(&self, r: Reply, size: usize, limit: ClientBufferLimit) -> bool {
+        if self.closing.get() {
+            return true;
+        }
+        let pending = self.queued_bytes.get() + size + self.in_flight.get();
+        if self.limit.exceeded(pending as u64, limit) {
+            self.closing.set(true);
+            self.queue.borrow_mut().clear();
+            self.queued_bytes.set(0);
+            return false;
+        }
         self.queue.borrow_mut().push_back(r);
+        self.queued_bytes.set(self.queued_bytes.get() + size);
         if let Some(w) = self.waker.take() {
             w.wake();
         }
+        true
+    }
+
+    /// Bytes queued and being written: the client's output buffer.
+    pub fn pending_bytes(&self) -> usize {
+        self.queued_bytes.get() + self.in_flight.get()
     }
 
     /// Encodes every waiting message into `out`.
@@ -54,6 +82,7 @@ impl Mailbox {
         for r in self.queue.borrow_mut().drain(..) {
             r.encode(proto, out);
         }
+        self.queued_bytes.set(0);
     }
 }
 
@@ -114,16 +143,23 @@ impl Registry {
         ids
     }
 
-    /// Delivers a message to the local subscribers; returns how many got it.
-    fn deliver(&self, channel: &Bytes, msg: &Bytes) -> i64 {
+    /// Delivers a message to the local subscribers; returns how many got it
+    /// and the ids of subscribers that broke their output buffer `limit`.
+    fn deliver(&self, channel: &Bytes, msg: &Bytes, limit: ClientBufferLimit) -> (i64, Vec<u64>) {
         let mut n = 0;
+        let mut over = Vec::new();
+        // Encoded size, roughly: headers plus the three or four bulks.
+        let size = 64 + channel.len() + msg.len();
         if let Some(subs) = self.channels.get(channel) {
-            for (_, mb) in subs {
-                mb.push(Reply::Push(vec![
+            for (id, mb) in subs {
+                let m = Reply::Push(vec![
                     Reply::Bulk(Bytes::from_static(b"message")),
                     Reply::Bulk(channel.clone()),
                     Reply::Bulk(msg.clone()),
-                ]));
+                ]);
+                if !mb.push(m, size, limit) {
+                    over.push(*id);
+                }
                 n += 1;
             }
         }
@@ -131,17 +167,20 @@ impl Registry {
             if !glob_match(pat, channel, false) {
                 continue;
             }
-            for (_, mb) in subs {
-                mb.push(Reply::Push(vec![
+            for (id, mb) in subs {
+                let m = Reply::Push(vec![
                     Reply::Bulk(Bytes::from_static(b"pmessage")),
                     Reply::Bulk(pat.clone()),
                     Reply::Bulk(channel.clone()),
                     Reply::Bulk(msg.clone()),
-                ]));
+                ]);
+                if !mb.push(m, size + pat.len(), limit) {
+                    over.push(*id);
+                }
                 n += 1;
             }
         }
-        n
+        (n, over)
     }
 }
 
@@ -253,7 +292,18 @@ pub async fn publish(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let msg = args[2].clone();
     let counts = conn
         .shard
-        .broadcast(move |s| s.pubsub.borrow().deliver(&channel, &msg))
+        .broadcast(move |s| {
+            let limit = s.shared.output_limits.get(true);
+            let (n, over) = s.pubsub.borrow().deliver(&channel, &msg, limit);
+            for id in over {
+                if let Some(c) = s.clients.borrow().get(&id) {
+                    let mut c = c.borrow_mut();
+                    crate::limits::log_output_limit(&c.line());
+                    c.kill();
+                }
+            }
+            n
+        })
         .await;
     let Ok(counts) = counts else {
         return Reply::error(errors::SHUTTING_DOWN);

@@ -447,7 +447,7 @@ async fn shard_main(
 }
 
 /// The per-shard periodic task (Redis's serverCron, `hz` times a second):
-/// active expiry, maxmemory eviction and shutdown checks.
+/// active expiry, maxmemory eviction, idle clients and shutdown checks.
 async fn cron(shard: Rc<Shard>) {
     let mut sampled = Instant::now();
     loop {
@@ -472,13 +472,15 @@ async fn cron(shard: Rc<Shard>) {
             sampled = Instant::now();
             sample_instantaneous(&shard.shared, sampled);
         }
-        if !shard.replica.get() {
+        // A client pause also pauses expiry and eviction, as in Redis.
+        if !shard.replica.get() && !crate::limits::clients_paused(&shard.shared) {
             // active_expire visits every db itself.
             shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
             // Every shard sheds its share, including shards no write reaches.
             shard.publish_evictable();
             shard.perform_evictions();
         }
+        crate::limits::close_idle_clients(&shard);
         crate::alloc::used_memory();
     }
 }

@@ -27,6 +27,12 @@ pub struct Shared {
     pub run_id: String,
     /// Write commands wait while set (FAILOVER's pause).
     pub writes_paused: AtomicBool,
+    /// CLIENT PAUSE's state (see `limits`).
+    pub client_pause: crate::limits::ClientPause,
+    /// `timeout`: idle seconds before a client is closed (0: never).
+    pub idle_timeout: AtomicU64,
+    /// `client-output-buffer-limit` for normal and Pub/Sub clients.
+    pub output_limits: crate::limits::OutputLimits,
     /// Set once to stop every executor.
     pub shutdown: AtomicBool,
     /// SHUTDOWN's save mode (see `server::SHUTDOWN_*`).
@@ -123,6 +129,14 @@ impl Shared {
         Shared {
             acl: crate::acl::AclState::new(users),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
+            client_pause: Default::default(),
+            idle_timeout: AtomicU64::new(config.timeout),
+            output_limits: {
+                let l = crate::limits::OutputLimits::default();
+                let c = &config.client_output_buffer_limit;
+                l.store(c.normal, c.pubsub);
+                l
+            },
             query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             maxclients: AtomicU64::new(config.maxclients),
             maxmemory: AtomicU64::new(config.maxmemory),
@@ -172,6 +186,9 @@ impl Shared {
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
         self.maxclients.store(c.maxclients, Ordering::Relaxed);
         self.maxmemory.store(c.maxmemory, Ordering::Relaxed);
+        self.idle_timeout.store(c.timeout, Ordering::Relaxed);
+        let l = &c.client_output_buffer_limit;
+        self.output_limits.store(l.normal, l.pubsub);
         self.eviction_version.fetch_add(1, Ordering::Relaxed);
         self.min_replicas_to_write
             .store(c.min_replicas_to_write, Ordering::Relaxed);

@@ -192,6 +192,9 @@ pub fn refresh_flags(conn: &Conn) {
     if conn.tx.in_multi() {
         f.push('x');
     }
+    if conn.no_evict {
+        f.push('e');
+    }
     if f.is_empty() {
         f.push('N');
     }

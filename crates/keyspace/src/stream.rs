@@ -961,11 +961,20 @@ fn read_ids(
     Ok(ids)
 }
 
-/// The last id of the stream at `key` (0-0 if missing or not a stream), for
-/// a blocked XREAD's `$`, resolved when the client blocks.
-pub fn last_id_for_block(ks: &mut Keyspace, ctx: &mut ExecContext, key: &[u8]) -> Bytes {
-    let id = match stream_mut(ks, ctx, key, Lookup::Write) {
-        Ok(Some(s)) => s.last_id,
+/// What the server needs to block an XREAD/XREADGROUP: its BLOCK timeout in
+/// ms (`None` without BLOCK or with malformed arguments, which the command
+/// itself reports) and the index of its first key.
+pub fn block_spec(args: &[Bytes], group: bool) -> Option<(u64, usize, usize)> {
+    let r = parse_read(args, group).ok()?;
+    Some((r.block?, r.streams_at, r.nstreams))
+}
+
+/// XREAD's `$` for a client about to block: the stream's last id now (0-0
+/// if missing or not a stream), so the client later waits for what comes
+/// after it. No side effects (no expiry, stats or access time).
+pub fn dollar_id(ks: &Keyspace, ctx: &ExecContext, key: &[u8]) -> Bytes {
+    let id = match ks.peek(ctx, ctx.db, key) {
+        Some(Value::Stream(s)) => s.last_id,
         _ => ZERO_ID,
     };
     id_bytes(id)

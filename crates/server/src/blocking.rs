@@ -1,5 +1,6 @@
 //! Blocking list and sorted-set pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
-//! BZPOPMIN, BZPOPMAX, BZMPOP) across cores.
+//! BZPOPMIN, BZPOPMAX, BZMPOP) and stream reads (XREAD/XREADGROUP … BLOCK)
+//! across cores.
 //!
 //! ```text
 //!  conn (core E) ──try once──► owner shard(s): NilArray = nothing to pop
@@ -17,6 +18,12 @@
 //! blocked on keys of several shards holds one [`Waiter`] registered on each;
 //! its atomic state makes sure only one shard serves it, and a timeout or a
 //! disconnect claims it so no shard serves it afterwards.
+//!
+//! Streams fit the same scheme: XADD reports its key as ready, and serving
+//! re-runs the read, which replies NilArray while nothing new is there (a
+//! read serves every waiter that has something, not one per element). XREAD's
+//! `$` is resolved to the stream's last id before the first try, so a later
+//! run still means "after what was there when the client blocked".
 
 use crate::conn::{Conn, Route};
 use crate::shard::Shard;
@@ -46,6 +53,8 @@ pub struct Waiter {
     db: usize,
     cmd: &'static Command,
     args: Vec<Bytes>,
+    /// The client speaks RESP3 (XREAD's reply is a map then).
+    resp3: bool,
 }
 
 /// A blocked client on its own executor: where its reply lands.
@@ -148,7 +157,75 @@ fn narrowed(w: &Waiter, key: &Bytes) -> Vec<Bytes> {
             a.extend_from_slice(&w.args[(3 + numkeys).min(w.args.len())..]);
             a
         }
+        CommandId::Xread | CommandId::Xreadgroup => match stream_block(w.cmd, &w.args) {
+            // `… STREAMS key id` for this key alone.
+            Some((_, at, n)) => match (0..n).find(|&k| w.args[at + k] == *key) {
+                Some(k) => {
+                    let mut a = w.args[..at].to_vec();
+                    a.push(key.clone());
+                    a.push(w.args[at + n + k].clone());
+                    a
+                }
+                None => w.args.clone(),
+            },
+            None => w.args.clone(),
+        },
         _ => w.args.clone(),
+    }
+}
+
+/// XREAD/XREADGROUP's (BLOCK timeout, first key index, key count), if it
+/// has a well-formed BLOCK.
+fn stream_block(cmd: &Command, args: &[Bytes]) -> Option<(u64, usize, usize)> {
+    let group = match cmd.id {
+        CommandId::Xread => false,
+        CommandId::Xreadgroup => true,
+        _ => return None,
+    };
+    shardis_keyspace::stream::block_spec(args, group)
+}
+
+/// XREAD's RESP3 reply is a map of key → entries; a multi-shard run (which
+/// does not know the client's protocol) gives RESP2's `[key, entries]` pairs.
+fn stream_map(cmd: &Command, reply: Reply) -> Reply {
+    if !matches!(cmd.id, CommandId::Xread | CommandId::Xreadgroup) {
+        return reply;
+    }
+    match reply {
+        Reply::Array(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|p| match p {
+                    Reply::Array(mut kv) if kv.len() == 2 => {
+                        let v = kv.pop().expect("two");
+                        (kv.pop().expect("two"), v)
+                    }
+                    other => (other, Reply::Nil),
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Rewrites XREAD's `$` ids to each stream's last id, asked of its owner.
+async fn resolve_dollars(shard: &Rc<Shard>, db: usize, args: &mut [Bytes], at: usize, n: usize) {
+    for k in 0..n {
+        if &args[at + n + k][..] != b"$" {
+            continue;
+        }
+        let key = args[at + k].clone();
+        let owner = crate::route::shard_of(&key, shard.shards());
+        if let Ok(id) = shard
+            .call(owner, move |sh| {
+                sh.with_ctx(db, |ks, ctx| {
+                    shardis_keyspace::stream::dollar_id(ks, ctx, &key)
+                })
+            })
+            .await
+        {
+            args[at + n + k] = id;
+        }
     }
 }
 
@@ -231,9 +308,21 @@ async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
             crate::multi::run(shard, front.db, front.cmd, front.args.clone(), keys).await
         } else {
             let args = narrowed(&front, &key);
-            shard.execute(front.db, front.cmd, &args)
+            shard.execute_as(front.resp3, front.db, front.cmd, &args)
         };
-        if matches!(reply, Reply::NilArray) || reply.is_error() {
+        // XREADGROUP whose group was destroyed: Redis unblocks it with this.
+        let reply = match reply {
+            Reply::Error(e)
+                if front.cmd.id == CommandId::Xreadgroup && e.starts_with("NOGROUP") =>
+            {
+                Reply::error(
+                    "NOGROUP the consumer group this client was blocked on no longer exists",
+                )
+            }
+            r => r,
+        };
+        let gone = matches!(&reply, Reply::Error(e) if e.starts_with("NOGROUP"));
+        if matches!(reply, Reply::NilArray) || (reply.is_error() && !gone) {
             // Nothing left (or the key changed type): the client keeps its
             // place at the front, as Redis keeps it blocked.
             front.state.store(WAITING, Ordering::Release);
@@ -266,7 +355,7 @@ fn deliver(shard: &Rc<Shard>, client: u64, reply: Reply) {
     }
 }
 
-/// True for the commands served here (XREAD's BLOCK is not one of them).
+/// True for the commands served here (XREAD/XREADGROUP block only with BLOCK).
 pub fn handles(cmd: &Command) -> bool {
     matches!(
         cmd.id,
@@ -278,6 +367,8 @@ pub fn handles(cmd: &Command) -> bool {
             | CommandId::Bzpopmin
             | CommandId::Bzpopmax
             | CommandId::Bzmpop
+            | CommandId::Xread
+            | CommandId::Xreadgroup
     )
 }
 
@@ -291,30 +382,48 @@ fn timeout_index(cmd: &Command, args: &[Bytes]) -> usize {
 
 /// Runs a blocking command for a connection: tries once on the owner(s) and,
 /// if nothing was there, waits for a push, the timeout or a disconnect.
-pub async fn run(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>, route: Route) -> Reply {
+pub async fn run(
+    conn: &mut Conn,
+    cmd: &'static Command,
+    mut args: Vec<Bytes>,
+    route: Route,
+) -> Reply {
     let shard = conn.shard.clone();
     let db = conn.db;
+    let resp3 = conn.proto == shardis_protocol::Protocol::Resp3;
+    let stream = stream_block(cmd, &args);
+    if let (CommandId::Xread, Some((_, at, n))) = (cmd.id, stream) {
+        if !conn.master_link {
+            resolve_dollars(&shard, db, &mut args, at, n).await;
+        }
+    }
     let (reply, key_idx) = match route {
         Route::Keyed(s, _) => {
             let a = args.clone();
             let r = shard
-                .call(s, move |sh| sh.execute(db, cmd, &a))
+                .call(s, move |sh| sh.execute_as(resp3, db, cmd, &a))
                 .await
                 .unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN));
             let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
             (r, cmd.key_indices(&argv).unwrap_or_default())
         }
-        Route::MultiShard(_, keys) => (
-            crate::multi::run(&shard, db, cmd, args.clone(), keys.clone()).await,
-            keys,
-        ),
+        Route::MultiShard(_, keys) => {
+            let r = crate::multi::run(&shard, db, cmd, args.clone(), keys.clone()).await;
+            (if resp3 { stream_map(cmd, r) } else { r }, keys)
+        }
         _ => return Reply::error("ERR not a blocking route"),
     };
     if !matches!(reply, Reply::NilArray) || conn.master_link || key_idx.is_empty() {
         return reply;
     }
-    let Ok(ms) = shardis_keyspace::list::parse_timeout(&args[timeout_index(cmd, &args)]) else {
-        return reply;
+    let ms = match stream {
+        Some((ms, _, _)) => ms,
+        // XREAD/XREADGROUP without BLOCK do not block.
+        None if matches!(cmd.id, CommandId::Xread | CommandId::Xreadgroup) => return reply,
+        None => match shardis_keyspace::list::parse_timeout(&args[timeout_index(cmd, &args)]) {
+            Ok(ms) => ms,
+            Err(_) => return reply,
+        },
     };
     let id = conn.info.borrow().id;
     let local = Rc::new(Local::default());
@@ -326,6 +435,7 @@ pub async fn run(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>, route
         db,
         cmd,
         args: args.clone(),
+        resp3,
     });
     // Source keys only: BLMOVE/BRPOPLPUSH wait on their source.
     let wait_keys: Vec<Bytes> = match cmd.id {

@@ -152,6 +152,21 @@ def dataset(phase, zset, large):
             c.append(["ZINCRBY", f"{p}:z:small:{db}", 3, "a"])
             c.append(["ZREM", f"{p}:z:big:{db}", "zm0"])
             c.append(["ZPOPMIN", f"{p}:z:big:{db}"])
+        # streams: explicit and generated ids, deletions, trimming, consumer groups
+        # (deliveries and claims propagate as XCLAIM, trims as exact ones)
+        xk = f"{p}:x:{db}"
+        c.append(["XADD", xk, "1-1", "a", "1", "b", "2"])
+        for i in range(2, 250 if large else 40):
+            c.append(["XADD", xk, f"{i}-*", "f", str(i)])
+        c.append(["XADD", xk, "MAXLEN", "~", "20", "*", "auto", "1"])
+        c.append(["XDEL", xk, "5-0"])
+        c.append(["XTRIM", xk, "MINID", "3"])
+        c.append(["XGROUP", "CREATE", xk, "g1", "0"])
+        c.append(["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "5", "STREAMS", xk, ">"])
+        c.append(["XREADGROUP", "GROUP", "g1", "bob", "NOACK", "COUNT", "2", "STREAMS", xk, ">"])
+        c.append(["XACK", xk, "g1", "3-0"])
+        c.append(["XCLAIM", xk, "g1", "carol", "0", "4-0"])
+        c.append(["XGROUP", "CREATE", f"{p}:x:empty:{db}", "g", "$", "MKSTREAM"])
         # TTLs: long ones (stay) and relative forms that must propagate as absolute times
         c.append(["SET", f"{p}:ttl:ex:{db}", "v", "EX", 10000])
         c.append(["SETEX", f"{p}:ttl:setex:{db}", 20000, "v"])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RDB interop with stock redis-server 7.0, both ways:
 #  - a dump SAVEd by shardis passes redis-check-rdb and loads in redis-server with the same DEBUG DIGEST;
-#  - dumps SAVEd by redis-server (every type shardis has, small and large encodings, expiries,
+#  - dumps SAVEd by redis-server (every type shardis has, streams with consumer groups included,
+#    small and large encodings, expiries,
 #    several dbs) and the golden files in crates/rdb/testdata load in shardis at start-up with
 #    the same digest;
 #  - DEBUG RELOAD on shardis keeps the digest;
@@ -178,9 +179,9 @@ if start_r R3 "$tmp/r" --dbfilename r.rdb; then
 fi
 echo "-- redis -> shardis: $((SECONDS - t0))s"
 
-# 5. The golden dumps written by redis-server 7.0.15 (no streams: shardis has no stream type).
+# 5. The golden dumps written by redis-server 7.0.15 (stream.rdb: streams with consumer groups).
 t0=$SECONDS
-for f in small large nocompress-nochecksum; do
+for f in small large nocompress-nochecksum stream; do
   mkdir -p "$tmp/g-$f"
   cp "crates/rdb/testdata/$f.rdb" "$tmp/g-$f/dump.rdb"
   if start_r "GR-$f" "$tmp/g-$f" && start_s "GS-$f" "$tmp/g-$f"; then

@@ -400,11 +400,7 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let n = conn
         .shard
         .call_async(0, move |s0| async move {
-            // Two pump cycles guarantee this client's earlier writes are merged.
-            let start = s0.repl.borrow().pumps;
-            while s0.repl.borrow().pumps < start + 2 && s0.logging() {
-                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
-            }
+            crate::repl::settle(&s0).await;
             let target = s0.repl.borrow().master_offset();
             let t = if timeout == 0 {
                 None

@@ -127,16 +127,14 @@ async fn run(
     let s = s0.clone();
     glommio::spawn_local(async move {
         let deadline = timeout.map(|t| Instant::now() + Duration::from_millis(t));
-        // Two pump cycles: every write accepted before the pause is in the stream.
-        let start = s.repl.borrow().pumps;
-        while s.repl.borrow().pumps < start + 2 {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-        }
+        // Every write accepted before the pause is in the stream.
+        crate::repl::settle(&s).await;
         let target_offset = s.repl.borrow().master_offset();
         s.repl
             .borrow_mut()
             .merger
             .emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+        s.pump_signal.kick();
         let synced = loop {
             if target.acked_offset() >= target_offset {
                 break true;

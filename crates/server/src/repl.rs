@@ -1,10 +1,16 @@
 //! The replication role, master side. It lives on shard 0.
 //!
 //! ```text
-//!  shard logs ──pump (every ms)──► Merger ──► bytes ──► Backlog
-//!                                                  └──► each replica's queue ──► writer task ──► socket
+//!  shard logs ──pump (woken by writes)──► Merger ──► bytes ──► Backlog
+//!                                                       └──► each replica's queue ──► writer task ──► socket
 //!  full sync: barrier on every shard → snapshot_begin → RDB chunks ──► replica's rdb queue
 //! ```
+//!
+//! The pump sleeps until a shard logs something ([`PumpSignal`]): shard 0 wakes
+//! it directly, another shard sends one small nudge over the mesh and sends no
+//! more until the pump has collected its log, so a burst of writes costs one
+//! message per pump cycle, not one per write. Each cycle takes everything the
+//! logs hold. A slow timer still runs it for PINGs and timeouts.
 //!
 //! A replica socket is handed over to shard 0 after PSYNC/SYNC (its fd moves),
 //! where a writer task drains the replica's queues and a reader task takes
@@ -461,6 +467,70 @@ fn ip_matches(a: &str, b: &str) -> bool {
     loopback(a) && loopback(b)
 }
 
+/// Wake-on-write for the pump. Every shard has one: `nudged` is that shard's
+/// "the pump knows I logged"; on shard 0 `due` and `waker` wake the pump.
+#[derive(Default)]
+pub struct PumpSignal {
+    nudged: Cell<bool>,
+    due: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl PumpSignal {
+    /// Shard 0's pump has work (called on shard 0).
+    pub fn kick(&self) {
+        self.due.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Waits until kicked or `period` passed.
+    async fn wait(&self, period: Duration) {
+        let kicked = std::future::poll_fn(|cx| {
+            if self.due.replace(false) {
+                return Poll::Ready(());
+            }
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        futures_lite::future::or(kicked, async {
+            glommio::timer::sleep(period).await;
+        })
+        .await;
+        self.due.set(false);
+    }
+}
+
+/// Tells shard 0's pump that `shard` logged something: at most one nudge is
+/// out per shard until the pump collects that shard's log.
+pub fn nudge(shard: &Shard) {
+    if shard.pump_signal.nudged.replace(true) {
+        return;
+    }
+    if shard.id == 0 {
+        shard.pump_signal.kick();
+        return;
+    }
+    let job: crate::shard::Job = Box::new(|s0| s0.pump_signal.kick());
+    if !shard.try_send(0, job) {
+        // Shard 0's queue is full (it has plenty to do): the next write here
+        // tries again, and the pump's idle timer is the backstop.
+        shard.pump_signal.nudged.set(false);
+    }
+}
+
+/// Runs on shard 0: wakes the pump and waits for two pump cycles, after which
+/// every write logged before the call is in the stream (a cycle already
+/// collecting when we asked may have missed it; the next one cannot).
+pub async fn settle(s0: &Rc<Shard>) {
+    let start = s0.repl.borrow().pumps;
+    while s0.repl.borrow().pumps < start + 2 && s0.logging() {
+        s0.pump_signal.kick();
+        glommio::timer::sleep(Duration::from_micros(200)).await;
+    }
+}
+
 /// Limits for `client-output-buffer-limit replica`.
 fn replica_limits(shard: &Shard) -> (u64, u64, u64) {
     let c = shard.shared.config();
@@ -468,12 +538,16 @@ fn replica_limits(shard: &Shard) -> (u64, u64, u64) {
     (l.hard, l.soft, l.soft_seconds)
 }
 
-/// The replication role's periodic work on shard 0: collect the shard logs,
+/// How often the pump runs with no writes (PINGs, timeouts, min-replicas).
+const PUMP_IDLE_PERIOD: Duration = Duration::from_millis(100);
+
+/// The replication role's work on shard 0, each time a shard logged something
+/// (see [`PumpSignal`]) and every [`PUMP_IDLE_PERIOD`]: collect the shard logs,
 /// merge, and feed the backlog and the replicas; PING replicas; check timeouts.
 pub async fn pump(shard: Rc<Shard>) {
     let n = shard.shards();
     loop {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
+        shard.pump_signal.wait(PUMP_IDLE_PERIOD).await;
         if shard.shared.shutting_down() {
             return;
         }
@@ -485,6 +559,7 @@ pub async fn pump(shard: Rc<Shard>) {
         for s in 1..n {
             match shard
                 .post(s, |sh| {
+                    sh.pump_signal.nudged.set(false);
                     sh.write_log
                         .borrow_mut()
                         .as_mut()
@@ -497,6 +572,7 @@ pub async fn pump(shard: Rc<Shard>) {
                 Err(_) => return,
             }
         }
+        shard.pump_signal.nudged.set(false);
         let local = shard
             .write_log
             .borrow_mut()
@@ -1089,6 +1165,7 @@ pub async fn wait_for_acks(
         let mut repl = shard.repl.borrow_mut();
         if repl.acked(offset) < numreplicas {
             repl.merger.emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+            shard.pump_signal.kick();
         }
     }
     loop {

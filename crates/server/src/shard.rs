@@ -91,6 +91,8 @@ pub struct Shard {
     /// Effects are captured here instead of logged while set (multi-shard
     /// commands hand their effects to the replication role as one unit).
     capture: RefCell<Option<Vec<Effect>>>,
+    /// Wakes the replication pump when this shard logs a write.
+    pub pump_signal: crate::repl::PumpSignal,
     /// The replication role's state (used on shard 0 only).
     pub repl: RefCell<crate::repl::ReplState>,
     /// Clients connected to this executor.
@@ -130,6 +132,7 @@ impl Shard {
             write_log: RefCell::new(None),
             global_lock: Cell::new(None),
             capture: RefCell::new(None),
+            pump_signal: Default::default(),
             repl: RefCell::new(crate::repl::ReplState::new(shared.shards)),
             clients: RefCell::new(HashMap::new()),
             watch: RefCell::new(Default::default()),
@@ -238,7 +241,11 @@ impl Shard {
             return;
         }
         if let Some(log) = self.write_log.borrow_mut().as_mut() {
+            let before = log.len();
             log.extend(effects.map(LogEntry::Effect));
+            if log.len() > before {
+                crate::repl::nudge(self);
+            }
         }
     }
 
@@ -246,6 +253,7 @@ impl Shard {
     pub fn log_marker(&self, entry: LogEntry) {
         if let Some(log) = self.write_log.borrow_mut().as_mut() {
             log.push(entry);
+            crate::repl::nudge(self);
         }
     }
 
@@ -463,6 +471,11 @@ impl Shard {
             .await
             .map_err(|_| ShardGone)?;
         Ok(Pending(rx))
+    }
+
+    /// Sends `job` to `target` if its queue has room, without waiting; false if not.
+    pub fn try_send(&self, target: usize, job: Job) -> bool {
+        self.senders.try_send_to(target, job).is_ok()
     }
 
     /// Posts `f` to run on `target` without waiting for it; await the result later.

@@ -421,7 +421,8 @@ pub async fn exec(conn: &mut Conn) -> Reply {
     if marked {
         let _ = shard
             .call(0, move |s0| {
-                s0.repl.borrow_mut().merger.tx_effects(tx, effects)
+                s0.repl.borrow_mut().merger.tx_effects(tx, effects);
+                s0.pump_signal.kick();
             })
             .await;
     } else if !effects.is_empty() {

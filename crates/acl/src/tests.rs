@@ -217,15 +217,15 @@ fn acl_file_roundtrip_and_errors() {
     )
     .unwrap();
     let text = u.save_text();
-    let back = Users::load_text(&text, "users.acl").unwrap();
+    let back = Users::new().load_text(&text, "users.acl").unwrap();
     assert_eq!(back.save_text(), text);
     let bad = b"user a on +nosuch\nbogus line\nuser a off\n";
     assert_eq!(
-        Users::load_text(bad, "f.acl").unwrap_err(),
+        Users::new().load_text(bad, "f.acl").unwrap_err(),
         "f.acl:1: Error in applying operation '+nosuch': Unknown command or category name in ACL. f.acl:2 should start with user keyword followed by the username. WARNING: Duplicate user 'a' found on line 3. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
     );
     // A file without `default` gets the default user.
-    let only = Users::load_text(b"user z on nopass\n", "f").unwrap();
+    let only = Users::new().load_text(b"user z on nopass\n", "f").unwrap();
     assert!(only.default_user().unrestricted());
 }
 
@@ -272,4 +272,16 @@ fn every_shardis_command_has_acl_categories() {
         let id = table::lookup(c.name).unwrap_or_else(|| panic!("{} has no ACL entry", c.name));
         assert_ne!(table::COMMANDS[id].categories, 0, "{}", c.name);
     }
+}
+
+#[test]
+fn pubsub_default_allchannels() {
+    let mut u = Users::new();
+    u.set_pubsub_default(true);
+    u.setuser(b"a", &[b"on"]).unwrap();
+    assert_eq!(line(&u, "a"), "user a on &* -@all");
+    u.setuser(b"a", &[b"resetchannels", b"reset"]).unwrap();
+    assert_eq!(line(&u, "a"), "user a off sanitize-payload &* -@all");
+    let loaded = u.load_text(b"user b on\n", "f").unwrap();
+    assert_eq!(line(&loaded, "b"), "user b on &* -@all");
 }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Users {
     users: BTreeMap<String, Arc<User>>,
+    /// `acl-pubsub-default allchannels`: new and `reset` users get `&*`.
+    pubsub_default_all: bool,
 }
 
 impl Default for Users {
@@ -29,7 +31,34 @@ impl Users {
     pub fn new() -> Users {
         let mut users = BTreeMap::new();
         users.insert("default".to_string(), Arc::new(User::default_user()));
-        Users { users }
+        Users {
+            users,
+            pubsub_default_all: false,
+        }
+    }
+
+    /// `acl-pubsub-default`: true for `allchannels`. Applies to users created
+    /// or `reset` from now on.
+    pub fn set_pubsub_default(&mut self, allchannels: bool) {
+        self.pubsub_default_all = allchannels;
+    }
+
+    /// A new user as `acl-pubsub-default` says.
+    fn new_user(&self, name: &str) -> User {
+        let mut u = User::new(name);
+        if self.pubsub_default_all {
+            u.apply(b"allchannels").expect("valid rule");
+        }
+        u
+    }
+
+    /// ACLSetUser with `acl-pubsub-default` applied to `reset`.
+    fn apply(&self, u: &mut User, op: &[u8]) -> Result<(), RuleError> {
+        u.apply(op)?;
+        if self.pubsub_default_all && op.eq_ignore_ascii_case(b"reset") {
+            u.apply(b"allchannels")?;
+        }
+        Ok(())
     }
 
     /// A user by name.
@@ -58,10 +87,10 @@ impl Users {
         let name = String::from_utf8_lossy(name).into_owned();
         let mut u = match self.users.get(&name) {
             Some(u) => (**u).clone(),
-            None => User::new(&name),
+            None => self.new_user(&name),
         };
         for op in ops {
-            u.apply(op).map_err(|e| {
+            self.apply(&mut u, op).map_err(|e| {
                 format!(
                     "ERR Error in ACL SETUSER modifier '{}': {}",
                     String::from_utf8_lossy(op),
@@ -122,10 +151,11 @@ impl Users {
         out
     }
 
-    /// ACLLoadFromFile: a complete user set from an ACL file's text. A missing
+    /// ACLLoadFromFile: a complete user set from an ACL file's text (with
+    /// this set's `acl-pubsub-default`). A missing
     /// `default` user is created with its defaults. On any error the message
     /// (Redis's, with `filename:line`) lists every problem and nothing loads.
-    pub fn load_text(text: &[u8], filename: &str) -> Result<Users, String> {
+    pub fn load_text(&self, text: &[u8], filename: &str) -> Result<Users, String> {
         let mut users = BTreeMap::new();
         let mut errors = String::new();
         for (i, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -154,10 +184,10 @@ impl Users {
                 ));
                 continue;
             }
-            let mut u = User::new(&name);
+            let mut u = self.new_user(&name);
             let mut syntax_error = false;
             for op in &argv[2..] {
-                if let Err(e) = u.apply(trim(op)) {
+                if let Err(e) = self.apply(&mut u, trim(op)) {
                     if e == RuleError::UnknownCommand {
                         errors.push_str(&format!(
                             "{filename}:{linenum}: Error in applying operation '{}': {}. ",
@@ -181,7 +211,10 @@ impl Users {
         users
             .entry("default".to_string())
             .or_insert_with(|| Arc::new(User::default_user()));
-        Ok(Users { users })
+        Ok(Users {
+            users,
+            pubsub_default_all: self.pubsub_default_all,
+        })
     }
 
     /// Applies `user <name> rules…` directives from the config file, in order
@@ -200,13 +233,13 @@ impl Users {
             seen.push(name);
             let mut u = if name == b"default" {
                 let mut u = (**self.default_user()).clone();
-                u.apply(b"reset").expect("reset is valid");
+                self.apply(&mut u, b"reset").expect("reset is valid");
                 u
             } else {
-                User::new(&String::from_utf8_lossy(name))
+                self.new_user(&String::from_utf8_lossy(name))
             };
             for op in &argv[1..] {
-                u.apply(op).map_err(|e| {
+                self.apply(&mut u, op).map_err(|e| {
                     format!(
                         "Error loading ACL rule '{}' for the user named '{}': {}",
                         String::from_utf8_lossy(op),

@@ -31,10 +31,6 @@ use std::collections::BTreeMap;
 /// no effect in shardis. Each entry is `(name, why it is ignored)`.
 pub const IGNORED: &[(&str, &str)] = &[
     (
-        "acl-pubsub-default",
-        "new ACL users always start with resetchannels (the Redis 7.0 default)",
-    ),
-    (
         "active-defrag-cycle-max",
         "no jemalloc active defragmentation (mimalloc)",
     ),
@@ -473,6 +469,8 @@ pub struct Config {
     pub aclfile: Option<String>,
     /// `acllog-max-len`.
     pub acllog_max_len: usize,
+    /// `acl-pubsub-default`: `resetchannels` or `allchannels` for new users.
+    pub acl_pubsub_default: String,
     /// `user <name> rules…` directives, in file order (name first).
     pub users: Vec<Vec<String>>,
     /// `replica-read-only`.
@@ -586,6 +584,7 @@ impl Default for Config {
             masteruser: None,
             aclfile: None,
             acllog_max_len: 128,
+            acl_pubsub_default: "resetchannels".into(),
             users: Vec::new(),
             replica_read_only: true,
             replica_serve_stale_data: true,
@@ -926,6 +925,13 @@ static PARAMS: &[Param] = &[
     p("masteruser", None, Str, 0, field!(OptStr, masteruser)),
     p("aclfile", None, Str, IMMUTABLE, field!(OptStr, aclfile)),
     p(
+        "acl-pubsub-default",
+        None,
+        Enum(&["allchannels", "resetchannels"]),
+        0,
+        field!(Str, acl_pubsub_default),
+    ),
+    p(
         "acllog-max-len",
         None,
         Int(0, I64),
@@ -1160,11 +1166,6 @@ static PARAMS: &[Param] = &[
         field!(U64, hll_sparse_max_bytes),
     ),
     // Accepted and ignored (see IGNORED for why).
-    ign(
-        "acl-pubsub-default",
-        Enum(&["allchannels", "resetchannels"]),
-        "resetchannels",
-    ),
     ign("active-defrag-cycle-max", Int(1, 99), "25"),
     ign("active-defrag-cycle-min", Int(1, 99), "1"),
     ign("active-defrag-ignore-bytes", Mem(1, I64), "104857600"),

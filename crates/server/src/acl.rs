@@ -72,6 +72,7 @@ impl AclState {
 pub fn startup_users(cfg: &shardis_config::Config) -> Result<Users, String> {
     let mut users = Users::new();
     users.set_requirepass(cfg.requirepass.as_deref());
+    users.set_pubsub_default(cfg.acl_pubsub_default == "allchannels");
     if cfg.aclfile.is_some() && !cfg.users.is_empty() {
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
     }
@@ -84,16 +85,16 @@ pub fn startup_users(cfg: &shardis_config::Config) -> Result<Users, String> {
         .load_config_users(&lines)
         .map_err(|e| format!("{e}\nCritical error while loading ACLs. Exiting."))?;
     if let Some(path) = &cfg.aclfile {
-        users = load_file(path)
+        users = load_file(&users, path)
             .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?;
     }
     Ok(users)
 }
 
-fn load_file(path: &str) -> Result<Users, String> {
+fn load_file(current: &Users, path: &str) -> Result<Users, String> {
     let text = std::fs::read(path)
         .map_err(|e| format!("Error loading ACLs, opening file '{path}': {}", io_text(&e)))?;
-    Users::load_text(&text, path)
+    current.load_text(&text, path)
 }
 
 fn io_text(e: &std::io::Error) -> String {
@@ -307,6 +308,11 @@ pub fn reset_user(conn: &mut Conn) {
     conn.info.borrow_mut().user = "default".into();
 }
 
+/// `CONFIG SET acl-pubsub-default`.
+pub fn set_pubsub_default(shared: &crate::shared::Shared, allchannels: bool) {
+    shared.acl.update(|u| u.set_pubsub_default(allchannels));
+}
+
 /// `CONFIG SET requirepass`: the default user's password follows it.
 pub fn set_requirepass(shared: &crate::shared::Shared, pass: Option<&str>) {
     shared.acl.update(|u| u.set_requirepass(pass));
@@ -397,7 +403,7 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         ),
         b"load" if n == 2 => {
             let path = shared.config().aclfile.clone().unwrap_or_default();
-            match load_file(&path) {
+            match load_file(&shared.acl.snapshot(), &path) {
                 Ok(users) => {
                     shared.acl.update(|u| *u = users);
                     // Redis frees every user but `default`, with its clients.

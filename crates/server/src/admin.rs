@@ -1022,10 +1022,15 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
             }
             let requirepass =
                 (cfg.requirepass != before.requirepass).then(|| cfg.requirepass.clone());
+            let pubsub_default = (cfg.acl_pubsub_default != before.acl_pubsub_default)
+                .then(|| cfg.acl_pubsub_default == "allchannels");
             drop(cfg);
             shared.refresh_hot_config();
             if let Some(pass) = requirepass {
                 crate::acl::set_requirepass(&shared, pass.as_deref());
+            }
+            if let Some(all) = pubsub_default {
+                crate::acl::set_pubsub_default(&shared, all);
             }
             Reply::OK
         }

@@ -200,6 +200,17 @@ fn replicas_converge_under_concurrent_writes_during_full_sync() {
         }
         let _: () = p.query(&mut m).unwrap();
     }
+    // Streams with a consumer group: deliveries replicate as XCLAIM.
+    for x in 0..13 {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(format!("x:{x}"))
+            .arg("g")
+            .arg("$")
+            .arg("MKSTREAM")
+            .query(&mut m)
+            .unwrap();
+    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..4u64 {
@@ -244,6 +255,25 @@ fn replicas_converge_under_concurrent_writes_during_full_sync() {
                     .arg(format!("k:{}", k / 5))
                     .arg(1000)
                     .ignore()
+                    .cmd("XADD")
+                    .arg(format!("x:{}", k % 13))
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(150)
+                    .arg("*")
+                    .arg("i")
+                    .arg(i)
+                    .ignore()
+                    .cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg("g")
+                    .arg(format!("c{w}"))
+                    .arg("COUNT")
+                    .arg(1)
+                    .arg("STREAMS")
+                    .arg(format!("x:{}", (k + 1) % 13))
+                    .arg(">")
+                    .ignore()
                     .query(&mut c)
                     .unwrap();
                 i += 1;
@@ -260,6 +290,21 @@ fn replicas_converge_under_concurrent_writes_during_full_sync() {
     }
     assert_in_sync(&master, &r1);
     assert_in_sync(&master, &r2);
+    // The digest covers stream entries only; the groups' pending entries too.
+    let pending = |s: &Server| -> Vec<redis::Value> {
+        let mut c = s.client();
+        (0..13)
+            .map(|x| {
+                redis::cmd("XPENDING")
+                    .arg(format!("x:{x}"))
+                    .arg("g")
+                    .query(&mut c)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let want = pending(&master);
+    assert!(wait_for(10, || pending(&r1) == want && pending(&r2) == want));
 }
 
 #[test]

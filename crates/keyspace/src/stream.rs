@@ -4,9 +4,11 @@
 //!
 //! A stream is a `BTreeMap` from [`StreamId`] to the entry's flattened
 //! field/value list, so seeks and ranges are O(log n). Redis keeps the same
-//! entries in a radix tree of listpack nodes; what differs is only what the
-//! nodes show through: the `radix-tree-*` numbers of XINFO STREAM, and where
-//! approximate (`~`) trimming stops (see [`TRIM_NODE`]).
+//! entries in a radix tree of listpack nodes, which show through in two
+//! places: approximate (`~`) trimming removes whole nodes only, and XINFO
+//! STREAM counts them. So the stream also keeps a small model of the nodes
+//! (see [`Node`]): where each starts and how many entries it holds, closed at
+//! Redis's default limits (`stream-node-max-entries` 100, `-bytes` 4096).
 //!
 //! Every write propagates what Redis 7.0 propagates (t_stream.c): XADD with
 //! the concrete id and an exact (`=`) trim argument, XREADGROUP as one
@@ -23,11 +25,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use shardis_rdb::StreamId;
 
-/// Entries approximate (`~`) trimming removes at a time: Redis removes only
-/// whole listpack nodes, which hold `stream-node-max-entries` (100) entries
-/// when entries are small. shardis models the nodes as runs of 100 live
-/// entries from the head.
-pub const TRIM_NODE: usize = 100;
+/// Redis's default `stream-node-max-entries`: entries per listpack node,
+/// deleted ones included.
+pub const NODE_MAX_ENTRIES: u32 = 100;
+/// Redis's default `stream-node-max-bytes`.
+const NODE_MAX_BYTES: usize = 4096;
 /// Redis's default LIMIT for `~` trimming (100 × stream-node-max-entries).
 const TRIM_DEFAULT_LIMIT: i64 = 10_000;
 
@@ -49,6 +51,28 @@ pub struct Stream {
     pub(crate) entries_added: u64,
     /// Consumer groups by name (Redis keeps them in a radix tree: name order).
     pub(crate) groups: BTreeMap<Bytes, Group>,
+    /// Redis's listpack nodes, by first id.
+    pub(crate) nodes: BTreeMap<StreamId, Node>,
+}
+
+/// What shardis models of one Redis listpack node: enough to decide, as
+/// Redis does, where a new entry goes and what `~` trimming removes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Node {
+    /// Entries appended to it, deleted ones included.
+    pub(crate) added: u32,
+    /// Entries still live.
+    pub(crate) live: u32,
+    /// The last id appended.
+    pub(crate) last: StreamId,
+    /// Approximate listpack size in bytes.
+    pub(crate) bytes: usize,
+}
+
+/// A rough listpack size of one entry (Redis compares the node's listpack
+/// bytes plus the new fields' lengths with `stream-node-max-bytes`).
+fn entry_bytes(fields: &[Bytes]) -> usize {
+    fields.iter().map(|f| f.len() + 2).sum::<usize>() + 8
 }
 
 /// A consumer group.
@@ -266,8 +290,73 @@ impl Stream {
     }
 
     /// Removes one entry; true if it existed (XDEL's bookkeeping is the caller's).
+    /// A node whose entries are all deleted goes, as in Redis.
     fn delete(&mut self, id: StreamId) -> bool {
-        self.entries.remove(&id).is_some()
+        if self.entries.remove(&id).is_none() {
+            return false;
+        }
+        self.node_lost(id);
+        true
+    }
+
+    /// One live entry of the node holding `id` is gone.
+    fn node_lost(&mut self, id: StreamId) {
+        if let Some((&start, n)) = self.nodes.range_mut(..=id).next_back() {
+            n.live -= 1;
+            if n.live == 0 {
+                self.nodes.remove(&start);
+            }
+        }
+    }
+
+    /// Appends an entry (its id is above every other), to the last node or
+    /// a new one when that is full (streamAppendItem).
+    fn append(&mut self, id: StreamId, fields: Vec<Bytes>) {
+        let size = entry_bytes(&fields);
+        let new_len: usize = fields.iter().map(|f| f.len()).sum();
+        match self.nodes.iter_mut().next_back() {
+            Some((_, n)) if n.added < NODE_MAX_ENTRIES && n.bytes + new_len < NODE_MAX_BYTES => {
+                n.added += 1;
+                n.live += 1;
+                n.last = id;
+                n.bytes += size;
+            }
+            _ => {
+                self.nodes.insert(
+                    id,
+                    Node {
+                        added: 1,
+                        live: 1,
+                        last: id,
+                        // The master entry repeats the field names.
+                        bytes: 16 + size * 2,
+                    },
+                );
+            }
+        }
+        self.entries.insert(id, fields);
+    }
+
+    /// Pops the first live entry, keeping the node model.
+    fn pop_first(&mut self) {
+        if let Some((id, _)) = self.entries.pop_first() {
+            self.node_lost(id);
+        }
+    }
+
+    /// Rebuilds the node model from the entries (after loading, where the
+    /// file's node layout is not kept): nodes filled as appending would.
+    fn rebuild_nodes(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        self.nodes.clear();
+        for (id, f) in entries {
+            self.append(id, f);
+        }
+    }
+
+    /// Number of listpack nodes (XINFO's radix-tree-keys).
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     /// Redis's streamRangeHasTombstones from `start` to the end.
@@ -370,7 +459,9 @@ impl Stream {
             max_deleted: s.max_deleted_id,
             entries_added: s.entries_added,
             groups: BTreeMap::new(),
+            nodes: BTreeMap::new(),
         };
+        out.rebuild_nodes();
         for g in s.groups {
             let mut pel: BTreeMap<StreamId, (u64, u64)> = g
                 .pel
@@ -541,46 +632,57 @@ fn parse_add_or_trim(ks: &Keyspace, args: &[Bytes], xadd: bool) -> Result<(AddAr
     Ok((a, i))
 }
 
-/// streamTrim: removes entries from the head; returns how many.
+/// streamTrim: removes entries from the head; returns how many. Whole
+/// nodes go first; `~` stops at the first node it cannot remove whole,
+/// an exact trim removes what is left from inside that node.
 fn trim(s: &mut Stream, t: &TrimArgs) -> u64 {
     let Some(strategy) = t.strategy else {
         return 0;
     };
-    let limit = if t.limit > 0 {
-        t.limit as u64
-    } else {
-        u64::MAX
-    };
+    let limit = t.limit.max(0) as u64;
     let mut deleted = 0u64;
-    loop {
+    while let Some((&start, n)) = s.nodes.iter().next() {
         let len = s.entries.len() as u64;
-        let want = match strategy {
-            Trim::MaxLen(max) => len.saturating_sub(max),
-            Trim::MinId(min) => s.entries.range(..min).count() as u64,
-        };
-        if want == 0 {
-            break;
-        }
-        // Approximate trimming removes whole "nodes" only.
-        let n = if t.approx {
-            let node = (TRIM_NODE as u64).min(len);
-            if want < node || (node < TRIM_NODE as u64 && want < len) {
+        if let Trim::MaxLen(max) = strategy {
+            if len <= max {
                 break;
             }
-            node
-        } else {
-            want
+        }
+        let live = n.live as u64;
+        if limit > 0 && deleted + live > limit {
+            break;
+        }
+        let whole = match strategy {
+            Trim::MaxLen(max) => len - live >= max,
+            Trim::MinId(min) => n.last < min,
         };
-        if deleted + n > limit {
+        if whole {
+            // Its live entries are all those before the next node.
+            s.nodes.remove(&start);
+            let keep = match s.nodes.keys().next() {
+                Some(next) => s.entries.split_off(next),
+                None => BTreeMap::new(),
+            };
+            deleted += s.entries.len() as u64;
+            s.entries = keep;
+            continue;
+        }
+        if t.approx {
             break;
         }
-        for _ in 0..n {
-            s.entries.pop_first();
+        // Exact: the rest comes out of this node, entry by entry.
+        while let Some(&first) = s.entries.keys().next() {
+            let more = match strategy {
+                Trim::MaxLen(max) => s.entries.len() as u64 > max,
+                Trim::MinId(min) => first < min,
+            };
+            if !more {
+                break;
+            }
+            s.pop_first();
+            deleted += 1;
         }
-        deleted += n;
-        if !t.approx {
-            break;
-        }
+        break;
     }
     if deleted > 0 {
         s.first_id = s.entries.keys().next().copied().unwrap_or(ZERO_ID);
@@ -652,7 +754,7 @@ pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     if s.entries.is_empty() {
         s.first_id = id;
     }
-    s.entries.insert(id, args[i + 1..].to_vec());
+    s.append(id, args[i + 1..].to_vec());
     s.last_id = id;
     s.entries_added += 1;
     ctx.stats.dirty += 1;
@@ -1150,10 +1252,12 @@ mod tests {
         }
         t.effects();
         assert_eq!(t.run("XLEN s"), int(245));
-        assert_eq!(t.run("XTRIM s MAXLEN ~ 100"), int(100));
-        assert_eq!(t.effects(), vec!["XTRIM s MAXLEN = 145"]);
+        // The first node got 100 entries, 5 of them trimmed before: its 95
+        // live ones go whole; the second node cannot go whole.
+        assert_eq!(t.run("XTRIM s MAXLEN ~ 100"), int(95));
+        assert_eq!(t.effects(), vec!["XTRIM s MAXLEN = 150"]);
         assert_eq!(t.run("XADD s MAXLEN ~ 10 * f v"), bulk("1000000000000-0"));
-        assert_eq!(t.effects(), vec!["XADD s MAXLEN = 46 1000000000000-0 f v"]);
+        assert_eq!(t.effects(), vec!["XADD s MAXLEN = 51 1000000000000-0 f v"]);
         assert_eq!(
             t.run("XTRIM s MAXLEN 1 LIMIT 10"),
             err("ERR syntax error, LIMIT cannot be used without the special ~ option")

@@ -864,10 +864,10 @@ fn entries_read(g: &Group) -> Reply {
     }
 }
 
-/// Radix-tree figures XINFO STREAM reports: shardis has no radix tree, so
-/// it reports one key per 100-entry node (Redis's node size).
+/// Radix-tree figures XINFO STREAM reports: one key per listpack node (as
+/// modelled); the radix tree's inner node count is an estimate.
 fn radix_figures(s: &Stream) -> (i64, i64) {
-    let keys = s.entries.len().div_ceil(crate::stream::TRIM_NODE) as i64;
+    let keys = s.node_count() as i64;
     (keys, keys + 1)
 }
 

@@ -30,7 +30,14 @@ NOTES = {
     "Guarantees are Redis's: a key present for the whole iteration is returned",
     "debug": "DIGEST, DIGEST-VALUE, RELOAD and SLEEP work; DEBUG HELP lists only SLEEP; "
     "OBJECT, SET-ACTIVE-EXPIRE and the other Redis subcommands are unknown",
-    "client|list": "the master link and attached replicas are not listed",
+    "client|list": "`argv-mem`, `multi-mem`, `rbp`, `obl`/`oll`/`omem` are 0 and `tot-mem` is an "
+    "estimate; a replica's `idle` counts from when it attached",
+    "slowlog|get": "merged over every core's ring (each up to `slowlog-max-len`); commands "
+    "inside MULTI/EXEC and blocked commands are not logged",
+    "latency|doctor": "Redis's opening line and one summary line per event; Redis's advice "
+    "paragraphs are not reproduced",
+    "latency|histogram": "one histogram per command, not per subcommand (`config`, not "
+    "`config\\|get`)",
     "exec": "EXEC with arguments replies the arity error; Redis prefixes it with EXECABORT",
     "acl|cat": "lists only the commands shardis implements",
     "acl|list": "single +cmd/-cmd rules in name order (Redis: its command dict's per-process order)",

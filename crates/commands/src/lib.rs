@@ -298,6 +298,9 @@ commands! {
     Swapdb "swapdb" 3 [WRITE | FAST] NONE, "server", "index1 index2", "Swaps two Redis databases";
     Time "time" 1 [LOADING | STALE | FAST] NONE, "server", "", "Return the current server time";
     Debug "debug" -2 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for debugging commands";
+    Slowlog "slowlog" -2 [ADMIN | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for slow log commands";
+    Latency "latency" -2 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for latency diagnostics commands";
+    Monitor "monitor" 1 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "", "Listen for all requests received by the server in real time";
     Shutdown "shutdown" -1 [ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI] NONE, "server", "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]", "Synchronously save the dataset to disk and then shut down the server";
     Save "save" 1 [ADMIN | NOSCRIPT | NO_MULTI] NONE, "server", "", "Synchronously save the dataset to disk";
     Bgsave "bgsave" -1 [ADMIN | NOSCRIPT] NONE, "server", "[SCHEDULE]", "Asynchronously save the dataset to disk";

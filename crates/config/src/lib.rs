@@ -199,14 +199,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ),
     ("jemalloc-bg-thread", "shardis uses mimalloc, not jemalloc"),
     (
-        "latency-tracking",
-        "per-command latency histograms are not implemented",
-    ),
-    (
-        "latency-tracking-info-percentiles",
-        "per-command latency histograms are not implemented",
-    ),
-    (
         "lazyfree-lazy-eviction",
         "values are freed inline on the owning shard",
     ),
@@ -521,6 +513,10 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// `latency-monitor-threshold` milliseconds.
     pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms for INFO latencystats.
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles`, space separated.
+    pub latency_tracking_info_percentiles: String,
     /// `hash-max-listpack-entries`.
     pub hash_max_listpack_entries: u64,
     /// `hash-max-listpack-value`.
@@ -610,6 +606,8 @@ impl Default for Config {
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: "50 99 99.9".into(),
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
@@ -697,6 +695,8 @@ enum Kind {
     FileName,
     /// Any number of arguments, stored joined by spaces.
     Words,
+    /// Numbers in 0..=100, stored joined by spaces (`latency-tracking-info-percentiles`).
+    Percentiles,
     /// Integer 0..=65535 stored as `Option<usize>` (0 = None).
     Threads,
     Save,
@@ -1094,6 +1094,20 @@ static PARAMS: &[Param] = &[
         0,
         field!(U64, latency_monitor_threshold),
     ),
+    p(
+        "latency-tracking",
+        None,
+        Bool,
+        0,
+        field!(Bool, latency_tracking),
+    ),
+    p(
+        "latency-tracking-info-percentiles",
+        None,
+        Percentiles,
+        MULTI_ARG,
+        field!(Str, latency_tracking_info_percentiles),
+    ),
     // Encoding thresholds.
     p(
         "hash-max-listpack-entries",
@@ -1270,14 +1284,6 @@ static PARAMS: &[Param] = &[
     ign_f("io-threads", None, Int(1, 128), IMMUTABLE, "1"),
     ign_f("io-threads-do-reads", None, Bool, IMMUTABLE, "no"),
     ign("jemalloc-bg-thread", Bool, "yes"),
-    ign("latency-tracking", Bool, "yes"),
-    ign_f(
-        "latency-tracking-info-percentiles",
-        None,
-        Words,
-        MULTI_ARG,
-        "50 99 99.9",
-    ),
     ign("lazyfree-lazy-eviction", Bool, "no"),
     ign("lazyfree-lazy-expire", Bool, "no"),
     ign("lazyfree-lazy-server-del", Bool, "no"),
@@ -1465,10 +1471,37 @@ fn parse_scalar(kind: Kind, arg: &str) -> Result<Value, String> {
                 Ok(Value::Str(arg.to_string()))
             }
         }
-        Str | Words | Save | Bind | ClientOutputBufferLimit | ReplicaOf => {
+        Str | Words | Percentiles | Save | Bind | ClientOutputBufferLimit | ReplicaOf => {
             Ok(Value::Str(arg.to_string()))
         }
     }
+}
+
+/// `latency-tracking-info-percentiles`: numbers in 0..=100 (Redis's checks and texts),
+/// normalised to space-separated `%f`-free form.
+fn parse_percentiles(args: &[String]) -> Result<String, String> {
+    let mut out = Vec::with_capacity(args.len());
+    for a in args.iter().flat_map(|a| a.split_whitespace()) {
+        let v: f64 = a
+            .parse()
+            .map_err(|_| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
+        if !(0.0..=100.0).contains(&v) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .into(),
+            );
+        }
+        out.push(format!("{v}"));
+    }
+    Ok(out.join(" "))
+}
+
+/// The percentiles of `latency-tracking-info-percentiles` as numbers.
+pub fn percentiles(value: &str) -> Vec<f64> {
+    value
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }
 
 fn value_to_string(v: &Value) -> String {
@@ -1735,6 +1768,10 @@ impl Config {
             Words => {
                 let joined = args.join(" ");
                 self.ignored.insert(param.name, joined);
+                return Ok(());
+            }
+            Percentiles => {
+                self.latency_tracking_info_percentiles = parse_percentiles(args)?;
                 return Ok(());
             }
             _ => {}

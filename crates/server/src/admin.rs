@@ -26,19 +26,19 @@ fn parse_db(b: &[u8], databases: usize) -> Result<usize, Reply> {
 }
 
 /// Runs a connection-level or server-level command.
-pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -> Reply {
+pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Reply {
     match cmd.id {
         CommandId::Multi => crate::tx::multi(conn),
         CommandId::Exec => crate::tx::exec(conn).await,
         CommandId::Discard => crate::tx::discard(conn).await,
-        CommandId::Watch => crate::tx::watch(conn, &args).await,
+        CommandId::Watch => crate::tx::watch(conn, args).await,
         CommandId::Unwatch => crate::tx::unwatch(conn).await,
-        CommandId::Subscribe => crate::pubsub::subscribe(conn, &args, false),
-        CommandId::Psubscribe => crate::pubsub::subscribe(conn, &args, true),
-        CommandId::Unsubscribe => crate::pubsub::unsubscribe(conn, &args, false),
-        CommandId::Punsubscribe => crate::pubsub::unsubscribe(conn, &args, true),
-        CommandId::Publish => crate::pubsub::publish(conn, &args).await,
-        CommandId::Pubsub => crate::pubsub::pubsub(conn, &args).await,
+        CommandId::Subscribe => crate::pubsub::subscribe(conn, args, false),
+        CommandId::Psubscribe => crate::pubsub::subscribe(conn, args, true),
+        CommandId::Unsubscribe => crate::pubsub::unsubscribe(conn, args, false),
+        CommandId::Punsubscribe => crate::pubsub::unsubscribe(conn, args, true),
+        CommandId::Publish => crate::pubsub::publish(conn, args).await,
+        CommandId::Pubsub => crate::pubsub::pubsub(conn, args).await,
         // RESP2 subscribed clients get PING as a message-shaped array.
         CommandId::Ping if conn.subs.active() && conn.proto == Protocol::Resp2 => {
             Reply::Array(vec![
@@ -66,9 +66,10 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
                 Err(e) => e,
             }
         }
-        CommandId::Auth => auth(conn, &args),
-        CommandId::Hello => hello(conn, &args),
+        CommandId::Auth => auth(conn, args),
+        CommandId::Hello => hello(conn, args),
         CommandId::Reset => {
+            crate::obs::monitor::stop(conn);
             crate::tx::reset(conn).await;
             crate::pubsub::reset(conn);
             conn.db = 0;
@@ -80,13 +81,13 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             info.db = 0;
             Reply::Simple("RESET")
         }
-        CommandId::Client => client(conn, &args).await,
-        CommandId::Acl => crate::acl::command(conn, &args).await,
-        CommandId::CommandCmd => command(&args),
+        CommandId::Client => client(conn, args).await,
+        CommandId::Acl => crate::acl::command(conn, args).await,
+        CommandId::CommandCmd => command(args),
         CommandId::Info => {
-            Reply::Verbatim("txt", Bytes::from(crate::info::render(conn, &args).await))
+            Reply::Verbatim("txt", Bytes::from(crate::info::render(conn, args).await))
         }
-        CommandId::Config => config(conn, &args),
+        CommandId::Config => config(conn, args),
         CommandId::Time => {
             let us = crate::shared::unix_us();
             Reply::Array(vec![
@@ -113,7 +114,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             }
             let db = conn.db;
             let all = cmd.id == CommandId::Flushall;
-            let effect = args.clone();
+            let effect = args.to_vec();
             let r = conn
                 .shard
                 .broadcast(move |s| {
@@ -153,7 +154,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
                 return Reply::error(errors::DB_OUT_OF_RANGE);
             }
             if a != b {
-                let effect = args.clone();
+                let effect = args.to_vec();
                 if conn
                     .shard
                     .broadcast(move |s| {
@@ -186,9 +187,12 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
                 Err(_) => Reply::error(errors::SHUTTING_DOWN),
             }
         }
-        CommandId::Scan => scan(conn, &args).await,
+        CommandId::Scan => scan(conn, args).await,
         CommandId::Randomkey => randomkey(conn).await,
-        CommandId::Debug => debug(conn, &args).await,
+        CommandId::Debug => debug(conn, args).await,
+        CommandId::Slowlog => crate::obs::commands::slowlog(conn, args).await,
+        CommandId::Latency => crate::obs::commands::latency_cmd(conn, args).await,
+        CommandId::Monitor => crate::obs::commands::monitor(conn),
         CommandId::Shutdown => {
             let mut i = 1;
             while i < args.len() {
@@ -223,7 +227,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             // Redis closes the connection without a reply when shutdown succeeds.
             Reply::Raw(Bytes::new())
         }
-        CommandId::Replconf => replconf(conn, &args),
+        CommandId::Replconf => replconf(conn, args),
         CommandId::Psync | CommandId::Sync => {
             // `PSYNC <replid> <offset> FAILOVER`: our master hands over to us.
             if cmd.id == CommandId::Psync && args.len() > 3 && eq(&args[3], "failover") {
@@ -255,9 +259,9 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
             Ok(r) => r,
             Err(_) => Reply::error(errors::SHUTTING_DOWN),
         },
-        CommandId::Replicaof | CommandId::Slaveof => replicaof(conn, &args).await,
-        CommandId::Wait => wait(conn, &args).await,
-        CommandId::Failover => crate::failover::command(conn, &args).await,
+        CommandId::Replicaof | CommandId::Slaveof => replicaof(conn, args).await,
+        CommandId::Wait => wait(conn, args).await,
+        CommandId::Failover => crate::failover::command(conn, args).await,
         CommandId::Save => {
             if !crate::persist::try_claim(&conn.shard) {
                 return Reply::error("ERR Background save already in progress");
@@ -294,7 +298,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: Vec<Bytes>) -
                 .unwrap_or_else(|e| e.into_inner())
                 .last_save as i64,
         ),
-        _ => Reply::Error(errors::unknown_command(&args)),
+        _ => Reply::Error(errors::unknown_command(args)),
     }
 }
 
@@ -528,23 +532,22 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
         }
         (b"list", _) => {
             let mut ids: Option<Vec<u64>> = None;
+            let mut kind: Option<&'static str> = None;
             let mut i = 2;
             while i < args.len() {
                 if eq(&args[i], "type") && i + 1 < args.len() {
-                    let t = args[i + 1].to_ascii_lowercase();
-                    if !matches!(
-                        t.as_slice(),
-                        b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
-                    ) {
-                        return Reply::Error(format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(&args[i + 1])
-                        ));
-                    }
-                    if t != b"normal" {
-                        // Only normal clients exist until replication and pub/sub land.
-                        ids = Some(Vec::new());
-                    }
+                    kind = Some(match args[i + 1].to_ascii_lowercase().as_slice() {
+                        b"normal" => "normal",
+                        b"master" => "master",
+                        b"replica" | b"slave" => "replica",
+                        b"pubsub" => "pubsub",
+                        _ => {
+                            return Reply::Error(format!(
+                                "ERR Unknown client type '{}'",
+                                String::from_utf8_lossy(&args[i + 1])
+                            ))
+                        }
+                    });
                     i += 2;
                 } else if eq(&args[i], "id") && i + 1 < args.len() {
                     let mut v = Vec::new();
@@ -562,12 +565,16 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
             }
             let lines = match conn
                 .shard
-                .broadcast(|s| {
-                    let mut v: Vec<(u64, String)> = s
-                        .clients
-                        .borrow()
+                .broadcast(move |s| {
+                    // Connections, then replication links (master, replicas).
+                    let links = s.obs.borrow().links.clone();
+                    let clients = s.clients.borrow();
+                    let mut v: Vec<(u64, String)> = clients
                         .values()
-                        .map(|c| (c.borrow().id, c.borrow().line()))
+                        .chain(links.iter())
+                        .map(|c| c.borrow())
+                        .filter(|c| kind.is_none_or(|k| c.kind() == k))
+                        .map(|c| (c.id, c.line()))
                         .collect();
                     v.sort();
                     v
@@ -1058,6 +1065,7 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                             .borrow_mut()
                             .iter_mut()
                             .for_each(|c| *c = Default::default());
+                        s.obs.borrow_mut().reset_stats();
                     })
                     .await;
             })

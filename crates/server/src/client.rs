@@ -3,6 +3,12 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// Redis 7.0's container commands: CLIENT LIST shows them as `client|list`.
+const CONTAINERS: &[&str] = &[
+    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module",
+    "object", "pubsub", "script", "slowlog", "xgroup", "xinfo",
+];
+
 /// One connection's descriptive state, owned by its executor.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -68,7 +74,7 @@ impl ClientInfo {
             sub: 0,
             psub: 0,
             multi: -1,
-            user: "default".into(),
+            user: "(superuser)".into(), // as Redis shows its master client
         }
     }
 
@@ -96,6 +102,36 @@ impl ClientInfo {
             self.user,
             self.resp
         )
+    }
+
+    /// Sets `cmd=`: `client|list` for a container's subcommand, else the name
+    /// (allocating only when it changes).
+    pub fn set_cmd(&mut self, cmd: &shardis_commands::Command, args: &[bytes::Bytes]) {
+        match args.get(1) {
+            Some(sub) if CONTAINERS.contains(&cmd.name) => {
+                self.last_cmd = format!(
+                    "{}|{}",
+                    cmd.name,
+                    String::from_utf8_lossy(sub).to_ascii_lowercase()
+                );
+            }
+            _ if self.last_cmd != cmd.name => self.last_cmd = cmd.name.to_string(),
+            _ => {}
+        }
+    }
+
+    /// CLIENT LIST TYPE's class, as Redis's `getClientType` decides it
+    /// (a MONITOR client is normal).
+    pub fn kind(&self) -> &'static str {
+        if self.flags.contains('M') {
+            "master"
+        } else if self.flags.contains('S') {
+            "replica"
+        } else if self.sub + self.psub > 0 {
+            "pubsub"
+        } else {
+            "normal"
+        }
     }
 
     /// Shuts the socket down so the connection task's pending read ends.

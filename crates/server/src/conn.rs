@@ -9,7 +9,7 @@
 
 use crate::client::ClientInfo;
 use crate::errors;
-use crate::shard::{Pending, Request, Shard};
+use crate::shard::{BatchReplies, Pending, Request, Shard};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -157,6 +157,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let mut conn = Conn::new(shard.clone(), stream, info, authenticated);
     conn.run().await;
     crate::pubsub::reset(&mut conn);
+    crate::obs::monitor::remove(&shard, id);
     crate::tx::reset(&mut conn).await;
     shard.clients.borrow_mut().remove(&id);
     shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
@@ -353,11 +354,12 @@ impl Conn {
 
     /// Encodes a reply into the write buffer.
     pub fn reply(&mut self, reply: Reply) {
-        if reply.is_error() {
+        if let Reply::Error(msg) = &reply {
             self.shard
                 .counters()
                 .total_error_replies
                 .fetch_add(1, Ordering::Relaxed);
+            self.shard.obs.borrow_mut().errors.count(msg);
         }
         reply.encode(self.proto, &mut self.wbuf);
     }
@@ -372,12 +374,20 @@ impl Conn {
             .commands_processed
             .fetch_add(count, Ordering::Relaxed);
         let mut last: Option<&'static Command> = None;
+        // One relaxed load per round: nothing is formatted when nobody monitors.
+        let monitoring = self.shard.shared.obs.monitoring();
         for args in reqs.drain(..) {
             if self.close_after_reply || self.handoff.is_some() {
                 break;
             }
             let route = self.route(&args);
             let route = self.memory_gate(route);
+            if let Route::Reply(Reply::Error(_)) = &route {
+                // Refused before running: commandstats' rejected_calls.
+                if let Some(cmd) = lookup(&args[0]) {
+                    self.shard.record_rejected(cmd);
+                }
+            }
             if self.tx.in_multi() || self.subs.active() {
                 if let Some(r) = crate::tx::gate(self, &route, &args) {
                     self.slots.push(Some(r));
@@ -394,6 +404,9 @@ impl Conn {
                     // until it is answered, as in Redis.
                     last = Some(cmd);
                     self.flush_batches().await;
+                    if monitoring {
+                        self.feed_monitors(cmd, &args);
+                    }
                     let start = Instant::now();
                     let r = crate::blocking::run(self, cmd, args, route).await;
                     self.shard.record(cmd, &r, start);
@@ -407,6 +420,9 @@ impl Conn {
                 Route::Reply(r) => Some(r),
                 Route::Keyed(shard, cmd) => {
                     last = Some(cmd);
+                    if monitoring {
+                        self.feed_monitors(cmd, &args);
+                    }
                     if shard == me {
                         if !self.shard.unlocked() {
                             self.flush_batches().await;
@@ -418,9 +434,9 @@ impl Conn {
                             };
                             let keys = crate::shard::request_keys(&req);
                             self.shard.wait_unlocked(self.db, &keys).await;
-                            Some(self.shard.execute_as(resp3, self.db, cmd, &req.args))
+                            Some(self.run_inline(resp3, cmd, &req.args))
                         } else {
-                            Some(self.shard.execute_as(resp3, self.db, cmd, &args))
+                            Some(self.run_inline(resp3, cmd, &args))
                         }
                     } else {
                         self.batch_slots[shard].push(self.slots.len());
@@ -436,35 +452,54 @@ impl Conn {
                 Route::MultiShard(cmd, keys) => {
                     last = Some(cmd);
                     self.flush_batches().await;
+                    if monitoring {
+                        self.feed_monitors(cmd, &args);
+                    }
+                    let slow_args = self.shard.shared.obs.slowlog_on().then(|| args.clone());
                     let start = Instant::now();
                     let r = crate::multi::run(&self.shard, self.db, cmd, args, keys).await;
-                    self.shard.record(cmd, &r, start);
+                    let usec = self.shard.record(cmd, &r, start);
+                    if let Some(a) = slow_args {
+                        self.log_if_slow(cmd, &a, usec);
+                    }
                     Some(r)
                 }
                 Route::Special(cmd) => {
-                    last = Some(cmd);
+                    // Named before it runs, so CLIENT LIST/INFO show themselves.
+                    last = None;
+                    self.info.borrow_mut().set_cmd(cmd, &args);
                     self.flush_batches().await;
+                    if monitoring && cmd.id == shardis_commands::CommandId::Exec {
+                        self.feed_queued();
+                    }
                     let start = Instant::now();
-                    let r = crate::admin::special(self, cmd, args).await;
-                    self.shard.record(cmd, &r, start);
+                    let r = crate::admin::special(self, cmd, &args).await;
+                    let usec = self.shard.record(cmd, &r, start);
+                    self.log_if_slow(cmd, &args, usec);
+                    if monitoring {
+                        self.feed_monitors(cmd, &args);
+                    }
                     Some(r)
                 }
             };
             self.slots.push(reply);
         }
         self.flush_batches().await;
+        if monitoring {
+            crate::obs::monitor::flush(&self.shard).await;
+        }
         for i in 0..self.slots.len() {
             if let Some(r) = self.slots[i].take() {
                 self.reply(r);
             }
         }
+        let mut info = self.info.borrow_mut();
         if let Some(cmd) = last {
-            let mut info = self.info.borrow_mut();
             if info.last_cmd != cmd.name {
                 info.last_cmd = cmd.name.to_string();
             }
-            info.db = self.db;
         }
+        info.db = self.db;
     }
 
     /// Posts every queued batch, then waits for all of them.
@@ -472,7 +507,7 @@ impl Conn {
         if self.batches.iter().all(|b| b.is_empty()) {
             return;
         }
-        let mut pending: Vec<(usize, Pending<Vec<Reply>>)> = Vec::new();
+        let mut pending: Vec<(usize, Pending<BatchReplies>)> = Vec::new();
         for shard in 0..self.batches.len() {
             if self.batches[shard].is_empty() {
                 continue;
@@ -485,12 +520,47 @@ impl Conn {
         }
         for (shard, p) in pending {
             match p.wait().await {
-                Ok(replies) => {
-                    for (slot, r) in self.batch_slots[shard].drain(..).zip(replies) {
+                Ok(batch) => {
+                    for (slot, r) in self.batch_slots[shard].drain(..).zip(batch.replies) {
                         self.slots[slot] = Some(r);
+                    }
+                    for c in batch.slow {
+                        self.log_if_slow(c.cmd, &c.args, c.usec);
                     }
                 }
                 Err(_) => self.fail_batch(shard),
+            }
+        }
+    }
+
+    /// Runs a command on this core's shard, logging it if slow.
+    fn run_inline(&self, resp3: bool, cmd: &'static Command, args: &[Bytes]) -> Reply {
+        let (r, usec) = self.shard.execute_as_timed(resp3, self.db, cmd, args);
+        self.log_if_slow(cmd, args, usec);
+        r
+    }
+
+    /// Adds a call to this executor's slowlog ring if it took long enough.
+    fn log_if_slow(&self, cmd: &'static Command, args: &[Bytes], usec: u64) {
+        if self.shard.shared.obs.is_slow(usec) {
+            crate::obs::log_slow(&self.shard, cmd, args, usec, &self.info.borrow());
+        }
+    }
+
+    /// Queues a MONITOR line for a command this connection runs.
+    fn feed_monitors(&self, cmd: &'static Command, args: &[Bytes]) {
+        let addr = self.info.borrow().addr.to_string();
+        crate::obs::monitor::feed(&self.shard, cmd, self.db, &addr, args);
+    }
+
+    /// MONITOR shows a transaction's commands as EXEC runs them.
+    fn feed_queued(&self) {
+        if self.tx.dirty {
+            return;
+        }
+        if let Some(q) = &self.tx.queued {
+            for (cmd, args) in q {
+                self.feed_monitors(cmd, args);
             }
         }
     }

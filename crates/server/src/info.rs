@@ -31,6 +31,7 @@ const ALL: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -224,7 +225,34 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
         }
         "modules" => out.push_str("# Modules\r\n"),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-        "errorstats" => out.push_str("# Errorstats\r\n"),
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            let per_shard = conn
+                .shard
+                .broadcast(|s| s.obs.borrow().errors.clone())
+                .await
+                .unwrap_or_default();
+            for (code, n) in crate::obs::errorstats::merge(per_shard) {
+                let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+            }
+        }
+        "latencystats" => {
+            out.push_str("# Latencystats\r\n");
+            let percentiles =
+                shardis_config::percentiles(&shared.config().latency_tracking_info_percentiles);
+            let per_shard = conn
+                .shard
+                .broadcast(|s| s.obs.borrow().latency.histograms())
+                .await
+                .unwrap_or_default();
+            for (id, h) in crate::obs::latency::merge_histograms(per_shard) {
+                out.push_str(&crate::obs::latency::info_line(
+                    COMMANDS[id].name,
+                    &h,
+                    &percentiles,
+                ));
+            }
+        }
         "commandstats" => {
             out.push_str("# Commandstats\r\n");
             let stats = conn

@@ -29,6 +29,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod multi;
+pub mod obs;
 pub mod persist;
 pub mod pubsub;
 pub mod repl;

@@ -53,7 +53,7 @@ impl Mailbox {
 
     /// Queues a message of about `size` bytes; false (and the message is
     /// dropped) once the client is over its output buffer `limit`.
-    fn push(&self, r: Reply, size: usize, limit: ClientBufferLimit) -> bool {
+    pub(crate) fn push(&self, r: Reply, size: usize, limit: ClientBufferLimit) -> bool {
         if self.closing.get() {
             return true;
         }

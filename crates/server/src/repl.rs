@@ -670,6 +670,16 @@ pub struct Handoff {
     pub leftover: BytesMut,
 }
 
+/// CLIENT LIST's view of a replica's connection (flags `S`).
+fn replica_info(stream: &TcpStream, h: &Handoff) -> crate::client::ClientInfo {
+    let mut info = crate::client::ClientInfo::master_link(stream);
+    info.id = h.id;
+    info.flags = "S".into();
+    info.last_cmd = "psync".into();
+    info.user = "default".into();
+    info
+}
+
 /// Runs on shard 0 with the replica's socket: answers PSYNC/SYNC and streams.
 pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
     let ip = h.ip.clone().unwrap_or_else(|| h.addr.ip().to_string());
@@ -698,6 +708,8 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         waker: RefCell::new(None),
     });
     crate::log!(Notice, "Replica {} asks for synchronization", rep.name());
+    let _listed =
+        crate::obs::LinkGuard::new(&shard, Rc::new(RefCell::new(replica_info(&stream, &h))));
     let (reader, writer) = futures_lite::io::split(stream);
     let decision = {
         let repl = shard.repl.borrow();

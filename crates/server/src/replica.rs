@@ -17,6 +17,7 @@ use glommio::net::TcpStream;
 use shardis_protocol::{DecodeLimits, Reply};
 use shardis_replication::{encode_command, Backlog, ReplIds};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Why a link attempt ended.
@@ -494,6 +495,8 @@ async fn stream_loop(
     let info = Rc::new(std::cell::RefCell::new(
         crate::client::ClientInfo::master_link(&stream),
     ));
+    info.borrow_mut().id = shard.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let _listed = crate::obs::LinkGuard::new(shard, info.clone());
     let mut conn = Conn::new(shard.clone(), stream, info, true);
     conn.master_link = true;
     {

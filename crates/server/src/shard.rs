@@ -105,6 +105,8 @@ pub struct Shard {
     pub blocking: RefCell<crate::blocking::BlockTable>,
     /// The `Shared::eviction_version` this keyspace's eviction settings reflect.
     pub eviction_version: Cell<u64>,
+    /// Slowlog ring, latency events and histograms, errorstats, monitors.
+    pub obs: RefCell<crate::obs::ShardObs>,
 }
 
 impl Shard {
@@ -143,6 +145,7 @@ impl Shard {
                     .eviction_version
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
+            obs: RefCell::new(Default::default()),
             shared,
         }
     }
@@ -176,12 +179,31 @@ impl Shard {
         r
     }
 
+    /// [`Shard::execute_timed`] for a client that may speak RESP3.
+    pub fn execute_as_timed(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> (Reply, u64) {
+        self.resp3.set(resp3);
+        let r = self.execute_timed(db, cmd, args);
+        self.resp3.set(false);
+        r
+    }
+
     /// Runs one command on this shard's keyspace (keys must be local and unlocked).
     pub fn execute(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> Reply {
+        self.execute_timed(db, cmd, args).0
+    }
+
+    /// [`Shard::execute`], also returning how long it took (µs) for the slowlog.
+    pub fn execute_timed(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> (Reply, u64) {
         let start = Instant::now();
         let reply = self.with_ctx(db, |ks, ctx| ks.execute(ctx, cmd, args));
-        self.record(cmd, &reply, start);
-        reply
+        let usec = self.record(cmd, &reply, start);
+        (reply, usec)
     }
 
     /// Runs `f` on the keyspace with a fresh context for `db`, then publishes the
@@ -270,15 +292,26 @@ impl Shard {
         (r, effects)
     }
 
-    /// Records one call in commandstats.
-    pub fn record(&self, cmd: &'static Command, reply: &Reply, start: Instant) {
-        let mut stats = self.cmdstats.borrow_mut();
-        let s = &mut stats[cmd.id as usize];
-        s.calls += 1;
-        s.usec += start.elapsed().as_micros() as u64;
-        if reply.is_error() {
-            s.failed += 1;
+    /// Records one call in commandstats, the latency histogram and the
+    /// latency monitor; returns its duration in microseconds.
+    pub fn record(&self, cmd: &'static Command, reply: &Reply, start: Instant) -> u64 {
+        let usec = start.elapsed().as_micros() as u64;
+        {
+            let mut stats = self.cmdstats.borrow_mut();
+            let s = &mut stats[cmd.id as usize];
+            s.calls += 1;
+            s.usec += usec;
+            if reply.is_error() {
+                s.failed += 1;
+            }
         }
+        crate::obs::record_command(self, cmd, usec);
+        usec
+    }
+
+    /// Counts a call refused before it ran (arity, authentication, …).
+    pub fn record_rejected(&self, cmd: &'static Command) {
+        self.cmdstats.borrow_mut()[cmd.id as usize].rejected += 1;
     }
 
     // ---------------------------------------------------------------- locks
@@ -446,15 +479,16 @@ impl Shard {
         self: &Rc<Self>,
         target: usize,
         reqs: Vec<Request>,
-    ) -> Result<Pending<Vec<Reply>>, ShardGone> {
+    ) -> Result<Pending<BatchReplies>, ShardGone> {
         let (tx, rx) = glommio::channels::oneshot::shared();
         let job: Job = Box::new(move |s| {
             if s.unlocked() {
-                let replies = reqs
-                    .iter()
-                    .map(|q| s.execute_as(q.resp3, q.db, q.cmd, &q.args))
-                    .collect();
-                let _ = tx.send(replies);
+                let mut out = BatchReplies::with_capacity(reqs.len());
+                for q in reqs {
+                    let (r, usec) = s.execute_as_timed(q.resp3, q.db, q.cmd, &q.args);
+                    out.push(s, q, r, usec);
+                }
+                let _ = tx.send(out);
             } else {
                 let s = s.clone();
                 glommio::spawn_local(async move {
@@ -501,16 +535,56 @@ impl Shard {
 
     /// Executes a batch of requests sent by another shard's connection, in order.
     /// Runs inline unless a key is locked; then the rest of the batch waits its turn.
-    pub async fn run_batch(self: Rc<Self>, reqs: Vec<Request>) -> Vec<Reply> {
-        let mut replies = Vec::with_capacity(reqs.len());
+    pub async fn run_batch(self: Rc<Self>, reqs: Vec<Request>) -> BatchReplies {
+        let mut out = BatchReplies::with_capacity(reqs.len());
         for req in reqs {
             if !self.unlocked() {
                 let keys = request_keys(&req);
                 self.wait_unlocked(req.db, &keys).await;
             }
-            replies.push(self.execute_as(req.resp3, req.db, req.cmd, &req.args));
+            let (r, usec) = self.execute_as_timed(req.resp3, req.db, req.cmd, &req.args);
+            out.push(&self, req, r, usec);
         }
-        replies
+        out
+    }
+}
+
+/// A batch's replies in order, plus the calls slow enough for the slowlog
+/// (logged by the sending connection, which knows the client).
+pub struct BatchReplies {
+    /// One reply per request, in order.
+    pub replies: Vec<Reply>,
+    /// Slow calls (usually none: this stays unallocated).
+    pub slow: Vec<SlowCall>,
+}
+
+/// A call that crossed `slowlog-log-slower-than`.
+pub struct SlowCall {
+    /// The command.
+    pub cmd: &'static Command,
+    /// Its arguments.
+    pub args: Vec<Bytes>,
+    /// Execution time, µs.
+    pub usec: u64,
+}
+
+impl BatchReplies {
+    fn with_capacity(n: usize) -> BatchReplies {
+        BatchReplies {
+            replies: Vec::with_capacity(n),
+            slow: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, shard: &Shard, req: Request, reply: Reply, usec: u64) {
+        if shard.shared.obs.is_slow(usec) {
+            self.slow.push(SlowCall {
+                cmd: req.cmd,
+                args: req.args,
+                usec,
+            });
+        }
+        self.replies.push(reply);
     }
 }
 

@@ -76,6 +76,8 @@ pub struct Shared {
     pub started_up: AtomicBool,
     /// ACL users and log.
     pub acl: crate::acl::AclState,
+    /// SLOWLOG/LATENCY/MONITOR settings and monitor counts.
+    pub obs: crate::obs::ObsShared,
 }
 
 /// Counters one shard increments and INFO sums. Padded to avoid false sharing.
@@ -145,6 +147,7 @@ impl Shared {
             min_replicas_to_write: AtomicU64::new(config.min_replicas_to_write),
             good_replicas: AtomicUsize::new(0),
             port: AtomicU64::new(config.port as u64),
+            obs: crate::obs::ObsShared::new(&config, shards),
             config: Mutex::new(config),
             config_file,
             shards,
@@ -192,6 +195,7 @@ impl Shared {
         self.eviction_version.fetch_add(1, Ordering::Relaxed);
         self.min_replicas_to_write
             .store(c.min_replicas_to_write, Ordering::Relaxed);
+        self.obs.refresh(&c);
     }
 
     /// Sum of one counter over all shards.

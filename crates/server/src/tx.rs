@@ -186,6 +186,9 @@ pub fn refresh_flags(conn: &Conn) {
         return;
     }
     let mut f = String::new();
+    if conn.info.borrow().flags.starts_with('O') {
+        f.push('O'); // MONITOR
+    }
     if conn.subs.active() {
         f.push('P');
     }
@@ -493,7 +496,7 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
     } = p;
     let reply = if matches!(cmd.keys, KeySpec::None) {
         let start = std::time::Instant::now();
-        let r = Box::pin(crate::admin::special(conn, cmd, args)).await;
+        let r = Box::pin(crate::admin::special(conn, cmd, &args)).await;
         shard.record(cmd, &r, start);
         r
     } else {

@@ -144,7 +144,8 @@ impl ShardObs {
 }
 
 /// Arguments as SLOWLOG and MONITOR show them: AUTH and HELLO's AUTH
-/// credentials become `(redacted)`, as Redis 7.0 redacts them.
+/// credentials, ACL SETUSER's rules and CONFIG SET's secrets become
+/// `(redacted)`, as Redis 7.0 redacts them.
 pub fn redacted(
     cmd: &shardis_commands::Command,
     args: &[bytes::Bytes],
@@ -173,9 +174,33 @@ pub fn redacted(
             }
             Some(v)
         }
+        CommandId::Acl if args.len() > 2 && args[1].eq_ignore_ascii_case(b"setuser") => {
+            let mut v = args.to_vec();
+            v[2..].iter_mut().for_each(|a| *a = R);
+            Some(v)
+        }
+        CommandId::Config if args.len() > 3 && args[1].eq_ignore_ascii_case(b"set") => {
+            let mut v = args.to_vec();
+            for i in (2..v.len() - 1).step_by(2) {
+                let name = v[i].to_ascii_lowercase();
+                if SENSITIVE_CONFIGS.contains(&name.as_slice()) {
+                    v[i + 1] = R;
+                }
+            }
+            Some(v)
+        }
         _ => None,
     }
 }
+
+/// Redis's `SENSITIVE_CONFIG` parameters: CONFIG SET hides their values.
+const SENSITIVE_CONFIGS: &[&[u8]] = &[
+    b"requirepass",
+    b"masterauth",
+    b"masteruser",
+    b"tls-key-file-pass",
+    b"tls-client-key-file-pass",
+];
 
 /// Per-command hook (from [`crate::shard::Shard::record`]): the latency
 /// histogram and, above `latency-monitor-threshold`, a latency event.
@@ -244,4 +269,41 @@ pub fn log_slow(
     };
     let max = obs.slowlog_max_len.load(Ordering::Relaxed) as usize;
     shard.obs.borrow_mut().slowlog.push(entry, max);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn args(s: &str) -> Vec<Bytes> {
+        s.split(' ').map(|a| Bytes::from(a.to_string())).collect()
+    }
+
+    fn shown(line: &str) -> String {
+        let a = args(line);
+        let cmd = shardis_commands::lookup(&a[0]).unwrap();
+        let r = redacted(cmd, &a).unwrap_or(a);
+        let v: Vec<&str> = r.iter().map(|b| std::str::from_utf8(b).unwrap()).collect();
+        v.join(" ")
+    }
+
+    #[test]
+    fn redacts_as_redis() {
+        assert_eq!(shown("auth u p"), "auth (redacted) (redacted)");
+        assert_eq!(
+            shown("hello 3 setname auth auth u p"),
+            "hello 3 setname auth auth (redacted) (redacted)"
+        );
+        assert_eq!(
+            shown("config set requirepass a hz 5 masterauth b"),
+            "config set requirepass (redacted) hz 5 masterauth (redacted)"
+        );
+        assert_eq!(shown("config get requirepass"), "config get requirepass");
+        assert_eq!(
+            shown("acl setuser bob on >pw"),
+            "acl setuser (redacted) (redacted) (redacted)"
+        );
+        assert_eq!(shown("get k"), "get k");
+    }
 }

@@ -32,8 +32,8 @@ NOTES = {
     "OBJECT, SET-ACTIVE-EXPIRE and the other Redis subcommands are unknown",
     "client|list": "`argv-mem`, `multi-mem`, `rbp`, `obl`/`oll`/`omem` are 0 and `tot-mem` is an "
     "estimate; a replica's `idle` counts from when it attached",
-    "slowlog|get": "merged over every core's ring (each up to `slowlog-max-len`); commands "
-    "inside MULTI/EXEC and blocked commands are not logged",
+    "slowlog|get": "merged over every core's ring (each up to `slowlog-max-len`); "
+    "blocked commands are not logged",
     "latency|doctor": "Redis's opening line and one summary line per event; Redis's advice "
     "paragraphs are not reproduced",
     "latency|histogram": "one histogram per command, not per subcommand (`config`, not "

@@ -541,7 +541,7 @@ impl Conn {
     }
 
     /// Adds a call to this executor's slowlog ring if it took long enough.
-    fn log_if_slow(&self, cmd: &'static Command, args: &[Bytes], usec: u64) {
+    pub fn log_if_slow(&self, cmd: &'static Command, args: &[Bytes], usec: u64) {
         if self.shard.shared.obs.is_slow(usec) {
             crate::obs::log_slow(&self.shard, cmd, args, usec, &self.info.borrow());
         }

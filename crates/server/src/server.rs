@@ -475,10 +475,16 @@ async fn cron(shard: Rc<Shard>) {
         // A client pause also pauses expiry and eviction, as in Redis.
         if !shard.replica.get() && !crate::limits::clients_paused(&shard.shared) {
             // active_expire visits every db itself.
+            let start = std::time::Instant::now();
             shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
+            let ms = start.elapsed().as_millis() as u64;
+            crate::obs::latency_event(&shard, "expire-cycle", ms);
             // Every shard sheds its share, including shards no write reaches.
             shard.publish_evictable();
+            let start = std::time::Instant::now();
             shard.perform_evictions();
+            let ms = start.elapsed().as_millis() as u64;
+            crate::obs::latency_event(&shard, "eviction-cycle", ms);
         }
         crate::limits::close_idle_clients(&shard);
         crate::alloc::used_memory();

@@ -494,6 +494,9 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
         db,
         keys,
     } = p;
+    // SLOWLOG logs each command of a transaction (EXEC itself is skipped).
+    let slow_args = shard.shared.obs.slowlog_on().then(|| args.clone());
+    let started = std::time::Instant::now();
     let reply = if matches!(cmd.keys, KeySpec::None) {
         let start = std::time::Instant::now();
         let r = Box::pin(crate::admin::special(conn, cmd, &args)).await;
@@ -518,6 +521,9 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
         };
         result.unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
     };
+    if let Some(a) = slow_args {
+        conn.log_if_slow(cmd, &a, started.elapsed().as_micros() as u64);
+    }
     // Inside MULTI blocking commands never block: they reply as on timeout,
     // which for BLMOVE/BRPOPLPUSH is the null bulk string (Redis 7.0).
     if matches!(reply, Reply::NilArray)

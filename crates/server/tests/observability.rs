@@ -189,33 +189,44 @@ fn debug_sleep_shows_in_slowlog_and_latency_monitor() {
         .query(&mut c)
         .unwrap();
     let got: Value = redis::cmd("SLOWLOG").arg("GET").query(&mut c).unwrap();
-    let e = items(&got);
-    assert_eq!(
-        e.len(),
-        1,
-        "only DEBUG SLEEP is slower than 100 ms: {got:?}"
-    );
-    let f = items(&e[0]);
+    // SET (fast) is not there; under load another command might be, so find DEBUG.
+    let f = items(&got)
+        .iter()
+        .map(items)
+        .find(|f| text(&items(&f[3])[0]) == "DEBUG")
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert!(items(&got)
+        .iter()
+        .all(|e| text(&items(&items(e)[3])[0]) != "SET"));
     assert!(int(&f[2]) >= 200_000);
     let args: Vec<String> = items(&f[3]).iter().map(text).collect();
     assert_eq!(args, vec!["DEBUG", "SLEEP", "0.2"]);
 
+    // Under load other commands may cross 50 ms too: look for DEBUG SLEEP's sample.
     let latest: Value = redis::cmd("LATENCY").arg("LATEST").query(&mut c).unwrap();
-    let ev = items(&latest);
-    assert_eq!(ev.len(), 1);
-    let row = items(&ev[0]);
-    assert_eq!(text(&row[0]), "command");
-    assert!(int(&row[2]) >= 200 && int(&row[3]) >= 200, "{latest:?}");
+    let row = items(&latest)
+        .iter()
+        .map(items)
+        .find(|r| text(&r[0]) == "command")
+        .unwrap_or_else(|| panic!("{latest:?}"));
+    assert!(int(&row[3]) >= 200, "{latest:?}");
     let hist: Value = redis::cmd("LATENCY")
         .arg("HISTORY")
         .arg("command")
         .query(&mut c)
         .unwrap();
-    assert_eq!(items(&hist).len(), 1);
+    assert!(
+        items(&hist).iter().any(|s| int(&items(s)[1]) >= 200),
+        "{hist:?}"
+    );
     let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(&mut c).unwrap();
-    assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
+    assert!(
+        doctor.starts_with("Dave, I have observed latency spikes"),
+        "{doctor}"
+    );
+    assert!(doctor.contains(". command: "), "{doctor}");
     let n: i64 = redis::cmd("LATENCY").arg("RESET").query(&mut c).unwrap();
-    assert_eq!(n, 1);
+    assert!(n >= 1);
     let latest: Value = redis::cmd("LATENCY").arg("LATEST").query(&mut c).unwrap();
     assert!(items(&latest).is_empty());
 }
@@ -374,4 +385,36 @@ fn client_list_types() {
     let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
     assert!(info.contains(" cmd=client|info "), "{info}");
     let _ = Duration::from_secs(0);
+}
+
+#[test]
+fn slowlog_logs_a_transactions_commands_not_exec() {
+    let srv = Server::start(&["--threads", "2", "--slowlog-log-slower-than", "0"]);
+    let mut raw = srv.raw();
+    assert_eq!(call(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["SET", "foo", "1"]), "+QUEUED\r\n");
+    assert_eq!(call(&mut raw, &["SET", "bar", "2"]), "+QUEUED\r\n");
+    raw.write_all(&cmd(&["EXEC"])).unwrap();
+    let mut c = srv.client();
+    assert!(wait_for(5, || {
+        redis::cmd("GET")
+            .arg("bar")
+            .query::<Option<String>>(&mut c)
+            .unwrap()
+            == Some("2".into())
+    }));
+    let got: Value = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    let firsts: Vec<String> = items(&got)
+        .iter()
+        .map(|e| {
+            let a: Vec<String> = items(&items(e)[3]).iter().map(text).collect();
+            a.join(" ")
+        })
+        .filter(|a| !a.starts_with("CLIENT") && !a.starts_with("GET"))
+        .collect();
+    assert_eq!(firsts, vec!["SET bar 2", "SET foo 1", "MULTI"]);
 }

@@ -31,7 +31,7 @@ NOTES = {
     "debug": "DIGEST, DIGEST-VALUE, RELOAD and SLEEP work; DEBUG HELP lists only SLEEP; "
     "OBJECT, SET-ACTIVE-EXPIRE and the other Redis subcommands are unknown",
     "client|list": "`argv-mem`, `multi-mem`, `rbp`, `obl`/`oll`/`omem` are 0 and `tot-mem` is an "
-    "estimate; a replica's `idle` counts from when it attached",
+    "estimate",
     "slowlog|get": "merged over every core's ring (each up to `slowlog-max-len`); "
     "blocked commands are not logged",
     "latency|doctor": "Redis's opening line and one summary line per event; Redis's advice "

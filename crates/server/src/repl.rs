@@ -850,6 +850,7 @@ async fn replica_reader(
                                 rep.ack_offset.set(off);
                             }
                             rep.last_ack.set(Instant::now());
+                            crate::obs::touch_link(&shard, rep.id);
                             if rep.wait_first_ack.get() {
                                 rep.wait_first_ack.set(false);
                                 rep.wake();

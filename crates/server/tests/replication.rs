@@ -472,3 +472,45 @@ fn failover_to_a_replica_switches_roles_without_losing_writes() {
         .unwrap()
         .is_some()));
 }
+
+#[test]
+fn client_list_shows_the_master_link_and_replicas() {
+    let master = Server::start(&["--threads", "2"]);
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(20, || link_up(&replica)));
+    let mut m = master.client();
+    let replicas: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut m)
+        .unwrap();
+    assert_eq!(replicas.lines().count(), 1, "{replicas}");
+    assert!(
+        replicas.contains(" flags=S ") && replicas.contains(" cmd=psync "),
+        "{replicas}"
+    );
+    let mut r = replica.client();
+    let links: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("master")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(
+        links.contains(&format!("addr=127.0.0.1:{} ", master.port))
+            && links.contains(" flags=M ")
+            && links.contains(" user=(superuser) "),
+        "{links}"
+    );
+    // Normal clients do not include the links.
+    let all: String = redis::cmd("CLIENT").arg("LIST").query(&mut r).unwrap();
+    let normal: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(all.lines().count(), normal.lines().count() + 1);
+}

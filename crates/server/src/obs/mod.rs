@@ -126,6 +126,19 @@ impl LinkGuard {
     }
 }
 
+/// A replication link did I/O (a replica's ACK): CLIENT LIST's `idle` restarts.
+pub fn touch_link(shard: &crate::shard::Shard, id: u64) {
+    if let Some(c) = shard
+        .obs
+        .borrow()
+        .links
+        .iter()
+        .find(|c| c.borrow().id == id)
+    {
+        c.borrow_mut().last_interaction = std::time::Instant::now();
+    }
+}
+
 impl Drop for LinkGuard {
     fn drop(&mut self) {
         if let Ok(mut o) = self.shard.obs.try_borrow_mut() {

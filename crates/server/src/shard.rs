@@ -170,16 +170,10 @@ impl Shard {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Reply {
-        if let Some(oom) = self.oom_check(cmd, false) {
-            return oom;
-        }
-        self.resp3.set(resp3);
-        let r = self.execute(db, cmd, args);
-        self.resp3.set(false);
-        r
+        self.execute_as_timed(resp3, db, cmd, args).0
     }
 
-    /// [`Shard::execute_timed`] for a client that may speak RESP3.
+    /// [`Shard::execute_as`], also returning how long it ran (µs) for the slowlog.
     pub fn execute_as_timed(
         &self,
         resp3: bool,
@@ -187,6 +181,10 @@ impl Shard {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> (Reply, u64) {
+        if let Some(oom) = self.oom_check(cmd, false) {
+            self.record_rejected(cmd);
+            return (oom, 0);
+        }
         self.resp3.set(resp3);
         let r = self.execute_timed(db, cmd, args);
         self.resp3.set(false);

@@ -41,8 +41,6 @@ NOTES = {
     "exec": "EXEC with arguments replies the arity error; Redis prefixes it with EXECABORT",
     "acl|cat": "lists only the commands shardis implements",
     "acl|list": "single +cmd/-cmd rules in name order (Redis: its command dict's per-process order)",
-    "acl|setuser": "selectors (...) are refused (syntax error)",
-    "acl|getuser": "selectors is always empty",
     "acl|log": "client-info has shardis's CLIENT LIST fields (qbuf/argv-mem differ)",
     "info": "same sections; memory fields come from mimalloc, several jemalloc/Lua fields "
     "are absent; shardis adds shards, cross_shard_messages, shardis_version "

@@ -285,3 +285,53 @@ fn pubsub_default_allchannels() {
     let loaded = u.load_text(b"user b on\n", "f").unwrap();
     assert_eq!(line(&loaded, "b"), "user b on &* -@all");
 }
+
+#[test]
+fn selectors_match_redis() {
+    let u = users_with(
+        "s",
+        &[
+            "on",
+            "nopass",
+            "+get",
+            "~a*",
+            "(+set ~b* &x)",
+            "(",
+            "+del",
+            ")",
+        ],
+    );
+    assert_eq!(
+        line(&u, "s"),
+        "user s on nopass ~a* resetchannels -@all +get (~b* resetchannels &x -@all +set) (resetchannels -@all +del)"
+    );
+    let sels = u.get(b"s").unwrap().selectors();
+    assert_eq!(sels.len(), 2);
+    assert_eq!(sels[0].commands, "-@all +set");
+    assert_eq!(sels[0].keys, b"~b*");
+    assert_eq!(sels[0].channels, b"&x");
+    assert_eq!(check(&u, "s", &["set", "b1", "v"]), Ok(()));
+    assert_eq!(check(&u, "s", &["get", "a1"]), Ok(()));
+    // No selector allows it: the key error (the most relevant) is reported.
+    assert_eq!(check(&u, "s", &["set", "a1", "v"]), Err(Denied::Key(1)));
+    assert_eq!(check(&u, "s", &["get", "b1"]), Err(Denied::Key(1)));
+    assert_eq!(check(&u, "s", &["del", "zz"]), Err(Denied::Key(1)));
+    assert_eq!(check(&u, "s", &["hget", "a", "f"]), Err(Denied::Command));
+    let mut u2 = u.clone();
+    assert_eq!(
+        u2.setuser(b"s", &[b"x", b"(+set", b"y"]).unwrap_err(),
+        "ERR Unmatched parenthesis in acl selector starting at '(+set'."
+    );
+    assert_eq!(
+        u2.setuser(b"s", &[b"(bogus)"]).unwrap_err(),
+        "ERR Error in ACL SETUSER modifier '(bogus)': Syntax error"
+    );
+    u2.setuser(b"s", &[b"clearselectors"]).unwrap();
+    assert_eq!(
+        line(&u2, "s"),
+        "user s on nopass ~a* resetchannels -@all +get"
+    );
+    // Saved and loaded back unchanged.
+    let back = Users::new().load_text(&u.save_text(), "f").unwrap();
+    assert_eq!(back.save_text(), u.save_text());
+}

@@ -297,6 +297,87 @@ impl Selector {
         rules
     }
 
+    /// ACLSelectorCheckCmd.
+    fn check(&self, id: usize, argv: &[&[u8]]) -> Result<(), Denied> {
+        let cmd = &COMMANDS[id];
+        if !self.allcommands && !cmd.no_auth && !self.bit(id) {
+            let idx = if table::is_sub(id) { 2 } else { 1 };
+            let allowed = argv.len() >= 2
+                && argv.get(idx).is_some_and(|arg| {
+                    self.firstargs
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .is_some_and(|(_, args)| {
+                            args.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(arg))
+                        })
+                });
+            if !allowed {
+                return Err(Denied::Command);
+            }
+        }
+        if !self.allkeys && !cmd.key_specs.is_empty() {
+            for (pos, flags) in table::keys(id, argv) {
+                if !self.key_allowed(argv[pos], flags) {
+                    return Err(Denied::Key(pos));
+                }
+            }
+        }
+        if !self.allchannels {
+            for (pos, pattern) in table::channels(id, argv) {
+                if !self.channel_allowed(argv[pos], pattern) {
+                    return Err(Denied::Channel(pos));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn key_allowed(&self, key: &[u8], flags: u16) -> bool {
+        if self.allkeys {
+            return true;
+        }
+        let read = flags & ks::ACCESS != 0;
+        let write = flags & (ks::INSERT | ks::DELETE | ks::UPDATE) != 0;
+        self.keys.iter().any(|k| {
+            (!read || k.read)
+                && (!write || k.write)
+                && shardis_keyspace::glob::glob_match(&k.pattern, key, false)
+        })
+    }
+
+    fn channel_allowed(&self, channel: &[u8], pattern: bool) -> bool {
+        self.allchannels
+            || self.channels.iter().any(|p| {
+                if pattern {
+                    p == channel
+                } else {
+                    shardis_keyspace::glob::glob_match(p, channel, false)
+                }
+            })
+    }
+
+    /// ACLDescribeSelector: keys, channels, then command rules.
+    fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.allkeys {
+            out.extend_from_slice(b"~* ");
+        } else if !self.keys.is_empty() {
+            out.extend_from_slice(&self.describe_keys());
+            out.push(b' ');
+        }
+        if self.allchannels {
+            out.extend_from_slice(b"&* ");
+        } else {
+            out.extend_from_slice(b"resetchannels ");
+            if !self.channels.is_empty() {
+                out.extend_from_slice(&self.describe_channels());
+                out.push(b' ');
+            }
+        }
+        out.extend_from_slice(self.describe_commands().as_bytes());
+        out
+    }
+
     fn describe_keys(&self) -> Vec<u8> {
         if self.allkeys {
             return b"~*".to_vec();
@@ -356,6 +437,19 @@ pub struct User {
     sanitize: Option<bool>,
     passwords: Vec<String>,
     root: Selector,
+    /// Extra selectors `(…)`: a command may run if any selector allows it.
+    selectors: Vec<Selector>,
+}
+
+/// The rules of one selector, as GETUSER shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectorRules {
+    /// `commands`.
+    pub commands: String,
+    /// `keys`.
+    pub keys: Vec<u8>,
+    /// `channels`.
+    pub channels: Vec<u8>,
 }
 
 /// Why a command was refused.
@@ -380,6 +474,7 @@ impl User {
             sanitize: None,
             passwords: Vec::new(),
             root: Selector::empty(),
+            selectors: Vec::new(),
         }
     }
 
@@ -458,10 +553,17 @@ impl User {
                 .position(|p| *p == hash)
                 .ok_or(RuleError::NoSuchPassword)?;
             self.passwords.remove(at);
-        } else if op[0] == b'(' {
-            // Selectors (Redis 7.0 `(...)`) are not supported.
-            return Err(RuleError::Syntax);
+        } else if op[0] == b'(' && op.ends_with(b")") {
+            let mut sel = Selector::empty();
+            for rule in op[1..op.len() - 1]
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|r| !r.is_empty())
+            {
+                sel.apply(rule)?;
+            }
+            self.selectors.push(sel);
         } else if is("clearselectors") {
+            self.selectors.clear();
         } else if is("reset") {
             for op in [
                 "resetpass",
@@ -469,6 +571,7 @@ impl User {
                 "resetchannels",
                 "off",
                 "sanitize-payload",
+                "clearselectors",
                 "-@all",
             ] {
                 self.apply(op.as_bytes())?;
@@ -497,66 +600,31 @@ impl User {
     /// Checks a command. `id` indexes [`table::COMMANDS`] (the subcommand
     /// entry for containers); `argv[0]` is the command name.
     pub fn check(&self, id: usize, argv: &[&[u8]]) -> Result<(), Denied> {
-        let s = &self.root;
-        let cmd = &COMMANDS[id];
-        if !s.allcommands && !cmd.no_auth && !s.bit(id) {
-            let idx = if table::is_sub(id) { 2 } else { 1 };
-            let allowed = argv.len() >= 2
-                && argv.get(idx).is_some_and(|arg| {
-                    s.firstargs
-                        .iter()
-                        .find(|(i, _)| *i == id)
-                        .is_some_and(|(_, args)| {
-                            args.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(arg))
-                        })
-                });
-            if !allowed {
-                return Err(Denied::Command);
+        // ACLCheckAllUserCommandPerm: any selector may allow it; otherwise
+        // report a channel over a key over the command, the later argument
+        // first.
+        let rank = |d: &Denied| match *d {
+            Denied::Command => (0, 0),
+            Denied::Key(p) => (1, p),
+            Denied::Channel(p) => (2, p),
+        };
+        let mut worst = Denied::Command;
+        for sel in std::iter::once(&self.root).chain(&self.selectors) {
+            match sel.check(id, argv) {
+                Ok(()) => return Ok(()),
+                Err(d) if rank(&d) > rank(&worst) => worst = d,
+                Err(_) => {}
             }
         }
-        if !s.allkeys && !cmd.key_specs.is_empty() {
-            for (pos, flags) in table::keys(id, argv) {
-                if !self.key_allowed(argv[pos], flags) {
-                    return Err(Denied::Key(pos));
-                }
-            }
-        }
-        if !s.allchannels {
-            for (pos, pattern) in table::channels(id, argv) {
-                if !self.channel_allowed(argv[pos], pattern) {
-                    return Err(Denied::Channel(pos));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn key_allowed(&self, key: &[u8], flags: u16) -> bool {
-        let s = &self.root;
-        if s.allkeys {
-            return true;
-        }
-        let read = flags & ks::ACCESS != 0;
-        let write = flags & (ks::INSERT | ks::DELETE | ks::UPDATE) != 0;
-        s.keys.iter().any(|k| {
-            (!read || k.read)
-                && (!write || k.write)
-                && shardis_keyspace::glob::glob_match(&k.pattern, key, false)
-        })
+        Err(worst)
     }
 
     /// True if the user may use `channel` (a PSUBSCRIBE pattern when
     /// `pattern`, matched literally against the user's patterns).
     pub fn channel_allowed(&self, channel: &[u8], pattern: bool) -> bool {
-        let s = &self.root;
-        s.allchannels
-            || s.channels.iter().any(|p| {
-                if pattern {
-                    p == channel
-                } else {
-                    shardis_keyspace::glob::glob_match(p, channel, false)
-                }
-            })
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.channel_allowed(channel, pattern))
     }
 
     /// ACLDescribeUser: the rules after `user <name> ` in ACL LIST / ACL SAVE.
@@ -571,23 +639,12 @@ impl User {
             out.extend_from_slice(p.as_bytes());
             out.push(b' ');
         }
-        let s = &self.root;
-        if s.allkeys {
-            out.extend_from_slice(b"~* ");
-        } else if !s.keys.is_empty() {
-            out.extend_from_slice(&s.describe_keys());
-            out.push(b' ');
+        out.extend_from_slice(&self.root.describe());
+        for sel in &self.selectors {
+            out.extend_from_slice(b" (");
+            out.extend_from_slice(&sel.describe());
+            out.push(b')');
         }
-        if s.allchannels {
-            out.extend_from_slice(b"&* ");
-        } else {
-            out.extend_from_slice(b"resetchannels ");
-            if !s.channels.is_empty() {
-                out.extend_from_slice(&s.describe_channels());
-                out.push(b' ');
-            }
-        }
-        out.extend_from_slice(s.describe_commands().as_bytes());
         out
     }
 
@@ -625,9 +682,23 @@ impl User {
         self.root.describe_channels()
     }
 
-    /// `allchannels` (`&*`).
+    /// Some selector has `allchannels` (`&*`).
     pub fn all_channels(&self) -> bool {
-        self.root.allchannels
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.allchannels)
+    }
+
+    /// GETUSER `selectors`.
+    pub fn selectors(&self) -> Vec<SelectorRules> {
+        self.selectors
+            .iter()
+            .map(|s| SelectorRules {
+                commands: s.describe_commands(),
+                keys: s.describe_keys(),
+                channels: s.describe_channels(),
+            })
+            .collect()
     }
 }
 

@@ -52,8 +52,14 @@ impl Users {
         u
     }
 
-    /// ACLSetUser with `acl-pubsub-default` applied to `reset`.
+    /// ACLSetUser with `acl-pubsub-default` applied to `reset` and to new
+    /// selectors.
     fn apply(&self, u: &mut User, op: &[u8]) -> Result<(), RuleError> {
+        if self.pubsub_default_all && op.first() == Some(&b'(') {
+            let mut with = b"(allchannels ".to_vec();
+            with.extend_from_slice(&op[1..]);
+            return u.apply(&with);
+        }
         u.apply(op)?;
         if self.pubsub_default_all && op.eq_ignore_ascii_case(b"reset") {
             u.apply(b"allchannels")?;
@@ -85,11 +91,17 @@ impl Users {
             return Err(BAD_USERNAME.to_string());
         }
         let name = String::from_utf8_lossy(name).into_owned();
+        let ops = merge_selectors(ops).map_err(|at| {
+            format!(
+                "ERR Unmatched parenthesis in acl selector starting at '{}'.",
+                String::from_utf8_lossy(ops[at])
+            )
+        })?;
         let mut u = match self.users.get(&name) {
             Some(u) => (**u).clone(),
             None => self.new_user(&name),
         };
-        for op in ops {
+        for op in &ops {
             self.apply(&mut u, op).map_err(|e| {
                 format!(
                     "ERR Error in ACL SETUSER modifier '{}': {}",
@@ -186,7 +198,13 @@ impl Users {
             }
             let mut u = self.new_user(&name);
             let mut syntax_error = false;
-            for op in &argv[2..] {
+            let Ok(ops) = merge_selectors(&argv[2..]) else {
+                errors.push_str(&format!(
+                    "{filename}:{linenum}: Unmatched parenthesis in selector definition."
+                ));
+                continue;
+            };
+            for op in &ops {
                 if let Err(e) = self.apply(&mut u, trim(op)) {
                     if e == RuleError::UnknownCommand {
                         errors.push_str(&format!(
@@ -238,7 +256,14 @@ impl Users {
             } else {
                 self.new_user(&String::from_utf8_lossy(name))
             };
-            for op in &argv[1..] {
+            let ops: Vec<&[u8]> = argv[1..].iter().map(|a| a.as_slice()).collect();
+            let ops = merge_selectors(&ops).map_err(|_| {
+                format!(
+                    "Unmatched parenthesis in selector definition for the user named '{}'",
+                    String::from_utf8_lossy(name)
+                )
+            })?;
+            for op in &ops {
                 self.apply(&mut u, op).map_err(|e| {
                     format!(
                         "Error loading ACL rule '{}' for the user named '{}': {}",
@@ -251,6 +276,31 @@ impl Users {
             self.users.insert(u.name().to_string(), Arc::new(u));
         }
         Ok(())
+    }
+}
+
+/// ACLMergeSelectorArguments: a selector may span several arguments
+/// (`(+get` `~k*)`); they are joined with spaces. `Err` is the index of an
+/// opening argument that is never closed.
+pub fn merge_selectors(ops: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {
+    let mut out = Vec::with_capacity(ops.len());
+    let mut open: Option<(usize, Vec<u8>)> = None;
+    for (j, op) in ops.iter().enumerate() {
+        if let Some((_, sel)) = open.as_mut() {
+            sel.push(b' ');
+            sel.extend_from_slice(op);
+            if op.ends_with(b")") {
+                out.push(open.take().expect("open selector").1);
+            }
+        } else if op.first() == Some(&b'(') && !op.ends_with(b")") {
+            open = Some((j, op.to_vec()));
+        } else {
+            out.push(op.to_vec());
+        }
+    }
+    match open {
+        Some((j, _)) => Err(j),
+        None => Ok(out),
     }
 }
 

@@ -588,7 +588,21 @@ fn getuser(u: &User) -> Reply {
             Reply::bulk(b"channels"),
             Reply::Bulk(u.channels_rules().into()),
         ),
-        (Reply::bulk(b"selectors"), Reply::Array(Vec::new())),
+        (
+            Reply::bulk(b"selectors"),
+            Reply::Array(
+                u.selectors()
+                    .into_iter()
+                    .map(|s| {
+                        Reply::Map(vec![
+                            (Reply::bulk(b"commands"), Reply::bulk_string(s.commands)),
+                            (Reply::bulk(b"keys"), Reply::Bulk(s.keys.into())),
+                            (Reply::bulk(b"channels"), Reply::Bulk(s.channels.into())),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
     ])
 }
 

@@ -42,6 +42,14 @@ NOTES = {
     "acl|cat": "lists only the commands shardis implements",
     "acl|list": "single +cmd/-cmd rules in name order (Redis: its command dict's per-process order)",
     "acl|log": "client-info has shardis's CLIENT LIST fields (qbuf/argv-mem differ)",
+    "xadd": "`~` trims whole listpack nodes as Redis does, from a model of Redis's nodes (100 "
+    "entries, deleted ones counted; the 4 KB byte limit estimated); after an RDB load the model "
+    "restarts from the entries, so boundaries may differ from the loading Redis's. What "
+    "propagates is exact, as in Redis",
+    "xtrim": "`~`: as XADD",
+    "xinfo|stream": "`radix-tree-keys` is the modelled node count, `radix-tree-nodes` an estimate",
+    "xreadgroup": "several effects of one call (NOACK creating its consumer) are not wrapped in "
+    "MULTI/EXEC",
     "info": "same sections; memory fields come from mimalloc, several jemalloc/Lua fields "
     "are absent; shardis adds shards, cross_shard_messages, shardis_version "
     "(see docs/compatibility.md)",

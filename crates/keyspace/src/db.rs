@@ -34,6 +34,13 @@ pub(crate) fn segment_of(hash: u64) -> usize {
     ((hash >> 40) as usize) & (SEGMENTS - 1)
 }
 
+/// One segment: a hash table of pointers to boxed slots, as Redis's dict
+/// holds pointers to its entries. Every segment of a db grows at the same
+/// time (the keys spread evenly), so the tables spend much of their life
+/// near half full; an 8-byte pointer per bucket keeps that slack, and the
+/// copying on growth, small, and each slot is one exact-size allocation.
+pub(crate) type Segment = HashTable<Box<Slot>>;
+
 /// One key in a db.
 #[derive(Debug)]
 pub struct Slot {
@@ -101,7 +108,7 @@ impl TtlIndex {
 /// One logical database.
 #[derive(Debug, Default)]
 pub struct Db {
-    pub(crate) segments: Vec<HashTable<Slot>>,
+    pub(crate) segments: Vec<Segment>,
     len: usize,
     pub(crate) ttl: TtlIndex,
     /// Running estimate of the average TTL (INFO keyspace), as Redis keeps it.
@@ -120,7 +127,7 @@ impl Db {
     }
 
     fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.segments.iter().flat_map(|t| t.iter())
+        self.segments.iter().flat_map(|t| t.iter().map(|s| &**s))
     }
 }
 
@@ -145,7 +152,7 @@ enum Expired {
 
 /// A live key found by [`Keyspace::find_entry`], which can still be removed.
 pub struct FoundEntry<'a> {
-    entry: OccupiedEntry<'a, Slot>,
+    entry: OccupiedEntry<'a, Box<Slot>>,
     ttl: &'a mut TtlIndex,
     len: &'a mut usize,
     hash: u64,
@@ -164,7 +171,7 @@ impl<'a> FoundEntry<'a> {
         if slot.expire_at != 0 {
             self.ttl.remove(self.hash, &slot.key);
         }
-        slot
+        *slot
     }
 
     /// Keeps the key and gives mutable access to it.
@@ -429,14 +436,14 @@ impl Keyspace {
         }
         d.segments[segment_of(hash)].insert_unique(
             hash,
-            Slot {
+            Box::new(Slot {
                 key,
                 value,
                 expire_at,
                 lru,
                 // New since any running snapshot began: not part of it.
                 snap_epoch,
-            },
+            }),
             |s| hasher.hash_one(&s.key[..]),
         );
         d.len += 1;

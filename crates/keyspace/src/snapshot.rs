@@ -41,7 +41,6 @@
 use crate::db::{segment_of, Db, Slot, SEGMENTS};
 use crate::rdbconv::to_rdb;
 use crate::Keyspace;
-use hashbrown::HashTable;
 use shardis_rdb::{RdbEntry, RdbValue};
 use std::fmt;
 
@@ -125,7 +124,7 @@ fn entry_of(s: &Slot, origin: usize, now_ms: u64) -> Option<RdbEntry> {
 /// `epoch`, not expired at `now_ms`), appending to `out`; returns their
 /// approximate size.
 fn capture(
-    table: &HashTable<Slot>,
+    table: &crate::db::Segment,
     origin: usize,
     epoch: u32,
     now_ms: u64,

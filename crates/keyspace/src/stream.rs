@@ -754,7 +754,14 @@ pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     if s.entries.is_empty() {
         s.first_id = id;
     }
-    s.append(id, args[i + 1..].to_vec());
+    // Stored: copies, never slices of the request buffer.
+    s.append(
+        id,
+        args[i + 1..]
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a))
+            .collect(),
+    );
     s.last_id = id;
     s.entries_added += 1;
     ctx.stats.dirty += 1;
@@ -1002,7 +1009,11 @@ fn parse_read(args: &[Bytes], xreadgroup: bool) -> Result<ReadArgs, Reply> {
                     "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
                 ));
             }
-            r.group = Some((args[i + 1].clone(), args[i + 2].clone()));
+            // Copied: a group read may store the consumer's name.
+            r.group = Some((
+                Bytes::copy_from_slice(&args[i + 1]),
+                Bytes::copy_from_slice(&args[i + 2]),
+            ));
             i += 2;
         } else if o.eq_ignore_ascii_case(b"noack") {
             if !xreadgroup {

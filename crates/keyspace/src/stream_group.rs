@@ -316,7 +316,8 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
             return subcommand_syntax(args, "XGROUP");
         }
     }
-    let (key, gname) = (&args[2], &args[3]);
+    // Names may be stored: copies, not slices of the request buffer.
+    let (key, gname) = (&args[2], &Bytes::copy_from_slice(&args[3]));
     let db = ctx.db;
     let exists = match stream_mut(ks, ctx, key, Lookup::Write) {
         Err(e) => return e,
@@ -415,7 +416,7 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
                 return Reply::Integer(0);
             }
             g.consumers.insert(
-                args[4].clone(),
+                Bytes::copy_from_slice(&args[4]),
                 Consumer {
                     seen_time: now,
                     ..Default::default()
@@ -606,7 +607,8 @@ fn drop_nack(g: &mut Group, id: StreamId) {
 /// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]
 pub fn xclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    let (key, gname, cname) = (&args[1], &args[2], &args[3]);
+    // The consumer's name may be stored: a copy, not a slice of the request.
+    let (key, gname, cname) = (&args[1], &args[2], &Bytes::copy_from_slice(&args[3]));
     let s = match stream_mut(ks, ctx, key, Lookup::Read) {
         Err(e) => return e,
         Ok(s) => match s {
@@ -738,7 +740,8 @@ pub fn xclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub fn xautoclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    let (key, gname, cname) = (&args[1], &args[2], &args[3]);
+    // The consumer's name may be stored: a copy, not a slice of the request.
+    let (key, gname, cname) = (&args[1], &args[2], &Bytes::copy_from_slice(&args[3]));
     let minidle = match parse_i64(&args[4]) {
         Ok(n) => n.max(0),
         Err(_) => return err("ERR Invalid min-idle-time argument for XAUTOCLAIM"),

@@ -113,20 +113,16 @@ pub fn default_authenticates(users: &Users) -> bool {
 }
 
 /// The ACL table entry of `cmd` as sent: containers resolve to the
-/// subcommand's entry (`config|get`).
-fn acl_id(cmd: &'static Command, args: &[Bytes]) -> usize {
-    static IDS: OnceLock<Vec<usize>> = OnceLock::new();
-    let ids = IDS.get_or_init(|| {
-        COMMANDS
-            .iter()
-            .map(|c| table::lookup(c.name).expect("every command has an ACL entry"))
-            .collect()
-    });
-    let id = ids[cmd.id as usize];
+/// subcommand's entry (`config|get`). None for a command Redis 7.0 does not
+/// have (only users with every right may run it).
+fn acl_id(cmd: &'static Command, args: &[Bytes]) -> Option<usize> {
+    static IDS: OnceLock<Vec<Option<usize>>> = OnceLock::new();
+    let ids = IDS.get_or_init(|| COMMANDS.iter().map(|c| table::lookup(c.name)).collect());
+    let id = ids[cmd.id as usize]?;
     if table::COMMANDS[id].container && args.len() >= 2 {
-        table::lookup_sub(id, &args[1]).unwrap_or(id)
+        Some(table::lookup_sub(id, &args[1]).unwrap_or(id))
     } else {
-        id
+        Some(id)
     }
 }
 
@@ -153,16 +149,13 @@ pub fn refresh(conn: &mut Conn) {
 /// Checks `cmd` against the connection's user; on denial logs it and returns
 /// Redis's NOPERM error.
 pub fn check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Result<(), Reply> {
-    let Some((id, denied, object)) = denial(conn, cmd, args) else {
+    let Some((name, denied, object)) = denial(conn, cmd, args) else {
         return Ok(());
     };
     let (reason, msg) = match denied {
         Denied::Command => (
             Reason::Command,
-            format!(
-                "NOPERM this user has no permissions to run the '{}' command",
-                table::COMMANDS[id].name
-            ),
+            format!("NOPERM this user has no permissions to run the '{name}' command"),
         ),
         Denied::Key(_) => (
             Reason::Key,
@@ -180,7 +173,7 @@ pub fn check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Result<(
     } else {
         Context::Toplevel
     };
-    add_log(conn, reason, context, object, table::COMMANDS[id].name);
+    add_log(conn, reason, context, object, name);
     // A rejected EXEC also discards the transaction (execCommandAbort).
     if cmd.id == shardis_commands::CommandId::Exec {
         return Err(Reply::Error(format!(
@@ -213,20 +206,27 @@ pub fn exec_check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Opt
     )))
 }
 
-/// Why the connection's user may not run `cmd`, with the ACL entry and the
-/// ACL LOG object (command name, key or channel); None if it may.
-fn denial(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Option<(usize, Denied, Vec<u8>)> {
+/// Why the connection's user may not run `cmd`, with the command's full
+/// name and the ACL LOG object (command name, key or channel); None if it may.
+fn denial(
+    conn: &Conn,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Option<(&'static str, Denied, Vec<u8>)> {
     if conn.user.unrestricted() {
         return None;
     }
-    let id = acl_id(cmd, args);
+    let Some(id) = acl_id(cmd, args) else {
+        return Some((cmd.name, Denied::Command, cmd.name.as_bytes().to_vec()));
+    };
     let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
     let denied = conn.user.check(id, &argv).err()?;
+    let name = table::COMMANDS[id].name;
     let object = match denied {
-        Denied::Command => table::COMMANDS[id].name.as_bytes().to_vec(),
+        Denied::Command => name.as_bytes().to_vec(),
         Denied::Key(pos) | Denied::Channel(pos) => argv[pos].to_vec(),
     };
-    Some((id, denied, object))
+    Some((name, denied, object))
 }
 
 /// Adds an ACL LOG entry for the connection's user; `cmd` is what CLIENT
@@ -519,7 +519,9 @@ fn dryrun(users: &Users, user: &[u8], cmd: &[Bytes]) -> Reply {
     let Some(command) = shardis_commands::lookup(&cmd[0]) else {
         return not_found();
     };
-    let mut id = table::lookup(command.name).expect("every command has an ACL entry");
+    let Some(mut id) = table::lookup(command.name) else {
+        return not_found();
+    };
     if table::COMMANDS[id].container && cmd.len() >= 2 {
         match table::lookup_sub(id, &cmd[1]) {
             Some(sub) => id = sub,

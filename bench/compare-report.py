@@ -16,14 +16,14 @@ COLORS = {"redis": "#c0392b", "shardis-t1": "#2471a3", "shardis-t2": "#5dade2",
 
 
 def load(path):
-    suite, repl, fanout, fullsync = defaultdict(list), {}, [], {}
+    suite, repl, fanout, fullsync = defaultdict(list), defaultdict(list), [], {}
     with open(path) as f:
         for line in f:
             c = line.rstrip("\n").split("\t")
             if c[0] == "suite":
                 suite[(c[1], int(c[2]), c[3])].append((float(c[4]), float(c[5])))
             elif c[0] == "repl":
-                repl[(c[1], int(c[2]))] = (float(c[3]), float(c[4]))
+                repl[(c[1], int(c[2]))].append((float(c[3]), float(c[4])))
             elif c[0] == "fanout":
                 # kind, replica number, SET/s, markers, seen, p50, p90, p99, p99.9, max, lag p50/p99/max
                 fanout.append({"kind": c[1], "idx": int(c[2]), "wps": float(c[3]),
@@ -52,39 +52,54 @@ def tables(suite, repl, fanout, fullsync):
     for (t, _, _) in suite:
         if t not in tests:
             tests.append(t)
-    out.append("### redis-benchmark suite (shardis --threads 1 vs redis-server)\n")
-    out.append("| test | -P | redis rps | shardis rps | rps ratio | redis CPU-s/1M | shardis CPU-s/1M | CPU ratio |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for p in (1, 16):
-        for t in tests:
-            r, s = suite.get((t, p, "redis")), suite.get((t, p, "shardis-t1"))
-            if not r or not s:
-                continue
-            rr, sr, rc, sc = med(r, 0), med(s, 0), med(r, 1), med(s, 1)
-            out.append(f"| {t.upper()} | {p} | {rr:.0f} | {sr:.0f} | {ratio(sr, rr)} | {rc:.3f} | {sc:.3f} | {ratio(sc, rc)} |")
-    out.append("\nrps ratio > 1: shardis faster; CPU ratio < 1: shardis spends less server CPU per request.\n")
+    if suite:
+        out.append("### redis-benchmark suite (shardis --threads 1 vs redis-server)\n")
+        out.append("| test | -P | redis rps | shardis rps | rps ratio | redis CPU-s/1M | shardis CPU-s/1M | CPU ratio |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for p in (1, 16):
+            for t in tests:
+                r, s = suite.get((t, p, "redis")), suite.get((t, p, "shardis-t1"))
+                if not r or not s:
+                    continue
+                rr, sr, rc, sc = med(r, 0), med(s, 0), med(r, 1), med(s, 1)
+                out.append(f"| {t.upper()} | {p} | {rr:.0f} | {sr:.0f} | {ratio(sr, rr)} | {rc:.3f} | {sc:.3f} | {ratio(sc, rc)} |")
+        out.append("\nrps ratio > 1: shardis faster; CPU ratio < 1: shardis spends less server CPU per request.\n")
 
-    out.append("### Throughput by threads (SET/GET)\n")
-    out.append("| test | -P | redis rps | shardis t1 rps | shardis t2 rps | t1/redis | t2/redis | CPU-s/1M redis / t1 / t2 |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---|")
-    for p in (1, 16):
-        for t in ("set", "get"):
-            v = [suite.get((t, p, s)) for s in ("redis", "shardis-t1", "shardis-t2")]
-            if not all(v):
-                continue
-            r, a, b = (med(x, 0) for x in v)
-            cpus = " / ".join(f"{med(x, 1):.3f}" for x in v)
-            out.append(f"| {t.upper()} | {p} | {r:.0f} | {a:.0f} | {b:.0f} | {ratio(a, r)} | {ratio(b, r)} | {cpus} |")
-    out.append("")
+        out.append("### Throughput by threads (SET/GET)\n")
+        out.append("| test | -P | redis rps | shardis t1 rps | shardis t2 rps | t1/redis | t2/redis | CPU-s/1M redis / t1 / t2 |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        for p in (1, 16):
+            for t in ("set", "get"):
+                v = [suite.get((t, p, s)) for s in ("redis", "shardis-t1", "shardis-t2")]
+                if not all(v):
+                    continue
+                r, a, b = (med(x, 0) for x in v)
+                cpus = " / ".join(f"{med(x, 1):.3f}" for x in v)
+                out.append(f"| {t.upper()} | {p} | {r:.0f} | {a:.0f} | {b:.0f} | {ratio(a, r)} | {ratio(b, r)} | {cpus} |")
+        out.append("")
 
     if repl:
-        out.append("### Master write throughput with replicas (SET -P 16, --threads 1)\n")
-        out.append("| replicas | redis rps | shardis rps | ratio | redis master CPU-s/1M | shardis master CPU-s/1M | CPU ratio |")
-        out.append("|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("### Master write throughput with 0-4 replicas (SET -P 16, --threads 1)\n")
+        rounds = max(len(v) for v in repl.values())
+        out.append(f"Median of {rounds} runs per row. \"rps of own 0\" and \"CPU of own 0\" compare a "
+                   "server with itself without replicas: throughput (lower = replicas cost more; on a small "
+                   "machine the replicas also take CPU from the master) and master CPU per request "
+                   "(higher = replicas cost more).\n")
+        out.append("| replicas | redis rps | shardis rps | ratio | redis rps of own 0 | shardis rps of own 0 "
+                   "| redis master CPU-s/1M | shardis master CPU-s/1M | CPU ratio "
+                   "| redis CPU of own 0 | shardis CPU of own 0 |")
+        out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        base = {k: (med(repl[(k, 0)], 0), med(repl[(k, 0)], 1))
+                for k in ("redis", "shardis") if (k, 0) in repl}
         for n in sorted({k[1] for k in repl}):
             r, s = repl.get(("redis", n)), repl.get(("shardis", n))
             if r and s:
-                out.append(f"| {n} | {r[0]:.0f} | {s[0]:.0f} | {ratio(s[0], r[0])} | {r[1]:.3f} | {s[1]:.3f} | {ratio(s[1], r[1])} |")
+                r = (med(r, 0), med(r, 1))
+                s = (med(s, 0), med(s, 1))
+                own = [ratio(x[i], base[k][i]) if k in base else "n/a"
+                       for i in (0, 1) for k, x in (("redis", r), ("shardis", s))]
+                out.append(f"| {n} | {r[0]:.0f} | {s[0]:.0f} | {ratio(s[0], r[0])} | {own[0]} | {own[1]} "
+                           f"| {r[1]:.3f} | {s[1]:.3f} | {ratio(s[1], r[1])} | {own[2]} | {own[3]} |")
         out.append("")
 
     if fanout:

@@ -40,7 +40,7 @@ pub const ENTRIES_READ_UNKNOWN: i64 = -1;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stream {
     /// Live entries: id → field, value, field, value…
-    pub(crate) entries: BTreeMap<StreamId, Vec<Bytes>>,
+    pub(crate) entries: BTreeMap<StreamId, Fields>,
     /// The last id ever added (may exceed the last live entry).
     pub(crate) last_id: StreamId,
     /// The first live entry's id as Redis records it (0-0 when emptied by XDEL).
@@ -53,6 +53,36 @@ pub struct Stream {
     pub(crate) groups: BTreeMap<Bytes, Group>,
     /// Redis's listpack nodes, by first id.
     pub(crate) nodes: BTreeMap<StreamId, Node>,
+}
+
+/// One entry's field/value list in one allocation: each item as a u32
+/// little-endian length and its bytes (a `Vec<Bytes>` would cost 32 bytes
+/// and an allocation per item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields(Box<[u8]>);
+
+impl Fields {
+    /// Encodes `items` (copied).
+    pub fn new<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Fields {
+        let mut v = Vec::new();
+        for it in items {
+            v.extend_from_slice(&(it.len() as u32).to_le_bytes());
+            v.extend_from_slice(it);
+        }
+        Fields(v.into_boxed_slice())
+    }
+
+    /// The items in order: field, value, field, value…
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut rest = &self.0[..];
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let n = u32::from_le_bytes(*len) as usize;
+            let (item, next) = tail.split_at(n);
+            rest = next;
+            Some(item)
+        })
+    }
 }
 
 /// What shardis models of one Redis listpack node: enough to decide, as
@@ -71,7 +101,7 @@ pub struct Node {
 
 /// A rough listpack size of one entry (Redis compares the node's listpack
 /// bytes plus the new fields' lengths with `stream-node-max-bytes`).
-fn entry_bytes(fields: &[Bytes]) -> usize {
+fn entry_bytes(fields: &Fields) -> usize {
     fields.iter().map(|f| f.len() + 2).sum::<usize>() + 8
 }
 
@@ -277,7 +307,7 @@ impl Stream {
         start: StreamId,
         end: StreamId,
         rev: bool,
-    ) -> Box<dyn Iterator<Item = (&StreamId, &Vec<Bytes>)> + '_> {
+    ) -> Box<dyn Iterator<Item = (&StreamId, &Fields)> + '_> {
         if start > end {
             return Box::new(std::iter::empty());
         }
@@ -311,7 +341,7 @@ impl Stream {
 
     /// Appends an entry (its id is above every other), to the last node or
     /// a new one when that is full (streamAppendItem).
-    fn append(&mut self, id: StreamId, fields: Vec<Bytes>) {
+    fn append(&mut self, id: StreamId, fields: Fields) {
         let size = entry_bytes(&fields);
         let new_len: usize = fields.iter().map(|f| f.len()).sum();
         match self.nodes.iter_mut().next_back() {
@@ -404,7 +434,13 @@ impl Stream {
                 .iter()
                 .map(|(id, f)| StreamEntry {
                     id: *id,
-                    fields: f.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect(),
+                    fields: {
+                        let items: Vec<&[u8]> = f.iter().collect();
+                        items
+                            .chunks(2)
+                            .map(|p| (Bytes::copy_from_slice(p[0]), Bytes::copy_from_slice(p[1])))
+                            .collect()
+                    },
                 })
                 .collect(),
             last_id: self.last_id,
@@ -450,7 +486,7 @@ impl Stream {
                 .entries
                 .into_iter()
                 .map(|e| {
-                    let flat = e.fields.into_iter().flat_map(|(f, v)| [f, v]).collect();
+                    let flat = Fields::new(e.fields.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
                     (e.id, flat)
                 })
                 .collect(),
@@ -522,10 +558,10 @@ pub(crate) fn stream_mut<'a>(
 }
 
 /// `[id, [field, value, …]]`.
-pub(crate) fn entry_reply(id: StreamId, fields: &[Bytes]) -> Reply {
+pub(crate) fn entry_reply(id: StreamId, fields: &Fields) -> Reply {
     Reply::Array(vec![
         id_reply(id),
-        Reply::Array(fields.iter().cloned().map(Reply::Bulk).collect()),
+        Reply::Array(fields.iter().map(Reply::bulk).collect()),
     ])
 }
 
@@ -755,13 +791,7 @@ pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         s.first_id = id;
     }
     // Stored: copies, never slices of the request buffer.
-    s.append(
-        id,
-        args[i + 1..]
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a))
-            .collect(),
-    );
+    s.append(id, Fields::new(args[i + 1..].iter().map(|a| &a[..])));
     s.last_id = id;
     s.entries_added += 1;
     ctx.stats.dirty += 1;

@@ -965,8 +965,9 @@ fn xinfo_stream(s: &Stream, args: &[Bytes]) -> Reply {
         kv("entries-added", Reply::Integer(s.entries_added as i64)),
         kv("recorded-first-entry-id", id_reply(s.first_id)),
     ];
-    let edge =
-        |e: Option<(&StreamId, &Vec<Bytes>)>| e.map_or(Reply::Nil, |(id, f)| entry_reply(*id, f));
+    let edge = |e: Option<(&StreamId, &crate::stream::Fields)>| {
+        e.map_or(Reply::Nil, |(id, f)| entry_reply(*id, f))
+    };
     if !full {
         m.push(kv("groups", Reply::Integer(s.groups.len() as i64)));
         m.push(kv("first-entry", edge(s.entries.iter().next())));

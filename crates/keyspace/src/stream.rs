@@ -1335,6 +1335,29 @@ mod tests {
     }
 
     #[test]
+    fn fields_encoding_and_nodes() {
+        let f = super::Fields::new([&b""[..], b"a", &[0u8; 300][..]]);
+        let items: Vec<&[u8]> = f.iter().collect();
+        assert_eq!(items, vec![&b""[..], b"a", &[0u8; 300][..]]);
+        let mut t = T::new();
+        for i in 1..=150 {
+            t.run(&format!("XADD s {i}-0 f v"));
+        }
+        t.run("XADD s 151-0 f v");
+        let nodes = |t: &mut T| match t.ks.peek(&t.ctx, 0, b"s") {
+            Some(crate::Value::Stream(s)) => s.node_count(),
+            _ => 0,
+        };
+        assert_eq!(nodes(&mut t), 2);
+        // A node whose entries are all deleted goes.
+        let ids: Vec<String> = (101..=151).map(|i| format!("{i}-0")).collect();
+        t.run(&format!("XDEL s {}", ids.join(" ")));
+        assert_eq!(nodes(&mut t), 1);
+        t.ctx.resp3 = true;
+        assert!(matches!(t.run("XREAD COUNT 1 STREAMS s 0"), Reply::Map(_)));
+    }
+
+    #[test]
     fn xread_plain() {
         let mut t = T::new();
         t.run("XADD a 1-0 f 1");

@@ -597,6 +597,11 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
         }
         (b"kill", n) if n >= 3 => client_kill(conn, args).await,
         (b"pause", 3 | 4) => crate::limits::pause(&conn.shard.shared, args),
+        // client|pause has arity -3: Redis's own check words it this way.
+        (b"pause", n) if n > 4 => Reply::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
         (b"unpause", 2) => crate::limits::unpause(&conn.shard.shared),
         (b"no-evict", 3) => crate::limits::no_evict(conn, &args[2]),
         (b"help", 2) => Reply::Array(
@@ -1031,8 +1036,12 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 (cfg.requirepass != before.requirepass).then(|| cfg.requirepass.clone());
             let pubsub_default = (cfg.acl_pubsub_default != before.acl_pubsub_default)
                 .then(|| cfg.acl_pubsub_default == "allchannels");
+            let maxmemory_set = cfg.maxmemory != before.maxmemory;
             drop(cfg);
             shared.refresh_hot_config();
+            if maxmemory_set {
+                crate::memory::maxmemory_set(&conn.shard);
+            }
             if let Some(pass) = requirepass {
                 crate::acl::set_requirepass(&shared, pass.as_deref());
             }
@@ -1056,6 +1065,7 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                             &c.keyspace_hits,
                             &c.keyspace_misses,
                             &c.expired_keys,
+                            &c.evicted_keys,
                             &c.total_error_replies,
                             &c.cross_shard_batches,
                         ] {

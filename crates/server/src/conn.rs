@@ -582,7 +582,9 @@ impl Conn {
         let in_multi = self.tx.in_multi();
         let cmd = match &route {
             Route::Reply(_) => return route,
-            Route::Keyed(..) if !in_multi => return route,
+            // The owning shard checks when it runs the command, except for
+            // blocking commands, which the connection runs itself.
+            Route::Keyed(_, c) if !in_multi && !crate::blocking::handles(c) => return route,
             Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => *c,
         };
         let exec_denyoom = self

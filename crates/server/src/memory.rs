@@ -181,3 +181,23 @@ impl Shard {
         (failed && rejected_on_oom(cmd, in_multi, exec_denyoom)).then(|| Reply::error(OOM))
     }
 }
+
+/// After CONFIG SET maxmemory: Redis's warning when the new limit is below
+/// the current usage, then an eviction step here (the other shards' crons
+/// follow within a tick).
+pub fn maxmemory_set(shard: &Shard) {
+    let max = shard.shared.maxmemory.load(Ordering::Relaxed);
+    if max == 0 {
+        return;
+    }
+    let used = counted_memory(&shard.shared);
+    if max < used {
+        crate::log!(
+            Warning,
+            "WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.",
+            max,
+            used
+        );
+    }
+    shard.perform_evictions();
+}

@@ -94,6 +94,8 @@ fn noeviction_refuses_denyoom_writes_with_redis_error() {
     fill(&mut c, "k", 0..2000, None);
     let u = used(&mut c);
     config_set(&mut c, "maxmemory", &(u / 2).to_string());
+    assert!(wait_for(5, || s
+        .logged("WARNING: the new maxmemory value set via CONFIG SET")));
     let mut raw = s.raw();
     let want = format!("-{OOM}\r\n");
     let got = roundtrip(

@@ -92,6 +92,9 @@ impl Hash {
                     slot.1 = value;
                     return false;
                 }
+                // Grow by one, as a listpack does: small hashes are many,
+                // and doubling left up to half of each one unused.
+                v.reserve_exact(1);
                 v.push((field, value));
                 if v.len() > LISTPACK_MAX_ENTRIES {
                     self.make_table();

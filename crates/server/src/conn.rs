@@ -355,11 +355,7 @@ impl Conn {
     /// Encodes a reply into the write buffer.
     pub fn reply(&mut self, reply: Reply) {
         if let Reply::Error(msg) = &reply {
-            self.shard
-                .counters()
-                .total_error_replies
-                .fetch_add(1, Ordering::Relaxed);
-            self.shard.obs.borrow_mut().errors.count(msg);
+            self.count_error(msg);
         }
         reply.encode(self.proto, &mut self.wbuf);
     }
@@ -538,6 +534,15 @@ impl Conn {
         let (r, usec) = self.shard.execute_as_timed(resp3, self.db, cmd, args);
         self.log_if_slow(cmd, args, usec);
         r
+    }
+
+    /// Counts an error reply in `total_error_replies` and INFO errorstats.
+    pub fn count_error(&self, msg: &str) {
+        self.shard
+            .counters()
+            .total_error_replies
+            .fetch_add(1, Ordering::Relaxed);
+        self.shard.obs.borrow_mut().errors.count(msg);
     }
 
     /// Adds a call to this executor's slowlog ring if it took long enough.

@@ -524,6 +524,10 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
     if let Some(a) = slow_args {
         conn.log_if_slow(cmd, &a, started.elapsed().as_micros() as u64);
     }
+    if let Reply::Error(msg) = &reply {
+        // Redis counts each error inside EXEC's reply (errorstats, total_error_replies).
+        conn.count_error(msg);
+    }
     // Inside MULTI blocking commands never block: they reply as on timeout,
     // which for BLMOVE/BRPOPLPUSH is the null bulk string (Redis 7.0).
     if matches!(reply, Reply::NilArray)

@@ -336,14 +336,25 @@ fn latencystats_errorstats_and_resetstat() {
     assert!(call(&mut raw, &["GET", "l{bar}"]).starts_with("-WRONGTYPE "));
     assert!(call(&mut raw, &["NOPE"]).starts_with("-ERR unknown command"));
     assert!(call(&mut raw, &["GET"]).starts_with("-ERR wrong number"));
+    // An error inside EXEC's reply counts too, as in Redis.
+    assert_eq!(call(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["GET", "l{foo}"]), "+QUEUED\r\n");
+    raw.write_all(&cmd(&["EXEC"])).unwrap();
+    let mut rd = BufReader::new(raw.try_clone().unwrap());
+    let mut l = String::new();
+    rd.read_line(&mut l).unwrap();
+    assert_eq!(l, "*1\r\n");
+    l.clear();
+    rd.read_line(&mut l).unwrap();
+    assert!(l.starts_with("-WRONGTYPE"));
     let es = info(&mut c, "errorstats");
-    assert!(es.contains("errorstat_WRONGTYPE:count=2\r\n"), "{es}");
+    assert!(es.contains("errorstat_WRONGTYPE:count=3\r\n"), "{es}");
     assert!(es.contains("errorstat_ERR:count=2\r\n"), "{es}");
     let stats = info(&mut c, "stats");
-    assert!(stats.contains("total_error_replies:4\r\n"), "{stats}");
+    assert!(stats.contains("total_error_replies:5\r\n"), "{stats}");
     let cs = info(&mut c, "commandstats");
     let get = cs.lines().find(|l| l.starts_with("cmdstat_get:")).unwrap();
-    assert!(get.ends_with("rejected_calls=1,failed_calls=2"), "{get}");
+    assert!(get.ends_with("rejected_calls=1,failed_calls=3"), "{get}");
 
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
     assert!(wait_for(5, || {

@@ -219,6 +219,12 @@ fn debug_sleep_shows_in_slowlog_and_latency_monitor() {
         items(&hist).iter().any(|s| int(&items(s)[1]) >= 200),
         "{hist:?}"
     );
+    let graph: String = redis::cmd("LATENCY")
+        .arg("GRAPH")
+        .arg("command")
+        .query(&mut c)
+        .unwrap();
+    assert!(graph.starts_with("command - high "), "{graph}");
     let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(&mut c).unwrap();
     assert!(
         doctor.starts_with("Dave, I have observed latency spikes"),

@@ -140,6 +140,7 @@ pub async fn latency_cmd(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let table = [
         ("latest", 2),
         ("history", 3),
+        ("graph", 3),
         ("reset", -2),
         ("doctor", 2),
         ("histogram", -2),
@@ -209,6 +210,21 @@ pub async fn latency_cmd(conn: &mut Conn, args: &[Bytes]) -> Reply {
                     })
                     .unwrap_or_default(),
             )
+        }
+        "graph" => {
+            let Some(ev) = events(conn).await else {
+                return Reply::error(errors::SHUTTING_DOWN);
+            };
+            match ev.iter().find(|(e, _)| e.as_bytes() == args[2].as_ref()) {
+                Some((e, s)) => Reply::Verbatim(
+                    "txt",
+                    Bytes::from(latency::graph(e, s, crate::shared::unix_ms() / 1000)),
+                ),
+                None => Reply::Error(format!(
+                    "ERR No samples available for event '{}'",
+                    String::from_utf8_lossy(&args[2])
+                )),
+            }
         }
         "reset" => {
             let names: Option<Vec<String>> = (args.len() > 2).then(|| {

@@ -206,6 +206,85 @@ pub fn cdf(h: &Histogram<u64>) -> Vec<(u64, u64)> {
     out
 }
 
+/// LATENCY GRAPH: Redis's sparkline of an event's samples (latency.c's
+/// `latencyCommandGenSparkeline` with sparkline.c's renderer: 80 columns,
+/// 4 rows, filled, each column labelled vertically with its age).
+pub fn graph(event: &str, s: &Series, now: u64) -> String {
+    let samples: Vec<(u64, String)> = s
+        .samples
+        .iter()
+        .map(|x| {
+            let elapsed = now.saturating_sub(x.time);
+            let label = if elapsed < 60 {
+                format!("{elapsed}s")
+            } else if elapsed < 3600 {
+                format!("{}m", elapsed / 60)
+            } else if elapsed < 86400 {
+                format!("{}h", elapsed / 3600)
+            } else {
+                format!("{}d", elapsed / 86400)
+            };
+            (x.latency, label)
+        })
+        .collect();
+    let min = samples.iter().map(|x| x.0).min().unwrap_or(0);
+    let max = samples.iter().map(|x| x.0).max().unwrap_or(0);
+    let mut out = format!(
+        "{event} - high {max} ms, low {min} ms (all time high {} ms)\n{}\n",
+        s.max,
+        "-".repeat(80)
+    );
+    for (i, chunk) in samples.chunks(80).enumerate() {
+        if i != 0 {
+            out.push('\n');
+        }
+        sparkline_rows(&mut out, chunk, 4, min as f64, max as f64);
+    }
+    out
+}
+
+/// sparkline.c's `sparklineRenderRange` with `SPARKLINE_FILL`.
+fn sparkline_rows(out: &mut String, samples: &[(u64, String)], rows: usize, min: f64, max: f64) {
+    const FILL: [char; 3] = ['_', 'o', '#'];
+    const LABEL_MARGIN_TOP: usize = 1;
+    let steps = (FILL.len() * rows) as i64;
+    let relmax = if max - min == 0.0 { 1.0 } else { max - min };
+    let mut row = 0;
+    loop {
+        let mut more = false;
+        let mut chars = vec![' '; samples.len()];
+        for (j, (value, label)) in samples.iter().enumerate() {
+            let relval = *value as f64 - min;
+            let step = (((relval * steps as f64) / relmax) as i64).clamp(0, steps - 1);
+            if row < rows {
+                more = true;
+                let idx = step - ((rows - row - 1) * FILL.len()) as i64;
+                if (0..FILL.len() as i64).contains(&idx) {
+                    chars[j] = FILL[idx as usize];
+                } else if idx >= FILL.len() as i64 {
+                    chars[j] = '|';
+                }
+            } else {
+                if row - rows < LABEL_MARGIN_TOP {
+                    more = true;
+                    break;
+                }
+                let at = row - rows - LABEL_MARGIN_TOP;
+                if let Some(c) = label.chars().nth(at) {
+                    more = true;
+                    chars[j] = c;
+                }
+            }
+        }
+        if !more {
+            break;
+        }
+        row += 1;
+        out.extend(chars);
+        out.push('\n');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +328,27 @@ mod tests {
         let v: Vec<(u64, u64)> = a.samples.iter().map(|s| (s.time, s.latency)).collect();
         assert_eq!(v, vec![(1, 7), (2, 1), (3, 2)]);
         assert_eq!(a.max, 7);
+    }
+
+    #[test]
+    fn graph_matches_redis() {
+        // Samples and output taken from redis-server 7.0.15 (LATENCY HISTORY / GRAPH).
+        let mut s = Series::default();
+        for (t, ms) in [
+            (1795707114, 151),
+            (1795707117, 252),
+            (1795707118, 123),
+            (1795707119, 405),
+        ] {
+            s.add(t, ms);
+        }
+        assert_eq!(
+            graph("command", &s, 1795707119),
+            format!(
+                "command - high 405 ms, low 123 ms (all time high 405 ms)\n{}\n   #\n   |\n # |\no|_|\n    \n5210\nssss\n",
+                "-".repeat(80)
+            )
+        );
     }
 
     #[test]

@@ -1036,6 +1036,11 @@ where
                 abort_snapshots(shard).await;
                 return false;
             }
+            // Let this executor's connections run between chunks. A yield is
+            // not enough: glommio polls for I/O only when its task queue runs
+            // dry or its 100 ms preempt timer fires, so a task that keeps
+            // yielding starves every socket. A short sleep leaves the queue.
+            glommio::timer::sleep(Duration::from_micros(20)).await;
         }
     }
     w.finish(&mut out);

@@ -406,7 +406,8 @@ fn replica_killed_mid_full_sync_leaves_master_healthy() {
         .query(&mut m)
         .unwrap();
     let replica = replica_of(master.port, &[]);
-    assert!(wait_for(30, || link_up(&replica)));
+    // The dead replica's sync may still be running; generous for loaded machines.
+    assert!(wait_for(90, || link_up(&replica)));
     assert_in_sync(&master, &replica);
 }
 

@@ -985,6 +985,11 @@ async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i6
     }
 }
 
+/// Bytes of entries a shard serializes per snapshot step. Small, because the
+/// executor serves its connections only between steps: at 8 KiB a step is
+/// about a hundred microseconds.
+const SNAPSHOT_CHUNK: usize = 8 * 1024;
+
 /// Produces a full RDB of the current snapshot, calling `sink` with each chunk;
 /// `sink` returns false to abort. Awaits `ready()` between chunks (backpressure).
 pub async fn produce_rdb<F, R>(
@@ -1022,7 +1027,9 @@ where
                 glommio::timer::sleep(Duration::from_millis(1)).await;
             }
             let chunk = shard
-                .call(s, |sh| sh.keyspace.borrow_mut().snapshot_next(256 * 1024))
+                .call(s, |sh| {
+                    sh.keyspace.borrow_mut().snapshot_next(SNAPSHOT_CHUNK)
+                })
                 .await;
             let Ok(Some(entries)) = chunk else { break };
             for e in entries {

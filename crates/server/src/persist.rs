@@ -202,35 +202,44 @@ pub fn spawn_bgsave(shard: &Rc<Shard>) {
 /// Loads an RDB image into the shards. `as_master` drops keys that are already
 /// expired (a replica keeps them until its master deletes them). Returns
 /// (keys loaded, keys expired).
+///
+/// Streams: each key is installed in batches while the file is parsed, so the
+/// parsed dataset never sits in memory whole. As in Redis, a file that turns
+/// out corrupt part-way leaves the keys before the fault loaded; callers
+/// flush or exit.
 pub async fn load_rdb_bytes(
     shard: &Rc<Shard>,
     data: &[u8],
     as_master: bool,
 ) -> Result<(u64, u64), String> {
-    let file = shardis_rdb::read_rdb(data).map_err(|e| e.to_string())?;
-    let aux = file.aux_info();
-    if let Some(v) = &aux.redis_ver {
-        crate::log!(Notice, "Loading RDB produced by version {}", v);
-    }
-    if let Some(ct) = aux.ctime {
-        let age = (unix_ms() / 1000) as i64 - ct;
-        crate::log!(Notice, "RDB age {} seconds", age.max(0));
-    }
-    if let Some(mem) = aux.used_mem {
-        crate::log!(
-            Notice,
-            "RDB memory usage when created {:.2} Mb",
-            mem as f64 / (1024.0 * 1024.0)
-        );
-    }
+    let mut reader = shardis_rdb::RdbReader::new(data).map_err(|e| e.to_string())?;
+    let mut header = shardis_rdb::RdbFile::default();
+    let mut header_logged = false;
     let databases = shard.keyspace.borrow().databases();
     let n = shard.shards();
     let now = unix_ms();
     let mut per_shard: Vec<Vec<shardis_rdb::RdbEntry>> = (0..n).map(|_| Vec::new()).collect();
     let mut expired = 0u64;
     let mut loaded = 0u64;
-    let mut pending = Vec::new();
-    for e in file.entries {
+    // Batches posted to other shards and not yet installed; bounded so a slow
+    // shard cannot make the whole file pile up in its queue.
+    let mut pending = std::collections::VecDeque::new();
+    loop {
+        let item = reader.next_item().map_err(|e| e.to_string())?;
+        let entry = match item {
+            Some(shardis_rdb::RdbItem::Aux(k, v)) => {
+                header.aux.push((k, v));
+                continue;
+            }
+            Some(shardis_rdb::RdbItem::Entry(e)) => Some(e),
+            Some(_) => continue,
+            None => None,
+        };
+        if !header_logged {
+            header_logged = true;
+            log_header(&header.aux_info());
+        }
+        let Some(e) = entry else { break };
         if e.db >= databases {
             return Err(format!(
                 "FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting"
@@ -245,17 +254,22 @@ pub async fn load_rdb_bytes(
         per_shard[s].push(e);
         if per_shard[s].len() >= 1024 {
             let batch = std::mem::take(&mut per_shard[s]);
-            pending.push(
+            pending.push_back(
                 shard
                     .post(s, move |sh| install(sh, batch))
                     .await
                     .map_err(|_| "shard gone")?,
             );
+            while pending.len() > 4 * n {
+                if let Some(p) = pending.pop_front() {
+                    p.wait().await.map_err(|_| "shard gone")??;
+                }
+            }
         }
     }
     for (s, batch) in per_shard.into_iter().enumerate() {
         if !batch.is_empty() {
-            pending.push(
+            pending.push_back(
                 shard
                     .post(s, move |sh| install(sh, batch))
                     .await
@@ -274,6 +288,24 @@ pub async fn load_rdb_bytes(
     p.last_load_keys = loaded;
     p.last_load_expired = expired;
     Ok((loaded, expired))
+}
+
+/// Redis's log lines for the aux fields at the head of an RDB.
+fn log_header(aux: &shardis_rdb::AuxInfo) {
+    if let Some(v) = &aux.redis_ver {
+        crate::log!(Notice, "Loading RDB produced by version {}", v);
+    }
+    if let Some(ct) = aux.ctime {
+        let age = (unix_ms() / 1000) as i64 - ct;
+        crate::log!(Notice, "RDB age {} seconds", age.max(0));
+    }
+    if let Some(mem) = aux.used_mem {
+        crate::log!(
+            Notice,
+            "RDB memory usage when created {:.2} Mb",
+            mem as f64 / (1024.0 * 1024.0)
+        );
+    }
 }
 
 fn install(sh: &Shard, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {

@@ -470,11 +470,18 @@ async fn full_sync_load(
         })
         .await;
     crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
-    let loaded = crate::persist::load_rdb_bytes(shard, &payload, false)
-        .await
-        .map_err(|e| {
-            format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
-        })?;
+    let loaded = match crate::persist::load_rdb_bytes(shard, &payload, false).await {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // As Redis: remove the half-loaded data (the load installs as it parses).
+            let _ = shard
+                .broadcast(|s| s.keyspace.borrow_mut().flush_all())
+                .await;
+            return Err(format!(
+                "Failed trying to load the MASTER synchronization DB from socket: {e}"
+            ));
+        }
+    };
     crate::log!(
         Notice,
         "Done loading RDB, keys loaded: {}, keys expired: {}.",

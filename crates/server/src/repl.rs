@@ -191,12 +191,57 @@ pub struct ReplState {
     pub snapshot_request: Option<PendingSnapshot>,
     /// `master_failover_state` for INFO.
     pub failover_state: &'static str,
+    /// Since when no replica is attached (`repl-backlog-ttl` counts from it).
+    no_replicas_since: Option<Instant>,
 }
 
 impl ReplState {
+    /// `repl-backlog-ttl`: a master that has had no replica for `ttl` seconds
+    /// frees its backlog and starts a new history (Redis's replicationCron); a
+    /// replica keeps its backlog for PSYNC2. 0 never frees it.
+    fn expire_backlog(&mut self, ttl: u64, is_replica: bool) {
+        if !self.replicas.is_empty() {
+            self.no_replicas_since = None;
+            return;
+        }
+        let since = *self.no_replicas_since.get_or_insert_with(Instant::now);
+        if ttl == 0 || is_replica || self.backlog.is_none() {
+            return;
+        }
+        if since.elapsed().as_secs() > ttl {
+            self.offset = self.master_offset();
+            self.backlog = None;
+            // A new id and no id2: nobody may continue the freed history.
+            self.ids = ReplIds::new(crate::shared::random_hex40());
+            crate::log!(
+                Notice,
+                "Replication backlog freed after {} seconds without connected replicas.",
+                ttl
+            );
+        }
+    }
+
+    /// Creates the backlog at the current offset with a new history, as Redis
+    /// does when the first replica (since start or since the backlog was
+    /// freed) asks for a full sync.
+    fn ensure_backlog(&mut self, size: usize) {
+        if self.backlog.is_some() {
+            return;
+        }
+        self.ids = ReplIds::new(crate::shared::random_hex40());
+        self.backlog = Some(Backlog::new(size, self.offset));
+        crate::log!(
+            Notice,
+            "Replication backlog created, my new replication IDs are '{}' and '{}'",
+            self.ids.replid,
+            self.ids.replid2
+        );
+    }
+
     /// Fresh state: a new replication id, no backlog.
     pub fn new(shards: usize) -> ReplState {
         ReplState {
+            no_replicas_since: None,
             ids: ReplIds::new(crate::shared::random_hex40()),
             backlog: None,
             offset: 0,
@@ -633,6 +678,8 @@ pub async fn pump(shard: Rc<Shard>) {
             }
         }
         repl.replicas.retain(|r| !r.closed.get());
+        let backlog_ttl = shard.shared.config().repl_backlog_ttl;
+        repl.expire_backlog(backlog_ttl, shard.replica.get());
         shard.shared.not_counted_memory.store(
             repl.replica_buffers_beyond_backlog(),
             std::sync::atomic::Ordering::Relaxed,
@@ -914,24 +961,15 @@ async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i6
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let first = !shard.logging();
     let offset_rx = if first {
-        let mut repl = shard.repl.borrow_mut();
-        if repl.backlog.is_none() {
-            // A backlog created from scratch starts a new history (as Redis does).
-            repl.ids = ReplIds::new(crate::shared::random_hex40());
-            let size = shard.shared.config().repl_backlog_size as usize;
-            let offset = repl.offset;
-            repl.backlog = Some(Backlog::new(size, offset));
-            crate::log!(
-                Notice,
-                "Replication backlog created, my new replication IDs are '{}' and '{}'",
-                repl.ids.replid,
-                repl.ids.replid2
-            );
-        }
+        let size = shard.shared.config().repl_backlog_size as usize;
+        shard.repl.borrow_mut().ensure_backlog(size);
         None
     } else {
         let (tx_s, rx) = glommio::channels::oneshot::oneshot();
+        let size = shard.shared.config().repl_backlog_size as usize;
         let mut repl = shard.repl.borrow_mut();
+        // Freed by repl-backlog-ttl while the shards kept logging.
+        repl.ensure_backlog(size);
         repl.merger.marker(tx);
         repl.markers.insert(tx, (group.to_vec(), Some(tx_s)));
         Some(rx)

@@ -515,3 +515,42 @@ fn client_list_shows_the_master_link_and_replicas() {
         .unwrap();
     assert_eq!(all.lines().count(), normal.lines().count() + 1);
 }
+
+/// `repl-backlog-ttl`: a master left without replicas frees its backlog after
+/// the ttl and starts a new history (new replid, no replid2), as Redis's
+/// replicationCron does; the next replica full-syncs and gets a new backlog.
+#[test]
+fn backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
+    let master = Server::start(&[
+        "--threads",
+        "2",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-backlog-ttl",
+        "1",
+    ]);
+    let mut m = master.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v1").query(&mut m).unwrap();
+    let mut replica = replica_of(master.port, &[]);
+    assert!(wait_for(30, || link_up(&replica)));
+    let field = |c: &mut redis::Connection, f: &str| info_field(c, "replication", f).unwrap();
+    assert_eq!(field(&mut m, "repl_backlog_active"), "1");
+    let first_id = field(&mut m, "master_replid");
+    replica.kill9();
+    assert!(
+        wait_for(20, || field(&mut m, "repl_backlog_active") == "0"),
+        "backlog still active without replicas"
+    );
+    assert!(master.logged("Replication backlog freed after 1 seconds without connected replicas."));
+    assert_ne!(field(&mut m, "master_replid"), first_id);
+    assert_eq!(
+        field(&mut m, "master_replid2"),
+        "0000000000000000000000000000000000000000"
+    );
+    // Writes go on without a backlog; a new replica gets them all.
+    let _: () = redis::cmd("SET").arg("k").arg("v2").query(&mut m).unwrap();
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(30, || link_up(&replica)));
+    assert_eq!(field(&mut m, "repl_backlog_active"), "1");
+    assert_in_sync(&master, &replica);
+}

@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{wait_for, Server};
+use common::{cmd, wait_for, Server};
 use redis::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
-
-fn cmd(parts: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
-    for p in parts {
-        out.extend_from_slice(format!("${}\r\n{}\r\n", p.len(), p).as_bytes());
-    }
-    out
-}
 
 /// Sends one command on a raw socket and reads a one-line reply (a raw socket
 /// sends nothing else, unlike client libraries that announce themselves).

@@ -4,27 +4,9 @@
 
 mod common;
 
-use common::{read_n, wait_for, Server};
-use std::io::Write;
+use common::{expect, send, wait_for, Server};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-fn cmd(parts: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
-    for p in parts {
-        out.extend_from_slice(format!("${}\r\n{}\r\n", p.len(), p).as_bytes());
-    }
-    out
-}
-
-fn send(s: &mut TcpStream, parts: &[&str]) {
-    s.write_all(&cmd(parts)).unwrap();
-}
-
-fn expect(s: &mut TcpStream, want: &str) {
-    let got = read_n(s, want.len());
-    assert_eq!(String::from_utf8_lossy(&got), want);
-}
 
 /// Sends one command and checks the exact reply bytes.
 fn check(s: &mut TcpStream, parts: &[&str], want: &str) {

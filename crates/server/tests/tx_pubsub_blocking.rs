@@ -3,29 +3,11 @@
 
 mod common;
 
-use common::{read_n, wait_for, Server};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use common::{expect, send, wait_for, Server};
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn cmd(parts: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
-    for p in parts {
-        out.extend_from_slice(format!("${}\r\n{}\r\n", p.len(), p).as_bytes());
-    }
-    out
-}
-
-fn send(s: &mut TcpStream, parts: &[&str]) {
-    s.write_all(&cmd(parts)).unwrap();
-}
-
-fn expect(s: &mut TcpStream, want: &str) {
-    let got = read_n(s, want.len());
-    assert_eq!(String::from_utf8_lossy(&got), want);
-}
 
 #[test]
 fn exec_is_atomic_across_shards() {

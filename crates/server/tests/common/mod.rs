@@ -110,6 +110,26 @@ pub fn roundtrip(s: &mut TcpStream, send: &[u8], expected_len: usize) -> Vec<u8>
 }
 
 /// Reads exactly `n` bytes, or what arrived before EOF/timeout.
+/// A command as a RESP array of bulk strings.
+pub fn cmd(parts: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
+    for p in parts {
+        out.extend_from_slice(format!("${}\r\n{}\r\n", p.len(), p).as_bytes());
+    }
+    out
+}
+
+/// Writes one command on a raw socket.
+pub fn send(s: &mut TcpStream, parts: &[&str]) {
+    s.write_all(&cmd(parts)).unwrap();
+}
+
+/// Reads exactly as many bytes as `want` has and asserts they are `want`.
+pub fn expect(s: &mut TcpStream, want: &str) {
+    let got = read_n(s, want.len());
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
 pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
     let mut got = 0;

@@ -23,18 +23,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*"; FAILS+=("$*"); }
 for tool in "$BIN" "$CLI" redis-server redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "FAIL: missing tool $tool"; exit 1; }
 done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# c NODE ARGS...: a command to a node, with its own kind of client.
-c() {
-  local n=$1; shift
-  if [ "${KIND[$n]}" = shardis ]; then "$CLI" -p "${PORT[$n]}" "$@"; else redis-cli -p "${PORT[$n]}" "$@"; fi
-}
 logf() { echo "$tmp/$1/log"; }
 
 # start_s NODE ARGS...: a shardis node (2 threads, own dir).

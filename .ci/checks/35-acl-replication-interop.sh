@@ -11,7 +11,6 @@ done
 tmp=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ACL_USER=(--user repl on '>rp' +psync +replconf +ping)
 
 # wait_get PORT KEY VALUE: polls GET on a replica (default user, no password) until it matches.

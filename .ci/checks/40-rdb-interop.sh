@@ -24,15 +24,9 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; FAILS+=("$*"); }
 for tool in "$BIN" "$CLI" redis-server redis-cli redis-check-rdb python3 cargo; do
   command -v "$tool" >/dev/null || { echo "FAIL: missing tool $tool"; exit 1; }
 done
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-c() {
-  local n=$1; shift
-  if [ "${KIND[$n]}" = shardis ]; then "$CLI" -p "${PORT[$n]}" "$@"; else redis-cli -p "${PORT[$n]}" "$@"; fi
-}
 logf() { echo "$tmp/$1.log"; }
 
 # start_s NODE DIR ARGS...

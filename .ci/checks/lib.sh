@@ -1,6 +1,18 @@
 # Shared helpers for .ci/checks/*.sh (sourced).
 BIN=${BIN:-target/release/shardis-server}
 
+# free_port: a loopback port nobody listens on right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# fail MESSAGE: records a failure in FAILS (the script reports them all at the end).
+fail() { echo "FAIL: $*"; FAILS+=("$*"); }
+
+# c NODE ARGS...: a command to node NODE (PORT/KIND arrays), with its own kind of client.
+c() {
+  local n=$1; shift
+  if [ "${KIND[$n]}" = shardis ]; then "$CLI" -p "${PORT[$n]}" "$@"; else redis-cli -p "${PORT[$n]}" "$@"; fi
+}
+
 # start_shardis <logfile> [args...]: starts shardis on a free port, sets SHARDIS_PORT/SHARDIS_PID.
 start_shardis() {
   local log=$1; shift

@@ -225,7 +225,7 @@ def main():
     data = dataset(a.keys)
     with tempfile.TemporaryDirectory(prefix="bench-persistence-") as work:
         res = {
-            "shardis": measure(Server("shardis", [shardis, "--threads", str(a.threads)], work),
+            "shardis": measure(Server("shardis", [shardis, "--threads", str(a.threads), "--enable-debug-command", "yes"], work),
                                data, a.keys, a.writers),
             "redis": measure(Server("redis", [redis, "--appendonly", "no", "--enable-debug-command", "yes"], work),
                              data, a.keys, a.writers),

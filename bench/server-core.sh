@@ -4,9 +4,14 @@
 # Reports requests/s and server CPU-seconds per million requests (utime+stime
 # of the server PID from /proc/PID/stat), and both as ratios to redis-server.
 #
-# Usage: bench/server-core.sh [--quick] [--rounds N] [--out FILE]
+# Usage: bench/server-core.sh [--quick] [--rounds N] [--tests "set get"] [--threads "1 2"] [--out FILE]
 #   --quick      -n 100000 instead of -n 1000000
 #   --rounds N   repeat the whole alternation N times, report medians (default 1)
+#   --tests L    space-separated tests (default "set get"); "evalsha" runs
+#                EVALSHA of a short script (one GET) on a random key, loaded
+#                with SCRIPT LOAD into each server first
+#   --threads L  space-separated shardis thread counts to run (default "1 2");
+#                bench/scaling.sh passes 1..nproc
 #   --out FILE   also write the markdown table to FILE
 # Environment:
 #   SHARDIS_BIN           shardis-server binary (default: <repo>/target/release/shardis-server)
@@ -23,12 +28,16 @@ repo=$(cd "$here/.." && pwd)
 requests=1000000
 rounds=1
 out=""
+tests_arg="set get"
+threads_arg="1 2"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) requests=100000 ;;
         --rounds) rounds=${2:?--rounds needs a number}; shift ;;
         --out) out=${2:?--out needs a file}; shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --tests) tests_arg=${2:?--tests needs a list}; shift ;;
+        --threads) threads_arg=${2:?--threads needs a list}; shift ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "server-core.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -112,12 +121,21 @@ cpu_ticks() {
 }
 
 declare -A server_pid server_port
-servers=(redis shardis-t1 shardis-t2)
+servers=(redis)
 p=$(free_port); start_server redis "$p" "$redis_bin" --port "$p" --bind 127.0.0.1 --save '' --appendonly no
-p=$(free_port); start_server shardis-t1 "$p" "$shardis_bin" --port "$p" "$threads_flag" 1 --save ''
-p=$(free_port); start_server shardis-t2 "$p" "$shardis_bin" --port "$p" "$threads_flag" 2 --save ''
+for t in $threads_arg; do
+    case "$t" in ''|*[!0-9]*|0) die "--threads takes positive integers, got '$t'" ;; esac
+    servers+=("shardis-t$t")
+    p=$(free_port); start_server "shardis-t$t" "$p" "$shardis_bin" --port "$p" "$threads_flag" "$t" --save ''
+done
 
 declare -A rps_of cpu_of  # key: "test P server", value: space-separated samples
+read -r -a tests <<<"$tests_arg"
+script_body="return redis.call('GET', KEYS[1])"
+script_sha=""
+for name in "${servers[@]}"; do
+    script_sha=$(redis-cli -p "${server_port[$name]}" SCRIPT LOAD "$script_body")
+done
 
 # run_one SERVER TEST PIPELINE: one redis-benchmark run, recording requests/s
 # and the server's CPU-seconds per million requests.
@@ -125,8 +143,12 @@ run_one() {
     local name=$1 test=$2 pipe=$3
     local pid=${server_pid[$name]} port=${server_port[$name]}
     local before after csv rps cpu
+    local what=(-t "$test")
+    if [ "$test" = evalsha ]; then
+        what=(-r 100000 EVALSHA "$script_sha" 1 "key:__rand_int__")
+    fi
     before=$(cpu_ticks "$pid")
-    if ! csv=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$requests" -P "$pipe" -t "$test" --csv 2>"$workdir/bench.err"); then
+    if ! csv=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$requests" -P "$pipe" --csv "${what[@]}" 2>"$workdir/bench.err"); then
         cat "$workdir/bench.err" >&2
         die "redis-benchmark failed against $name (port $port)"
     fi
@@ -147,9 +169,10 @@ for round in $(seq "$rounds"); do
     echo "round $round/$rounds (-c $clients -n $requests)" >&2
     # Rotate the server order each round so no server always runs first.
     order=()
-    for i in 0 1 2; do order+=("${servers[$(( (i + round - 1) % 3 ))]}"); done
+    n=${#servers[@]}
+    for i in $(seq 0 $((n - 1))); do order+=("${servers[$(( (i + round - 1) % n ))]}"); done
     for pipe in 1 16; do
-        for test in set get; do
+        for test in "${tests[@]}"; do
             for name in "${order[@]}"; do
                 run_one "$name" "$test" "$pipe"
             done
@@ -158,16 +181,16 @@ for round in $(seq "$rounds"); do
 done
 
 table=$(
-    echo "## server-core: redis-benchmark -c $clients -n $requests -t set,get"
+    echo "## server-core: redis-benchmark -c $clients -n $requests, tests: ${tests[*]}"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $rounds round(s) alternating, medians shown."
-    echo "redis: \`$("$redis_bin" --version | head -n 1)\`; shardis: \`$shardis_bin\` ($threads_flag 1 / 2)."
+    echo "redis: \`$("$redis_bin" --version | head -n 1)\`; shardis: \`$shardis_bin\` ($threads_flag $threads_arg)."
     echo "CPU = server utime+stime from /proc/PID/stat, in CPU-seconds per million requests (lower is better)."
     echo
     echo "| test | -P | server | requests/s | CPU-s / 1M req | rps vs redis | CPU vs redis |"
     echo "|---|---:|---|---:|---:|---:|---:|"
     for pipe in 1 16; do
-        for test in set get; do
+        for test in "${tests[@]}"; do
             base_rps=$(median <<<"${rps_of["$test $pipe redis"]}")
             base_cpu=$(median <<<"${cpu_of["$test $pipe redis"]}")
             for name in "${servers[@]}"; do

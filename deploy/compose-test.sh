@@ -10,36 +10,18 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-compose_file=$here/docker-compose.yml
+NAME=compose-test
 # Each wait below gives up after this many seconds.
 DEADLINE=${DEADLINE:-60}
-
-if docker compose version >/dev/null 2>&1; then
-    dc=(docker compose -f "$compose_file")
-elif command -v docker-compose >/dev/null 2>&1; then
-    dc=(docker-compose -f "$compose_file")
-else
-    echo "compose-test: neither 'docker compose' nor 'docker-compose' is available" >&2
-    exit 2
-fi
-
-started=$(date +%s)
-step() { printf '\n== [%3ss] %s\n' "$(($(date +%s) - started))" "$*"; }
+source "$here/test-lib.sh"
+compose_init "$here/docker-compose.yml"
+work=$(mktemp -d)
 
 teardown() {
     local rc=$?
-    if [ "$rc" -ne 0 ]; then
-        echo "compose-test: FAILED (exit $rc); service logs follow" >&2
-        "${dc[@]}" ps >&2 || true
-        "${dc[@]}" logs --no-color >&2 || true
-    fi
-    "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    compose_down "$rc"
+    rm -rf "$work"
     exit "$rc"
-}
-
-fail() {
-    echo "compose-test: FAIL: $*" >&2
-    exit 1
 }
 
 # cli SERVICE ARGS...: shardis-cli inside the service's container, CR stripped.
@@ -55,21 +37,6 @@ cli() {
 field() {
     cli "$1" info replication | pick "$2"
 }
-# pick NAME: the value of NAME from INFO text on stdin.
-pick() { sed -n "s/^$1://p"; }
-
-# wait_for DESCRIPTION COMMAND...: retries COMMAND until it succeeds or DEADLINE passes.
-wait_for() {
-    local what=$1
-    shift
-    local end=$(($(date +%s) + DEADLINE))
-    until "$@"; do
-        if [ "$(date +%s)" -ge "$end" ]; then
-            fail "timed out after ${DEADLINE}s waiting for: $what"
-        fi
-        sleep 0.5
-    done
-}
 
 # expect WHAT GOT WANT: exact comparison.
 expect() {
@@ -77,14 +44,6 @@ expect() {
         fail "$1: expected '$3', got '$2'"
     fi
     echo "ok: $1 = '$3'"
-}
-
-healthy() {
-    local c status
-    for c in shardis-master shardis-slave-1 shardis-slave-2; do
-        status=$(docker inspect -f '{{.State.Health.Status}}' "$c" 2>/dev/null) || return 1
-        [ "$status" = healthy ] || return 1
-    done
 }
 
 # log_lines CONTAINER: the container's log (shardis logs to stdout).
@@ -99,34 +58,7 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
     "${dc[@]}" build
 fi
 
-# `ulimits: memlock: -1` needs a Docker daemon that may raise RLIMIT_MEMLOCK. Inside a sandbox
-# without CAP_SYS_RESOURCE it cannot ("error setting rlimit type 8: operation not permitted"), and
-# every container would fail to be created. There, and only there, run with the highest limit the
-# daemon can give (its own hard limit), which shardis raises its soft limit to. Loudly, because the
-# deployment tested is then not exactly deploy/docker-compose.yml.
-if ! probe=$(docker run --rm --ulimit memlock=-1 --entrypoint /usr/local/bin/shardis-server \
-    shardis:local --version 2>&1); then
-    if grep -q 'rlimit' <<<"$probe"; then
-        hard_kb=$(ulimit -Hl)
-        [ "$hard_kb" != unlimited ] || fail "docker cannot set memlock=-1: $probe"
-        override=$(mktemp -d)/memlock.yml
-        cat >"$override" <<YAML
-version: "3.8"
-x-memlock: &memlock
-  ulimits:
-    memlock: {soft: $((hard_kb * 1024)), hard: $((hard_kb * 1024))}
-services:
-  master: *memlock
-  slave1: *memlock
-  slave2: *memlock
-YAML
-        dc+=(-f "$override")
-        echo "compose-test: NOTE: this Docker daemon cannot set memlock=-1 (its own hard limit is" \
-            "${hard_kb} KiB); running with memlock=${hard_kb} KiB via $override" >&2
-    else
-        fail "the image does not run: $probe"
-    fi
-fi
+memlock_fallback shardis:local "$work/memlock.yml"
 
 # A leftover deployment from an interrupted run would keep old data in the volumes.
 "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
@@ -136,7 +68,7 @@ step "up -d"
 "${dc[@]}" up -d
 
 step "wait until all three services are healthy (shardis-cli ping)"
-wait_for "healthy master, slave1 and slave2" healthy
+wait_for "healthy master, slave1 and slave2" healthy shardis-master shardis-slave-1 shardis-slave-2
 echo "ok: all healthy"
 
 step "info replication on the master: connected_slaves:2, both online"

@@ -28,18 +28,27 @@ NOTES = {
     "scan": "cursor values are shardis's own (a shard and segment position), not Redis's "
     "reversed-bit table cursor; whole segments are returned, so COUNT is a looser hint. "
     "Guarantees are Redis's: a key present for the whole iteration is returned",
-    "debug": "DIGEST, DIGEST-VALUE, RELOAD and SLEEP work; DEBUG HELP lists only SLEEP; "
-    "OBJECT, SET-ACTIVE-EXPIRE and the other Redis subcommands are unknown",
+    "debug": "DIGEST, DIGEST-VALUE, RELOAD, SLEEP, ERROR, PROTOCOL, SET-ACTIVE-EXPIRE and "
+    "CHANGE-REPL-ID work; DEBUG HELP lists only SLEEP; OBJECT, QUICKLIST-PACKED-THRESHOLD and the "
+    "other Redis subcommands are unknown",
     "client|list": "`argv-mem`, `multi-mem`, `rbp`, `obl`/`oll`/`omem` are 0 and `tot-mem` is an "
     "estimate",
     "slowlog|get": "merged over every core's ring (each up to `slowlog-max-len`); "
     "blocked commands are not logged",
     "latency|doctor": "Redis's opening line and one summary line per event; Redis's advice "
     "paragraphs are not reproduced",
-    "latency|histogram": "one histogram per command, not per subcommand (`config`, not "
-    "`config\\|get`)",
     "exec": "EXEC with arguments replies the arity error; Redis prefixes it with EXECABORT",
+    "config|rewrite": "without a config file replies Redis's error; with one, an error too: "
+    "shardis does not rewrite config files",
     "acl|cat": "lists only the commands shardis implements",
+    "module|list": "always empty",
+    "module|load": "no module can be loaded (they are C code for redis-server's internals): "
+    "Redis's failed-load error, the reason in the log",
+    "module|loadex": "no module can be loaded (they are C code for redis-server's internals): "
+    "Redis's failed-load error, the reason in the log",
+    "module|unload": "no module is ever loaded: Redis's no-such-module error",
+    "migrate": "holds only its keys during the transfer (Redis: the whole server), see "
+    "\"MIGRATE\" below",
     "acl|list": "single +cmd/-cmd rules in name order (Redis: its command dict's per-process order)",
     "acl|log": "client-info has shardis's CLIENT LIST fields (qbuf/argv-mem differ)",
     "xadd": "`~` trims whole listpack nodes as Redis does, from a model of Redis's nodes (100 "
@@ -47,9 +56,20 @@ NOTES = {
     "restarts from the entries, so boundaries may differ from the loading Redis's. What "
     "propagates is exact, as in Redis",
     "xtrim": "`~`: as XADD",
+    "sort": "BY/GET patterns reading other shards hold every shard while the SORT runs; an "
+    "ERANGE score does not leak into later SORTs as Redis's stale `errno` does",
+    "sort_ro": "as SORT",
     "xinfo|stream": "`radix-tree-keys` is the modelled node count, `radix-tree-nodes` an estimate",
-    "xreadgroup": "several effects of one call (NOACK creating its consumer) are not wrapped in "
-    "MULTI/EXEC",
+    "eval": "see Known differences, Scripting",
+    "eval_ro": "see Known differences, Scripting",
+    "evalsha": "see Known differences, Scripting",
+    "evalsha_ro": "see Known differences, Scripting",
+    "fcall": "see Known differences, Scripting",
+    "fcall_ro": "see Known differences, Scripting",
+    "function|list": "libraries in name order (Redis: its dict order)",
+    "function|stats": "`running_script` is always nil",
+    "function|kill": "only clients on other cores than the script's can send it (see Scripting)",
+    "script|kill": "only clients on other cores than the script's can send it (see Scripting)",
     "info": "same sections; memory fields come from mimalloc, several jemalloc/Lua fields "
     "are absent; shardis adds shards, cross_shard_messages, shardis_version "
     "(see docs/compatibility.md)",

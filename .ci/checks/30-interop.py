@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Helper for the interop checks (30-replication-interop.sh, 40-rdb-interop.sh).
+"""Helper for the interop checks (30-replication-interop.sh, 40-rdb-interop.sh,
+47-migrate-interop.sh).
 
 A tiny RESP client over loopback (CI has python3 but no redis-py).
 
@@ -9,8 +10,16 @@ A tiny RESP client over loopback (CI has python3 but no redis-py).
                                        dbs; prints up to 20 differences, exits 1 if any
   copy SRC DST                         DUMP every key of every db of SRC, RESTORE it into DST
                                        with ABSTTL and REPLACE; exits 1 on any error reply
+  streams PORT                         print every stream's XINFO STREAM FULL (groups, PELs,
+                                       consumers) without the consumers' seen-time, for diffing
   offsets PORT...                      print master_repl_offset of each server
+  migrate SRC DST [--copy]             MIGRATE every key of every db of SRC to the same db of DST
+                                       (single-key and KEYS forms); exits 1 on a reply other than OK
+  migrate-cases SRC DST                FLUSHALL both, then run MIGRATE's edge cases from SRC to DST
+                                       and print every reply (DST's port written as DST), for a diff
+                                       between server pairs
 """
+import hashlib
 import socket
 import sys
 
@@ -152,6 +161,21 @@ def dataset(phase, zset, large):
             c.append(["ZINCRBY", f"{p}:z:small:{db}", 3, "a"])
             c.append(["ZREM", f"{p}:z:big:{db}", "zm0"])
             c.append(["ZPOPMIN", f"{p}:z:big:{db}"])
+            # geo: GEOADD propagates as ZADD, the STORE forms as sent
+            c.append(["GEOADD", f"{p}:geo:{db}", "13.361389", "38.115556", "Palermo",
+                      "15.087269", "37.502669", "Catania", "2.35", "48.85", "Paris"])
+            c.append(["GEORADIUS", f"{p}:geo:{db}", 15, 37, 200, "km", "STOREDIST",
+                      f"{p}:geo:near:{db}"])
+            c.append(["GEOSEARCHSTORE", f"{p}:geo:box:{db}", f"{p}:geo:{db}", "FROMMEMBER",
+                      "Palermo", "BYBOX", 3000, 3000, "km", "ASC", "COUNT", 2])
+        # SORT whose BY/GET patterns read keys on every shard, stored
+        c.append(["RPUSH", f"{p}:sort:ids:{db}"] + [str(i) for i in range(20)])
+        sw = ["MSET"]
+        for i in range(20):
+            sw += [f"{p}:sort:w:{db}:{i}", str((7 * i) % 20)]
+        c.append(sw)
+        c.append(["SORT", f"{p}:sort:ids:{db}", "BY", f"{p}:sort:w:{db}:*", "GET", "#",
+                  "GET", f"{p}:s:{db}:*", "STORE", f"{p}:sort:out:{db}"])
         # streams: explicit and generated ids, deletions, trimming, consumer groups
         # (deliveries and claims propagate as XCLAIM, trims as exact ones)
         xk = f"{p}:x:{db}"
@@ -167,6 +191,35 @@ def dataset(phase, zset, large):
         c.append(["XACK", xk, "g1", "3-0"])
         c.append(["XCLAIM", xk, "g1", "carol", "0", "4-0"])
         c.append(["XGROUP", "CREATE", f"{p}:x:empty:{db}", "g", "$", "MKSTREAM"])
+        # bitmaps (BITOP across shards) and HyperLogLogs, sparse and dense; PFCOUNT's
+        # cache refresh and PFDEBUG TODENSE propagate as in Redis
+        for i in range(0, 3000, 37):
+            c.append(["SETBIT", f"{p}:bits:a:{db}", i, 1])
+        c.append(["SETBIT", f"{p}:bits:b:{db}", 5000, 1])
+        c.append(["BITFIELD", f"{p}:bits:f:{db}", "SET", "i16", "#3", -300, "OVERFLOW", "SAT",
+                  "INCRBY", "u8", 100, 400])
+        c.append(["BITOP", "XOR", f"{p}:bits:x:{db}", f"{p}:bits:a:{db}", f"{p}:bits:b:{db}"])
+        c.append(["PFADD", f"{p}:hll:small:{db}"] + [f"e{i}" for i in range(30)])
+        hl = 3000 if large else 1200
+        c.append(["PFADD", f"{p}:hll:big:{db}"] + [f"e{i}" for i in range(hl)])
+        c.append(["PFCOUNT", f"{p}:hll:small:{db}"])
+        c.append(["PFMERGE", f"{p}:hll:merged:{db}", f"{p}:hll:small:{db}", f"{p}:hll:big:{db}"])
+        c.append(["PFADD", f"{p}:hll:dense:{db}", "x", "y"])
+        c.append(["PFDEBUG", "TODENSE", f"{p}:hll:dense:{db}"])
+        # scripts: writes to keys on several shards replicate as their effects
+        # (MULTI/EXEC), never the body; functions travel by FUNCTION LOAD and RDB
+        keys = [f"{p}:lua:{db}:{k}" for k in "abcdef"]
+        c.append(["EVAL", "for i, k in ipairs(KEYS) do redis.call('INCRBY', k, i) "
+                  "redis.call('RPUSH', k .. ':l', ARGV[1]) end return #KEYS",
+                  len(keys)] + keys + ["x"])
+        body = "redis.call('HSET', KEYS[1], 'f', ARGV[1]) return redis.call('SET', KEYS[2], ARGV[1])"
+        c.append(["SCRIPT", "LOAD", body])
+        c.append(["EVALSHA", hashlib.sha1(body.encode()).hexdigest(), 2, keys[0] + ":h",
+                  keys[1] + ":s", "y"])
+        c.append(["FUNCTION", "LOAD", "REPLACE",
+                  "#!lua name=interoplib\nredis.register_function('bump', function(keys, args) "
+                  "for _, k in ipairs(keys) do redis.call('INCR', k) end return #keys end)"])
+        c.append(["FCALL", "bump", 3, keys[2], keys[3], keys[4]])
         # TTLs: long ones (stay) and relative forms that must propagate as absolute times
         c.append(["SET", f"{p}:ttl:ex:{db}", "v", "EX", 10000])
         c.append(["SETEX", f"{p}:ttl:setex:{db}", 20000, "v"])
@@ -255,11 +308,137 @@ def cmd_copy(src, dst):
     return 1 if bad else 0
 
 
+def scrub_seen(v):
+    """A reply with the value after each seen-time/active-time replaced: loading an AOF
+    sets them to the load time (in Redis too)."""
+    if not isinstance(v, list):
+        return v
+    out, skip = [], False
+    for x in v:
+        out.append("-" if skip else scrub_seen(x))
+        skip = not skip and x in (b"seen-time", b"active-time")
+    return out
+
+
+def cmd_streams(port):
+    conn = Conn(port)
+    for db in range(16):
+        for k in sorted(all_keys(conn, db)):
+            if conn.call("TYPE", k) != "stream":
+                continue
+            info = conn.pipeline([["XINFO", "STREAM", k, "FULL", "COUNT", 0]])[0]
+            if isinstance(info, Err):
+                print(f"XINFO STREAM {k!r} FULL on :{port}: {info}")
+                return 1
+            print(f"db{db} {k!r} {scrub_seen(info)!r}")
+    return 0
+
+
 def cmd_offsets(ports):
     for p in ports:
         info = Conn(p).call("INFO", "replication").decode()
         off = [l.split(":", 1)[1] for l in info.splitlines() if l.startswith("master_repl_offset:")]
         print(off[0] if off else "?")
+    return 0
+
+
+def cmd_migrate(src, dst, copy):
+    a = Conn(src)
+    bad = 0
+    opts = ["COPY"] if copy else []
+    for db in range(16):
+        keys = sorted(all_keys(a, db))
+        # The first few one by one, the rest in KEYS batches.
+        cmds = [["MIGRATE", "127.0.0.1", dst, k, db, 5000] + opts for k in keys[:5]]
+        rest = keys[5:]
+        for i in range(0, len(rest), 25):
+            cmds.append(["MIGRATE", "127.0.0.1", dst, "", db, 5000] + opts + ["KEYS"] + rest[i : i + 25])
+        for cmd, r in zip(cmds, a.pipeline(cmds)):
+            if r != "OK":
+                bad += 1
+                if bad <= 10:
+                    print(f"  :{src} db{db} MIGRATE {cmd[3:5]}...: {r}")
+    return 1 if bad else 0
+
+
+def cmd_migrate_cases(src, dst):
+    a, b = Conn(src), Conn(dst)
+    a.call("FLUSHALL")
+    b.call("FLUSHALL")
+    out = []
+
+    def m(*args):
+        r = a.pipeline([["MIGRATE", *args]])[0]
+        out.append(f"MIGRATE {' '.join(map(str, args))} -> {r}".replace(str(dst), "DST"))
+
+    a.pipeline([["SET", "k", "v"], ["SET", "k2", "v2"], ["RPUSH", "l", "a", "b", "c"],
+                ["SET", "t", "x", "PX", "100000"]])
+    h = "127.0.0.1"
+    m(h, dst, "k", 0, 1000, "foo")
+    m(h, dst, "k", 0, 1000, "auth")
+    m(h, dst, "k", 0, 1000, "auth2", "u")
+    m(h, dst, "k", 0, "x")
+    m(h, dst, "k", "x", "y")
+    m(h, dst, "k", 0, 1000, "KEYS", "k")
+    m(h, dst, "", 0, 1000, "KEYS")
+    m(h, dst, "nokey", 0, 1000)
+    # AUTH to a target without a password: the error, though RESTORE ran.
+    m(h, dst, "k", 0, 1000, "auth", "pw")
+    m(h, dst, "k", 99, 1000)
+    # After a target error the db is forgotten: SELECT -1 is not even sent.
+    m(h, dst, "k", -1, 1000)
+    m(h, dst, "k", 0, 1000, "copy")
+    m(h, dst, "k", 0, 1000, "copy", "replace")
+    m(h, dst, "", 0, 1000, "copy", "keys", "k", "k2", "k3")
+    m(h, dst, "", 0, 1000, "replace", "keys", "k", "k2", "k3")
+    m(h, dst, "l", 3, 1000)
+    m(h, dst, "t", 0, 1000)
+    m(h, dst, "t", 0, 1000)
+    # The target drops the cached connection: retried once on a new one.
+    a.call("SET", "r", "1")
+    b.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    m(h, dst, "r", 0, 1000)
+    # A protected target.
+    b.call("CONFIG", "SET", "requirepass", "secret")
+    b.call("AUTH", "secret")
+    b.call("ACL", "SETUSER", "bob", "on", ">bobpw", "~*", "+@all")
+    # The cached connection authenticated before the password was set: drop it.
+    b.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    a.pipeline([["MSET", "a", "1", "b", "2", "c", "3"]])
+    m(h, dst, "a", 0, 1000)
+    m(h, dst, "a", 0, 1000, "auth", "wrong")
+    m(h, dst, "a", 0, 1000, "auth", "secret")
+    m(h, dst, "b", 0, 1000, "auth2", "bob", "bobpw")
+    m(h, dst, "", 0, 1000, "auth2", "bob", "bobpw", "keys", "c", "b", "x")
+    b.call("CONFIG", "SET", "requirepass", "")
+    b.call("ACL", "DELUSER", "bob")
+    # From a script: the replies as Lua sees them.
+    a.pipeline([["MSET", "s1", "1", "s2", "2"]])
+    script = (
+        "local r = redis.call('migrate', '127.0.0.1', ARGV[1], '', 0, 1000, 'KEYS', 's1', 's2') "
+        "local e = redis.pcall('migrate', '127.0.0.1', ARGV[1], 's1', 0, 1000, 'foo') "
+        "local n = redis.call('migrate', '127.0.0.1', ARGV[1], 's1', 0, 1000) "
+        "return {r['ok'], e['err'], n['ok'], redis.call('exists', 's1', 's2')}"
+    )
+    r = a.pipeline([["EVAL", script, 0, dst]])[0]
+    out.append(f"EVAL migrate -> {r}")
+    # Nobody listening (7.0.15 reports it when writing), and a host that does not resolve.
+    a.call("SET", "k", "v")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    r = a.pipeline([["MIGRATE", h, port, "k", 0, 1000]])[0]
+    out.append(f"MIGRATE to a closed port -> {r}")
+    closed.close()
+    m("", 1, "k", 0, 1000)
+    for db in (0, 3):
+        b.call("SELECT", db)
+        for k in sorted(all_keys(b, db)):
+            ttl = b.call("PTTL", k)
+            out.append(f"DST db{db} {k!r} type={b.call('TYPE', k)} ttl>0={ttl > 0}")
+    for k in sorted(all_keys(a, 0)):
+        out.append(f"SRC {k!r}")
+    print("\n".join(out))
     return 0
 
 
@@ -274,8 +453,14 @@ def main(argv):
         return cmd_diff(argv[2], argv[3])
     if op == "copy":
         return cmd_copy(argv[2], argv[3])
+    if op == "streams":
+        return cmd_streams(argv[2])
     if op == "offsets":
         return cmd_offsets(argv[2:])
+    if op == "migrate":
+        return cmd_migrate(argv[2], argv[3], "--copy" in argv)
+    if op == "migrate-cases":
+        return cmd_migrate_cases(argv[2], argv[3])
     print(__doc__)
     return 2
 

@@ -27,60 +27,15 @@ for tool in "$BIN" "$CLI" redis-server redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "FAIL: missing tool $tool"; exit 1; }
 done
 
-
 logf() { echo "$tmp/$1/log"; }
 
-# start_s NODE ARGS...: a shardis node (2 threads, own dir).
-start_s() {
-  local n=$1; shift
-  mkdir -p "$tmp/$n"
-  : >"$(logf "$n")"
-  "$BIN" --port 0 --save "" --threads 2 --dir "$tmp/$n" --repl-diskless-sync-delay 0 "$@" >"$(logf "$n")" 2>&1 &
-  PID[$n]=$!; KIND[$n]=shardis
-  local end=$((SECONDS + DEADLINE))
-  while [ $SECONDS -lt $end ]; do
-    if grep -q "Ready to accept connections" "$(logf "$n")"; then
-      PORT[$n]=$(grep -o 'port=[0-9]*' "$(logf "$n")" | head -1 | cut -d= -f2)
-      return 0
-    fi
-    kill -0 "${PID[$n]}" 2>/dev/null || break
-    sleep 0.05
-  done
-  fail "shardis $n did not start"; tail -20 "$(logf "$n")"; return 1
-}
-
-# start_r NODE ARGS...: a redis-server node (debug commands on, own dir, no sync delay).
+# start_s / start_r NODE ARGS...: the nodes of lib.sh in $tmp/NODE, with no sync delay; a redis
+# node's arguments are kept for its restart.
+start_s() { local n=$1; shift; start_shardis_node "$n" "$tmp/$n" --repl-diskless-sync-delay 0 "$@"; }
 start_r() {
   local n=$1; shift
-  mkdir -p "$tmp/$n"
-  PORT[$n]=${PORT[$n]:-$(free_port)}
-  redis-server --port "${PORT[$n]}" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp/$n" \
-    --enable-debug-command yes --repl-diskless-sync-delay 0 --logfile "$(logf "$n")" "$@" &
-  PID[$n]=$!; KIND[$n]=redis; ARGS[$n]="$*"
-  local end=$((SECONDS + DEADLINE))
-  while [ $SECONDS -lt $end ]; do
-    [ "$(redis-cli -p "${PORT[$n]}" ping 2>/dev/null)" = PONG ] && return 0
-    kill -0 "${PID[$n]}" 2>/dev/null || break
-    sleep 0.05
-  done
-  fail "redis $n did not start"; tail -20 "$(logf "$n")"; return 1
-}
-
-# stop NODE...: SIGTERM, then SIGKILL (and a failure) if it has not exited within 10s.
-stop() {
-  local n end
-  for n in "$@"; do
-    [ -n "${PID[$n]:-}" ] || continue
-    kill "${PID[$n]}" 2>/dev/null
-    end=$((SECONDS + 10))
-    while kill -0 "${PID[$n]}" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
-    if kill -0 "${PID[$n]}" 2>/dev/null; then
-      fail "$n (${KIND[$n]}) did not exit within 10s of SIGTERM"
-      kill -9 "${PID[$n]}" 2>/dev/null
-    fi
-    wait "${PID[$n]}" 2>/dev/null
-    unset "PID[$n]"
-  done
+  ARGS[$n]="$*"
+  start_redis_node "$n" "$tmp/$n" --appendonly no --repl-diskless-sync-delay 0 "$@"
 }
 
 field() { # field NODE NAME: a field of INFO replication
@@ -92,16 +47,7 @@ field() { # field NODE NAME: a field of INFO replication
 load() {
   local n=$1 phase=$2
   python3 "$TOOL" load "${PORT[$n]}" "$phase" --large $ZSET || fail "$phase: error replies from $n"
-  local end=$((SECONDS + DEADLINE)) db left
-  while [ $SECONDS -lt $end ]; do
-    left=0
-    for db in 0 1 3; do
-      left=$((left + $(c "$n" -n $db exists "$phase:short:$db:0" "$phase:short:$db:1" "$phase:short:$db:2" "$phase:short:$db:3" "$phase:short:$db:4")))
-    done
-    [ "$left" = 0 ] && return 0
-    sleep 0.1
-  done
-  fail "$phase: short-TTL keys still on $n after ${DEADLINE}s"
+  expired "$n" "$phase"
 }
 
 # synced LABEL MASTER REPLICA...: waits for link up and equal master_repl_offset everywhere.
@@ -255,9 +201,4 @@ fi
 stop C B A
 echo "-- $L: $((SECONDS - t0))s"
 
-if [ ${#FAILS[@]} -gt 0 ]; then
-  echo "== ${#FAILS[@]} failure(s):"
-  printf '  %s\n' "${FAILS[@]}"
-  exit 1
-fi
-echo "replication interop: OK"
+finish "replication interop"

@@ -29,76 +29,16 @@ for tool in "$BIN" "$CLI" redis-server redis-cli redis-check-rdb python3 cargo; 
 done
 logf() { echo "$tmp/$1.log"; }
 
-# start_s NODE DIR ARGS...
-start_s() {
-  local n=$1 dir=$2; shift 2
-  mkdir -p "$dir"
-  : >"$(logf "$n")" # no stale "Ready" line from an earlier node of the same name
-  "$BIN" --port 0 --save "" --threads 2 --dir "$dir" "$@" >"$(logf "$n")" 2>&1 &
-  PID[$n]=$!; KIND[$n]=shardis
-  local end=$((SECONDS + DEADLINE))
-  while [ $SECONDS -lt $end ]; do
-    if grep -q "Ready to accept connections" "$(logf "$n")"; then
-      PORT[$n]=$(grep -o 'port=[0-9]*' "$(logf "$n")" | head -1 | cut -d= -f2)
-      return 0
-    fi
-    kill -0 "${PID[$n]}" 2>/dev/null || break
-    sleep 0.05
-  done
-  fail "shardis $n did not start"; tail -20 "$(logf "$n")" | sed 's/^/    /'; return 1
-}
-
-# start_r NODE DIR ARGS...
-start_r() {
-  local n=$1 dir=$2; shift 2
-  mkdir -p "$dir"
-  PORT[$n]=$(free_port)
-  redis-server --port "${PORT[$n]}" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
-    --enable-debug-command yes --logfile "$(logf "$n")" "$@" &
-  PID[$n]=$!; KIND[$n]=redis
-  local end=$((SECONDS + DEADLINE))
-  while [ $SECONDS -lt $end ]; do
-    [ "$(redis-cli -p "${PORT[$n]}" ping 2>/dev/null)" = PONG ] && return 0
-    kill -0 "${PID[$n]}" 2>/dev/null || break
-    sleep 0.05
-  done
-  fail "redis $n did not start"; tail -20 "$(logf "$n")" | sed 's/^/    /'; return 1
-}
-
-# stop NODE...: SIGTERM, then SIGKILL (and a failure) if it has not exited within 10s.
-stop() {
-  local n end
-  for n in "$@"; do
-    [ -n "${PID[$n]:-}" ] || continue
-    kill "${PID[$n]}" 2>/dev/null
-    end=$((SECONDS + 10))
-    while kill -0 "${PID[$n]}" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
-    if kill -0 "${PID[$n]}" 2>/dev/null; then
-      fail "$n (${KIND[$n]}) did not exit within 10s of SIGTERM"
-      kill -9 "${PID[$n]}" 2>/dev/null
-    fi
-    wait "${PID[$n]}" 2>/dev/null
-    unset "PID[$n]"
-  done
-}
+# start_s / start_r NODE DIR ARGS...: the nodes of lib.sh, without an AOF.
+start_s() { start_shardis_node "$@"; }
+start_r() { local n=$1 dir=$2; shift 2; start_redis_node "$n" "$dir" --appendonly no "$@"; }
 
 # load NODE PHASE: the shared dataset, then wait for its short-TTL keys to expire.
 load() {
   local n=$1 phase=$2
   python3 "$TOOL" load "${PORT[$n]}" "$phase" $ZSET || fail "$phase: error replies from $n"
   python3 "$TOOL" load "${PORT[$n]}" "${phase}L" --large $ZSET || fail "${phase}L: error replies from $n"
-  local end=$((SECONDS + DEADLINE)) p db left
-  while [ $SECONDS -lt $end ]; do
-    left=0
-    for p in "$phase" "${phase}L"; do
-      for db in 0 1 3; do
-        left=$((left + $(c "$n" -n $db exists "$p:short:$db:0" "$p:short:$db:1" "$p:short:$db:2" "$p:short:$db:3" "$p:short:$db:4")))
-      done
-    done
-    [ "$left" = 0 ] && return 0
-    sleep 0.1
-  done
-  fail "$phase: short-TTL keys still on $n after ${DEADLINE}s"
+  expired "$n" "$phase" "${phase}L"
 }
 
 # same LABEL DIGEST_A A B: B's digest must be DIGEST_A (A still running: per-key diff on mismatch).
@@ -192,9 +132,4 @@ t0=$SECONDS
 if bash crates/rdb/testdata/interop-check.sh; then echo "ok: interop-check.sh"; else fail "crates/rdb/testdata/interop-check.sh"; fi
 echo "-- interop-check.sh: $((SECONDS - t0))s"
 
-if [ ${#FAILS[@]} -gt 0 ]; then
-  echo "== ${#FAILS[@]} failure(s):"
-  printf '  %s\n' "${FAILS[@]}"
-  exit 1
-fi
-echo "rdb interop: OK"
+finish "rdb interop"

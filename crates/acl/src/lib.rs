@@ -15,14 +15,13 @@
 //!
 //! # Layout
 //! - [`table`]: every Redis command and subcommand with its ACL categories
-//!   and key specs (generated from redis-server 7.0.15's `COMMAND`), key and
+//!   and key specs (the command table's rows, `shardis-commands`), key and
 //!   channel extraction.
 //! - [`user`]: one user: modifiers (`on`, `>pass`, `~pattern`, `+@read` …),
 //!   checks, and the `ACL LIST`/`GETUSER` description.
 //! - [`users`]: the user set, all-or-nothing SETUSER, the ACL file format.
 //! - [`log`]: ACL LOG entries and grouping.
 
-mod generated;
 pub mod log;
 pub mod table;
 pub mod user;

@@ -128,7 +128,7 @@ fn check(u: &Users, name: &str, argv: &[&str]) -> Result<(), Denied> {
     let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
     let cmd = std::str::from_utf8(argv[0]).unwrap();
     let mut id = table::lookup(cmd).unwrap();
-    if table::COMMANDS[id].container {
+    if table::COMMANDS[id].is_container() {
         id = table::lookup_sub(id, argv[1]).unwrap();
     }
     u.get(name.as_bytes()).unwrap().check(id, &argv)
@@ -268,7 +268,7 @@ fn log_groups_entries() {
 
 #[test]
 fn every_shardis_command_has_acl_categories() {
-    for c in shardis_commands::COMMANDS {
+    for c in shardis_commands::COMMANDS.iter() {
         let id = table::lookup(c.name).unwrap_or_else(|| panic!("{} has no ACL entry", c.name));
         assert_ne!(table::COMMANDS[id].categories, 0, "{}", c.name);
     }

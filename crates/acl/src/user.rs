@@ -214,7 +214,7 @@ impl Selector {
                     if sub.is_empty() {
                         return Err(RuleError::Syntax);
                     }
-                    if COMMANDS[id].container {
+                    if COMMANDS[id].is_container() {
                         let sub = table::lookup(name).ok_or(RuleError::UnknownCommand)?;
                         self.change(sub, true);
                     } else {
@@ -300,7 +300,7 @@ impl Selector {
     /// ACLSelectorCheckCmd.
     fn check(&self, id: usize, argv: &[&[u8]]) -> Result<(), Denied> {
         let cmd = &COMMANDS[id];
-        if !self.allcommands && !cmd.no_auth && !self.bit(id) {
+        if !self.allcommands && !cmd.no_auth() && !self.bit(id) {
             let idx = if table::is_sub(id) { 2 } else { 1 };
             let allowed = argv.len() >= 2
                 && argv.get(idx).is_some_and(|arg| {
@@ -341,7 +341,7 @@ impl Selector {
         self.keys.iter().any(|k| {
             (!read || k.read)
                 && (!write || k.write)
-                && shardis_keyspace::glob::glob_match(&k.pattern, key, false)
+                && shardis_base::glob::glob_match(&k.pattern, key, false)
         })
     }
 
@@ -351,7 +351,7 @@ impl Selector {
                 if pattern {
                     p == channel
                 } else {
-                    shardis_keyspace::glob::glob_match(p, channel, false)
+                    shardis_base::glob::glob_match(p, channel, false)
                 }
             })
     }
@@ -617,6 +617,16 @@ impl User {
             }
         }
         Err(worst)
+    }
+
+    /// Redis's `ACLUserCheckCmdWithUnrestrictedKeyAccess` for reads: some
+    /// selector that allows the command may also read every key (`allkeys`,
+    /// or a readable `*` pattern). SORT's BY and GET require it.
+    pub fn reads_every_key(&self, id: usize, argv: &[&[u8]]) -> bool {
+        std::iter::once(&self.root).chain(&self.selectors).any(|s| {
+            s.check(id, argv).is_ok()
+                && (s.allkeys || s.keys.iter().any(|k| k.read && k.pattern == b"*"))
+        })
     }
 
     /// True if the user may use `channel` (a PSUBSCRIBE pattern when

@@ -3,13 +3,48 @@
 //! Where it sits: the server reads it to check arity (with Redis's exact error),
 //! to find a command's keys (routing to shards), to decide what is a write
 //! (read-only replicas, replication, `min-replicas-to-write`) and to answer
-//! `COMMAND`. The keyspace dispatches on [`CommandId`]. Nothing here executes
-//! anything.
+//! `COMMAND`; the ACL crate reads its categories and key specs. The keyspace
+//! dispatches on [`CommandId`]. Nothing here executes anything.
+//!
+//! ```text
+//!  redis-server 7.0.15 ──COMMAND, COMMAND DOCS──► gen/gen_table.py ──► generated.rs
+//!                                                                     (meta::TABLE:
+//!  implemented! { Get "get"; Config "config" ["get" …]; … }            every Redis
+//!        │  name → row of meta::TABLE (checked at compile time)        command)
+//!        ▼
+//!  COMMANDS[CommandId] = Command { arity, flags, keys, meta, subcommands }
+//! ```
+//!
+//! # Layout
+//! - [`meta`]: the types of Redis's metadata (flags, ACL categories, key
+//!   specs, tips, docs and argument trees), lookups in the full table, and
+//!   Redis's key extraction (`COMMAND GETKEYS`, ACL key checks).
+//! - `generated.rs`: the rows, made by `gen/gen_table.py` from a live
+//!   redis-server 7.0.15 (never edited by hand; CI regenerates and diffs it).
+//! - this file: which commands shardis implements ([`COMMANDS`]), their
+//!   [`CommandId`]s and the derived routing facts.
+//!
+//! # Adding a command
+//! Implement it (keyspace or server), then add one line to `implemented!`
+//! below: `Name "name";`, or `Name "name" ["sub" …];` for a container with
+//! the subcommands shardis implements; a multi-key command that runs as
+//! per-shard pieces adds `split(Kind)` (see [`Split`]). Arity, flags
+//! (`blocking` included), key positions, ACL categories and COMMAND
+//! INFO/DOCS then come from Redis's own metadata; a name Redis 7.0.15 does
+//! not have fails to compile. Commands and
+//! subcommands not listed stay invisible: unknown to lookup and absent from
+//! every COMMAND reply.
+
+pub mod meta;
+#[rustfmt::skip]
+mod generated;
 
 use hashbrown::HashMap;
+use meta::{Begin, Find, Meta, TABLE};
 use std::sync::OnceLock;
 
-/// Command flags, as `COMMAND INFO` names them.
+/// Command flags, as `COMMAND INFO` names them (plus shardis's own
+/// [`flags::PUBSUB_CONTEXT`]).
 pub mod flags {
     /// May modify the dataset.
     pub const WRITE: u32 = 1 << 0;
@@ -33,32 +68,68 @@ pub mod flags {
     pub const FAST: u32 = 1 << 9;
     /// Allowed before authentication.
     pub const NO_AUTH: u32 = 1 << 10;
-    /// Not queued by MULTI (runs at once).
+    /// Not allowed inside MULTI.
     pub const NO_MULTI: u32 = 1 << 11;
     /// Key positions depend on the arguments.
     pub const MOVABLEKEYS: u32 = 1 << 12;
-    /// Allowed while in the RESP2 subscribed state.
+    /// Allowed while in the RESP2 subscribed state. Not a Redis table flag:
+    /// Redis hard-codes the list in processCommand; see [`crate::PUBSUB_CONTEXT`].
     pub const PUBSUB_CONTEXT: u32 = 1 << 13;
+    /// A module command.
+    pub const MODULE: u32 = 1 << 14;
+    /// Not shown to MONITOR.
+    pub const SKIP_MONITOR: u32 = 1 << 15;
+    /// Not logged in SLOWLOG.
+    pub const SKIP_SLOWLOG: u32 = 1 << 16;
+    /// Cluster ASKING.
+    pub const ASKING: u32 = 1 << 17;
+    /// May run without any key.
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 18;
+    /// Refused during an async load.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 19;
+    /// Allowed while a script is busy.
+    pub const ALLOW_BUSY: u32 = 1 << 20;
 
     /// `(flag, name)` pairs in the order `COMMAND INFO` prints them.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
+        (MODULE, "module"),
         (ADMIN, "admin"),
         (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
 use flags::*;
+
+/// The commands a RESP2 client may send while subscribed. Redis hard-codes
+/// this list in processCommand rather than flagging it in its table.
+pub const PUBSUB_CONTEXT: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
 
 /// Where a command's keys are in its arguments (argv\[0\] is the name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +158,12 @@ pub enum KeySpec {
     Streams,
     /// `OBJECT <sub> key`, `MEMORY USAGE key`: the key is argument 2 if present.
     Subcommand,
+    /// No simpler rule fits (keys after a keyword such as STORE, specs only
+    /// the command completes): every key Redis's specs can find.
+    Specs,
 }
 
-/// One command's table entry.
+/// One implemented command's table entry.
 #[derive(Debug)]
 pub struct Command {
     /// Lower-case name.
@@ -100,14 +174,34 @@ pub struct Command {
     pub arity: i32,
     /// Bitwise OR of [`flags`].
     pub flags: u32,
-    /// Key positions.
+    /// Key positions, for routing (derived from Redis's key specs).
     pub keys: KeySpec,
-    /// The COMMAND DOCS group (`string`, `generic`, …).
-    pub group: &'static str,
-    /// One-line summary for COMMAND DOCS (redis-cli hints).
-    pub summary: &'static str,
-    /// The argument synopsis, as redis-cli shows it in hints.
-    pub syntax: &'static str,
+    /// Redis's metadata for it (COMMAND INFO, COMMAND DOCS, ACL).
+    pub meta: &'static Meta,
+    /// Index of [`Command::meta`] in [`meta::TABLE`].
+    pub meta_index: usize,
+    /// The subcommands shardis implements (lower case), for a container.
+    pub subcommands: &'static [&'static str],
+    /// How it runs when its keys span several shards.
+    pub split: Split,
+}
+
+/// How a command whose keys span several shards runs (shardis's own column;
+/// Redis has one keyspace). Split commands run as one sub-command per shard
+/// with that shard's keys and their replies are merged; the others gather
+/// their keys into one temporary keyspace and run there unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Gather, run unchanged, write back.
+    No,
+    /// Per shard; the replies' values go back in key order (MGET).
+    Values,
+    /// Per shard with each key's value; replies `OK` (MSET).
+    Pairs,
+    /// As [`Split::Pairs`] if no key exists anywhere, else nothing (MSETNX).
+    PairsIfAbsent,
+    /// Per shard; the integer replies are summed (DEL, EXISTS, …).
+    Count,
 }
 
 impl Command {
@@ -133,10 +227,8 @@ impl Command {
 
     /// The first/last/step triple COMMAND INFO reports.
     pub fn legacy_key_range(&self) -> (i64, i64, i64) {
-        match self.keys {
-            KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
-            _ => (0, 0, 0),
-        }
+        let m = self.meta;
+        (m.first_key as i64, m.last_key as i64, m.step as i64)
     }
 
     /// Indices of the keys in `args` (args\[0\] is the name). `Err` carries the
@@ -193,6 +285,18 @@ impl Command {
                 Ok((pos + 1..pos + 1 + rest / 2).collect())
             }
             KeySpec::Subcommand => Ok(if n >= 3 { vec![2] } else { Vec::new() }),
+            KeySpec::Specs => {
+                // The command's own key function where its specs are
+                // incomplete (SORT's STORE), else what the specs can find.
+                let mut keys = meta::keys(self.meta, args);
+                if keys.is_empty() {
+                    keys = meta::keys_partial(self.meta, args);
+                }
+                let mut v: Vec<usize> = keys.into_iter().map(|(i, _)| i).collect();
+                v.sort_unstable();
+                v.dedup();
+                Ok(v)
+            }
         }
     }
 }
@@ -216,274 +320,440 @@ fn parse_i64(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-macro_rules! commands {
-    ($( $id:ident $name:literal $arity:literal [$($flag:ident)|*] $keys:expr, $group:literal, $syntax:literal, $summary:literal; )*) => {
-        /// Every command shardis knows, one variant each.
+macro_rules! implemented {
+    ($( $id:ident $name:literal $([$($sub:literal)*])? $(split($split:ident))? ; )*) => {
+        /// Every command shardis implements, one variant each.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[allow(missing_docs)]
         pub enum CommandId { $($id,)* }
 
-        /// The table, in declaration order.
+        /// The implemented commands, indexed by [`CommandId`].
         pub static COMMANDS: &[Command] = &[
-            $(Command {
-                name: $name,
-                id: CommandId::$id,
-                arity: $arity,
-                flags: 0 $(| $flag)*,
-                keys: $keys,
-                group: $group,
-                summary: $summary,
-                syntax: $syntax,
-            },)*
+            $(Command::new(CommandId::$id, $name, &[$($($sub),*)?])
+                $(.with_split(Split::$split))?,)*
         ];
     };
 }
 
-const NONE: KeySpec = KeySpec::None;
-const K1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const KALL: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const KPAIRS: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 2,
-};
-const KBLOCK: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -2,
-    step: 1,
-};
-const NK1: KeySpec = KeySpec::NumKeys {
-    numkeys_at: 1,
-    dest_at: None,
-};
-const NK2: KeySpec = KeySpec::NumKeys {
-    numkeys_at: 2,
-    dest_at: None,
-};
-const NKD: KeySpec = KeySpec::NumKeys {
-    numkeys_at: 2,
-    dest_at: Some(1),
-};
-
-commands! {
+implemented! {
     // connection
-    Ping "ping" -1 [FAST | STALE | LOADING | PUBSUB_CONTEXT] NONE, "connection", "[message]", "Ping the server";
-    Echo "echo" 2 [FAST | STALE | LOADING] NONE, "connection", "message", "Echo the given string";
-    Quit "quit" -1 [FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | PUBSUB_CONTEXT] NONE, "connection", "", "Close the connection";
-    Hello "hello" -1 [FAST | STALE | LOADING | NO_AUTH | NOSCRIPT] NONE, "connection", "[protover [AUTH username password] [SETNAME clientname]]", "Handshake with Redis";
-    Auth "auth" -2 [FAST | STALE | LOADING | NO_AUTH | NOSCRIPT] NONE, "connection", "[username] password", "Authenticate to the server";
-    Select "select" 2 [FAST | STALE | LOADING] NONE, "connection", "index", "Change the selected database for the current connection";
-    Reset "reset" 1 [FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | PUBSUB_CONTEXT] NONE, "connection", "", "Reset the connection";
-    Client "client" -2 [STALE | LOADING | NOSCRIPT] NONE, "connection", "subcommand [arg ...]", "A container for client connection commands";
-    CommandCmd "command" -1 [STALE | LOADING] NONE, "server", "[subcommand [arg ...]]", "Get array of Redis command details";
+    Ping "ping";
+    Echo "echo";
+    Quit "quit";
+    Hello "hello";
+    Auth "auth";
+    Select "select";
+    Reset "reset";
+    Readonly "readonly";
+    Readwrite "readwrite";
+    // Outside cluster mode Redis answers every cluster command with one error.
+    Asking "asking";
+    Cluster "cluster" ["addslots" "addslotsrange" "bumpepoch" "count-failure-reports" "countkeysinslot" "delslots" "delslotsrange" "failover" "flushslots" "forget" "getkeysinslot" "help" "info" "keyslot" "links" "meet" "myid" "nodes" "replicas" "replicate" "reset" "saveconfig" "set-config-epoch" "setslot" "shards" "slaves" "slots"];
+    Client "client" ["id" "getname" "setname" "info" "list" "kill" "pause" "unpause" "no-evict" "unblock" "reply" "help" "tracking" "caching" "getredir" "trackinginfo"];
+    CommandCmd "command" ["count" "docs" "getkeys" "getkeysandflags" "help" "info" "list"];
     // server
-    Info "info" -1 [STALE | LOADING] NONE, "server", "[section [section ...]]", "Get information and statistics about the server";
-    Config "config" -2 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for server configuration commands";
-    Dbsize "dbsize" 1 [READONLY | FAST] NONE, "server", "", "Return the number of keys in the selected database";
-    Flushdb "flushdb" -1 [WRITE] NONE, "server", "[ASYNC|SYNC]", "Remove all keys from the current database";
-    Flushall "flushall" -1 [WRITE] NONE, "server", "[ASYNC|SYNC]", "Remove all keys from all databases";
-    Swapdb "swapdb" 3 [WRITE | FAST] NONE, "server", "index1 index2", "Swaps two Redis databases";
-    Time "time" 1 [LOADING | STALE | FAST] NONE, "server", "", "Return the current server time";
-    Debug "debug" -2 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for debugging commands";
-    Slowlog "slowlog" -2 [ADMIN | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for slow log commands";
-    Latency "latency" -2 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "subcommand [arg ...]", "A container for latency diagnostics commands";
-    Monitor "monitor" 1 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "", "Listen for all requests received by the server in real time";
-    Shutdown "shutdown" -1 [ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI] NONE, "server", "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]", "Synchronously save the dataset to disk and then shut down the server";
-    Save "save" 1 [ADMIN | NOSCRIPT | NO_MULTI] NONE, "server", "", "Synchronously save the dataset to disk";
-    Bgsave "bgsave" -1 [ADMIN | NOSCRIPT] NONE, "server", "[SCHEDULE]", "Asynchronously save the dataset to disk";
-    Lastsave "lastsave" 1 [LOADING | STALE | FAST] NONE, "server", "", "Get the UNIX time stamp of the last successful save to disk";
-    Replicaof "replicaof" 3 [ADMIN | NOSCRIPT | STALE | NO_MULTI] NONE, "server", "host port", "Make the server a replica of another instance, or promote it as master";
-    Slaveof "slaveof" 3 [ADMIN | NOSCRIPT | STALE | NO_MULTI] NONE, "server", "host port", "Make the server a replica of another instance, or promote it as master";
-    Role "role" 1 [NOSCRIPT | LOADING | STALE | FAST] NONE, "server", "", "Return the role of the instance in the context of replication";
-    Replconf "replconf" -1 [ADMIN | NOSCRIPT | LOADING | STALE] NONE, "server", "", "An internal command for configuring the replication stream";
-    Psync "psync" -3 [ADMIN | NOSCRIPT | NO_MULTI] NONE, "server", "replicationid offset", "Internal command used for replication";
-    Sync "sync" 1 [ADMIN | NOSCRIPT | NO_MULTI] NONE, "server", "", "Internal command used for replication";
-    Wait "wait" 3 [NOSCRIPT] NONE, "generic", "numreplicas timeout", "Wait for the synchronous replication of all the write commands sent in the context of the current connection";
-    Acl "acl" -2 [] NONE, "server", "subcommand [arg ...]", "A container for Access List Control commands";
-    Failover "failover" -1 [ADMIN | NOSCRIPT | STALE] NONE, "server", "[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds]", "Start a coordinated failover between this server and one of its replicas.";
+    Info "info";
+    Config "config" ["get" "set" "resetstat" "rewrite" "help"];
+    Dbsize "dbsize";
+    Flushdb "flushdb";
+    Flushall "flushall";
+    Swapdb "swapdb";
+    Time "time";
+    Lolwut "lolwut";
+    Debug "debug";
+    Module "module" ["help" "list" "load" "loadex" "unload"];
+    Slowlog "slowlog" ["get" "len" "reset" "help"];
+    Latency "latency" ["latest" "history" "graph" "reset" "doctor" "histogram" "help"];
+    Monitor "monitor";
+    Shutdown "shutdown";
+    Save "save";
+    Bgsave "bgsave";
+    Bgrewriteaof "bgrewriteaof";
+    Lastsave "lastsave";
+    Replicaof "replicaof";
+    Slaveof "slaveof";
+    Role "role";
+    Replconf "replconf";
+    Psync "psync";
+    Sync "sync";
+    Wait "wait";
+    Acl "acl" ["cat" "deluser" "dryrun" "genpass" "getuser" "help" "list" "load" "log" "save" "setuser" "users" "whoami"];
+    Failover "failover";
     // generic keyspace
-    Del "del" -2 [WRITE] KALL, "generic", "key [key ...]", "Delete a key";
-    Unlink "unlink" -2 [WRITE | FAST] KALL, "generic", "key [key ...]", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.";
-    Exists "exists" -2 [READONLY | FAST] KALL, "generic", "key [key ...]", "Determine if a key exists";
-    Type "type" 2 [READONLY | FAST] K1, "generic", "key", "Determine the type stored at key";
-    Keys "keys" 2 [READONLY] NONE, "generic", "pattern", "Find all keys matching the given pattern";
-    Scan "scan" -2 [READONLY] NONE, "generic", "cursor [MATCH pattern] [COUNT count] [TYPE type]", "Incrementally iterate the keys space";
-    Randomkey "randomkey" 1 [READONLY] NONE, "generic", "", "Return a random key from the keyspace";
-    Rename "rename" 3 [WRITE] K12, "generic", "key newkey", "Rename a key";
-    Renamenx "renamenx" 3 [WRITE | FAST] K12, "generic", "key newkey", "Rename a key, only if the new key does not exist";
-    Copy "copy" -3 [WRITE | DENYOOM] K12, "generic", "source destination [DB destination-db] [REPLACE]", "Copy a key";
-    Move "move" 3 [WRITE | FAST] K1, "generic", "key db", "Move a key to another database";
-    Touch "touch" -2 [READONLY | FAST] KALL, "generic", "key [key ...]", "Alters the last access time of a key(s). Returns the number of existing keys specified.";
-    Expire "expire" -3 [WRITE | FAST] K1, "generic", "key seconds [NX|XX|GT|LT]", "Set a key's time to live in seconds";
-    Pexpire "pexpire" -3 [WRITE | FAST] K1, "generic", "key milliseconds [NX|XX|GT|LT]", "Set a key's time to live in milliseconds";
-    Expireat "expireat" -3 [WRITE | FAST] K1, "generic", "key unix-time-seconds [NX|XX|GT|LT]", "Set the expiration for a key as a UNIX timestamp";
-    Pexpireat "pexpireat" -3 [WRITE | FAST] K1, "generic", "key unix-time-milliseconds [NX|XX|GT|LT]", "Set the expiration for a key as a UNIX timestamp specified in milliseconds";
-    Ttl "ttl" 2 [READONLY | FAST] K1, "generic", "key", "Get the time to live for a key in seconds";
-    Pttl "pttl" 2 [READONLY | FAST] K1, "generic", "key", "Get the time to live for a key in milliseconds";
-    Expiretime "expiretime" 2 [READONLY | FAST] K1, "generic", "key", "Get the expiration Unix timestamp for a key";
-    Pexpiretime "pexpiretime" 2 [READONLY | FAST] K1, "generic", "key", "Get the expiration Unix timestamp for a key in milliseconds";
-    Persist "persist" 2 [WRITE | FAST] K1, "generic", "key", "Remove the expiration from a key";
-    Object "object" -2 [READONLY] KeySpec::Subcommand, "generic", "subcommand [arg ...]", "A container for object introspection commands";
-    Dump "dump" 2 [READONLY] K1, "generic", "key", "Return a serialized version of the value stored at the specified key.";
-    Restore "restore" -4 [WRITE | DENYOOM] K1, "generic", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]", "Create a key using the provided serialized value, previously obtained using DUMP.";
+    Del "del" split(Count);
+    Unlink "unlink" split(Count);
+    Exists "exists" split(Count);
+    Type "type";
+    Keys "keys";
+    Scan "scan";
+    Randomkey "randomkey";
+    Rename "rename";
+    Renamenx "renamenx";
+    Copy "copy";
+    Move "move";
+    Touch "touch" split(Count);
+    Expire "expire";
+    Pexpire "pexpire";
+    Expireat "expireat";
+    Pexpireat "pexpireat";
+    Ttl "ttl";
+    Pttl "pttl";
+    Expiretime "expiretime";
+    Pexpiretime "pexpiretime";
+    Persist "persist";
+    Object "object" ["encoding" "freq" "help" "idletime" "refcount"];
+    Memory "memory" ["doctor" "help" "malloc-stats" "purge" "stats" "usage"];
+    Sort "sort";
+    SortRo "sort_ro";
+    Dump "dump";
+    Restore "restore";
+    RestoreAsking "restore-asking";
+    Migrate "migrate";
     // strings
-    Get "get" 2 [READONLY | FAST] K1, "string", "key", "Get the value of a key";
-    Set "set" -3 [WRITE | DENYOOM] K1, "string", "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]", "Set the string value of a key";
-    Setnx "setnx" 3 [WRITE | DENYOOM | FAST] K1, "string", "key value", "Set the value of a key, only if the key does not exist";
-    Setex "setex" 4 [WRITE | DENYOOM] K1, "string", "key seconds value", "Set the value and expiration of a key";
-    Psetex "psetex" 4 [WRITE | DENYOOM] K1, "string", "key milliseconds value", "Set the value and expiration in milliseconds of a key";
-    Getset "getset" 3 [WRITE | DENYOOM | FAST] K1, "string", "key value", "Set the string value of a key and return its old value";
-    Getdel "getdel" 2 [WRITE | FAST] K1, "string", "key", "Get the value of a key and delete the key";
-    Getex "getex" -2 [WRITE | FAST] K1, "string", "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]", "Get the value of a key and optionally set its expiration";
-    Mget "mget" -2 [READONLY | FAST] KALL, "string", "key [key ...]", "Get the values of all the given keys";
-    Mset "mset" -3 [WRITE | DENYOOM] KPAIRS, "string", "key value [key value ...]", "Set multiple keys to multiple values";
-    Msetnx "msetnx" -3 [WRITE | DENYOOM] KPAIRS, "string", "key value [key value ...]", "Set multiple keys to multiple values, only if none of the keys exist";
-    Incr "incr" 2 [WRITE | DENYOOM | FAST] K1, "string", "key", "Increment the integer value of a key by one";
-    Decr "decr" 2 [WRITE | DENYOOM | FAST] K1, "string", "key", "Decrement the integer value of a key by one";
-    Incrby "incrby" 3 [WRITE | DENYOOM | FAST] K1, "string", "key increment", "Increment the integer value of a key by the given amount";
-    Decrby "decrby" 3 [WRITE | DENYOOM | FAST] K1, "string", "key decrement", "Decrement the integer value of a key by the given number";
-    Incrbyfloat "incrbyfloat" 3 [WRITE | DENYOOM | FAST] K1, "string", "key increment", "Increment the float value of a key by the given amount";
-    Append "append" 3 [WRITE | DENYOOM | FAST] K1, "string", "key value", "Append a value to a key";
-    Strlen "strlen" 2 [READONLY | FAST] K1, "string", "key", "Get the length of the value stored in a key";
-    Getrange "getrange" 4 [READONLY] K1, "string", "key start end", "Get a substring of the string stored at a key";
-    Setrange "setrange" 4 [WRITE | DENYOOM] K1, "string", "key offset value", "Overwrite part of a string at key starting at the specified offset";
-    Substr "substr" 4 [READONLY] K1, "string", "key start end", "Get a substring of the string stored at a key";
+    Get "get";
+    Set "set";
+    Setnx "setnx";
+    Setex "setex";
+    Psetex "psetex";
+    Getset "getset";
+    Getdel "getdel";
+    Getex "getex";
+    Mget "mget" split(Values);
+    Mset "mset" split(Pairs);
+    Msetnx "msetnx" split(PairsIfAbsent);
+    Incr "incr";
+    Decr "decr";
+    Incrby "incrby";
+    Decrby "decrby";
+    Incrbyfloat "incrbyfloat";
+    Append "append";
+    Strlen "strlen";
+    Getrange "getrange";
+    Setrange "setrange";
+    Lcs "lcs";
+    // bitmaps
+    Setbit "setbit";
+    Getbit "getbit";
+    Bitcount "bitcount";
+    Bitpos "bitpos";
+    Bitop "bitop";
+    Bitfield "bitfield";
+    BitfieldRo "bitfield_ro";
+    // hyperloglog
+    Pfadd "pfadd";
+    Pfcount "pfcount";
+    Pfmerge "pfmerge";
+    Pfdebug "pfdebug";
+    Pfselftest "pfselftest";
+    Substr "substr";
     // lists
-    Lpush "lpush" -3 [WRITE | DENYOOM | FAST] K1, "list", "key element [element ...]", "Prepend one or multiple elements to a list";
-    Rpush "rpush" -3 [WRITE | DENYOOM | FAST] K1, "list", "key element [element ...]", "Append one or multiple elements to a list";
-    Lpushx "lpushx" -3 [WRITE | DENYOOM | FAST] K1, "list", "key element [element ...]", "Prepend an element to a list, only if the list exists";
-    Rpushx "rpushx" -3 [WRITE | DENYOOM | FAST] K1, "list", "key element [element ...]", "Append an element to a list, only if the list exists";
-    Lpop "lpop" -2 [WRITE | FAST] K1, "list", "key [count]", "Remove and get the first elements in a list";
-    Rpop "rpop" -2 [WRITE | FAST] K1, "list", "key [count]", "Remove and get the last elements in a list";
-    Llen "llen" 2 [READONLY | FAST] K1, "list", "key", "Get the length of a list";
-    Lrange "lrange" 4 [READONLY] K1, "list", "key start stop", "Get a range of elements from a list";
-    Lindex "lindex" 3 [READONLY] K1, "list", "key index", "Get an element from a list by its index";
-    Lset "lset" 4 [WRITE | DENYOOM] K1, "list", "key index element", "Set the value of an element in a list by its index";
-    Lrem "lrem" 4 [WRITE] K1, "list", "key count element", "Remove elements from a list";
-    Ltrim "ltrim" 4 [WRITE] K1, "list", "key start stop", "Trim a list to the specified range";
-    Linsert "linsert" 5 [WRITE | DENYOOM] K1, "list", "key BEFORE|AFTER pivot element", "Insert an element before or after another element in a list";
-    Lpos "lpos" -3 [READONLY] K1, "list", "key element [RANK rank] [COUNT num-matches] [MAXLEN len]", "Return the index of matching elements on a list";
-    Lmove "lmove" 5 [WRITE | DENYOOM] K12, "list", "source destination LEFT|RIGHT LEFT|RIGHT", "Pop an element from a list, push it to another list and return it";
-    Rpoplpush "rpoplpush" 3 [WRITE | DENYOOM] K12, "list", "source destination", "Remove the last element in a list, prepend it to another list and return it";
-    Lmpop "lmpop" -4 [WRITE | MOVABLEKEYS] NK1, "list", "numkeys key [key ...] LEFT|RIGHT [COUNT count]", "Pop elements from a list";
-    Blpop "blpop" -3 [WRITE | NOSCRIPT | BLOCKING] KBLOCK, "list", "key [key ...] timeout", "Remove and get the first element in a list, or block until one is available";
-    Brpop "brpop" -3 [WRITE | NOSCRIPT | BLOCKING] KBLOCK, "list", "key [key ...] timeout", "Remove and get the last element in a list, or block until one is available";
-    Blmove "blmove" 6 [WRITE | DENYOOM | NOSCRIPT | BLOCKING] K12, "list", "source destination LEFT|RIGHT LEFT|RIGHT timeout", "Pop an element from a list, push it to another list and return it; or block until one is available";
-    Brpoplpush "brpoplpush" 4 [WRITE | DENYOOM | NOSCRIPT | BLOCKING] K12, "list", "source destination timeout", "Pop an element from a list, push it to another list and return it; or block until one is available";
-    Blmpop "blmpop" -5 [WRITE | BLOCKING | MOVABLEKEYS] NK2, "list", "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]", "Pop elements from a list, or block until one is available";
+    Lpush "lpush";
+    Rpush "rpush";
+    Lpushx "lpushx";
+    Rpushx "rpushx";
+    Lpop "lpop";
+    Rpop "rpop";
+    Llen "llen";
+    Lrange "lrange";
+    Lindex "lindex";
+    Lset "lset";
+    Lrem "lrem";
+    Ltrim "ltrim";
+    Linsert "linsert";
+    Lpos "lpos";
+    Lmove "lmove";
+    Rpoplpush "rpoplpush";
+    Lmpop "lmpop";
+    Blpop "blpop";
+    Brpop "brpop";
+    Blmove "blmove";
+    Brpoplpush "brpoplpush";
+    Blmpop "blmpop";
     // hashes
-    Hset "hset" -4 [WRITE | DENYOOM | FAST] K1, "hash", "key field value [field value ...]", "Set the string value of a hash field";
-    Hsetnx "hsetnx" 4 [WRITE | DENYOOM | FAST] K1, "hash", "key field value", "Set the value of a hash field, only if the field does not exist";
-    Hget "hget" 3 [READONLY | FAST] K1, "hash", "key field", "Get the value of a hash field";
-    Hmset "hmset" -4 [WRITE | DENYOOM | FAST] K1, "hash", "key field value [field value ...]", "Set multiple hash fields to multiple values";
-    Hmget "hmget" -3 [READONLY | FAST] K1, "hash", "key field [field ...]", "Get the values of all the given hash fields";
-    Hdel "hdel" -3 [WRITE | FAST] K1, "hash", "key field [field ...]", "Delete one or more hash fields";
-    Hlen "hlen" 2 [READONLY | FAST] K1, "hash", "key", "Get the number of fields in a hash";
-    Hstrlen "hstrlen" 3 [READONLY | FAST] K1, "hash", "key field", "Get the length of the value of a hash field";
-    Hexists "hexists" 3 [READONLY | FAST] K1, "hash", "key field", "Determine if a hash field exists";
-    Hkeys "hkeys" 2 [READONLY] K1, "hash", "key", "Get all the fields in a hash";
-    Hvals "hvals" 2 [READONLY] K1, "hash", "key", "Get all the values in a hash";
-    Hgetall "hgetall" 2 [READONLY] K1, "hash", "key", "Get all the fields and values in a hash";
-    Hincrby "hincrby" 4 [WRITE | DENYOOM | FAST] K1, "hash", "key field increment", "Increment the integer value of a hash field by the given number";
-    Hincrbyfloat "hincrbyfloat" 4 [WRITE | DENYOOM | FAST] K1, "hash", "key field increment", "Increment the float value of a hash field by the given amount";
-    Hrandfield "hrandfield" -2 [READONLY] K1, "hash", "key [count [WITHVALUES]]", "Get one or multiple random fields from a hash";
-    Hscan "hscan" -3 [READONLY] K1, "hash", "key cursor [MATCH pattern] [COUNT count]", "Incrementally iterate hash fields and associated values";
+    Hset "hset";
+    Hsetnx "hsetnx";
+    Hget "hget";
+    Hmset "hmset";
+    Hmget "hmget";
+    Hdel "hdel";
+    Hlen "hlen";
+    Hstrlen "hstrlen";
+    Hexists "hexists";
+    Hkeys "hkeys";
+    Hvals "hvals";
+    Hgetall "hgetall";
+    Hincrby "hincrby";
+    Hincrbyfloat "hincrbyfloat";
+    Hrandfield "hrandfield";
+    Hscan "hscan";
     // sets
-    Sadd "sadd" -3 [WRITE | DENYOOM | FAST] K1, "set", "key member [member ...]", "Add one or more members to a set";
-    Srem "srem" -3 [WRITE | FAST] K1, "set", "key member [member ...]", "Remove one or more members from a set";
-    Smembers "smembers" 2 [READONLY] K1, "set", "key", "Get all the members in a set";
-    Sismember "sismember" 3 [READONLY | FAST] K1, "set", "key member", "Determine if a given value is a member of a set";
-    Smismember "smismember" -3 [READONLY | FAST] K1, "set", "key member [member ...]", "Returns the membership associated with the given elements for a set";
-    Scard "scard" 2 [READONLY | FAST] K1, "set", "key", "Get the number of members in a set";
-    Spop "spop" -2 [WRITE | FAST] K1, "set", "key [count]", "Remove and return one or multiple random members from a set";
-    Srandmember "srandmember" -2 [READONLY] K1, "set", "key [count]", "Get one or multiple random members from a set";
-    Smove "smove" 4 [WRITE | FAST] K12, "set", "source destination member", "Move a member from one set to another";
-    Sinter "sinter" -2 [READONLY] KALL, "set", "key [key ...]", "Intersect multiple sets";
-    Sintercard "sintercard" -3 [READONLY | MOVABLEKEYS] NK1, "set", "numkeys key [key ...] [LIMIT limit]", "Intersect multiple sets and return the cardinality of the result";
-    Sunion "sunion" -2 [READONLY] KALL, "set", "key [key ...]", "Add multiple sets";
-    Sdiff "sdiff" -2 [READONLY] KALL, "set", "key [key ...]", "Subtract multiple sets";
-    Sinterstore "sinterstore" -3 [WRITE | DENYOOM] KALL, "set", "destination key [key ...]", "Intersect multiple sets and store the resulting set in a key";
-    Sunionstore "sunionstore" -3 [WRITE | DENYOOM] KALL, "set", "destination key [key ...]", "Add multiple sets and store the resulting set in a key";
-    Sdiffstore "sdiffstore" -3 [WRITE | DENYOOM] KALL, "set", "destination key [key ...]", "Subtract multiple sets and store the resulting set in a key";
-    Sscan "sscan" -3 [READONLY] K1, "set", "key cursor [MATCH pattern] [COUNT count]", "Incrementally iterate Set elements";
+    Sadd "sadd";
+    Srem "srem";
+    Smembers "smembers";
+    Sismember "sismember";
+    Smismember "smismember";
+    Scard "scard";
+    Spop "spop";
+    Srandmember "srandmember";
+    Smove "smove";
+    Sinter "sinter";
+    Sintercard "sintercard";
+    Sunion "sunion";
+    Sdiff "sdiff";
+    Sinterstore "sinterstore";
+    Sunionstore "sunionstore";
+    Sdiffstore "sdiffstore";
+    Sscan "sscan";
     // sorted sets
-    Zadd "zadd" -4 [WRITE | DENYOOM | FAST] K1, "sorted-set", "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]", "Add one or more members to a sorted set, or update its score if it already exists";
-    Zincrby "zincrby" 4 [WRITE | DENYOOM | FAST] K1, "sorted-set", "key increment member", "Increment the score of a member in a sorted set";
-    Zrem "zrem" -3 [WRITE | FAST] K1, "sorted-set", "key member [member ...]", "Remove one or more members from a sorted set";
-    Zcard "zcard" 2 [READONLY | FAST] K1, "sorted-set", "key", "Get the number of members in a sorted set";
-    Zscore "zscore" 3 [READONLY | FAST] K1, "sorted-set", "key member", "Get the score associated with the given member in a sorted set";
-    Zmscore "zmscore" -3 [READONLY | FAST] K1, "sorted-set", "key member [member ...]", "Get the score associated with the given members in a sorted set";
-    Zcount "zcount" 4 [READONLY | FAST] K1, "sorted-set", "key min max", "Count the members in a sorted set with scores within the given values";
-    Zlexcount "zlexcount" 4 [READONLY | FAST] K1, "sorted-set", "key min max", "Count the number of members in a sorted set between a given lexicographical range";
-    Zrange "zrange" -4 [READONLY] K1, "sorted-set", "key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]", "Return a range of members in a sorted set";
-    Zrangestore "zrangestore" -5 [WRITE | DENYOOM] K12, "sorted-set", "dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]", "Store a range of members from sorted set into another key";
-    Zrangebyscore "zrangebyscore" -4 [READONLY] K1, "sorted-set", "key min max [WITHSCORES] [LIMIT offset count]", "Return a range of members in a sorted set, by score";
-    Zrevrangebyscore "zrevrangebyscore" -4 [READONLY] K1, "sorted-set", "key max min [WITHSCORES] [LIMIT offset count]", "Return a range of members in a sorted set, by score, with scores ordered from high to low";
-    Zrangebylex "zrangebylex" -4 [READONLY] K1, "sorted-set", "key min max [LIMIT offset count]", "Return a range of members in a sorted set, by lexicographical range";
-    Zrevrangebylex "zrevrangebylex" -4 [READONLY] K1, "sorted-set", "key max min [LIMIT offset count]", "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.";
-    Zrevrange "zrevrange" -4 [READONLY] K1, "sorted-set", "key start stop [WITHSCORES]", "Return a range of members in a sorted set, by index, with scores ordered from high to low";
-    Zrank "zrank" 3 [READONLY | FAST] K1, "sorted-set", "key member", "Determine the index of a member in a sorted set";
-    Zrevrank "zrevrank" 3 [READONLY | FAST] K1, "sorted-set", "key member", "Determine the index of a member in a sorted set, with scores ordered from high to low";
-    Zpopmin "zpopmin" -2 [WRITE | FAST] K1, "sorted-set", "key [count]", "Remove and return members with the lowest scores in a sorted set";
-    Zpopmax "zpopmax" -2 [WRITE | FAST] K1, "sorted-set", "key [count]", "Remove and return members with the highest scores in a sorted set";
-    Bzpopmin "bzpopmin" -3 [WRITE | NOSCRIPT | FAST | BLOCKING] KBLOCK, "sorted-set", "key [key ...] timeout", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available";
-    Bzpopmax "bzpopmax" -3 [WRITE | NOSCRIPT | FAST | BLOCKING] KBLOCK, "sorted-set", "key [key ...] timeout", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available";
-    Zmpop "zmpop" -4 [WRITE | MOVABLEKEYS] NK1, "sorted-set", "numkeys key [key ...] MIN|MAX [COUNT count]", "Remove and return members with scores in a sorted set";
-    Bzmpop "bzmpop" -5 [WRITE | BLOCKING | MOVABLEKEYS] NK2, "sorted-set", "timeout numkeys key [key ...] MIN|MAX [COUNT count]", "Remove and return members with scores in a sorted set or block until one is available";
-    Zremrangebyrank "zremrangebyrank" 4 [WRITE] K1, "sorted-set", "key start stop", "Remove all members in a sorted set within the given indexes";
-    Zremrangebyscore "zremrangebyscore" 4 [WRITE] K1, "sorted-set", "key min max", "Remove all members in a sorted set within the given scores";
-    Zremrangebylex "zremrangebylex" 4 [WRITE] K1, "sorted-set", "key min max", "Remove all members in a sorted set between the given lexicographical range";
-    Zunion "zunion" -3 [READONLY | MOVABLEKEYS] NK1, "sorted-set", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]", "Add multiple sorted sets";
-    Zinter "zinter" -3 [READONLY | MOVABLEKEYS] NK1, "sorted-set", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]", "Intersect multiple sorted sets";
-    Zdiff "zdiff" -3 [READONLY | MOVABLEKEYS] NK1, "sorted-set", "numkeys key [key ...] [WITHSCORES]", "Subtract multiple sorted sets";
-    Zintercard "zintercard" -3 [READONLY | MOVABLEKEYS] NK1, "sorted-set", "numkeys key [key ...] [LIMIT limit]", "Intersect multiple sorted sets and return the cardinality of the result";
-    Zunionstore "zunionstore" -4 [WRITE | DENYOOM | MOVABLEKEYS] NKD, "sorted-set", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]", "Add multiple sorted sets and store the resulting sorted set in a new key";
-    Zinterstore "zinterstore" -4 [WRITE | DENYOOM | MOVABLEKEYS] NKD, "sorted-set", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]", "Intersect multiple sorted sets and store the resulting sorted set in a new key";
-    Zdiffstore "zdiffstore" -4 [WRITE | DENYOOM | MOVABLEKEYS] NKD, "sorted-set", "destination numkeys key [key ...]", "Subtract multiple sorted sets and store the resulting sorted set in a new key";
-    Zrandmember "zrandmember" -2 [READONLY] K1, "sorted-set", "key [count [WITHSCORES]]", "Get one or multiple random elements from a sorted set";
-    Zscan "zscan" -3 [READONLY] K1, "sorted-set", "key cursor [MATCH pattern] [COUNT count]", "Incrementally iterate sorted sets elements and associated scores";
+    Zadd "zadd";
+    Zincrby "zincrby";
+    Zrem "zrem";
+    Zcard "zcard";
+    Zscore "zscore";
+    Zmscore "zmscore";
+    Zcount "zcount";
+    Zlexcount "zlexcount";
+    Zrange "zrange";
+    Zrangestore "zrangestore";
+    Zrangebyscore "zrangebyscore";
+    Zrevrangebyscore "zrevrangebyscore";
+    Zrangebylex "zrangebylex";
+    Zrevrangebylex "zrevrangebylex";
+    Zrevrange "zrevrange";
+    Zrank "zrank";
+    Zrevrank "zrevrank";
+    Zpopmin "zpopmin";
+    Zpopmax "zpopmax";
+    Bzpopmin "bzpopmin";
+    Bzpopmax "bzpopmax";
+    Zmpop "zmpop";
+    Bzmpop "bzmpop";
+    Zremrangebyrank "zremrangebyrank";
+    Zremrangebyscore "zremrangebyscore";
+    Zremrangebylex "zremrangebylex";
+    Zunion "zunion";
+    Zinter "zinter";
+    Zdiff "zdiff";
+    Zintercard "zintercard";
+    Zunionstore "zunionstore";
+    Zinterstore "zinterstore";
+    Zdiffstore "zdiffstore";
+    Zrandmember "zrandmember";
+    Zscan "zscan";
+    // geo
+    Geoadd "geoadd";
+    Geodist "geodist";
+    Geohash "geohash";
+    Geopos "geopos";
+    Georadius "georadius";
+    GeoradiusRo "georadius_ro";
+    Georadiusbymember "georadiusbymember";
+    GeoradiusbymemberRo "georadiusbymember_ro";
+    Geosearch "geosearch";
+    Geosearchstore "geosearchstore";
     // streams
-    Xadd "xadd" -5 [WRITE | DENYOOM | FAST] K1, "stream", "key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]", "Appends a new entry to a stream";
-    Xlen "xlen" 2 [READONLY | FAST] K1, "stream", "key", "Return the number of entries in a stream";
-    Xrange "xrange" -4 [READONLY] K1, "stream", "key start end [COUNT count]", "Return a range of elements in a stream, with IDs matching the specified IDs interval";
-    Xrevrange "xrevrange" -4 [READONLY] K1, "stream", "key end start [COUNT count]", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE";
-    Xdel "xdel" -3 [WRITE | FAST] K1, "stream", "key id [id ...]", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.";
-    Xtrim "xtrim" -4 [WRITE] K1, "stream", "key MAXLEN|MINID [=|~] threshold [LIMIT count]", "Trims the stream to (approximately if '~' is passed) a certain size";
-    Xsetid "xsetid" -3 [WRITE | DENYOOM | FAST] K1, "stream", "key last-id [ENTRIESADDED entries_added] [MAXDELETEDID max_deleted_entry_id]", "An internal command for replicating stream values";
-    Xread "xread" -4 [READONLY | BLOCKING | MOVABLEKEYS] KeySpec::Streams, "stream", "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.";
-    Xreadgroup "xreadgroup" -7 [WRITE | BLOCKING | MOVABLEKEYS] KeySpec::Streams, "stream", "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.";
-    Xgroup "xgroup" -2 [WRITE | DENYOOM] KeySpec::Subcommand, "stream", "subcommand [arg ...]", "A container for consumer groups commands";
-    Xack "xack" -4 [WRITE | FAST] K1, "stream", "key group id [id ...]", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.";
-    Xpending "xpending" -3 [READONLY] K1, "stream", "key group [[IDLE min-idle-time] start end count [consumer]]", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.";
-    Xclaim "xclaim" -6 [WRITE | FAST] K1, "stream", "key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.";
-    Xautoclaim "xautoclaim" -6 [WRITE | FAST] K1, "stream", "key group consumer min-idle-time start [COUNT count] [JUSTID]", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.";
-    Xinfo "xinfo" -2 [READONLY] KeySpec::Subcommand, "stream", "subcommand [arg ...]", "A container for stream introspection commands";
+    Xadd "xadd";
+    Xlen "xlen";
+    Xrange "xrange";
+    Xrevrange "xrevrange";
+    Xdel "xdel";
+    Xtrim "xtrim";
+    Xsetid "xsetid";
+    Xread "xread";
+    Xreadgroup "xreadgroup";
+    Xgroup "xgroup" ["create" "setid" "destroy" "createconsumer" "delconsumer" "help"];
+    Xack "xack";
+    Xpending "xpending";
+    Xclaim "xclaim";
+    Xautoclaim "xautoclaim";
+    Xinfo "xinfo" ["consumers" "groups" "stream" "help"];
     // transactions
-    Multi "multi" 1 [NOSCRIPT | LOADING | STALE | FAST | NO_MULTI] NONE, "transactions", "", "Mark the start of a transaction block";
-    Exec "exec" 1 [NOSCRIPT | LOADING | STALE] NONE, "transactions", "", "Execute all commands issued after MULTI";
-    Discard "discard" 1 [NOSCRIPT | LOADING | STALE | FAST] NONE, "transactions", "", "Discard all commands issued after MULTI";
-    Watch "watch" -2 [NOSCRIPT | LOADING | STALE | FAST | NO_MULTI] KALL, "transactions", "key [key ...]", "Watch the given keys to determine execution of the MULTI/EXEC block";
-    Unwatch "unwatch" 1 [NOSCRIPT | LOADING | STALE | FAST] NONE, "transactions", "", "Forget about all watched keys";
+    Multi "multi";
+    Exec "exec";
+    Discard "discard";
+    Watch "watch";
+    Unwatch "unwatch";
+    // scripting
+    Eval "eval";
+    EvalRo "eval_ro";
+    Evalsha "evalsha";
+    EvalshaRo "evalsha_ro";
+    Script "script" ["load" "exists" "flush" "kill" "help"];
+    Fcall "fcall";
+    FcallRo "fcall_ro";
+    Function "function" ["load" "delete" "flush" "list" "stats" "kill" "dump" "restore" "help"];
     // pub/sub
-    Subscribe "subscribe" -2 [PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT] NONE, "pubsub", "channel [channel ...]", "Listen for messages published to the given channels";
-    Unsubscribe "unsubscribe" -1 [PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT] NONE, "pubsub", "[channel [channel ...]]", "Stop listening for messages posted to the given channels";
-    Psubscribe "psubscribe" -2 [PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT] NONE, "pubsub", "pattern [pattern ...]", "Listen for messages published to channels matching the given patterns";
-    Punsubscribe "punsubscribe" -1 [PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT] NONE, "pubsub", "[pattern [pattern ...]]", "Stop listening for messages posted to channels matching the given patterns";
-    Publish "publish" 3 [PUBSUB | LOADING | STALE | FAST] NONE, "pubsub", "channel message", "Post a message to a channel";
-    Pubsub "pubsub" -2 [PUBSUB | LOADING | STALE] NONE, "pubsub", "subcommand [arg ...]", "A container for Pub/Sub commands";
+    Subscribe "subscribe";
+    Unsubscribe "unsubscribe";
+    Psubscribe "psubscribe";
+    Punsubscribe "punsubscribe";
+    Publish "publish";
+    Ssubscribe "ssubscribe";
+    Sunsubscribe "sunsubscribe";
+    Spublish "spublish";
+    Pubsub "pubsub" ["channels" "numsub" "numpat" "shardchannels" "shardnumsub" "help"];
+}
+
+impl Command {
+    /// Builds the entry of `name` from Redis's row; a name or subcommand
+    /// Redis 7.0.15 does not have stops the build.
+    const fn new(
+        id: CommandId,
+        name: &'static str,
+        subcommands: &'static [&'static str],
+    ) -> Command {
+        let Some(i) = meta::const_lookup(name.as_bytes()) else {
+            panic!("not a Redis 7.0.15 command");
+        };
+        let m = &TABLE[i];
+        // A container has no flags of its own in Redis (its subcommands do);
+        // shardis's checks that only see the container (write? deny OOM?)
+        // see what any implemented subcommand may do.
+        let mut flags = m.flags;
+        let mut s = 0;
+        while s < subcommands.len() {
+            match const_child(i, subcommands[s].as_bytes()) {
+                Some(c) => flags |= TABLE[c].flags,
+                None => panic!("not a Redis 7.0.15 subcommand"),
+            }
+            s += 1;
+        }
+        let mut p = 0;
+        while p < PUBSUB_CONTEXT.len() {
+            if meta::const_eq(PUBSUB_CONTEXT[p].as_bytes(), name.as_bytes()) {
+                flags |= flags::PUBSUB_CONTEXT;
+            }
+            p += 1;
+        }
+        Command {
+            name,
+            id,
+            arity: m.arity,
+            flags,
+            keys: routing_keys(m),
+            meta: m,
+            meta_index: i,
+            subcommands,
+            split: Split::No,
+        }
+    }
+
+    /// Sets the [`Split`] column.
+    const fn with_split(mut self, split: Split) -> Command {
+        self.split = split;
+        self
+    }
+
+    /// True if shardis implements the subcommand at `meta_index` of this
+    /// container.
+    pub fn implements_sub(&self, meta_index: usize) -> bool {
+        let short = TABLE[meta_index].short_name();
+        TABLE[meta_index].parent == Some(self.meta_index) && self.subcommands.contains(&short)
+    }
+
+    /// Redis's flags for this request: the subcommand's for a container
+    /// (`CLIENT LIST` is admin, `CLIENT ID` is not), else the command's.
+    pub fn flags_for<A: AsRef<[u8]>>(&self, args: &[A]) -> u32 {
+        match args.get(1) {
+            Some(sub) if self.meta.is_container() => match self.sub(sub.as_ref()) {
+                Some(i) => TABLE[i].flags,
+                None => self.flags,
+            },
+            _ => self.flags,
+        }
+    }
+
+    /// The row of [`meta::TABLE`] a call is counted under (commandstats,
+    /// latency histograms), as Redis counts under the subcommand
+    /// (`config|get`); `None` for an unknown subcommand, which Redis counts
+    /// nowhere.
+    pub fn stat_index<A: AsRef<[u8]>>(&self, args: &[A]) -> Option<usize> {
+        match args.get(1) {
+            Some(sub) if self.meta.is_container() => self.sub(sub.as_ref()),
+            _ => Some(self.meta_index),
+        }
+    }
+
+    /// The implemented subcommand `sub` (any case): its index in [`meta::TABLE`].
+    pub fn sub(&self, sub: &[u8]) -> Option<usize> {
+        meta::lookup_sub(self.meta_index, sub).filter(|&i| self.implements_sub(i))
+    }
+}
+
+/// The child of `parent` whose short name is `sub` (exact bytes), in const.
+const fn const_child(parent: usize, sub: &[u8]) -> Option<usize> {
+    let Some(kids) = TABLE[parent].subcommands else {
+        return None;
+    };
+    let plen = TABLE[parent].name.len() + 1;
+    let mut k = 0;
+    while k < kids.len() {
+        let full = TABLE[kids[k]].name.as_bytes();
+        if full.len() > plen && meta::const_eq(full.split_at(plen).1, sub) {
+            return Some(kids[k]);
+        }
+        k += 1;
+    }
+    None
+}
+
+/// Routing key positions from Redis's metadata: the legacy range for fixed
+/// positions, the numkeys spec or STREAMS keyword for movable keys, "the
+/// argument after the subcommand" for containers whose subcommands take a key,
+/// and Redis's own spec walk for anything else.
+const fn routing_keys(m: &Meta) -> KeySpec {
+    if let Some(kids) = m.subcommands {
+        let mut k = 0;
+        while k < kids.len() {
+            if !TABLE[kids[k]].key_specs.is_empty() {
+                return KeySpec::Subcommand;
+            }
+            k += 1;
+        }
+        return KeySpec::None;
+    }
+    // Shard channels (SPUBLISH, SSUBSCRIBE) are `not_key` specs: Redis names
+    // them so cluster clients find a channel's node, but they are not keys
+    // and do not pick a shard here.
+    let mut only_not_keys = true;
+    let mut j = 0;
+    while j < m.key_specs.len() {
+        if m.key_specs[j].flags & meta::ks::NOT_KEY == 0 {
+            only_not_keys = false;
+        }
+        j += 1;
+    }
+    if only_not_keys {
+        return KeySpec::None;
+    }
+    if m.flags & MOVABLEKEYS == 0 && m.first_key != 0 {
+        return KeySpec::Range {
+            first: m.first_key,
+            last: m.last_key,
+            step: m.step,
+        };
+    }
+    let mut dest = None;
+    let mut j = 0;
+    while j < m.key_specs.len() {
+        match (m.key_specs[j].begin, m.key_specs[j].find) {
+            (Begin::Index(b), Find::Keynum { keynumidx, .. }) => {
+                return KeySpec::NumKeys {
+                    numkeys_at: (b + keynumidx) as usize,
+                    dest_at: dest,
+                };
+            }
+            (Begin::Index(b), Find::Range { lastkey: 0, .. }) => dest = Some(b as usize),
+            (Begin::Keyword { keyword, .. }, _)
+                if meta::const_eq(keyword.as_bytes(), b"STREAMS") =>
+            {
+                return KeySpec::Streams;
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    KeySpec::Specs
 }
 
 fn index() -> &'static HashMap<&'static str, &'static Command> {
@@ -491,7 +761,8 @@ fn index() -> &'static HashMap<&'static str, &'static Command> {
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
 }
 
-/// Looks a command up by name, case-insensitively, without allocating.
+/// Looks an implemented command up by name, case-insensitively, without
+/// allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
@@ -509,6 +780,30 @@ pub fn get(id: CommandId) -> &'static Command {
     &COMMANDS[id as usize]
 }
 
+/// The implemented command or subcommand named `full` (`get`, `config|get`,
+/// any case), as COMMAND INFO/DOCS look names up: its row in [`meta::TABLE`].
+pub fn lookup_full(full: &[u8]) -> Option<usize> {
+    let mut parts = full.splitn(2, |&b| b == b'|');
+    let cmd = lookup(parts.next()?)?;
+    match parts.next() {
+        None => Some(cmd.meta_index),
+        Some(sub) => cmd.sub(sub),
+    }
+}
+
+/// Every visible row of [`meta::TABLE`]: the implemented commands and, after
+/// each container, its implemented subcommands.
+pub fn visible() -> impl Iterator<Item = usize> {
+    COMMANDS.iter().flat_map(|c| {
+        std::iter::once(c.meta_index).chain(
+            meta::children(c.meta_index)
+                .iter()
+                .copied()
+                .filter(move |&i| c.implements_sub(i)),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,7 +812,15 @@ mod tests {
     fn lookup_is_case_insensitive() {
         assert_eq!(lookup(b"GeT").unwrap().id, CommandId::Get);
         assert!(lookup(b"nosuchcommand").is_none());
+        assert_eq!(lookup(b"MoDuLe").unwrap().id, CommandId::Module);
         assert_eq!(get(CommandId::Zadd).name, "zadd");
+        assert_eq!(
+            TABLE[lookup_full(b"CONFIG|Get").unwrap()].name,
+            "config|get"
+        );
+        assert!(lookup_full(b"config|nosuch").is_none());
+        // Redis has it, shardis does not: invisible.
+        assert!(lookup_full(b"script|debug").is_none());
     }
 
     #[test]
@@ -550,15 +853,95 @@ mod tests {
                 .unwrap(),
             vec![2, 3]
         );
+        assert_eq!(lookup(b"object").unwrap().keys, KeySpec::Subcommand);
+        assert_eq!(lookup(b"config").unwrap().keys, KeySpec::None);
+        assert_eq!(zus.legacy_key_range(), (1, 1, 1));
+        // Only commands whose keys no simpler rule describes route by specs.
+        let by_specs: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.keys == KeySpec::Specs)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            by_specs,
+            [
+                "sort",
+                "sort_ro",
+                "migrate",
+                "georadius",
+                "georadiusbymember"
+            ]
+        );
+        // SORT … STORE routes by its destination too (sortGetKeys).
+        assert_eq!(
+            lookup(b"sort")
+                .unwrap()
+                .key_indices(&[b"sort", b"k", b"BY", b"w_*", b"STORE", b"d"])
+                .unwrap(),
+            vec![1, 5]
+        );
+        // What a command such as GEORADIUS … STORE routes by.
+        let geo = &TABLE[meta::lookup("georadius").unwrap()];
+        assert_eq!(routing_keys(geo), KeySpec::Specs);
+        let argv: &[&[u8]] = &[b"georadius", b"k", b"0", b"0", b"1", b"km", b"STORE", b"d"];
+        assert_eq!(
+            meta::keys_partial(geo, argv),
+            vec![
+                (1, meta::ks::RO | meta::ks::ACCESS),
+                (7, meta::ks::OW | meta::ks::UPDATE)
+            ]
+        );
+        let sort = &TABLE[meta::lookup("sort").unwrap()];
+        assert_eq!(routing_keys(sort), KeySpec::Specs);
+        assert_eq!(meta::keys_partial(sort, &[b"sort", b"k"]).len(), 1);
         assert!(lookup(b"get").unwrap().arity_ok(2));
         assert!(!lookup(b"get").unwrap().arity_ok(3));
         assert!(lookup(b"set").unwrap().arity_ok(5));
     }
 
     #[test]
+    fn split_and_blocking_columns() {
+        assert_eq!(get(CommandId::Mget).split, Split::Values);
+        assert_eq!(get(CommandId::Msetnx).split, Split::PairsIfAbsent);
+        assert_eq!(get(CommandId::Unlink).split, Split::Count);
+        assert_eq!(get(CommandId::Rename).split, Split::No);
+        let blocking: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.has(BLOCKING))
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            blocking,
+            [
+                "blpop",
+                "brpop",
+                "blmove",
+                "brpoplpush",
+                "blmpop",
+                "bzpopmin",
+                "bzpopmax",
+                "bzmpop",
+                "xread",
+                "xreadgroup"
+            ]
+        );
+    }
+
+    #[test]
     fn ids_match_table_order() {
         for (i, c) in COMMANDS.iter().enumerate() {
             assert_eq!(c.id as usize, i, "{}", c.name);
+            assert_eq!(c.meta.name, c.name);
         }
+    }
+
+    #[test]
+    fn visible_rows_are_implemented_commands_and_subcommands() {
+        let names: Vec<&str> = visible().map(|i| TABLE[i].name).collect();
+        assert!(names.contains(&"config|get"));
+        assert!(names.contains(&"acl|cat"));
+        assert!(!names.contains(&"script|debug"));
+        let subs: usize = COMMANDS.iter().map(|c| c.subcommands.len()).sum();
+        assert_eq!(names.len(), COMMANDS.len() + subs);
     }
 }

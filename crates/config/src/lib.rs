@@ -20,12 +20,94 @@
 //! - `threads N` is shardis's own directive: the number of shards/executors (0 or absent means
 //!   every CPU in the affinity mask).
 //! - Directives in [`IGNORED`] are validated like Redis does (type, range, enum values), stored,
-//!   and reported by `CONFIG GET`, but have no effect.
+//!   and reported by `CONFIG GET`, but have no effect; those in [`READ_BY_NAME`] are stored the
+//!   same way and read by name where they take effect; those in [`DEFAULT_ONLY`] accept only
+//!   their default, which is what shardis does.
 //! - `dir` is stored as given (default `.`); the server resolves it and `chdir`s.
 
 mod parse;
+pub use parse::memtoull;
+pub use parse::split_args;
+mod rewrite;
 
 use std::collections::BTreeMap;
+
+/// Stored directives whose default value is what shardis does, and whose other values it cannot
+/// honour: any other value is refused (at start-up and by CONFIG SET). `(name, why)`.
+pub const DEFAULT_ONLY: &[(&str, &str)] = &[
+    (
+        "active-expire-effort",
+        "the active-expire cycle has a fixed per-shard budget",
+    ),
+    (
+        "activedefrag",
+        "no jemalloc active defragmentation (mimalloc)",
+    ),
+    (
+        "bind-source-addr",
+        "outgoing connections use the OS-chosen source address",
+    ),
+    (
+        "io-threads",
+        "shardis runs one executor per core instead (see `threads`)",
+    ),
+    (
+        "maxmemory-clients",
+        "client-memory eviction is not implemented",
+    ),
+    (
+        "maxmemory-eviction-tenacity",
+        "eviction effort is not tunable",
+    ),
+    ("oom-score-adj", "the server does not adjust its OOM score"),
+    (
+        "propagation-error-behavior",
+        "replicas ignore errors in the stream, as with the default",
+    ),
+    (
+        "repl-disable-tcp-nodelay",
+        "replica sockets always use TCP_NODELAY",
+    ),
+    (
+        "replica-ignore-maxmemory",
+        "replicas never evict on their own, as with the default",
+    ),
+    (
+        "shutdown-on-sigint",
+        "signal shutdown behaves as the default (save if save points are set)",
+    ),
+    (
+        "shutdown-on-sigterm",
+        "signal shutdown behaves as the default (save if save points are set)",
+    ),
+    ("socket-mark-id", "sockets are not marked"),
+    (
+        "supervised",
+        "no systemd/upstart readiness notification (use Type=simple)",
+    ),
+    ("syslog-enabled", "logging goes to logfile/stdout only"),
+    ("tls-cluster", "TLS is not supported"),
+    ("tls-replication", "TLS is not supported"),
+    ("unixsocket", "shardis listens on TCP only"),
+];
+
+/// Stored directives (kept as their formatted string, like [`IGNORED`]) that do have Redis's
+/// effect: the server reads them by name where they apply. `(name, where)`.
+pub const READ_BY_NAME: &[(&str, &str)] = &[
+    ("enable-debug-command", "gates DEBUG, where DEBUG is routed"),
+    (
+        "enable-module-command",
+        "gates MODULE LOAD/LOADEX/UNLOAD, where MODULE is routed",
+    ),
+    (
+        "stop-writes-on-bgsave-error",
+        "refuses writes after a failed BGSAVE, where writes are checked",
+    ),
+    (
+        "tracking-table-max-keys",
+        "limits the tracking table (each shard its share), in the tracking module",
+    ),
+];
 
 /// Redis directives that are accepted, validated, stored and reported by `CONFIG GET`, but have
 /// no effect in shardis. Each entry is `(name, why it is ignored)`.
@@ -55,72 +137,23 @@ pub const IGNORED: &[(&str, &str)] = &[
         "no jemalloc active defragmentation (mimalloc)",
     ),
     (
-        "active-expire-effort",
-        "the active-expire cycle has a fixed per-shard budget",
-    ),
-    (
-        "activedefrag",
-        "no jemalloc active defragmentation (mimalloc)",
-    ),
-    (
         "activerehashing",
         "hashbrown tables have no incremental rehash to drive",
     ),
     ("always-show-logo", "shardis prints no ASCII-art logo"),
     (
-        "aof-disable-auto-gc",
-        "the append-only file is not implemented yet",
-    ),
-    (
-        "aof-load-truncated",
-        "the append-only file is not implemented yet",
-    ),
-    (
         "aof-rewrite-incremental-fsync",
-        "the append-only file is not implemented yet",
-    ),
-    (
-        "aof-timestamp-enabled",
-        "the append-only file is not implemented yet",
-    ),
-    (
-        "aof-use-rdb-preamble",
-        "the append-only file is not implemented yet",
+        "a rewrite's base file is fsynced once, when complete",
     ),
     (
         "aof_rewrite_cpulist",
         "no fork()ed AOF-rewrite child to pin",
     ),
     (
-        "appenddirname",
-        "the append-only file is not implemented yet",
-    ),
-    (
-        "appendfilename",
-        "the append-only file is not implemented yet",
-    ),
-    ("appendfsync", "the append-only file is not implemented yet"),
-    (
-        "auto-aof-rewrite-min-size",
-        "the append-only file is not implemented yet",
-    ),
-    (
-        "auto-aof-rewrite-percentage",
-        "the append-only file is not implemented yet",
-    ),
-    (
         "bgsave_cpulist",
         "snapshots are fork-free; no BGSAVE child to pin",
     ),
-    (
-        "bind-source-addr",
-        "outgoing connections use the OS-chosen source address",
-    ),
     ("bio_cpulist", "no background I/O threads to pin"),
-    (
-        "busy-reply-threshold",
-        "scripting is not implemented (alias lua-time-limit)",
-    ),
     (
         "cluster-allow-pubsubshard-when-down",
         "cluster mode is not supported",
@@ -179,8 +212,6 @@ pub const IGNORED: &[(&str, &str)] = &[
         "THP only hurts fork() copy-on-write, and shardis never forks",
     ),
     ("dynamic-hz", "cron frequency is fixed at hz"),
-    ("enable-debug-command", "DEBUG is not gated by this setting"),
-    ("enable-module-command", "modules are not supported"),
     (
         "enable-protected-configs",
         "only its effect on CONFIG SET dir/dbfilename is implemented",
@@ -188,10 +219,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     (
         "ignore-warnings",
         "Redis's kernel-bug start-up checks do not apply",
-    ),
-    (
-        "io-threads",
-        "shardis runs one executor per core instead (see `threads`)",
     ),
     (
         "io-threads-do-reads",
@@ -219,52 +246,18 @@ pub const IGNORED: &[(&str, &str)] = &[
         "values are freed inline on the owning shard",
     ),
     (
-        "maxmemory-clients",
-        "client-memory eviction is not implemented",
-    ),
-    (
-        "maxmemory-eviction-tenacity",
-        "eviction effort is not tunable",
-    ),
-    (
-        "no-appendfsync-on-rewrite",
-        "the append-only file is not implemented yet",
-    ),
-    (
-        "notify-keyspace-events",
-        "keyspace notifications are not implemented",
-    ),
-    ("oom-score-adj", "the server does not adjust its OOM score"),
-    (
         "oom-score-adj-values",
         "the server does not adjust its OOM score",
     ),
     ("proc-title-template", "the process title is not changed"),
-    (
-        "propagation-error-behavior",
-        "replicas apply the stream without this policy",
-    ),
     ("rdb-del-sync-files", "sync RDB files are not kept on disk"),
     (
         "rdb-save-incremental-fsync",
         "snapshot writes are fsynced by the server as a whole",
     ),
     (
-        "repl-disable-tcp-nodelay",
-        "replica sockets always use TCP_NODELAY",
-    ),
-    (
-        "repl-diskless-sync-max-replicas",
-        "diskless sync waits repl-diskless-sync-delay only",
-    ),
-    ("replica-announced", "Sentinel is not supported"),
-    (
         "replica-ignore-disk-write-errors",
         "replicas do not stop on disk errors",
-    ),
-    (
-        "replica-ignore-maxmemory",
-        "replicas never evict on their own (as with the default yes)",
     ),
     (
         "replica-lazy-flush",
@@ -279,19 +272,7 @@ pub const IGNORED: &[(&str, &str)] = &[
         "executors are pinned from the affinity mask (see `threads`)",
     ),
     ("set-proc-title", "the process title is not changed"),
-    ("shutdown-on-sigint", "shutdown signal behaviour is fixed"),
-    ("shutdown-on-sigterm", "shutdown signal behaviour is fixed"),
     ("shutdown-timeout", "shutdown does not wait for replicas"),
-    ("socket-mark-id", "sockets are not marked"),
-    (
-        "stop-writes-on-bgsave-error",
-        "writes are not refused after a failed snapshot",
-    ),
-    (
-        "supervised",
-        "systemd/upstart notification is not implemented",
-    ),
-    ("syslog-enabled", "logging goes to logfile/stdout only"),
     ("syslog-facility", "logging goes to logfile/stdout only"),
     ("syslog-ident", "logging goes to logfile/stdout only"),
     ("tls-auth-clients", "TLS is not supported"),
@@ -303,22 +284,15 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("tls-client-cert-file", "TLS is not supported"),
     ("tls-client-key-file", "TLS is not supported"),
     ("tls-client-key-file-pass", "TLS is not supported"),
-    ("tls-cluster", "TLS is not supported"),
     ("tls-dh-params-file", "TLS is not supported"),
     ("tls-key-file", "TLS is not supported"),
     ("tls-key-file-pass", "TLS is not supported"),
     ("tls-port", "TLS is not supported; only 0 is accepted"),
     ("tls-prefer-server-ciphers", "TLS is not supported"),
     ("tls-protocols", "TLS is not supported"),
-    ("tls-replication", "TLS is not supported"),
     ("tls-session-cache-size", "TLS is not supported"),
     ("tls-session-cache-timeout", "TLS is not supported"),
     ("tls-session-caching", "TLS is not supported"),
-    (
-        "tracking-table-max-keys",
-        "client-side caching (CLIENT TRACKING) is not implemented",
-    ),
-    ("unixsocket", "shardis listens on TCP only"),
     ("unixsocketperm", "shardis listens on TCP only"),
 ];
 
@@ -451,6 +425,26 @@ pub struct Config {
     pub rdbchecksum: bool,
     /// `appendonly`.
     pub appendonly: bool,
+    /// `appendfsync`: always, everysec or no.
+    pub appendfsync: String,
+    /// `appenddirname`.
+    pub appenddirname: String,
+    /// `appendfilename`.
+    pub appendfilename: String,
+    /// `aof-load-truncated`.
+    pub aof_load_truncated: bool,
+    /// `aof-use-rdb-preamble`.
+    pub aof_use_rdb_preamble: bool,
+    /// `aof-timestamp-enabled`.
+    pub aof_timestamp_enabled: bool,
+    /// `aof-disable-auto-gc`.
+    pub aof_disable_auto_gc: bool,
+    /// `auto-aof-rewrite-percentage`.
+    pub auto_aof_rewrite_percentage: u64,
+    /// `auto-aof-rewrite-min-size`.
+    pub auto_aof_rewrite_min_size: u64,
+    /// `no-appendfsync-on-rewrite`.
+    pub no_appendfsync_on_rewrite: bool,
     /// `replicaof` / `slaveof`: (host, port) of the master.
     pub replicaof: Option<(String, u16)>,
     /// `masterauth`.
@@ -475,6 +469,8 @@ pub struct Config {
     pub replica_announce_port: u16,
     /// `replica-priority`.
     pub replica_priority: u64,
+    /// `replica-announced` (INFO's `replica_announced`; Sentinel hides replicas with 0).
+    pub replica_announced: bool,
     /// `repl-backlog-size` bytes.
     pub repl_backlog_size: u64,
     /// `repl-backlog-ttl` seconds.
@@ -487,6 +483,8 @@ pub struct Config {
     pub repl_diskless_sync: bool,
     /// `repl-diskless-sync-delay` seconds.
     pub repl_diskless_sync_delay: u64,
+    /// `repl-diskless-sync-max-replicas`: start at once when this many wait (0: off).
+    pub repl_diskless_sync_max_replicas: u64,
     /// `repl-diskless-load`: disabled, on-empty-db or swapdb.
     pub repl_diskless_load: String,
     /// `min-replicas-to-write`.
@@ -517,6 +515,9 @@ pub struct Config {
     pub latency_tracking: bool,
     /// `latency-tracking-info-percentiles`, space separated.
     pub latency_tracking_info_percentiles: String,
+    /// `notify-keyspace-events` as given (valid; CONFIG GET shows Redis's
+    /// canonical form, see [`Config::notify_flags`]).
+    pub notify_keyspace_events: String,
     /// `hash-max-listpack-entries`.
     pub hash_max_listpack_entries: u64,
     /// `hash-max-listpack-value`.
@@ -531,6 +532,9 @@ pub struct Config {
     pub list_max_listpack_size: i64,
     /// `list-compress-depth`.
     pub list_compress_depth: u64,
+    /// `busy-reply-threshold` (alias `lua-time-limit`): ms before a running
+    /// script makes other clients get `-BUSY`.
+    pub busy_reply_threshold: i64,
     /// `stream-node-max-bytes`.
     pub stream_node_max_bytes: u64,
     /// `stream-node-max-entries`.
@@ -575,6 +579,16 @@ impl Default for Config {
             rdbcompression: true,
             rdbchecksum: true,
             appendonly: false,
+            appendfsync: "everysec".into(),
+            appenddirname: "appendonlydir".into(),
+            appendfilename: "appendonly.aof".into(),
+            aof_load_truncated: true,
+            aof_use_rdb_preamble: true,
+            aof_timestamp_enabled: false,
+            aof_disable_auto_gc: false,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 << 20,
+            no_appendfsync_on_rewrite: false,
             replicaof: None,
             masterauth: None,
             masteruser: None,
@@ -587,12 +601,14 @@ impl Default for Config {
             replica_announce_ip: None,
             replica_announce_port: 0,
             replica_priority: 100,
+            replica_announced: true,
             repl_backlog_size: 1 << 20,
             repl_backlog_ttl: 3600,
             repl_timeout: 60,
             repl_ping_replica_period: 10,
             repl_diskless_sync: true,
             repl_diskless_sync_delay: 5,
+            repl_diskless_sync_max_replicas: 0,
             repl_diskless_load: "disabled".into(),
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
@@ -604,10 +620,12 @@ impl Default for Config {
             lfu_decay_time: 1,
             hz: 10,
             slowlog_log_slower_than: 10000,
+            busy_reply_threshold: 5000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
             latency_tracking: true,
             latency_tracking_info_percentiles: "50 99 99.9".into(),
+            notify_keyspace_events: String::new(),
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
@@ -697,6 +715,8 @@ enum Kind {
     Words,
     /// Numbers in 0..=100, stored joined by spaces (`latency-tracking-info-percentiles`).
     Percentiles,
+    /// Keyspace event classes (`notify-keyspace-events`), stored canonical.
+    NotifyClasses,
     /// Integer 0..=65535 stored as `Option<usize>` (0 = None).
     Threads,
     Save,
@@ -772,6 +792,19 @@ const fn p(
         kind,
         flags,
         access,
+    }
+}
+
+/// Refuses a value other than the default for a [`DEFAULT_ONLY`] directive.
+fn default_only(param: &Param, value: &str) -> Result<(), String> {
+    let Some((_, why)) = DEFAULT_ONLY.iter().find(|(n, _)| *n == param.name) else {
+        return Ok(());
+    };
+    match param.access {
+        Access::Stored(default) if value != default => {
+            Err(format!("shardis accepts only '{default}' here ({why})"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -974,6 +1007,13 @@ static PARAMS: &[Param] = &[
         field!(U64, replica_priority),
     ),
     p(
+        "replica-announced",
+        None,
+        Bool,
+        0,
+        field!(Bool, replica_announced),
+    ),
+    p(
         "repl-backlog-size",
         None,
         Mem(1, I64),
@@ -1016,6 +1056,13 @@ static PARAMS: &[Param] = &[
         field!(U64, repl_diskless_sync_delay),
     ),
     p(
+        "repl-diskless-sync-max-replicas",
+        None,
+        Int(0, I32),
+        0,
+        field!(U64, repl_diskless_sync_max_replicas),
+    ),
+    p(
         "repl-diskless-load",
         None,
         Enum(&["disabled", "on-empty-db", "swapdb"]),
@@ -1050,6 +1097,13 @@ static PARAMS: &[Param] = &[
         Enum(MAXMEMORY_POLICIES),
         0,
         field!(Str, maxmemory_policy),
+    ),
+    p(
+        "notify-keyspace-events",
+        None,
+        NotifyClasses,
+        0,
+        field!(Str, notify_keyspace_events),
     ),
     p(
         "maxmemory-samples",
@@ -1190,36 +1244,80 @@ static PARAMS: &[Param] = &[
     ign("activedefrag", Bool, "no"),
     ign("activerehashing", Bool, "yes"),
     ign_f("always-show-logo", None, Bool, IMMUTABLE, "no"),
-    ign("aof-disable-auto-gc", Bool, "no"),
-    ign("aof-load-truncated", Bool, "yes"),
+    p(
+        "aof-disable-auto-gc",
+        None,
+        Bool,
+        0,
+        field!(Bool, aof_disable_auto_gc),
+    ),
+    p(
+        "aof-load-truncated",
+        None,
+        Bool,
+        0,
+        field!(Bool, aof_load_truncated),
+    ),
     ign("aof-rewrite-incremental-fsync", Bool, "yes"),
-    ign("aof-timestamp-enabled", Bool, "no"),
-    ign("aof-use-rdb-preamble", Bool, "yes"),
+    p(
+        "aof-timestamp-enabled",
+        None,
+        Bool,
+        0,
+        field!(Bool, aof_timestamp_enabled),
+    ),
+    p(
+        "aof-use-rdb-preamble",
+        None,
+        Bool,
+        0,
+        field!(Bool, aof_use_rdb_preamble),
+    ),
     ign_f("aof_rewrite_cpulist", None, Str, IMMUTABLE, ""),
-    ign_f("appenddirname", None, FileName, IMMUTABLE, "appendonlydir"),
-    ign_f(
+    p(
+        "appenddirname",
+        None,
+        FileName,
+        IMMUTABLE,
+        field!(Str, appenddirname),
+    ),
+    p(
         "appendfilename",
         None,
         FileName,
         IMMUTABLE,
-        "appendonly.aof",
+        field!(Str, appendfilename),
     ),
-    ign(
+    p(
         "appendfsync",
+        None,
         Enum(&["everysec", "always", "no"]),
-        "everysec",
+        0,
+        field!(Str, appendfsync),
     ),
-    ign("auto-aof-rewrite-min-size", Mem(0, I64), "67108864"),
-    ign("auto-aof-rewrite-percentage", Int(0, I32), "100"),
+    p(
+        "auto-aof-rewrite-min-size",
+        None,
+        Mem(0, I64),
+        0,
+        field!(U64, auto_aof_rewrite_min_size),
+    ),
+    p(
+        "auto-aof-rewrite-percentage",
+        None,
+        Int(0, I32),
+        0,
+        field!(U64, auto_aof_rewrite_percentage),
+    ),
     ign_f("bgsave_cpulist", None, Str, IMMUTABLE, ""),
     ign("bind-source-addr", Str, ""),
     ign_f("bio_cpulist", None, Str, IMMUTABLE, ""),
-    ign_f(
+    p(
         "busy-reply-threshold",
         Some("lua-time-limit"),
         Int(0, I64),
         0,
-        "5000",
+        field!(I64, busy_reply_threshold),
     ),
     ign("cluster-allow-pubsubshard-when-down", Bool, "yes"),
     ign("cluster-allow-reads-when-down", Bool, "no"),
@@ -1291,8 +1389,13 @@ static PARAMS: &[Param] = &[
     ign("lazyfree-lazy-user-flush", Bool, "no"),
     ign("maxmemory-clients", MemOrPercent, "0"),
     ign("maxmemory-eviction-tenacity", Int(0, 100), "10"),
-    ign("no-appendfsync-on-rewrite", Bool, "no"),
-    ign("notify-keyspace-events", Str, ""),
+    p(
+        "no-appendfsync-on-rewrite",
+        None,
+        Bool,
+        0,
+        field!(Bool, no_appendfsync_on_rewrite),
+    ),
     ign(
         "oom-score-adj",
         Enum(&["no", "yes", "relative", "absolute"]),
@@ -1312,8 +1415,6 @@ static PARAMS: &[Param] = &[
     ign("rdb-del-sync-files", Bool, "no"),
     ign("rdb-save-incremental-fsync", Bool, "yes"),
     ign("repl-disable-tcp-nodelay", Bool, "no"),
-    ign("repl-diskless-sync-max-replicas", Int(0, I32), "0"),
-    ign("replica-announced", Bool, "yes"),
     ign("replica-ignore-disk-write-errors", Bool, "no"),
     ign_f(
         "replica-ignore-maxmemory",
@@ -1464,6 +1565,11 @@ fn parse_scalar(kind: Kind, arg: &str) -> Result<Value, String> {
                     names.join(", ")
                 )
             }),
+        // Kept as given: `A` hides `n` in the canonical form, not in effect.
+        NotifyClasses => match shardis_base::notify::parse_flags(arg.as_bytes()) {
+            Some(_) => Ok(Value::Str(arg.to_string())),
+            None => Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        },
         FileName => {
             if arg.contains('/') || arg.contains('\\') {
                 Err("dbfilename can't be a path, just a filename".into())
@@ -1767,6 +1873,7 @@ impl Config {
             }
             Words => {
                 let joined = args.join(" ");
+                default_only(param, &joined)?;
                 self.ignored.insert(param.name, joined);
                 return Ok(());
             }
@@ -1790,6 +1897,7 @@ impl Config {
                 if param.name == "tls-port" && s != "0" {
                     return Err("TLS is not supported by shardis".into());
                 }
+                default_only(param, &s)?;
                 self.ignored.insert(param.name, s);
             }
             Access::Special => {
@@ -1832,6 +1940,9 @@ impl Config {
     }
 
     fn param_value(&self, param: &Param) -> String {
+        if let NotifyClasses = param.kind {
+            return shardis_base::notify::format_flags(self.notify_flags());
+        }
         match &param.access {
             Access::Field(get, _) => match get(self) {
                 Slot::Bool(b) => yes_no(*b).into(),
@@ -1878,6 +1989,11 @@ impl Config {
         }
         out.sort();
         out
+    }
+
+    /// `notify-keyspace-events` as event class bits (`shardis_keyspace::notify`).
+    pub fn notify_flags(&self) -> u32 {
+        shardis_base::notify::parse_flags(self.notify_keyspace_events.as_bytes()).unwrap_or(0)
     }
 
     /// The stored value of a directive from [`IGNORED`] (or any parameter), as CONFIG GET shows it.

@@ -4,7 +4,7 @@
 
 /// Splits a line into arguments with the quoting rules of Redis's `sdssplitargs`.
 /// Returns `None` for unbalanced quotes (or a closing quote not followed by a space).
-pub(crate) fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
     let mut out = Vec::new();
     let mut p = 0usize;
@@ -145,7 +145,7 @@ pub(crate) fn string2ll(s: &str) -> Option<i64> {
 
 /// Redis `memtoull`: digits followed by an optional unit (b, k, kb, m, mb, g, gb; any case).
 /// `k` is 1000 and `kb` is 1024. Like Redis, an empty digit string counts as 0.
-pub(crate) fn memtoull(s: &str) -> Option<u64> {
+pub fn memtoull(s: &str) -> Option<u64> {
     let b = s.as_bytes();
     if b.first() == Some(&b'-') {
         return None;
@@ -209,104 +209,7 @@ pub(crate) fn strtol(s: &str) -> (i64, bool) {
     (v, i == b.len())
 }
 
-/// Redis `stringmatchlen`: glob matching with `*`, `?`, `[...]` (with `^` and ranges) and `\`.
-pub(crate) fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
-    let mut skip_longer = false;
-    match_impl(pattern, string, nocase, &mut skip_longer)
-}
-
-fn match_impl(pat: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool) -> bool {
-    // `pc` mirrors C reading the NUL terminator past the end of the pattern.
-    let pc = |i: usize| pat.get(i).copied().unwrap_or(0);
-    let low = |c: u8| if nocase { c.to_ascii_lowercase() } else { c };
-    let (mut p, mut si) = (0usize, 0usize);
-    while p < pat.len() && si < s.len() {
-        match pat[p] {
-            b'*' => {
-                while p < pat.len() && pc(p + 1) == b'*' {
-                    p += 1;
-                }
-                if pat.len() - p == 1 {
-                    return true;
-                }
-                while si < s.len() {
-                    if match_impl(&pat[p + 1..], &s[si..], nocase, skip_longer) {
-                        return true;
-                    }
-                    if *skip_longer {
-                        return false;
-                    }
-                    si += 1;
-                }
-                // No match for the rest of the pattern anywhere: earlier stars cannot help.
-                *skip_longer = true;
-                return false;
-            }
-            b'?' => si += 1,
-            b'[' => {
-                p += 1;
-                let not = pc(p) == b'^';
-                if not {
-                    p += 1;
-                }
-                let mut matched = false;
-                loop {
-                    let rem = pat.len() - p;
-                    if pc(p) == b'\\' && rem >= 2 {
-                        p += 1;
-                        if pat[p] == s[si] {
-                            matched = true;
-                        }
-                    } else if pc(p) == b']' {
-                        break;
-                    } else if rem == 0 {
-                        p -= 1;
-                        break;
-                    } else if rem >= 3 && pat[p + 1] == b'-' {
-                        let (mut start, mut end) = (pat[p], pat[p + 2]);
-                        if start > end {
-                            std::mem::swap(&mut start, &mut end);
-                        }
-                        let c = low(s[si]);
-                        if c >= low(start) && c <= low(end) {
-                            matched = true;
-                        }
-                        p += 2;
-                    } else if low(pat[p]) == low(s[si]) {
-                        matched = true;
-                    }
-                    p += 1;
-                }
-                if not {
-                    matched = !matched;
-                }
-                if !matched {
-                    return false;
-                }
-                si += 1;
-            }
-            c => {
-                let mut c = c;
-                if c == b'\\' && pat.len() - p >= 2 {
-                    p += 1;
-                    c = pat[p];
-                }
-                if low(c) != low(s[si]) {
-                    return false;
-                }
-                si += 1;
-            }
-        }
-        p += 1;
-        if si == s.len() {
-            while pc(p) == b'*' {
-                p += 1;
-            }
-            break;
-        }
-    }
-    p >= pat.len() && si == s.len()
-}
+pub(crate) use shardis_base::glob::glob_match;
 
 #[cfg(test)]
 mod tests {

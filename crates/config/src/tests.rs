@@ -63,7 +63,13 @@ fn every_ignored_entry_is_a_stored_param_and_vice_versa() {
         .filter(|p| matches!(p.access, Access::Stored(_)))
         .map(|p| p.name)
         .collect();
-    let listed: Vec<&str> = IGNORED.iter().map(|(n, _)| *n).collect();
+    let mut listed: Vec<&str> = IGNORED
+        .iter()
+        .chain(READ_BY_NAME)
+        .chain(DEFAULT_ONLY)
+        .map(|(n, _)| *n)
+        .collect();
+    listed.sort_unstable();
     assert_eq!(stored, listed);
 }
 
@@ -360,12 +366,13 @@ fn unsupported_and_ignored_directives() {
     );
     // Redis's deprecated directives are dropped silently.
     cfg("list-max-ziplist-entries 5\nlua-replicate-commands yes").unwrap();
-    let c =
-        cfg("io-threads 4\nappendfsync ALWAYS\nmaxmemory-clients 10%\noom-score-adj-values 1 2 3")
-            .unwrap();
-    assert_eq!(c.value_of("io-threads").unwrap(), "4");
+    let c = cfg(
+        "io-threads-do-reads yes\nappendfsync ALWAYS\nlazyfree-lazy-user-del yes\noom-score-adj-values 1 2 3",
+    )
+    .unwrap();
+    assert_eq!(c.value_of("io-threads-do-reads").unwrap(), "yes");
     assert_eq!(c.value_of("appendfsync").unwrap(), "always");
-    assert_eq!(c.value_of("maxmemory-clients").unwrap(), "10%");
+    assert_eq!(c.value_of("lazyfree-lazy-user-del").unwrap(), "yes");
     assert_eq!(c.value_of("oom-score-adj-values").unwrap(), "1 2 3");
     assert_eq!(
         err("appendfsync sometimes").reason,
@@ -532,4 +539,63 @@ fn user_directives_and_acl_params() {
         e.reason,
         "Error in user declaration 'a': Duplicate user found. A user can only be defined once in config files"
     );
+}
+
+#[test]
+fn aof_directives_are_typed() {
+    let mut c = Config::default();
+    c.apply_text(
+        "appendonly yes\nappendfsync ALWAYS\nappenddirname d\nappendfilename f.aof\naof-load-truncated no\nauto-aof-rewrite-percentage 50\n",
+        Some("x.conf"),
+    )
+    .unwrap();
+    assert!(c.appendonly);
+    assert_eq!(c.appendfsync, "always");
+    assert_eq!(
+        (c.appenddirname.as_str(), c.appendfilename.as_str()),
+        ("d", "f.aof")
+    );
+    assert!(!c.aof_load_truncated);
+    assert_eq!(c.auto_aof_rewrite_percentage, 50);
+    c.set("appendonly", "no").unwrap();
+    // A base written as commands, from the file and at run time, as Redis takes it.
+    assert!(c.aof_use_rdb_preamble);
+    assert!(!cfg("aof-use-rdb-preamble no").unwrap().aof_use_rdb_preamble);
+    c.set("aof-use-rdb-preamble", "no").unwrap();
+    assert_eq!(c.value_of("aof-use-rdb-preamble").unwrap(), "no");
+    c.set("aof-use-rdb-preamble", "yes").unwrap();
+    assert!(c.aof_use_rdb_preamble);
+}
+
+#[test]
+fn default_only_directives_refuse_other_values() {
+    for (name, _) in DEFAULT_ONLY {
+        let p = PARAMS.iter().find(|p| p.name == *name).unwrap();
+        let Access::Stored(default) = p.access else {
+            panic!("{name} is not stored")
+        };
+        // The default (as Redis writes it in a config file) is accepted.
+        let d = if default.is_empty() {
+            "\"\"".to_string()
+        } else {
+            default.to_string()
+        };
+        assert!(cfg(&format!("{name} {d}\n")).is_ok(), "{name} {d}");
+    }
+    for line in [
+        "unixsocket /tmp/x.sock",
+        "syslog-enabled yes",
+        "supervised systemd",
+        "io-threads 4",
+        "maxmemory-clients 10mb",
+        "shutdown-on-sigterm nosave",
+        "activedefrag yes",
+    ] {
+        let e = cfg(&format!("{line}\n")).unwrap_err();
+        assert!(
+            e.redis_message().contains("shardis accepts only"),
+            "{line}: {}",
+            e.redis_message()
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //! (The same fixed partition is what a fork-free snapshot walks.) The segment
 //! array is allocated on a db's first insert, so empty dbs cost nothing.
 
-use crate::{CompactBytes, Effect, Entry, ExecContext, Value};
+use crate::{notify, CompactBytes, Effect, Entry, ExecContext, Value};
 use bytes::Bytes;
 use hashbrown::hash_table::OccupiedEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -136,8 +136,11 @@ impl Db {
 pub enum Lookup {
     /// `lookupKeyRead`: counts a hit or miss, updates the access time.
     Read,
-    /// `LOOKUP_NOTOUCH` reads (TYPE, EXISTS, TTL, OBJECT): counts, no touch.
+    /// `LOOKUP_NOTOUCH` reads (TYPE, EXISTS, TTL): counts, no touch.
     ReadNoTouch,
+    /// OBJECT's `LOOKUP_NOTOUCH|LOOKUP_NONOTIFY`: counts, no touch, and a
+    /// miss is no `keymiss` event.
+    ReadNoTouchNoNotify,
     /// `lookupKeyWrite`: no hit/miss stats, updates the access time.
     Write,
 }
@@ -230,6 +233,9 @@ pub struct Keyspace {
     pub(crate) evict_pool: Vec<crate::evict::Candidate>,
     /// Where the next random eviction looks first.
     pub(crate) evict_next_db: usize,
+    /// Keys that clients of a writable replica gave a TTL (Redis's
+    /// `slaveKeysWithExpire`): the only keys a replica expires itself.
+    replica_expires: hashbrown::HashSet<(usize, Bytes)>,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -262,6 +268,7 @@ impl Keyspace {
             eviction: Default::default(),
             evict_pool: Vec::new(),
             evict_next_db: 0,
+            replica_expires: hashbrown::HashSet::new(),
         }
     }
 
@@ -287,6 +294,7 @@ impl Keyspace {
         for db in 0..self.dbs.len() {
             self.flush_db(db);
         }
+        self.replica_expires.clear();
     }
 
     /// Exchanges the contents of dbs `a` and `b`.
@@ -339,9 +347,13 @@ impl Keyspace {
             .get_mut(segment_of(hash))
             .and_then(|t| t.find_entry(hash, |s| s.key[..] == *key).ok());
         let count = mode != Lookup::Write;
+        let notify_miss = count && mode != Lookup::ReadNoTouchNoNotify;
         let Some(mut entry) = found else {
             if count {
                 ctx.stats.keyspace_misses += 1;
+            }
+            if notify_miss {
+                ctx.notify_db(notify::KEY_MISS, "keymiss", db, key);
             }
             return None;
         };
@@ -353,16 +365,20 @@ impl Keyspace {
                 d.ttl.remove(hash, &slot.key);
                 ctx.stats.expired_keys += 1;
                 ctx.effects.push(del_effect(db, slot.key.to_bytes()));
+                ctx.notify_db(notify::EXPIRED, "expired", db, &slot.key);
             }
             if count {
                 ctx.stats.keyspace_misses += 1;
+            }
+            if notify_miss {
+                ctx.notify_db(notify::KEY_MISS, "keymiss", db, key);
             }
             return None;
         }
         if count {
             ctx.stats.keyspace_hits += 1;
         }
-        if mode != Lookup::ReadNoTouch {
+        if !matches!(mode, Lookup::ReadNoTouch | Lookup::ReadNoTouchNoNotify) {
             self.eviction
                 .touch(&mut entry.get_mut().lru, ctx.now_ms, &mut self.rng);
         }
@@ -399,10 +415,22 @@ impl Keyspace {
         (!expired || self.obey_master).then_some(&slot.value)
     }
 
+    /// The key's slot as stored, expired or not, with no side effects (Redis's
+    /// bare `dictFind`, as MEMORY USAGE uses).
+    pub fn slot_raw(&self, db: usize, key: &[u8]) -> Option<&Slot> {
+        let hash = self.hash(key);
+        self.dbs[db]
+            .segments
+            .get(segment_of(hash))?
+            .find(hash, |s| s.key[..] == *key)
+            .map(|b| &**b)
+    }
+
     /// Adds a key known to be absent (call after a failed lookup). Copies `key`.
+    /// Records Redis's `new` event (`dbAdd`).
     pub fn insert_new(
         &mut self,
-        ctx: &ExecContext,
+        ctx: &mut ExecContext,
         db: usize,
         key: &[u8],
         value: Value,
@@ -410,6 +438,27 @@ impl Keyspace {
     ) {
         let hash = self.hash(key);
         self.insert_hashed(db, hash, key, value, expire_at, ctx.now_ms);
+        ctx.notify_db(notify::NEW, "new", db, key);
+    }
+
+    /// Inserts `key` after the caller deleted it (`existed`) or found it
+    /// absent: Redis's `setKey`, whose `new` event is only for a key that did
+    /// not exist.
+    pub fn insert_replacing(
+        &mut self,
+        ctx: &mut ExecContext,
+        db: usize,
+        key: &[u8],
+        value: Value,
+        expire_at: Option<u64>,
+        existed: bool,
+    ) {
+        if existed {
+            let hash = self.hash(key);
+            self.insert_hashed(db, hash, key, value, expire_at, ctx.now_ms);
+        } else {
+            self.insert_new(ctx, db, key, value, expire_at);
+        }
     }
 
     fn insert_hashed(
@@ -623,6 +672,56 @@ impl Keyspace {
         seg.iter().nth(n).map(|s| s.key.to_bytes())
     }
 
+    /// The raw expiry of `key` (even if logically expired), if it has one.
+    fn raw_expire_at(&self, db: usize, key: &[u8]) -> Option<u64> {
+        let hash = self.hash(key);
+        let slot = self.dbs[db]
+            .segments
+            .get(segment_of(hash))?
+            .find(hash, |s| s.key[..] == *key)?;
+        (slot.expire_at != 0).then_some(slot.expire_at)
+    }
+
+    /// On a writable replica: a client (not the master) just wrote `key`;
+    /// if it now has a TTL, this replica must expire it itself, since no
+    /// master will ever send its `DEL`.
+    pub fn remember_replica_expire(&mut self, db: usize, key: &[u8]) {
+        if self.raw_expire_at(db, key).is_some() {
+            self.replica_expires
+                .insert((db, Bytes::copy_from_slice(key)));
+        }
+    }
+
+    /// Redis's `expireSlaveKeys`: deletes the remembered keys whose TTL has
+    /// passed (effect `DEL`, which a replica does not propagate) and forgets
+    /// the ones that are gone or lost their TTL. Returns how many expired.
+    pub fn expire_replica_keys(&mut self, ctx: &mut ExecContext) -> usize {
+        if self.replica_expires.is_empty() {
+            return 0;
+        }
+        let mut expired = Vec::new();
+        let mut forget = Vec::new();
+        for (db, key) in &self.replica_expires {
+            match self.raw_expire_at(*db, key) {
+                Some(at) if at <= ctx.now_ms => expired.push((*db, key.clone())),
+                Some(_) => {}
+                None => forget.push((*db, key.clone())),
+            }
+        }
+        for k in &forget {
+            self.replica_expires.remove(k);
+        }
+        for (db, key) in &expired {
+            self.replica_expires.remove(&(*db, key.clone()));
+            if self.remove(*db, key) {
+                ctx.stats.expired_keys += 1;
+                ctx.effects.push(del_effect(*db, key.clone()));
+                ctx.notify_db(notify::EXPIRED, "expired", *db, key);
+            }
+        }
+        expired.len()
+    }
+
     /// Redis's active expire cycle: samples keys with a TTL in each db and
     /// deletes the expired ones (effect `DEL`), at most `budget` of them.
     /// Returns how many were deleted. Replicas never expire keys themselves.
@@ -677,6 +776,7 @@ impl Keyspace {
                     if self.remove(db, &key) {
                         ctx.stats.expired_keys += 1;
                         ctx.effects.push(del_effect(db, key.to_bytes()));
+                        ctx.notify_db(notify::EXPIRED, "expired", db, &key);
                         deleted += 1;
                     }
                 }
@@ -700,14 +800,14 @@ mod tests {
     use std::collections::HashSet;
 
     fn set(t: &mut T, k: &str) {
-        t.ks.insert_new(&t.ctx, 0, k.as_bytes(), Value::string(b"v"), None);
+        t.ks.insert_new(&mut t.ctx, 0, k.as_bytes(), Value::string(b"v"), None);
     }
 
     #[test]
     fn lazy_expiry_deletes_and_propagates() {
         let mut t = T::new();
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&t.ctx, 0, b"k", Value::string(b"v"), Some(now + 10));
+        t.ks.insert_new(&mut t.ctx, 0, b"k", Value::string(b"v"), Some(now + 10));
         assert_eq!(t.ks.dbs[0].ttl.len(), 1);
         assert!(t.ks.find(&mut t.ctx, 0, b"k", Lookup::Read).is_some());
         t.advance(10);
@@ -726,7 +826,7 @@ mod tests {
         let mut t = T::new();
         t.ctx.replica = true;
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&t.ctx, 0, b"k", Value::string(b"v"), Some(now));
+        t.ks.insert_new(&mut t.ctx, 0, b"k", Value::string(b"v"), Some(now));
         assert!(t.ks.find(&mut t.ctx, 0, b"k", Lookup::Read).is_none());
         assert_eq!(t.ks.dbsize(0), 1);
         assert!(t.effects().is_empty());
@@ -743,7 +843,7 @@ mod tests {
         for i in 0..100 {
             let k = format!("k{i}");
             t.ks.insert_new(
-                &t.ctx,
+                &mut t.ctx,
                 0,
                 k.as_bytes(),
                 Value::string(b"v"),
@@ -771,11 +871,17 @@ mod tests {
         let now = t.ctx.now_ms;
         for i in 0..200 {
             let k = format!("k{i}");
-            t.ks.insert_new(&t.ctx, 3, k.as_bytes(), Value::string(b"v"), Some(now + 5));
+            t.ks.insert_new(
+                &mut t.ctx,
+                3,
+                k.as_bytes(),
+                Value::string(b"v"),
+                Some(now + 5),
+            );
         }
         for i in 0..50 {
             let k = format!("p{i}");
-            t.ks.insert_new(&t.ctx, 3, k.as_bytes(), Value::string(b"v"), None);
+            t.ks.insert_new(&mut t.ctx, 3, k.as_bytes(), Value::string(b"v"), None);
         }
         t.advance(5);
         assert_eq!(t.ks.active_expire(&mut t.ctx, 30), 30);
@@ -816,7 +922,7 @@ mod tests {
     fn random_key_skips_and_reclaims_expired() {
         let mut t = T::new();
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&t.ctx, 0, b"dead", Value::string(b"v"), Some(now));
+        t.ks.insert_new(&mut t.ctx, 0, b"dead", Value::string(b"v"), Some(now));
         set(&mut t, "live");
         for _ in 0..20 {
             assert_eq!(t.ks.random_key(&mut t.ctx).unwrap(), "live");
@@ -865,7 +971,7 @@ mod tests {
     fn entries_round_trip() {
         let mut t = T::new();
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&t.ctx, 0, b"k", Value::string(b"v"), Some(now + 100));
+        t.ks.insert_new(&mut t.ctx, 0, b"k", Value::string(b"v"), Some(now + 100));
         let e = t.ks.clone_entry(&mut t.ctx, b"k").unwrap();
         assert_eq!(e.expire_at_ms, Some(now + 100));
         let mut other = Keyspace::new(16);

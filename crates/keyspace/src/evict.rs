@@ -260,6 +260,7 @@ impl Keyspace {
         }
         ctx.stats.evicted_keys += 1;
         ctx.stats.dirty += 1;
+        ctx.notify_db(crate::notify::EVICTED, "evicted", db, &key);
         ctx.effects.push(Effect {
             db,
             args: vec![Bytes::from_static(b"DEL"), key],
@@ -499,7 +500,7 @@ mod tests {
         with_policy(&mut t, Policy::AllKeysLru);
         for i in 0..100 {
             t.ks.insert_new(
-                &t.ctx,
+                &mut t.ctx,
                 0,
                 format!("cold{i}").as_bytes(),
                 Value::string(b"v"),

@@ -68,11 +68,13 @@ pub fn expire(ks: &mut Keyspace, ctx: &mut ExecContext, cmd: &Command, args: &[B
     // Replicas keep even past times and wait for their master's DEL.
     if when <= ctx.now_ms as i64 && !ctx.replica {
         e.remove();
+        ctx.notify(crate::notify::GENERIC, "del", key);
         ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
         return Reply::Integer(1);
     }
     // A negative time can only reach here on a replica: it is in the past.
     e.into_found().set_expire(Some(when.max(1) as u64));
+    ctx.notify(crate::notify::GENERIC, "expire", key);
     let mut effect = Vec::with_capacity(args.len());
     effect.push(Bytes::from_static(b"PEXPIREAT"));
     effect.push(key.clone());
@@ -121,6 +123,7 @@ pub fn persist(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
     }
     f.set_expire(None);
     ctx.stats.dirty += 1;
+    ctx.notify(crate::notify::GENERIC, "persist", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(1)
 }

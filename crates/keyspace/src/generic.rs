@@ -3,6 +3,7 @@
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
+use crate::notify as ev;
 use crate::rdbconv::{from_rdb, to_rdb};
 use crate::{ExecContext, Keyspace};
 use bytes::Bytes;
@@ -11,7 +12,13 @@ use shardis_protocol::Reply;
 /// DEL/UNLINK key [key ...]
 pub fn del(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let db = ctx.db;
-    let n = args[1..].iter().filter(|k| ks.delete(ctx, db, k)).count();
+    let mut n = 0;
+    for k in &args[1..] {
+        if ks.delete(ctx, db, k) {
+            ctx.notify(ev::GENERIC, "del", k);
+            n += 1;
+        }
+    }
     if n > 0 {
         ctx.stats.dirty += n as u64;
         ctx.propagate_as_sent(args);
@@ -70,6 +77,8 @@ pub fn rename(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], nx: bool
         .remove();
     let at = slot.expire_at();
     ks.insert_new(ctx, db, dst, slot.value, at);
+    ctx.notify(ev::GENERIC, "rename_from", src);
+    ctx.notify(ev::GENERIC, "rename_to", dst);
     ctx.stats.dirty += 1;
     ctx.propagate_as_sent(args);
     if nx {
@@ -126,6 +135,7 @@ pub fn copy(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         e.remove();
     }
     ks.insert_new(ctx, dst_db, dst, value, expire);
+    ctx.notify_db(ev::GENERIC, "copy_to", dst_db, dst);
     ctx.stats.dirty += 1;
     ctx.propagate_as_sent(args);
     Reply::Integer(1)
@@ -154,6 +164,8 @@ pub fn move_(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
         .remove();
     let at = slot.expire_at();
     ks.insert_new(ctx, dst_db, key, slot.value, at);
+    ctx.notify_db(ev::GENERIC, "move_from", src_db, key);
+    ctx.notify_db(ev::GENERIC, "move_to", dst_db, key);
     ctx.stats.dirty += 1;
     ctx.propagate_as_sent(args);
     Reply::Integer(1)
@@ -199,7 +211,7 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     let db = ctx.db;
     let now = ctx.now_ms;
     let eviction = ks.eviction_config();
-    let Some(f) = ks.find(ctx, db, &args[2], Lookup::ReadNoTouch) else {
+    let Some(f) = ks.find(ctx, db, &args[2], Lookup::ReadNoTouchNoNotify) else {
         return Reply::Nil;
     };
     let slot = &*f.slot;
@@ -216,6 +228,88 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     }
 }
 
+/// DEBUG OBJECT key, in Redis's format: `Value at:<address> refcount:<n>
+/// encoding:<name> serializedlength:<bytes> lru:<word> lru_seconds_idle:<s>`.
+/// Like Redis it finds the key without expiring or touching it. The
+/// address is the value's own, the length is that of shardis's RDB form of
+/// the value, and lists carry no `ql_*` fields: they are not quicklists here.
+pub fn debug_object(ks: &Keyspace, now_ms: u64, db: usize, key: &[u8]) -> Reply {
+    let Some(slot) = ks.slot_raw(db, key) else {
+        return err("ERR no such key");
+    };
+    let value = &slot.value;
+    let rdb = shardis_rdb::dump_payload(&to_rdb(value));
+    // The payload is the type byte, the object, 2 version bytes and a CRC64.
+    let serialized = rdb.len().saturating_sub(11);
+    Reply::Status(format!(
+        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        value as *const _,
+        value.refcount(),
+        value.encoding(),
+        serialized,
+        slot.lru & crate::evict::LRU_CLOCK_MAX,
+        crate::evict::idle_ms(slot.lru, now_ms) / 1000,
+    ))
+}
+
+/// DEBUG LISTPACK key / DEBUG QUICKLIST key: prints the value's structure on
+/// stdout and answers Redis's status, or Redis's error when the value is not
+/// in that encoding. `encoding` is `listpack` or `quicklist`. The printout is
+/// shardis's own structure (Redis dumps its listpack or quicklist nodes).
+pub fn debug_structure(
+    ks: &mut Keyspace,
+    ctx: &mut ExecContext,
+    key: &[u8],
+    encoding: &str,
+) -> Reply {
+    let db = ctx.db;
+    let Some(f) = ks.find(ctx, db, key, Lookup::ReadNoTouchNoNotify) else {
+        return err("ERR no such key");
+    };
+    let value = &f.slot.value;
+    let (title, status) = match encoding {
+        "listpack" => ("Listpack", "Listpack structure printed on stdout"),
+        _ => ("Quicklist", "Quicklist structure printed on stdout"),
+    };
+    if value.encoding() != encoding {
+        return Reply::Error(format!("ERR Not a {encoding} encoded object."));
+    }
+    let items = crate::rdbconv::to_rdb(value);
+    println!(
+        "{{{title} of key {}: {}}}\n{items:?}",
+        String::from_utf8_lossy(key),
+        value.type_name(),
+    );
+    Reply::Status(status.into())
+}
+
+/// MEMORY USAGE key [SAMPLES n] (the other MEMORY subcommands are the
+/// server's). Like Redis it finds the key without expiring it.
+pub fn memory_usage(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
+    let mut samples = crate::usage::DEFAULT_SAMPLES;
+    let mut j = 3;
+    while j < args.len() {
+        if args[j].eq_ignore_ascii_case(b"samples") && j + 1 < args.len() {
+            match crate::parse_i64(&args[j + 1]) {
+                Err(e) => return e,
+                Ok(n) if n < 0 => return err(errors::SYNTAX),
+                Ok(n) => samples = n as usize,
+            }
+            j += 2;
+        } else {
+            return err(errors::SYNTAX);
+        }
+    }
+    // Only USAGE is routed here (with its key); the server runs the others.
+    let Some(key) = args.get(2) else {
+        return err(errors::SYNTAX);
+    };
+    match ks.slot_raw(ctx.db, key) {
+        Some(slot) => Reply::Integer(crate::usage::key_usage(slot, samples) as i64),
+        None => Reply::Nil,
+    }
+}
+
 /// DUMP key: the value in Redis's DUMP format (RDB 10 object, version, CRC64).
 pub fn dump(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let db = ctx.db;
@@ -225,6 +319,32 @@ pub fn dump(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         )))),
         None => Reply::Nil,
     }
+}
+
+/// MIGRATE's source side for one key, as Redis's `lookupKeyRead` then
+/// `getExpire` and `createDumpPayload`: the DUMP payload and the absolute
+/// expiry (Unix ms), or `None` for a missing (or just expired) key. Counts
+/// a hit or miss and touches the key, as any read does.
+pub fn migrate_payload(
+    ks: &mut Keyspace,
+    ctx: &mut ExecContext,
+    key: &[u8],
+) -> Option<(Bytes, Option<u64>)> {
+    let db = ctx.db;
+    let f = ks.find(ctx, db, key, Lookup::Read)?;
+    let payload = Bytes::from(shardis_rdb::dump_payload(&to_rdb(&f.slot.value)));
+    Some((payload, f.slot.expire_at()))
+}
+
+/// MIGRATE's delete of a key the target acknowledged, as Redis's `dbDelete`
+/// (expired or not) plus the `del` event and a dirty change, which Redis
+/// counts even when a repeated key is already gone. The caller propagates
+/// one `DEL` of every moved key.
+pub fn migrate_delete(ks: &mut Keyspace, ctx: &mut ExecContext, key: &[u8]) -> bool {
+    let removed = ks.remove(ctx.db, key);
+    ctx.notify(ev::GENERIC, "del", key);
+    ctx.stats.dirty += 1;
+    removed
 }
 
 /// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f],
@@ -291,6 +411,7 @@ pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
     // checkAlreadyExpired: a replica keeps what its master sends.
     if at != 0 && at <= now && !ctx.replica {
         if deleted {
+            ctx.notify(ev::GENERIC, "del", key);
             ctx.stats.dirty += 1;
             ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
         }
@@ -303,6 +424,7 @@ pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
             f.slot.lru = word;
         }
     }
+    ctx.notify(ev::GENERIC, "restore", key);
     ctx.stats.dirty += 1;
     if at != 0 && !absttl {
         // Replicas get the absolute time, as Redis rewrites it.
@@ -474,5 +596,46 @@ mod tests {
         };
         assert_eq!(help.len(), 15);
         assert_eq!(help[14], Reply::Simple("    Prints this help."));
+    }
+
+    #[test]
+    fn migrate_payload_and_delete() {
+        use bytes::Bytes;
+        let mut t = T::new();
+        t.run("SET a hello");
+        t.run("PEXPIRE a 5000");
+        t.run("SET b x");
+        let hits = t.ctx.stats.keyspace_hits;
+        let (payload, at) = super::migrate_payload(&mut t.ks, &mut t.ctx, b"a").unwrap();
+        assert_eq!(at, Some(t.ctx.now_ms + 5000));
+        assert_eq!(
+            t.ctx.stats.keyspace_hits,
+            hits + 1,
+            "a read, as lookupKeyRead"
+        );
+        // The payload is DUMP's, so RESTORE takes it back.
+        assert_eq!(t.run("DUMP a"), Reply::Bulk(payload.clone()));
+        let misses = t.ctx.stats.keyspace_misses;
+        assert!(super::migrate_payload(&mut t.ks, &mut t.ctx, b"nosuch").is_none());
+        assert_eq!(t.ctx.stats.keyspace_misses, misses + 1);
+        t.effects();
+        let dirty = t.ctx.stats.dirty;
+        assert!(super::migrate_delete(&mut t.ks, &mut t.ctx, b"a"));
+        // A repeated key is gone already, but Redis still counts the change.
+        assert!(!super::migrate_delete(&mut t.ks, &mut t.ctx, b"a"));
+        assert_eq!(t.ctx.stats.dirty, dirty + 2);
+        assert!(t.effects().is_empty(), "the caller propagates one DEL");
+        assert_eq!(t.run("EXISTS a b"), int(1));
+        let mut args = vec![Bytes::from_static(b"RESTORE"), Bytes::from_static(b"a")];
+        args.push(Bytes::from_static(b"0"));
+        args.push(payload);
+        assert_eq!(t.run_args(args), Reply::OK);
+        assert_eq!(t.run("GET a"), bulk("hello"));
+        // An expired key is missing (and reclaimed, as any read does).
+        t.run("PEXPIRE b 1");
+        t.advance(2);
+        t.effects();
+        assert!(super::migrate_payload(&mut t.ks, &mut t.ctx, b"b").is_none());
+        assert_eq!(t.effects(), ["DEL b"]);
     }
 }

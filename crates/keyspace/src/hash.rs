@@ -9,6 +9,7 @@
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::longdouble::LongDouble;
+use crate::notify as ev;
 use crate::value::Value;
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -184,6 +185,7 @@ pub fn hset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], hmset: boo
         .filter(|p| h.set(owned(&p[0]), owned(&p[1])))
         .count();
     ctx.stats.dirty += ((args.len() - 2) / 2) as u64;
+    ctx.notify(ev::HASH, "hset", &args[1]);
     ctx.propagate_as_sent(args);
     if hmset {
         Reply::OK
@@ -205,6 +207,7 @@ pub fn hsetnx(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     };
     h.set(owned(&args[2]), owned(&args[3]));
     ctx.stats.dirty += 1;
+    ctx.notify(ev::HASH, "hset", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(1)
 }
@@ -267,6 +270,10 @@ pub fn hdel(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         ks.remove(ctx.db, key);
     }
     if deleted > 0 {
+        ctx.notify(ev::HASH, "hdel", key);
+        if empty {
+            ctx.notify(ev::GENERIC, "del", key);
+        }
         ctx.stats.dirty += deleted;
         ctx.propagate_as_sent(args);
     }
@@ -348,6 +355,7 @@ pub fn hincrby(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
     };
     h.set(owned(&args[2]), Bytes::from(sum.to_string()));
     ctx.stats.dirty += 1;
+    ctx.notify(ev::HASH, "hincrby", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(sum)
 }
@@ -379,6 +387,7 @@ pub fn hincrbyfloat(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) ->
     let text = Bytes::from(sum.to_human());
     h.set(owned(&args[2]), text.clone());
     ctx.stats.dirty += 1;
+    ctx.notify(ev::HASH, "hincrbyfloat", &args[1]);
     ctx.propagate(vec![
         Bytes::from_static(b"HSET"),
         args[1].clone(),

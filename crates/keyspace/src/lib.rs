@@ -20,18 +20,26 @@
 //! - [`compact`]: the inline-when-short byte string keys and strings are
 //!   stored as.
 //! - [`string`]: the string commands (GET, SET, INCR…).
+//! - [`bitops`]: the bitmap commands on strings (SETBIT, BITCOUNT, BITOP,
+//!   BITFIELD…).
 //! - [`hash`]: the hash commands (small hashes keep insertion order).
+//! - [`lcs`]: LCS, the longest common subsequence of two strings.
+//! - [`hll`]: HyperLogLog (PFADD, PFCOUNT, PFMERGE…) in Redis's exact
+//!   sparse and dense string layouts.
 //! - [`list`]: the list commands, blocking ones included (tried once here).
 //! - [`set`]: the set commands (`intset` or `hashtable`).
 //! - [`zset`]: the sorted-set commands, blocking ones included (tried once);
 //!   `zskiplist` is their order-statistic skiplist.
 //! - [`stream`]: the stream type and its entry commands (XADD, XRANGE, XREAD…);
 //!   [`stream_group`]: consumer groups (XGROUP, XREADGROUP, XACK, XCLAIM, XINFO…).
+//! - [`geo`]: the GEO commands (geohash-scored sorted sets, Redis's search).
 //! - [`members`]: the member dict and SSCAN/ZSCAN walk sets and sorted sets share.
 //! - [`generic`]: type-independent key commands (DEL, RENAME, COPY, OBJECT…).
+//! - [`sort`]: SORT and SORT_RO (BY/GET patterns read this keyspace only).
 //! - [`expire`]: EXPIRE/TTL/PERSIST and the active expire cycle.
 //! - [`evict`]: the per-key access clock (LRU/LFU) and maxmemory eviction.
 //! - [`glob`]: Redis's glob matcher.
+//! - [`notify`]: keyspace notification classes and the events commands record.
 //! - [`rdbconv`]: values to and from the RDB crate's plain form.
 //! - [`digest`]: DEBUG DIGEST / DIGEST-VALUE, as Redis computes them.
 //! - [`snapshot`]: fork-free point-in-time snapshots, produced in chunks.
@@ -39,6 +47,7 @@
 //! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
 //!   `long double`.
 
+pub mod bitops;
 pub mod compact;
 pub mod db;
 pub mod digest;
@@ -46,17 +55,22 @@ pub mod errors;
 pub mod evict;
 pub mod expire;
 pub mod generic;
-pub mod glob;
+pub mod geo;
 pub mod hash;
+pub mod hll;
+pub mod lcs;
 pub mod list;
 mod longdouble;
 pub mod members;
+pub mod notify;
 pub mod rdbconv;
 pub mod set;
 pub mod snapshot;
+pub mod sort;
 pub mod stream;
 pub mod stream_group;
 pub mod string;
+pub mod usage;
 pub mod value;
 pub mod zset;
 mod zskiplist;
@@ -90,6 +104,11 @@ pub struct ExecContext {
     /// The client speaks RESP3 (HELLO 3): a few replies change shape beyond
     /// what [`Reply`]'s encoding does (HRANDFIELD … WITHVALUES nests pairs).
     pub resp3: bool,
+    /// `notify-keyspace-events` as [`notify::effective`] gives it (0: off).
+    pub notify_flags: u32,
+    /// Keyspace events recorded by the run, in order (only while
+    /// `notify_flags` is non-zero).
+    pub events: Vec<notify::Event>,
 }
 
 /// Counters a command run adds to (Redis's `server.stat_*` and `server.dirty`).
@@ -107,14 +126,7 @@ pub struct ExecStats {
     pub dirty: u64,
 }
 
-/// One command to propagate to replicas (and later the AOF), in db `db`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Effect {
-    /// The db the command applies to.
-    pub db: usize,
-    /// The command and its arguments.
-    pub args: Vec<Bytes>,
-}
+pub use shardis_base::{glob, Effect};
 
 /// An owned copy of a key's value and expiry, for moving entries between shards.
 #[derive(Debug, Clone)]
@@ -177,6 +189,20 @@ impl Keyspace {
             C::Strlen => string::strlen(self, ctx, args),
             C::Getrange | C::Substr => string::getrange(self, ctx, args),
             C::Setrange => string::setrange(self, ctx, args),
+            C::Lcs => lcs::lcs(self, ctx, args),
+            // bitmaps
+            C::Setbit => bitops::setbit(self, ctx, args),
+            C::Getbit => bitops::getbit(self, ctx, args),
+            C::Bitcount => bitops::bitcount(self, ctx, args),
+            C::Bitpos => bitops::bitpos(self, ctx, args),
+            C::Bitop => bitops::bitop(self, ctx, args),
+            C::Bitfield => bitops::bitfield(self, ctx, args, false),
+            C::BitfieldRo => bitops::bitfield(self, ctx, args, true),
+            // hyperloglog
+            C::Pfadd => hll::pfadd(self, ctx, args),
+            C::Pfcount => hll::pfcount(self, ctx, args),
+            C::Pfmerge => hll::pfmerge(self, ctx, args),
+            C::Pfdebug => hll::pfdebug(self, ctx, args),
             // lists
             C::Lpush => list::push(self, ctx, args, true, false),
             C::Rpush => list::push(self, ctx, args, false, false),
@@ -301,6 +327,23 @@ impl Keyspace {
             C::Zintercard => zset::zintercard(self, ctx, args),
             C::Zrandmember => zset::zrandmember(self, ctx, args),
             C::Zscan => zset::zscan(self, ctx, args),
+            // geo
+            C::Geoadd => geo::geoadd(self, ctx, args),
+            C::Geodist => geo::geodist(self, ctx, args),
+            C::Geohash => geo::geohash(self, ctx, args),
+            C::Geopos => geo::geopos(self, ctx, args),
+            C::Georadius => geo::search_command(self, ctx, args, geo::Search::Radius { ro: false }),
+            C::GeoradiusRo => {
+                geo::search_command(self, ctx, args, geo::Search::Radius { ro: true })
+            }
+            C::Georadiusbymember => {
+                geo::search_command(self, ctx, args, geo::Search::ByMember { ro: false })
+            }
+            C::GeoradiusbymemberRo => {
+                geo::search_command(self, ctx, args, geo::Search::ByMember { ro: true })
+            }
+            C::Geosearch => geo::search_command(self, ctx, args, geo::Search::Search),
+            C::Geosearchstore => geo::search_command(self, ctx, args, geo::Search::SearchStore),
             // streams
             C::Xadd => stream::xadd(self, ctx, args),
             C::Xlen => stream::xlen(self, ctx, args),
@@ -327,8 +370,12 @@ impl Keyspace {
             C::Copy => generic::copy(self, ctx, args),
             C::Move => generic::move_(self, ctx, args),
             C::Object => generic::object(self, ctx, args),
+            C::Memory => generic::memory_usage(self, ctx, args),
             C::Dump => generic::dump(self, ctx, args),
-            C::Restore => generic::restore(self, ctx, args),
+            C::Sort => sort::sort(self, ctx, args, false),
+            C::SortRo => sort::sort(self, ctx, args, true),
+            // Outside cluster mode RESTORE-ASKING is RESTORE.
+            C::Restore | C::RestoreAsking => generic::restore(self, ctx, args),
             C::Debug => digest::debug(self, ctx, args),
             // expiry
             C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => {

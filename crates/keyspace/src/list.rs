@@ -14,6 +14,7 @@
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::longdouble::LongDouble;
+use crate::notify as ev;
 use crate::value::Value;
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -53,6 +54,22 @@ impl End {
         match self {
             End::Left => l.push_front(v),
             End::Right => l.push_back(v),
+        }
+    }
+
+    /// The keyspace event of a pop from this end.
+    fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
+        }
+    }
+
+    /// The keyspace event of a push to this end.
+    fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
         }
     }
 
@@ -150,10 +167,12 @@ fn list_mut<'a>(
     }
 }
 
-/// Deletes `key` if its list became empty (Redis never keeps empty lists).
-fn drop_if_empty(ks: &mut Keyspace, ctx: &ExecContext, key: &[u8], empty: bool) {
+/// Deletes `key` if its list became empty (Redis never keeps empty lists),
+/// with Redis's `del` event.
+fn drop_if_empty(ks: &mut Keyspace, ctx: &mut ExecContext, key: &[u8], empty: bool) {
     if empty {
         ks.remove(ctx.db, key);
+        ctx.notify(ev::GENERIC, "del", key);
     }
 }
 
@@ -201,6 +220,7 @@ pub fn push(
         }
     };
     ctx.stats.dirty += (args.len() - 2) as u64;
+    ctx.notify(ev::LIST, end.push_event(), key);
     ready(ctx, key);
     ctx.propagate_as_sent(args);
     Reply::Integer(len as i64)
@@ -252,6 +272,7 @@ pub fn pop(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], left: bool)
         }
     };
     let empty = l.is_empty();
+    ctx.notify(ev::LIST, end.pop_event(), key);
     drop_if_empty(ks, ctx, key, empty);
     ctx.stats.dirty += match &reply {
         Reply::Array(v) => v.len() as u64,
@@ -346,6 +367,7 @@ pub fn lset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     };
     l[i] = owned(&args[3]);
     ctx.stats.dirty += 1;
+    ctx.notify(ev::LIST, "lset", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::OK
 }
@@ -398,6 +420,7 @@ pub fn lrem(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     }
     if removed > 0 {
         let empty = l.is_empty();
+        ctx.notify(ev::LIST, "lrem", key);
         drop_if_empty(ks, ctx, key, empty);
         ctx.stats.dirty += removed as u64;
         ctx.propagate_as_sent(args);
@@ -429,9 +452,11 @@ pub fn ltrim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
             len - (e + 1 - s)
         }
     };
+    // Redis reports `ltrim` even when nothing was trimmed.
+    let empty = l.is_empty();
+    ctx.notify(ev::LIST, "ltrim", key);
+    drop_if_empty(ks, ctx, key, empty);
     if removed > 0 {
-        let empty = l.is_empty();
-        drop_if_empty(ks, ctx, key, empty);
         ctx.stats.dirty += removed as u64;
         ctx.propagate_as_sent(args);
     }
@@ -459,6 +484,7 @@ pub fn linsert(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
     l.insert(if after { i + 1 } else { i }, owned(&args[4]));
     let len = l.len();
     ctx.stats.dirty += 1;
+    ctx.notify(ev::LIST, "linsert", key);
     ready(ctx, key);
     ctx.propagate_as_sent(args);
     Reply::Integer(len as i64)
@@ -570,7 +596,10 @@ fn move_one(
         // Rotation: the list is still there even if it held one element.
         to.push(l, v.clone());
     } else {
-        drop_if_empty(ks, ctx, src, empty);
+        if empty {
+            // Its `del` event comes after the push's, as in Redis.
+            ks.remove(ctx.db, src);
+        }
         match list_mut(ks, ctx, dst, Lookup::Write)? {
             Some(d) => to.push(d, v.clone()),
             None => {
@@ -586,6 +615,11 @@ fn move_one(
         }
     }
     ctx.stats.dirty += 1;
+    ctx.notify(ev::LIST, to.push_event(), dst);
+    ctx.notify(ev::LIST, from.pop_event(), src);
+    if empty && src != dst {
+        ctx.notify(ev::GENERIC, "del", src);
+    }
     ready(ctx, dst);
     Ok(Some(v))
 }
@@ -682,6 +716,7 @@ fn pop_first(
         let n = count.unwrap_or(1).min(l.len());
         let values: Vec<Bytes> = (0..n).map(|_| end.pop(l).expect("n <= len")).collect();
         let empty = l.is_empty();
+        ctx.notify(ev::LIST, end.pop_event(), key);
         drop_if_empty(ks, ctx, key, empty);
         ctx.stats.dirty += n as u64;
         let mut effect = vec![Bytes::from_static(end.pop_name()), key.clone()];

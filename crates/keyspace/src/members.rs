@@ -27,6 +27,13 @@ impl<V: std::fmt::Debug> std::fmt::Debug for Dict<V> {
 }
 
 impl<V> Dict<V> {
+    /// Bytes of the dict's own tables (entries vector and hash index, by
+    /// capacity), without the members' heap blocks (MEMORY USAGE).
+    pub fn table_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(Bytes, V)>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+
     /// An empty dict with room for `n` entries.
     pub fn with_capacity(n: usize) -> Dict<V> {
         Dict {

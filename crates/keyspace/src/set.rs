@@ -9,6 +9,7 @@
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::members::{self, Dict};
+use crate::notify as ev;
 use crate::value::{fmt_i64, Value};
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -222,7 +223,7 @@ fn store_result(ks: &mut Keyspace, ctx: &mut ExecContext, dst: &[u8], set: SetVa
     let db = ctx.db;
     let deleted = ks.delete(ctx, db, dst);
     if !set.is_empty() {
-        ks.insert_new(ctx, db, dst, Value::Set(Box::new(set)), None);
+        ks.insert_replacing(ctx, db, dst, Value::Set(Box::new(set)), None, deleted);
     }
     deleted
 }
@@ -241,19 +242,21 @@ pub fn sadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         }
     };
     if added > 0 {
+        ctx.notify(ev::SET, "sadd", &args[1]);
         ctx.stats.dirty += added as u64;
         ctx.propagate_as_sent(args);
     }
     Reply::Integer(added as i64)
 }
 
-/// Removes members through `f` and deletes the key when it empties.
+/// Removes members through `f` and deletes the key when it empties (then
+/// true beside `f`'s result: the caller notifies its event, then `del`).
 fn with_set_write<R>(
     ks: &mut Keyspace,
     ctx: &mut ExecContext,
     key: &[u8],
     f: impl FnOnce(&mut SetValue) -> R,
-) -> Result<Option<R>, Reply> {
+) -> Result<Option<(R, bool)>, Reply> {
     let db = ctx.db;
     let Some(e) = ks.find_entry(ctx, db, key, Lookup::Write) else {
         return Ok(None);
@@ -263,21 +266,26 @@ fn with_set_write<R>(
         return Err(err(errors::WRONGTYPE));
     };
     let r = f(s);
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ks.remove(db, key);
     }
-    Ok(Some(r))
+    Ok(Some((r, emptied)))
 }
 
 /// SREM key member [member ...]
 pub fn srem(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let n = match with_set_write(ks, ctx, &args[1], |s| {
+    let (n, emptied) = match with_set_write(ks, ctx, &args[1], |s| {
         args[2..].iter().filter(|m| s.remove(m)).count()
     }) {
-        Ok(n) => n.unwrap_or(0),
+        Ok(n) => n.unwrap_or((0, false)),
         Err(e) => return e,
     };
     if n > 0 {
+        ctx.notify(ev::SET, "srem", &args[1]);
+        if emptied {
+            ctx.notify(ev::GENERIC, "del", &args[1]);
+        }
         ctx.stats.dirty += n as u64;
         ctx.propagate_as_sent(args);
     }
@@ -341,7 +349,12 @@ pub fn spop(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Nil,
         Err(e) => return e,
     };
+    let (popped, emptied) = popped;
     ks.rng = rng.clone();
+    ctx.notify(ev::SET, "spop", key);
+    if emptied {
+        ctx.notify(ev::GENERIC, "del", key);
+    }
     ctx.stats.dirty += 1;
     ctx.propagate(vec![
         Bytes::from_static(b"SREM"),
@@ -374,6 +387,8 @@ fn spop_count(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         let Value::Set(s) = slot.value else {
             unreachable!("type checked above")
         };
+        ctx.notify(ev::SET, "spop", key);
+        ctx.notify(ev::GENERIC, "del", key);
         ctx.stats.dirty += 1;
         ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
         return members_reply(s.iter());
@@ -408,6 +423,7 @@ fn spop_count(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         old.iter().collect()
     };
     ks.rng = rng;
+    ctx.notify(ev::SET, "spop", key);
     ctx.stats.dirty += count as u64;
     for m in &popped {
         ctx.propagate(vec![Bytes::from_static(b"SREM"), key.clone(), m.clone()]);
@@ -480,8 +496,13 @@ pub fn smove(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     if src == dst || !src_member {
         return Reply::Integer(src_member as i64);
     }
-    if let Err(e) = with_set_write(ks, ctx, src, |s| s.remove(m)) {
-        return e;
+    let emptied = match with_set_write(ks, ctx, src, |s| s.remove(m)) {
+        Err(e) => return e,
+        Ok(r) => r.is_some_and(|(_, emptied)| emptied),
+    };
+    ctx.notify(ev::SET, "srem", src);
+    if emptied {
+        ctx.notify(ev::GENERIC, "del", src);
     }
     ctx.stats.dirty += 1;
     let db = ctx.db;
@@ -497,6 +518,7 @@ pub fn smove(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     if let Ok(Some(d)) = find_set(ks, ctx, dst, Lookup::Write) {
         if d.add(m) {
             ctx.stats.dirty += 1;
+            ctx.notify(ev::SET, "sadd", dst);
         }
     }
     ctx.propagate_as_sent(args);
@@ -543,20 +565,32 @@ pub fn sinter(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], store: b
         // destination counts as a change.
         let db = ctx.db;
         if ks.delete(ctx, db, dst) {
+            ctx.notify(ev::GENERIC, "del", dst);
             ctx.stats.dirty += 1;
             ctx.propagate_as_sent(args);
         }
         return Reply::Integer(0);
     };
     let set = SetValue::from_members(result.iter().map(|m| &m[..]));
-    finish_store(ks, ctx, args, set)
+    finish_store(ks, ctx, args, set, "sinterstore")
 }
 
 /// Stores a computed set in `args[1]` and replies its size; a change is
 /// counted (and the command propagated) unless nothing was stored or deleted.
-fn finish_store(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], set: SetValue) -> Reply {
+fn finish_store(
+    ks: &mut Keyspace,
+    ctx: &mut ExecContext,
+    args: &[Bytes],
+    set: SetValue,
+    event: &'static str,
+) -> Reply {
     let n = set.len();
     let deleted = store_result(ks, ctx, &args[1], set);
+    if n > 0 {
+        ctx.notify(ev::SET, event, &args[1]);
+    } else if deleted {
+        ctx.notify(ev::GENERIC, "del", &args[1]);
+    }
     if n > 0 || deleted {
         ctx.stats.dirty += 1;
         ctx.propagate_as_sent(args);
@@ -641,7 +675,8 @@ pub fn sunion_diff(
         }
     }
     if store {
-        finish_store(ks, ctx, args, out)
+        let event = if diff { "sdiffstore" } else { "sunionstore" };
+        finish_store(ks, ctx, args, out, event)
     } else {
         members_reply(out.iter())
     }

@@ -353,7 +353,13 @@ mod tests {
     fn fill(t: &mut T, db: usize, n: usize) {
         for i in 0..n {
             let k = format!("k{i}");
-            t.ks.insert_new(&t.ctx, db, k.as_bytes(), Value::string(k.as_bytes()), None);
+            t.ks.insert_new(
+                &mut t.ctx,
+                db,
+                k.as_bytes(),
+                Value::string(k.as_bytes()),
+                None,
+            );
         }
     }
 
@@ -363,8 +369,8 @@ mod tests {
         fill(&mut t, 0, 1000);
         fill(&mut t, 3, 10);
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&t.ctx, 3, b"dead", Value::string(b"x"), Some(now));
-        t.ks.insert_new(&t.ctx, 3, b"ttl", Value::string(b"x"), Some(now + 1));
+        t.ks.insert_new(&mut t.ctx, 3, b"dead", Value::string(b"x"), Some(now));
+        t.ks.insert_new(&mut t.ctx, 3, b"ttl", Value::string(b"x"), Some(now + 1));
         let want = expected(&t.ks, now);
         assert_eq!(want.len(), 1011, "the expired key is left out");
         t.ks.snapshot_begin(now).unwrap();

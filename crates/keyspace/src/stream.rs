@@ -72,6 +72,11 @@ impl Fields {
         Fields(v.into_boxed_slice())
     }
 
+    /// Bytes of its one block (MEMORY USAGE).
+    pub(crate) fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+
     /// The items in order: field, value, field, value…
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut rest = &self.0[..];
@@ -795,9 +800,12 @@ pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     s.last_id = id;
     s.entries_added += 1;
     ctx.stats.dirty += 1;
+    ctx.notify(crate::notify::STREAM, "xadd", &args[1]);
     let mut argv = args.to_vec();
     if a.trim.strategy.is_some() {
-        trim(s, &a.trim);
+        if trim(s, &a.trim) > 0 {
+            ctx.notify(crate::notify::STREAM, "xtrim", &args[1]);
+        }
         rewrite_trim(&mut argv, s, &a.trim);
     }
     if !matches!(a.id, Some((_, true))) {
@@ -821,6 +829,7 @@ pub fn xtrim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     };
     let deleted = trim(s, &a.trim);
     if deleted > 0 {
+        ctx.notify(crate::notify::STREAM, "xtrim", &args[1]);
         let mut argv = args.to_vec();
         rewrite_trim(&mut argv, s, &a.trim);
         ctx.stats.dirty += deleted;
@@ -916,6 +925,7 @@ pub fn xdel(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         } else if first_entry {
             s.first_id = *s.entries.keys().next().expect("not empty");
         }
+        ctx.notify(crate::notify::STREAM, "xdel", &args[1]);
         ctx.stats.dirty += deleted;
         ctx.propagate_as_sent(args);
     }
@@ -980,6 +990,7 @@ pub fn xsetid(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         s.max_deleted = max_xdel;
     }
     ctx.stats.dirty += 1;
+    ctx.notify(crate::notify::STREAM, "xsetid", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::OK
 }
@@ -1163,6 +1174,9 @@ pub fn xread(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], group: bo
                 let group_last = s.groups[gname].last_id;
                 if !history && (s.entries.is_empty() || s.last_valid_id() <= group_last) {
                     continue;
+                }
+                if !s.groups[gname].consumers.contains_key(cname) {
+                    ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
                 }
                 let (effects, reply) = if history {
                     crate::stream_group::read_history(s, gname, cname, gt, r.count, now)

@@ -370,6 +370,7 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
                 },
             );
             ctx.stats.dirty += 1;
+            ctx.notify(crate::notify::STREAM, "xgroup-create", key);
             ctx.propagate_as_sent(args);
             Reply::OK
         }
@@ -390,6 +391,7 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
             g.last_id = id;
             g.entries_read = entries_read;
             ctx.stats.dirty += 1;
+            ctx.notify(crate::notify::STREAM, "xgroup-setid", key);
             ctx.propagate_as_sent(args);
             Reply::OK
         }
@@ -402,6 +404,7 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
                 return Reply::Integer(0);
             }
             ctx.stats.dirty += 1;
+            ctx.notify(crate::notify::STREAM, "xgroup-destroy", key);
             ctx.propagate_as_sent(args);
             ctx.ready_keys.push((db, key.clone()));
             Reply::Integer(1)
@@ -423,6 +426,7 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
                 },
             );
             ctx.stats.dirty += 1;
+            ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
             ctx.propagate_as_sent(args);
             Reply::Integer(1)
         }
@@ -439,6 +443,7 @@ pub fn xgroup(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
                 g.pel.remove(id);
             }
             ctx.stats.dirty += 1;
+            ctx.notify(crate::notify::STREAM, "xgroup-delconsumer", key);
             ctx.propagate_as_sent(args);
             Reply::Integer(c.pel.len() as i64)
         }
@@ -716,6 +721,9 @@ pub fn xclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         if !seen {
             // streamLookupConsumer / streamCreateConsumer: seen now.
             seen = true;
+            if !g.consumers.contains_key(cname) {
+                ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
+            }
             g.consumers.entry(cname.clone()).or_default().seen_time = now;
         }
         claim_one(g, id, cname, time, retry, justid);
@@ -816,6 +824,9 @@ pub fn xautoclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
         }
         if !seen {
             seen = true;
+            if !g.consumers.contains_key(cname) {
+                ctx.notify(crate::notify::STREAM, "xgroup-createconsumer", key);
+            }
             g.consumers.entry(cname.clone()).or_default().seen_time = now;
         }
         claim_one(g, id, cname, now, None, justid);

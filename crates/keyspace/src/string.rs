@@ -3,6 +3,7 @@
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::longdouble::LongDouble;
+use crate::notify as ev;
 use crate::value::{StrValue, Value};
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -165,6 +166,10 @@ pub fn set(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     }
     store(ks, ctx, &args[1], Value::string(&args[2]), keepttl, at);
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "set", &args[1]);
+    if at.is_some() {
+        ctx.notify(ev::GENERIC, "expire", &args[1]);
+    }
     if let Some(at) = at {
         ctx.propagate(pxat_effect(&args[1], &args[2], at));
     } else if get {
@@ -190,6 +195,7 @@ pub fn setnx(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     }
     ks.insert_new(ctx, db, &args[1], Value::string(&args[2]), None);
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "set", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(1)
 }
@@ -207,6 +213,8 @@ pub fn setex(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], millis: b
     };
     store(ks, ctx, &args[1], Value::string(&args[3]), false, Some(at));
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "set", &args[1]);
+    ctx.notify(ev::GENERIC, "expire", &args[1]);
     ctx.propagate(pxat_effect(&args[1], &args[3], at));
     Reply::OK
 }
@@ -219,6 +227,7 @@ pub fn getset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     };
     store(ks, ctx, &args[1], Value::string(&args[2]), false, None);
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "set", &args[1]);
     ctx.propagate(vec![
         Bytes::from_static(b"SET"),
         args[1].clone(),
@@ -239,6 +248,7 @@ pub fn getdel(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     let v = s.to_bytes();
     e.remove();
     ctx.stats.dirty += 1;
+    ctx.notify(ev::GENERIC, "del", &args[1]);
     ctx.propagate(vec![Bytes::from_static(b"DEL"), args[1].clone()]);
     Reply::Bulk(v)
 }
@@ -296,11 +306,13 @@ pub fn getex(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
         Some((ExpireKind::Exat | ExpireKind::Pxat, at)) if at <= ctx.now_ms && !ctx.replica => {
             e.remove();
             ctx.stats.dirty += 1;
+            ctx.notify(ev::GENERIC, "del", key);
             ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);
         }
         Some((_, at)) => {
             e.into_found().set_expire(Some(at));
             ctx.stats.dirty += 1;
+            ctx.notify(ev::GENERIC, "expire", key);
             ctx.propagate(vec![
                 Bytes::from_static(b"PEXPIREAT"),
                 key.clone(),
@@ -310,6 +322,7 @@ pub fn getex(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
         None if persist && e.slot().expire_at().is_some() => {
             e.into_found().set_expire(None);
             ctx.stats.dirty += 1;
+            ctx.notify(ev::GENERIC, "persist", key);
             ctx.propagate(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
         }
         None => {}
@@ -349,6 +362,7 @@ pub fn mset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], nx: bool) 
     }
     for pair in args[1..].chunks(2) {
         store(ks, ctx, &pair[0], Value::string(&pair[1]), false, None);
+        ctx.notify(ev::STRING, "set", &pair[0]);
     }
     ctx.stats.dirty += (args.len() / 2) as u64;
     ctx.propagate_as_sent(args);
@@ -399,6 +413,7 @@ pub fn incr_by(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], by: Opt
         }
     };
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "incrby", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(result)
 }
@@ -431,6 +446,7 @@ pub fn incrbyfloat(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
         None => ks.insert_new(ctx, db, &args[1], value, None),
     }
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "incrbyfloat", &args[1]);
     ctx.propagate(vec![
         Bytes::from_static(b"SET"),
         args[1].clone(),
@@ -461,6 +477,7 @@ pub fn append(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         }
     };
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "append", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(len as i64)
 }
@@ -566,6 +583,7 @@ pub fn setrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Rep
         }
     };
     ctx.stats.dirty += 1;
+    ctx.notify(ev::STRING, "setrange", &args[1]);
     ctx.propagate_as_sent(args);
     Reply::Integer(len as i64)
 }

@@ -12,6 +12,7 @@
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::members::{self, Dict};
+use crate::notify as ev;
 use crate::value::Value;
 use crate::zskiplist::{LexBound, LexRange, ScoreRange, SkipList, NIL};
 use crate::{parse_i64, ExecContext, Keyspace};
@@ -78,6 +79,12 @@ impl ZSetValue {
         } else {
             "skiplist"
         }
+    }
+
+    /// Bytes of the dict and skiplist structures, without the members' heap
+    /// blocks (MEMORY USAGE).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.dict.table_bytes() + self.zsl.table_bytes()
     }
 
     /// Number of members.
@@ -153,6 +160,29 @@ impl ZSetValue {
 
     fn item(&self, x: u32) -> (Bytes, f64) {
         (self.zsl.member(x).clone(), self.zsl.score(x))
+    }
+
+    /// Visits the members with `min <= score < max` in order until `f`
+    /// returns false (the GEO cell scans).
+    pub(crate) fn walk_score_range(
+        &self,
+        min: f64,
+        max: f64,
+        mut f: impl FnMut(&Bytes, f64) -> bool,
+    ) {
+        let r = ScoreRange {
+            min,
+            max,
+            minex: false,
+            maxex: true,
+        };
+        let mut x = self.zsl.first_in_range(&r);
+        while x != NIL && r.lte_max(self.zsl.score(x)) {
+            if !f(self.zsl.member(x), self.zsl.score(x)) {
+                break;
+            }
+            x = self.zsl.next(x);
+        }
     }
 
     /// 0-based rank of `m` from the lowest (or highest when `rev`).
@@ -394,22 +424,32 @@ fn find_zset<'a>(
     }
 }
 
-/// Runs `f` on a sorted set for writing and deletes the key if it empties.
+/// Runs `f` on a sorted set for writing and deletes the key if it empties
+/// (then true beside `f`'s result: the caller notifies its event, then `del`).
 fn with_zset_write<R>(
     ks: &mut Keyspace,
     ctx: &mut ExecContext,
     key: &[u8],
     f: impl FnOnce(&mut ZSetValue) -> R,
-) -> Result<Option<R>, Reply> {
+) -> Result<Option<(R, bool)>, Reply> {
     let db = ctx.db;
     let Some(z) = find_zset(ks, ctx, key, Lookup::Write)? else {
         return Ok(None);
     };
     let r = f(z);
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ks.remove(db, key);
     }
-    Ok(Some(r))
+    Ok(Some((r, emptied)))
+}
+
+/// Notifies `event` on `key`, then `del` if the command emptied it.
+fn notify_removed(ctx: &mut ExecContext, event: &'static str, key: &[u8], emptied: bool) {
+    ctx.notify(ev::ZSET, event, key);
+    if emptied {
+        ctx.notify(ev::GENERIC, "del", key);
+    }
 }
 
 /// Members, or members and scores: flat in RESP2, `[member, score]` pairs
@@ -443,13 +483,17 @@ fn store_zset(
     args: &[Bytes],
     dst: &Bytes,
     z: ZSetValue,
+    event: &'static str,
 ) -> Reply {
     let db = ctx.db;
     let n = z.len();
     let deleted = ks.delete(ctx, db, dst);
     if n > 0 {
-        ks.insert_new(ctx, db, dst, Value::ZSet(Box::new(z)), None);
+        ks.insert_replacing(ctx, db, dst, Value::ZSet(Box::new(z)), None, deleted);
+        ctx.notify(ev::ZSET, event, dst);
         ctx.ready_keys.push((db, Bytes::copy_from_slice(dst)));
+    } else if deleted {
+        ctx.notify(ev::GENERIC, "del", dst);
     }
     if n > 0 || deleted {
         ctx.stats.dirty += 1;
@@ -597,6 +641,7 @@ pub fn zadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], zincrby: b
         ctx.ready_keys.push((db, key.clone()));
     }
     if added + updated > 0 {
+        ctx.notify(ev::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
         ctx.stats.dirty += (added + updated) as u64;
         ctx.propagate_as_sent(args);
     }
@@ -616,13 +661,14 @@ pub fn zadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], zincrby: b
 
 /// ZREM key member [member ...]
 pub fn zrem(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let n = match with_zset_write(ks, ctx, &args[1], |z| {
+    let (n, emptied) = match with_zset_write(ks, ctx, &args[1], |z| {
         args[2..].iter().filter(|m| z.remove(m)).count()
     }) {
-        Ok(n) => n.unwrap_or(0),
+        Ok(n) => n.unwrap_or((0, false)),
         Err(e) => return e,
     };
     if n > 0 {
+        notify_removed(ctx, "zrem", &args[1], emptied);
         ctx.stats.dirty += n as u64;
         ctx.propagate_as_sent(args);
     }
@@ -809,7 +855,7 @@ pub fn zrange(
     };
     if store {
         let z = ZSetValue::from_pairs(items);
-        return store_zset(ks, ctx, args, &args[1], z);
+        return store_zset(ks, ctx, args, &args[1], z, "zrangestore");
     }
     items_reply(ctx, items, withscores)
 }
@@ -830,7 +876,7 @@ pub fn zremrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], by: R
             Err(e) => return e,
         },
     };
-    let n = match with_zset_write(ks, ctx, &args[1], |z| {
+    let (n, emptied) = match with_zset_write(ks, ctx, &args[1], |z| {
         let victims = match &range {
             ParsedRange::Rank(a, b) => crate::list::clamp_range(*a, *b, z.len())
                 .map_or_else(Vec::new, |(s, e)| z.by_rank(s, e, false)),
@@ -842,10 +888,16 @@ pub fn zremrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], by: R
         }
         victims.len()
     }) {
-        Ok(n) => n.unwrap_or(0),
+        Ok(n) => n.unwrap_or((0, false)),
         Err(e) => return e,
     };
     if n > 0 {
+        let event = match by {
+            RangeBy::Rank => "zremrangebyrank",
+            RangeBy::Score => "zremrangebyscore",
+            RangeBy::Lex => "zremrangebylex",
+        };
+        notify_removed(ctx, event, &args[1], emptied);
         ctx.stats.dirty += n as u64;
         ctx.propagate_as_sent(args);
     }
@@ -887,6 +939,10 @@ fn pop_first(
             items
         })?
         .unwrap_or_default();
+        let (popped, emptied) = popped;
+        if !popped.is_empty() {
+            notify_removed(ctx, if max { "zpopmax" } else { "zpopmin" }, key, emptied);
+        }
         ctx.stats.dirty += popped.len() as u64;
         return Ok(Some((key.clone(), popped)));
     }
@@ -1240,7 +1296,12 @@ fn zsetop(
     }
     let z = ZSetValue::from_pairs(result);
     if store {
-        return store_zset(ks, ctx, args, &args[1], z);
+        let event = match op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            SetOp::Diff => "zdiffstore",
+        };
+        return store_zset(ks, ctx, args, &args[1], z, event);
     }
     items_reply(ctx, z.iter().collect(), withscores)
 }

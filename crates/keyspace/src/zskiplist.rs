@@ -149,6 +149,18 @@ fn cmp(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
 }
 
 impl SkipList {
+    /// Bytes of the node arena and level vectors (MEMORY USAGE); members'
+    /// heap blocks are shared with the zset's dict and not counted here.
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.free.capacity() * 4
+            + self
+                .nodes
+                .iter()
+                .map(|n| n.levels.capacity() * std::mem::size_of::<Level>())
+                .sum::<usize>()
+    }
+
     /// An empty list.
     pub fn new() -> SkipList {
         SkipList {

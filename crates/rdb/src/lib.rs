@@ -34,8 +34,10 @@ pub mod writer;
 use bytes::Bytes;
 
 pub use error::{RdbError, Reason, BAD_DATA_FORMAT_ERR, DUMP_PAYLOAD_ERR};
-pub use reader::{parse_dump_payload, read_rdb, AuxInfo, RdbFile, RdbItem, RdbReader};
-pub use writer::{dump_payload, HeaderAux, RdbWriter, ReplAux, WriterOptions};
+pub use reader::{
+    parse_dump_payload, parse_functions_payload, read_rdb, AuxInfo, RdbFile, RdbItem, RdbReader,
+};
+pub use writer::{dump_payload, functions_payload, HeaderAux, RdbWriter, ReplAux, WriterOptions};
 
 /// The RDB version this crate writes (Redis 7.0's).
 pub const RDB_VERSION: u16 = 10;

@@ -785,3 +785,31 @@ pub fn parse_dump_payload(payload: &[u8]) -> Result<RdbValue, RdbError> {
     let t = c.u8()?;
     read_object(&mut c, t)
 }
+
+/// Decodes a FUNCTION DUMP payload: `FUNCTION2` records (one library's code
+/// each), then the DUMP footer (version ≤ 10, CRC64). `None` when the footer
+/// does not verify or a record is not a function.
+pub fn parse_functions_payload(payload: &[u8]) -> Option<Vec<Bytes>> {
+    if payload.len() < 10 {
+        return None;
+    }
+    let body_len = payload.len() - 10;
+    let footer = &payload[body_len..];
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let stored = u64::from_le_bytes(footer[2..10].try_into().unwrap_or([0; 8]));
+    if version > DUMP_MAX_VERSION || crc64(0, &payload[..body_len + 2]) != stored {
+        return None;
+    }
+    let mut c = Cursor {
+        buf: &payload[..body_len],
+        pos: 0,
+    };
+    let mut out = Vec::new();
+    while c.pos < body_len {
+        if c.u8().ok()? != crate::op::FUNCTION2 {
+            return None;
+        }
+        out.push(c.string().ok()?);
+    }
+    Some(out)
+}

@@ -112,6 +112,14 @@ impl RdbWriter {
         self.flush(out);
     }
 
+    /// Writes one function library's code (`FUNCTION2`), as Redis 7.0 does
+    /// after the aux fields.
+    pub fn function<B: BufMut>(&mut self, out: &mut B, code: &[u8]) {
+        self.scratch.push(op::FUNCTION2);
+        save_string(&mut self.scratch, code, self.opts.compression);
+        self.flush(out);
+    }
+
     /// Starts a database: `SELECTDB` and the `RESIZEDB` sizing hints.
     pub fn select_db<B: BufMut>(
         &mut self,
@@ -162,6 +170,20 @@ pub fn dump_payload(value: &RdbValue) -> Vec<u8> {
     let mut out = vec![object_type(value)];
     // DUMP honours rdbcompression; its default is on.
     save_object(&mut out, value, true);
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// FUNCTION DUMP's payload: a `FUNCTION2` record per library, then the DUMP
+/// footer (RDB version, CRC64).
+pub fn functions_payload(codes: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(op::FUNCTION2);
+        save_string(&mut out, code, true);
+    }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -15,26 +15,13 @@
 //! ```
 
 pub mod backlog;
+pub mod link;
 pub mod merge;
 pub mod psync;
 
 pub use backlog::Backlog;
+pub use link::LinkPhase;
 pub use merge::{LogEntry, Merger, TxId};
 pub use psync::{decide, PsyncDecision, ReplIds};
 
-use bytes::{BufMut, BytesMut};
-
-/// Encodes a command as a RESP multibulk, as it travels in the stream.
-pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
-    out.put_u8(b'*');
-    out.put_slice(args.len().to_string().as_bytes());
-    out.put_slice(b"\r\n");
-    for a in args {
-        let a = a.as_ref();
-        out.put_u8(b'$');
-        out.put_slice(a.len().to_string().as_bytes());
-        out.put_slice(b"\r\n");
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
-    }
-}
+pub use shardis_base::encode_command;

@@ -22,7 +22,7 @@
 use crate::encode_command;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
-use shardis_keyspace::Effect;
+use shardis_base::Effect;
 use std::collections::VecDeque;
 
 /// A multi-shard transaction's id.
@@ -66,6 +66,35 @@ pub struct Drained {
     /// Marker transactions emitted, with the stream length at their point
     /// (relative to the start of `bytes`).
     pub markers: Vec<(TxId, usize)>,
+    /// Byte ranges of `bytes` that belong to replication only (PING,
+    /// `REPLCONF GETACK`, from [`Merger::emit_raw`]): the append-only file
+    /// skips them, as Redis feeds them to replicas and never to the AOF.
+    pub raw: Vec<std::ops::Range<usize>>,
+}
+
+impl Drained {
+    /// `range` of the bytes without the [`Drained::raw`] ranges: what the
+    /// append-only file gets.
+    pub fn without_raw(&self, range: std::ops::Range<usize>) -> Bytes {
+        if self
+            .raw
+            .iter()
+            .all(|r| r.end <= range.start || r.start >= range.end)
+        {
+            return self.bytes.slice(range);
+        }
+        let mut out = BytesMut::with_capacity(range.len());
+        let mut at = range.start;
+        for r in &self.raw {
+            let (s, e) = (r.start.max(range.start), r.end.min(range.end));
+            if s < e {
+                out.extend_from_slice(&self.bytes[at..s]);
+                at = e;
+            }
+        }
+        out.extend_from_slice(&self.bytes[at..range.end]);
+        out.freeze()
+    }
 }
 
 /// Merges shard logs into one RESP stream.
@@ -77,6 +106,7 @@ pub struct Merger {
     db: Option<usize>,
     out: BytesMut,
     markers: Vec<(TxId, usize)>,
+    raw: Vec<std::ops::Range<usize>>,
 }
 
 impl Merger {
@@ -88,6 +118,7 @@ impl Merger {
             db: None,
             out: BytesMut::new(),
             markers: Vec::new(),
+            raw: Vec::new(),
         }
     }
 
@@ -116,7 +147,15 @@ impl Merger {
 
     /// Appends a command that belongs to no db (PING, REPLCONF GETACK).
     pub fn emit_raw(&mut self, args: &[&[u8]]) {
+        let start = self.out.len();
         encode_command(args, &mut self.out);
+        self.raw.push(start..self.out.len());
+    }
+
+    /// Entries of shard `shard`'s log collected but not emitted yet (held
+    /// back behind a transaction's `Release`).
+    pub fn queued_on(&self, shard: usize) -> usize {
+        self.queues[shard].len()
     }
 
     /// Entries waiting in the logs.
@@ -208,6 +247,7 @@ impl Merger {
         Drained {
             bytes: self.out.split().freeze(),
             markers: std::mem::take(&mut self.markers),
+            raw: std::mem::take(&mut self.raw),
         }
     }
 }
@@ -228,6 +268,21 @@ mod tests {
 
     fn text(b: &Bytes) -> String {
         String::from_utf8_lossy(b).replace("\r\n", " ")
+    }
+
+    #[test]
+    fn raw_commands_are_marked_for_the_aof_to_skip() {
+        let mut m = Merger::new(1);
+        m.push(0, [eff(0, &["SET", "a", "1"])]);
+        m.emit_raw(&[b"PING"]);
+        m.push(0, [eff(0, &["DEL", "a"])]);
+        let d = m.drain();
+        assert_eq!(d.raw.len(), 1);
+        assert_eq!(
+            text(&d.without_raw(0..d.bytes.len())),
+            "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 *2 $3 DEL $1 a "
+        );
+        assert!(text(&d.bytes).contains("PING"));
     }
 
     #[test]

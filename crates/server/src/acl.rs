@@ -19,10 +19,10 @@ use crate::conn::Conn;
 use crate::errors;
 use bytes::Bytes;
 use shardis_acl::{table, Context, Denied, Entry, Log, Reason, User, Users};
-use shardis_commands::{Command, COMMANDS};
+use shardis_commands::Command;
 use shardis_protocol::{decode::parse_int, Reply};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The users and the ACL log, shared by every executor.
 pub struct AclState {
@@ -113,13 +113,11 @@ pub fn default_authenticates(users: &Users) -> bool {
 }
 
 /// The ACL table entry of `cmd` as sent: containers resolve to the
-/// subcommand's entry (`config|get`). None for a command Redis 7.0 does not
-/// have (only users with every right may run it).
+/// subcommand's entry (`config|get`). Every implemented command is a Redis
+/// 7.0.15 command, so it always has one.
 fn acl_id(cmd: &'static Command, args: &[Bytes]) -> Option<usize> {
-    static IDS: OnceLock<Vec<Option<usize>>> = OnceLock::new();
-    let ids = IDS.get_or_init(|| COMMANDS.iter().map(|c| table::lookup(c.name)).collect());
-    let id = ids[cmd.id as usize]?;
-    if table::COMMANDS[id].container && args.len() >= 2 {
+    let id = cmd.meta_index;
+    if table::COMMANDS[id].is_container() && args.len() >= 2 {
         Some(table::lookup_sub(id, &args[1]).unwrap_or(id))
     } else {
         Some(id)
@@ -206,6 +204,24 @@ pub fn exec_check(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Opt
     )))
 }
 
+/// SORT's BY and GET read keys the command does not name, so Redis allows
+/// them only to users who may read every key: the error SORT replies
+/// otherwise (checked here because the keyspace does not know the user).
+pub fn sort_patterns(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Option<Reply> {
+    let readonly = match cmd.id {
+        shardis_commands::CommandId::Sort => false,
+        shardis_commands::CommandId::SortRo => true,
+        _ => return None,
+    };
+    if conn.user.unrestricted() {
+        return None;
+    }
+    let msg = shardis_keyspace::sort::pattern_denied(args, readonly)?;
+    let id = acl_id(cmd, args)?;
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+    (!conn.user.reads_every_key(id, &argv)).then(|| Reply::error(msg))
+}
+
 /// Why the connection's user may not run `cmd`, with the command's full
 /// name and the ACL LOG object (command name, key or channel); None if it may.
 fn denial(
@@ -227,6 +243,43 @@ fn denial(
         Denied::Key(pos) | Denied::Channel(pos) => argv[pos].to_vec(),
     };
     Some((name, denied, object))
+}
+
+/// `redis.acl_check_cmd`: None for an unknown command or subcommand, else
+/// whether `user` may run it with these arguments.
+pub fn script_may_run(
+    user: &shardis_acl::User,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Option<bool> {
+    let id = acl_id(cmd, args)?;
+    // Redis's lookupCommand: an unknown subcommand is an unknown command.
+    if table::COMMANDS[id].is_container() && args.len() >= 2 {
+        return None;
+    }
+    Some(script_denial(user, cmd, args).is_none())
+}
+
+/// A script's `redis.call` under its caller's ACL rules (`scriptVerifyACL`):
+/// Redis's error text if the user may not run it.
+pub fn script_denial(
+    user: &shardis_acl::User,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Option<&'static str> {
+    if user.unrestricted() {
+        return None;
+    }
+    let cmd_msg = "The user executing the script can't run this command or subcommand";
+    let Some(id) = acl_id(cmd, args) else {
+        return Some(cmd_msg);
+    };
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+    Some(match user.check(id, &argv).err()? {
+        Denied::Command => cmd_msg,
+        Denied::Key(_) => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
+        Denied::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
+    })
 }
 
 /// Adds an ACL LOG entry for the connection's user; `cmd` is what CLIENT
@@ -434,15 +487,12 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 let name = String::from_utf8_lossy(&args[2][..args[2].len().min(128)]).into_owned();
                 return Reply::Error(format!("ERR Unknown category '{name}'"));
             };
-            // Only commands shardis implements (Redis lists its own table).
+            // Only the commands and subcommands shardis implements (Redis
+            // lists its own table).
             Reply::Array(
-                table::COMMANDS
-                    .iter()
+                shardis_commands::visible()
+                    .map(|i| &table::COMMANDS[i])
                     .filter(|c| c.categories & bit != 0)
-                    .filter(|c| {
-                        let top = c.name.split('|').next().unwrap_or(c.name);
-                        shardis_commands::lookup(top.as_bytes()).is_some()
-                    })
                     .map(|c| Reply::bulk(c.name.as_bytes()))
                     .collect(),
             )
@@ -501,10 +551,9 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         }
         b"help" if n == 2 => Reply::Array(HELP.iter().map(|l| Reply::Status((*l).into())).collect()),
         b"dryrun" if n >= 4 => dryrun(&shared.acl.snapshot(), &args[2], &args[3..]),
-        _ => match table::lookup("acl").and_then(|acl| table::lookup_sub(acl, &args[1])) {
-            Some(id) => Reply::Error(errors::wrong_arity(table::COMMANDS[id].name)),
-            None => Reply::Error(errors::unknown_subcommand(&args[1], "acl")),
-        },
+        // Unknown subcommands and Redis's arities were answered before
+        // dispatch (conn.rs); what is left is the handler's own check.
+        _ => Reply::Error(errors::subcommand_syntax(&args[1], "acl")),
     }
 }
 
@@ -522,7 +571,7 @@ fn dryrun(users: &Users, user: &[u8], cmd: &[Bytes]) -> Reply {
     let Some(mut id) = table::lookup(command.name) else {
         return not_found();
     };
-    if table::COMMANDS[id].container && cmd.len() >= 2 {
+    if table::COMMANDS[id].is_container() && cmd.len() >= 2 {
         match table::lookup_sub(id, &cmd[1]) {
             Some(sub) => id = sub,
             None => return not_found(),

@@ -4,14 +4,11 @@
 
 use crate::conn::Conn;
 use crate::errors::{self, SYNTAX};
+use crate::pubsub::Kind;
 use bytes::Bytes;
-use shardis_commands::{flags, lookup, Command, CommandId, COMMANDS};
+use shardis_commands::{flags, lookup, meta, Command, CommandId, COMMANDS};
 use shardis_protocol::{decode::parse_int, Protocol, Reply};
 use std::sync::atomic::Ordering;
-
-fn upper(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_ascii_uppercase()
-}
 
 fn eq(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
@@ -30,14 +27,26 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
     match cmd.id {
         CommandId::Multi => crate::tx::multi(conn),
         CommandId::Exec => crate::tx::exec(conn).await,
+        CommandId::Eval | CommandId::EvalRo | CommandId::Evalsha | CommandId::EvalshaRo => {
+            crate::script::eval(conn, cmd, args).await
+        }
+        CommandId::Script => crate::script::script(conn, args).await,
+        CommandId::Fcall | CommandId::FcallRo => {
+            crate::script::functions::fcall(conn, cmd, args).await
+        }
+        CommandId::Function => crate::script::functions::function(conn, args).await,
         CommandId::Discard => crate::tx::discard(conn).await,
         CommandId::Watch => crate::tx::watch(conn, args).await,
+        CommandId::Migrate => crate::migrate::command(conn, args).await,
         CommandId::Unwatch => crate::tx::unwatch(conn).await,
-        CommandId::Subscribe => crate::pubsub::subscribe(conn, args, false),
-        CommandId::Psubscribe => crate::pubsub::subscribe(conn, args, true),
-        CommandId::Unsubscribe => crate::pubsub::unsubscribe(conn, args, false),
-        CommandId::Punsubscribe => crate::pubsub::unsubscribe(conn, args, true),
-        CommandId::Publish => crate::pubsub::publish(conn, args).await,
+        CommandId::Subscribe => crate::pubsub::subscribe(conn, args, Kind::Channel),
+        CommandId::Psubscribe => crate::pubsub::subscribe(conn, args, Kind::Pattern),
+        CommandId::Ssubscribe => crate::pubsub::subscribe(conn, args, Kind::Shard),
+        CommandId::Unsubscribe => crate::pubsub::unsubscribe(conn, args, Kind::Channel),
+        CommandId::Punsubscribe => crate::pubsub::unsubscribe(conn, args, Kind::Pattern),
+        CommandId::Sunsubscribe => crate::pubsub::unsubscribe(conn, args, Kind::Shard),
+        CommandId::Publish => crate::pubsub::publish(conn, args, false).await,
+        CommandId::Spublish => crate::pubsub::publish(conn, args, true).await,
         CommandId::Pubsub => crate::pubsub::pubsub(conn, args).await,
         // RESP2 subscribed clients get PING as a message-shaped array.
         CommandId::Ping if conn.subs.active() && conn.proto == Protocol::Resp2 => {
@@ -52,6 +61,13 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             _ => Reply::Error(errors::wrong_arity("ping")),
         },
         CommandId::Echo => Reply::Bulk(args[1].clone()),
+        CommandId::Lolwut => crate::lolwut::lolwut(args),
+        CommandId::Module => crate::module::module(conn, args),
+        CommandId::Memory => crate::memstats::memory(conn, args).await,
+        // Cluster-mode commands; outside cluster mode Redis answers this.
+        CommandId::Readonly | CommandId::Readwrite | CommandId::Asking | CommandId::Cluster => {
+            Reply::error("ERR This instance has cluster support disabled")
+        }
         CommandId::Quit => {
             conn.close_after_reply = true;
             Reply::OK
@@ -72,8 +88,11 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             crate::obs::monitor::stop(conn);
             crate::tx::reset(conn).await;
             crate::pubsub::reset(conn);
+            crate::tracking::disable(conn).await;
             conn.db = 0;
             conn.proto = Protocol::Resp2;
+            conn.reply_off = false;
+            conn.skip_next = false;
             crate::acl::reset_user(conn);
             let mut info = conn.info.borrow_mut();
             info.name.clear();
@@ -87,7 +106,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
         CommandId::Info => {
             Reply::Verbatim("txt", Bytes::from(crate::info::render(conn, args).await))
         }
-        CommandId::Config => config(conn, args),
+        CommandId::Config => config(conn, args).await,
         CommandId::Time => {
             let us = crate::shared::unix_us();
             Reply::Array(vec![
@@ -114,27 +133,32 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             }
             let db = conn.db;
             let all = cmd.id == CommandId::Flushall;
-            let effect = args.to_vec();
-            let r = conn
-                .shard
-                .broadcast(move |s| {
+            let effect = shardis_keyspace::Effect {
+                db,
+                args: args.to_vec(),
+            };
+            let r = crate::multi::with_every_shard(
+                &conn.shard,
+                conn.holds_every_shard,
+                effect,
+                move |s| {
                     s.watch.borrow_mut().touch_db((!all).then_some(db));
-                    let mut ks = s.keyspace.borrow_mut();
-                    if all {
-                        ks.flush_all()
-                    } else {
-                        ks.flush_db(db)
+                    crate::tracking::flushed(s);
+                    {
+                        let mut ks = s.keyspace.borrow_mut();
+                        if all {
+                            ks.flush_all()
+                        } else {
+                            ks.flush_db(db)
+                        }
                     }
-                })
-                .await;
+                    crate::blocking::dbs_changed(s, (!all).then_some(&[db][..]));
+                },
+            )
+            .await;
             if r.is_err() {
                 return Reply::error(errors::SHUTTING_DOWN);
             }
-            conn.shard
-                .log_effects(std::iter::once(shardis_keyspace::Effect {
-                    db,
-                    args: effect,
-                }));
             conn.shard.counters().dirty.fetch_add(1, Ordering::Relaxed);
             Reply::OK
         }
@@ -154,24 +178,26 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                 return Reply::error(errors::DB_OUT_OF_RANGE);
             }
             if a != b {
-                let effect = args.to_vec();
-                if conn
-                    .shard
-                    .broadcast(move |s| {
+                let effect = shardis_keyspace::Effect {
+                    db: conn.db,
+                    args: args.to_vec(),
+                };
+                if crate::multi::with_every_shard(
+                    &conn.shard,
+                    conn.holds_every_shard,
+                    effect,
+                    move |s| {
                         s.watch.borrow_mut().touch_db(Some(a));
                         s.watch.borrow_mut().touch_db(Some(b));
-                        s.keyspace.borrow_mut().swap_db(a, b)
-                    })
-                    .await
-                    .is_err()
+                        s.keyspace.borrow_mut().swap_db(a, b);
+                        crate::blocking::dbs_changed(s, Some(&[a, b]));
+                    },
+                )
+                .await
+                .is_err()
                 {
                     return Reply::error(errors::SHUTTING_DOWN);
                 }
-                conn.shard
-                    .log_effects(std::iter::once(shardis_keyspace::Effect {
-                        db: conn.db,
-                        args: effect,
-                    }));
             }
             Reply::OK
         }
@@ -189,6 +215,8 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
         }
         CommandId::Scan => scan(conn, args).await,
         CommandId::Randomkey => randomkey(conn).await,
+        // Runs on this executor and blocks it for its duration, as it blocks Redis.
+        CommandId::Pfselftest => shardis_keyspace::hll::selftest(),
         CommandId::Debug => debug(conn, args).await,
         CommandId::Slowlog => crate::obs::commands::slowlog(conn, args).await,
         CommandId::Latency => crate::obs::commands::latency_cmd(conn, args).await,
@@ -290,6 +318,10 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             crate::persist::spawn_bgsave(&conn.shard);
             Reply::Simple("Background saving started")
         }
+        CommandId::Bgrewriteaof => match conn.shard.call(0, crate::aof::bgrewriteaof).await {
+            Ok(r) => r,
+            Err(_) => Reply::error(errors::SHUTTING_DOWN),
+        },
         CommandId::Lastsave => Reply::Integer(
             conn.shard
                 .shared
@@ -305,7 +337,11 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
 async fn master_link_up(conn: &Conn) -> bool {
     conn.shard
         .call(0, |s0| {
-            s0.repl.borrow().master.as_ref().is_some_and(|m| m.link_up)
+            s0.repl
+                .borrow()
+                .master
+                .as_ref()
+                .is_some_and(|m| m.phase.is_up())
         })
         .await
         .unwrap_or(false)
@@ -319,14 +355,13 @@ fn role(s0: &crate::shard::Shard) -> Reply {
             Reply::bulk(b"slave"),
             Reply::bulk(m.host.as_bytes()),
             Reply::Integer(m.port as i64),
-            Reply::bulk(if m.link_up {
-                b"connected".as_slice()
-            } else if m.sync_in_progress {
-                b"sync".as_slice()
+            Reply::bulk(m.phase.role_name().as_bytes()),
+            // Redis reports the offset of a connected master client only.
+            Reply::Integer(if m.phase.is_up() {
+                repl.master_offset()
             } else {
-                b"connect".as_slice()
+                -1
             }),
-            Reply::Integer(repl.master_offset()),
         ]),
     }
 }
@@ -353,7 +388,27 @@ fn replconf(conn: &mut Conn, args: &[Bytes]) -> Reply {
             }
             // ACK/GETACK from something that is not an attached replica: ignored, as Redis does.
             b"ack" | b"getack" => return Reply::Raw(Bytes::new()),
-            b"rdb-only" | b"rdb-filter-only" => {}
+            b"rdb-only" => match parse_int(val) {
+                Some(0) => conn.replconf.rdb_only = false,
+                Some(1) => conn.replconf.rdb_only = true,
+                Some(_) => {
+                    return Reply::error("ERR value is out of range, value must between 0 and 1")
+                }
+                None => return Reply::error(errors::NOT_INTEGER),
+            },
+            // Redis's one filter keeps only functions in the RDB.
+            b"rdb-filter-only" => {
+                conn.replconf.rdb_functions_only = false;
+                for f in val.split(|&b| b == b' ').filter(|f| !f.is_empty()) {
+                    if !eq(f, "functions") {
+                        return Reply::Error(format!(
+                            "ERR Unsupported rdb-filter-only option: {}",
+                            String::from_utf8_lossy(f)
+                        ));
+                    }
+                    conn.replconf.rdb_functions_only = true;
+                }
+            }
             _ => {
                 return Reply::Error(format!(
                     "ERR Unrecognized REPLCONF option: {}",
@@ -401,6 +456,11 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
         Some(_) => return Reply::error("ERR timeout is negative"),
         None => return Reply::error("ERR timeout is not an integer or out of range"),
     };
+    // Blocked like BLPOP as far as CLIENT UNBLOCK and CLIENT LIST can tell.
+    let id = conn.info.borrow().id;
+    let unblocked = crate::blocking::wait_started(&conn.shard, id);
+    conn.info.borrow_mut().flags = "b".into();
+    let flag = unblocked.clone();
     let n = conn
         .shard
         .call_async(0, move |s0| async move {
@@ -411,11 +471,22 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
             } else {
                 Some(std::time::Duration::from_millis(timeout as u64))
             };
-            crate::repl::wait_for_acks(&s0, target, numreplicas.max(0) as usize, t).await
+            crate::repl::wait_for_acks(&s0, target, numreplicas.max(0) as usize, t, &flag).await
         })
         .await
-        .unwrap_or(0);
-    Reply::Integer(n as i64)
+        .unwrap_or(Some(0));
+    crate::blocking::wait_ended(&conn.shard, id);
+    crate::tx::refresh_flags(conn);
+    if unblocked.load(Ordering::Acquire) == crate::blocking::UNBLOCK_ERROR {
+        return Reply::error(crate::blocking::UNBLOCKED_BY_CLIENT);
+    }
+    match n {
+        Some(n) => Reply::Integer(n as i64),
+        None => {
+            conn.close_after_reply = true;
+            Reply::error(crate::blocking::UNBLOCKED_ROLE_CHANGE)
+        }
+    }
 }
 
 fn auth(conn: &mut Conn, args: &[Bytes]) -> Reply {
@@ -603,10 +674,69 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
             String::from_utf8_lossy(&args[1])
         )),
         (b"unpause", 2) => crate::limits::unpause(&conn.shard.shared),
+        (b"reply", 3) => {
+            let mode = args[2].to_ascii_lowercase();
+            match mode.as_slice() {
+                b"on" => {
+                    conn.reply_off = false;
+                    conn.skip_next = false;
+                    Reply::OK
+                }
+                // Neither answers: OFF silences itself, SKIP sends nothing.
+                b"off" => {
+                    conn.reply_off = true;
+                    Reply::Raw(Bytes::new())
+                }
+                b"skip" => {
+                    if !conn.reply_off {
+                        conn.skip_next = true;
+                    }
+                    Reply::Raw(Bytes::new())
+                }
+                _ => Reply::error(SYNTAX),
+            }
+        }
+        (b"unblock", 3 | 4) => {
+            let Some(id) = parse_int(&args[2]) else {
+                return Reply::error(errors::NOT_INTEGER);
+            };
+            let error = match args.get(3) {
+                None => false,
+                Some(a) if eq(a, "timeout") => false,
+                Some(a) if eq(a, "error") => true,
+                Some(_) => {
+                    return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                }
+            };
+            if id <= 0 {
+                return Reply::Integer(0);
+            }
+            let id = id as u64;
+            match conn
+                .shard
+                .broadcast(move |s| crate::blocking::unblock_client(s, id, error))
+                .await
+            {
+                Ok(v) => Reply::Integer(v.iter().any(|&b| b) as i64),
+                Err(_) => Reply::error(errors::SHUTTING_DOWN),
+            }
+        }
+        (b"unblock", n) if n > 4 => Reply::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
         (b"no-evict", 3) => crate::limits::no_evict(conn, &args[2]),
+        (b"tracking", n) if n >= 3 => crate::tracking::client_tracking(conn, args).await,
+        (b"caching", 3) => crate::tracking::client_caching(conn, args),
+        (b"getredir", 2) => crate::tracking::client_getredir(conn),
+        (b"trackinginfo", 2) => crate::tracking::client_trackinginfo(conn),
         (b"help", 2) => Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CACHING (YES|NO)",
+                "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+                "GETREDIR",
+                "    Return the client ID we are redirecting to when tracking is enabled.",
                 "GETNAME",
                 "    Return the name of the current connection.",
                 "ID",
@@ -627,16 +757,29 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 "      Kill connections authenticated by <username>.",
                 "    * SKIPME (YES|NO)",
                 "      Skip killing current connection (default: yes).",
-                "    * ID <client-id>",
-                "      Kill connections by client id.",
                 "LIST [options ...]",
                 "    Return information about client connections. Options:",
                 "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
                 "      Return clients of specified type.",
+                "UNPAUSE",
+                "    Stop the current client pause, resuming traffic.",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "    Suspend all, or just write, clients for <timeout> milliseconds.",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
                 "SETNAME <name>",
                 "    Assign the name <name> to the current connection.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                "         [OPTIN] [OPTOUT] [NOLOOP]",
+                "    Control server assisted client side caching.",
+                "TRACKINGINFO",
+                "    Report tracking status for the current connection.",
+                "NO-EVICT (ON|OFF)",
+                "    Protect current client connection from eviction.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|l| Reply::Status(l.to_string()))
@@ -644,7 +787,8 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
         ),
         (
             b"getname" | b"id" | b"setname" | b"info" | b"help" | b"kill" | b"pause" | b"unpause"
-            | b"no-evict",
+            | b"no-evict" | b"unblock" | b"reply" | b"tracking" | b"caching" | b"getredir"
+            | b"trackinginfo",
             _,
         ) => Reply::Error(errors::wrong_arity(&format!(
             "client|{}",
@@ -686,7 +830,15 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
                     Some(n) if n > 0 => id = Some(n as u64),
                     _ => return Reply::error("ERR client-id should be greater than 0"),
                 },
-                b"user" => user = Some(String::from_utf8_lossy(v).into_owned()),
+                b"user" => {
+                    if conn.shard.shared.acl.snapshot().get(v).is_none() {
+                        return Reply::Error(format!(
+                            "ERR No such user '{}'",
+                            String::from_utf8_lossy(v)
+                        ));
+                    }
+                    user = Some(String::from_utf8_lossy(v).into_owned())
+                }
                 b"type" => {
                     ctype = Some(match v.to_ascii_lowercase().as_slice() {
                         b"normal" => "normal",
@@ -716,50 +868,74 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
         }
         (addr, laddr, id, user, skipme, false)
     };
-    // Replication links live on shard 0, outside the client registries.
-    if matches!(ctype, Some("master") | Some("replica")) {
-        let (addr, id) = (addr.clone(), id);
-        let n = conn
-            .shard
-            .call(0, move |s0| {
-                s0.repl
-                    .borrow_mut()
-                    .kill_links(ctype == Some("master"), addr.as_deref(), id)
+    let normal_only = matches!(ctype, Some("normal") | Some("pubsub"));
+    let links_only = matches!(ctype, Some("master") | Some("replica"));
+    let killed = if links_only {
+        Ok(Vec::new())
+    } else {
+        let (addr, laddr, user) = (addr.clone(), laddr.clone(), user.clone());
+        conn.shard
+            .broadcast(move |s| {
+                let mut n = 0;
+                for c in s.clients.borrow().values() {
+                    let mut c = c.borrow_mut();
+                    let pubsub = c.subscribed();
+                    if (skipme && c.id == me)
+                        || (ctype == Some("pubsub") && !pubsub)
+                        || (ctype == Some("normal") && pubsub)
+                        || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
+                        || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+                        || id.is_some_and(|i| i != c.id)
+                        || user.as_ref().is_some_and(|u| *u != c.user)
+                    {
+                        continue;
+                    }
+                    if c.id == me {
+                        // Our own connection closes after this reply is written.
+                        c.killed = true;
+                    } else {
+                        c.kill();
+                    }
+                    n += 1;
+                }
+                n
             })
             .await
-            .unwrap_or(0);
-        return Reply::Integer(n as i64);
-    }
-    let killed = conn
-        .shard
-        .broadcast(move |s| {
-            let mut n = 0;
-            for c in s.clients.borrow().values() {
-                let mut c = c.borrow_mut();
-                let pubsub = c.sub + c.psub > 0;
-                if (skipme && c.id == me)
-                    || (ctype == Some("pubsub") && !pubsub)
-                    || (ctype == Some("normal") && pubsub)
-                    || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
-                    || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
-                    || id.is_some_and(|i| i != c.id)
-                    || user.as_ref().is_some_and(|u| *u != c.user)
-                {
-                    continue;
+    };
+    // Replication links (our master, our replicas) live on shard 0, outside
+    // the client registries; the same filters select them, as in Redis.
+    let links = if normal_only {
+        0
+    } else {
+        conn.shard
+            .call(0, move |s0| {
+                let links = s0.obs.borrow().links.clone();
+                let mut master = false;
+                let mut replicas = Vec::new();
+                for l in &links {
+                    let c = l.borrow();
+                    let kind = c.kind();
+                    if ctype.is_some_and(|t| t != kind)
+                        || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
+                        || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+                        || id.is_some_and(|i| i != c.id)
+                        || user.as_ref().is_some_and(|u| *u != c.user)
+                    {
+                        continue;
+                    }
+                    if kind == "master" {
+                        master = true;
+                    } else {
+                        replicas.push(c.id);
+                    }
                 }
-                if c.id == me {
-                    // Our own connection closes after this reply is written.
-                    c.killed = true;
-                } else {
-                    c.kill();
-                }
-                n += 1;
-            }
-            n
-        })
-        .await;
+                s0.repl.borrow_mut().kill_links(master, &replicas)
+            })
+            .await
+            .unwrap_or(0)
+    };
     let n: i64 = match killed {
-        Ok(v) => v.iter().sum(),
+        Ok(v) => v.iter().sum::<i64>() + links as i64,
         Err(_) => return Reply::error(errors::SHUTTING_DOWN),
     };
     if old {
@@ -773,199 +949,384 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
     }
 }
 
-fn command_info(c: &Command) -> Reply {
-    let (first, last, step) = c.legacy_key_range();
-    let flags = flags::NAMES
+/// A set of flag names (Redis prints these as status strings in a set).
+fn flag_set<T: Copy + Into<u64>>(
+    bits: T,
+    names: impl Iterator<Item = (u64, &'static str)>,
+) -> Reply {
+    let bits: u64 = bits.into();
+    Reply::Set(
+        names
+            .filter(|(f, _)| bits & f != 0)
+            .map(|(_, n)| Reply::Status(n.to_string()))
+            .collect(),
+    )
+}
+
+fn bit_names(names: &'static [&'static str]) -> impl Iterator<Item = (u64, &'static str)> {
+    names.iter().enumerate().map(|(i, n)| (1u64 << i, *n))
+}
+
+fn key_spec_flags(bits: u16) -> Reply {
+    flag_set(bits, bit_names(meta::ks::NAMES))
+}
+
+/// One row of COMMAND INFO (server.c addReplyCommandInfo), subcommands
+/// limited to the implemented ones.
+fn command_info(i: usize, c: &Command) -> Reply {
+    let m = &meta::TABLE[i];
+    let kv = |k: &str, v: Reply| (Reply::bulk(k.as_bytes()), v);
+    let specs = m
+        .key_specs
         .iter()
-        .filter(|(f, _)| c.has(*f))
-        .map(|(_, n)| Reply::Status(n.to_string()))
+        .map(|s| {
+            let mut fields = Vec::with_capacity(4);
+            if let Some(n) = s.notes {
+                fields.push(kv("notes", Reply::bulk(n.as_bytes())));
+            }
+            fields.push(kv("flags", key_spec_flags(s.flags)));
+            let begin = match s.begin {
+                meta::Begin::Index(i) => vec![
+                    kv("type", Reply::bulk(b"index")),
+                    kv(
+                        "spec",
+                        Reply::Map(vec![kv("index", Reply::Integer(i as i64))]),
+                    ),
+                ],
+                meta::Begin::Keyword { keyword, startfrom } => vec![
+                    kv("type", Reply::bulk(b"keyword")),
+                    kv(
+                        "spec",
+                        Reply::Map(vec![
+                            kv("keyword", Reply::bulk(keyword.as_bytes())),
+                            kv("startfrom", Reply::Integer(startfrom as i64)),
+                        ]),
+                    ),
+                ],
+                meta::Begin::Unknown => vec![
+                    kv("type", Reply::bulk(b"unknown")),
+                    kv("spec", Reply::Map(vec![])),
+                ],
+            };
+            fields.push(kv("begin_search", Reply::Map(begin)));
+            let find = match s.find {
+                meta::Find::Range {
+                    lastkey,
+                    keystep,
+                    limit,
+                } => vec![
+                    kv("type", Reply::bulk(b"range")),
+                    kv(
+                        "spec",
+                        Reply::Map(vec![
+                            kv("lastkey", Reply::Integer(lastkey as i64)),
+                            kv("keystep", Reply::Integer(keystep as i64)),
+                            kv("limit", Reply::Integer(limit as i64)),
+                        ]),
+                    ),
+                ],
+                meta::Find::Keynum {
+                    keynumidx,
+                    firstkey,
+                    keystep,
+                } => vec![
+                    kv("type", Reply::bulk(b"keynum")),
+                    kv(
+                        "spec",
+                        Reply::Map(vec![
+                            kv("keynumidx", Reply::Integer(keynumidx as i64)),
+                            kv("firstkey", Reply::Integer(firstkey as i64)),
+                            kv("keystep", Reply::Integer(keystep as i64)),
+                        ]),
+                    ),
+                ],
+                meta::Find::Unknown => vec![
+                    kv("type", Reply::bulk(b"unknown")),
+                    kv("spec", Reply::Map(vec![])),
+                ],
+            };
+            fields.push(kv("find_keys", Reply::Map(find)));
+            Reply::Map(fields)
+        })
         .collect();
-    let mut cats = vec![];
-    cats.push(if c.is_write() {
-        "@write"
-    } else if c.has(flags::READONLY) {
-        "@read"
+    // Redis answers a set for "no subcommands" and an array for a container.
+    let subs = if m.is_container() {
+        Reply::Array(
+            meta::children(i)
+                .iter()
+                .filter(|&&s| c.implements_sub(s))
+                .map(|&s| command_info(s, c))
+                .collect(),
+        )
     } else {
-        "@connection"
-    });
-    let group = match c.group {
-        "generic" => "@keyspace",
-        "string" => "@string",
-        "list" => "@list",
-        "hash" => "@hash",
-        "set" => "@set",
-        "sorted-set" => "@sortedset",
-        "stream" => "@stream",
-        "pubsub" => "@pubsub",
-        "transactions" => "@transaction",
-        "server" => "@admin",
-        _ => "",
+        Reply::Set(vec![])
     };
-    if !group.is_empty() && group != cats[0] {
-        cats.push(group);
-    }
-    if c.has(flags::FAST) {
-        cats.push("@fast");
-    } else {
-        cats.push("@slow");
-    }
-    if c.has(flags::BLOCKING) {
-        cats.push("@blocking");
-    }
     Reply::Array(vec![
-        Reply::bulk(c.name.as_bytes()),
-        Reply::Integer(c.arity as i64),
-        Reply::Set(flags),
-        Reply::Integer(first),
-        Reply::Integer(last),
-        Reply::Integer(step),
+        Reply::bulk(m.name.as_bytes()),
+        Reply::Integer(m.arity as i64),
+        flag_set(m.flags, flags::NAMES.iter().map(|(f, n)| (*f as u64, *n))),
+        Reply::Integer(m.first_key as i64),
+        Reply::Integer(m.last_key as i64),
+        Reply::Integer(m.step as i64),
         Reply::Set(
-            cats.into_iter()
-                .map(|s| Reply::Status(s.to_string()))
+            meta::CATEGORIES
+                .iter()
+                .enumerate()
+                .filter(|(b, _)| m.categories & (1 << b) != 0)
+                .map(|(_, n)| Reply::Status(format!("@{n}")))
                 .collect(),
         ),
-        Reply::Set(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
+        Reply::Set(m.tips.iter().map(|t| Reply::bulk(t.as_bytes())).collect()),
+        Reply::Set(specs),
+        subs,
     ])
 }
 
-fn command_docs(c: &Command) -> Reply {
-    let mut doc = vec![
-        (Reply::bulk(b"summary"), Reply::bulk(c.summary.as_bytes())),
-        (Reply::bulk(b"since"), Reply::bulk(b"1.0.0")),
-        (Reply::bulk(b"group"), Reply::bulk(c.group.as_bytes())),
-    ];
-    let args = syntax_arguments(c.syntax);
-    if !args.is_empty() {
-        doc.push((Reply::bulk(b"arguments"), Reply::Array(args)));
-    }
-    Reply::Map(doc)
+/// COMMAND DOCS arguments (server.c addReplyCommandArgList).
+fn doc_args(args: &[meta::Arg]) -> Reply {
+    let kv = |k: &str, v: Reply| (Reply::bulk(k.as_bytes()), v);
+    let opt = |v: Option<&str>| v.map(|v| Reply::bulk(v.as_bytes()));
+    Reply::Array(
+        args.iter()
+            .map(|a| {
+                let mut f = vec![
+                    kv("name", Reply::bulk(a.name.as_bytes())),
+                    kv("type", Reply::bulk(a.kind.name().as_bytes())),
+                ];
+                if a.key_spec_index != -1 {
+                    f.push(kv(
+                        "key_spec_index",
+                        Reply::Integer(a.key_spec_index as i64),
+                    ));
+                }
+                for (k, v) in [
+                    ("token", a.token),
+                    ("summary", a.summary),
+                    ("since", a.since),
+                    ("deprecated_since", a.deprecated_since),
+                ] {
+                    if let Some(v) = opt(v) {
+                        f.push(kv(k, v));
+                    }
+                }
+                if a.flags != 0 {
+                    f.push(kv("flags", flag_set(a.flags, bit_names(meta::arg::NAMES))));
+                }
+                if matches!(a.kind, meta::ArgType::Oneof | meta::ArgType::Block) {
+                    f.push(kv("arguments", doc_args(a.arguments)));
+                }
+                Reply::Map(f)
+            })
+            .collect(),
+    )
 }
 
-/// Turns a synopsis such as `key [EX seconds] [NX|XX]` into COMMAND DOCS
-/// argument entries; redis-cli builds its hints from them.
-fn syntax_arguments(syntax: &str) -> Vec<Reply> {
-    let mut out = Vec::new();
-    let mut depth = 0;
-    let mut cur = String::new();
-    let mut optional = false;
-    let push = |text: &str, optional: bool, out: &mut Vec<Reply>| {
-        let text = text.trim();
-        if text.is_empty() {
-            return;
-        }
-        let multiple = text.ends_with("...");
-        let name = text.trim_end_matches("...").trim().to_string();
-        let mut fields = vec![
-            (
-                Reply::bulk(b"name"),
-                Reply::bulk(name.to_lowercase().replace(' ', "_").as_bytes()),
-            ),
-            (Reply::bulk(b"type"), Reply::bulk(b"string")),
-            (Reply::bulk(b"display_text"), Reply::bulk(name.as_bytes())),
-        ];
-        let mut flags = Vec::new();
-        if optional {
-            flags.push(Reply::Status("optional".into()));
-        }
-        if multiple {
-            flags.push(Reply::Status("multiple".into()));
-        }
-        if !flags.is_empty() {
-            fields.push((Reply::bulk(b"flags"), Reply::Array(flags)));
-        }
-        out.push(Reply::Map(fields));
-    };
-    for ch in syntax.chars() {
-        match ch {
-            '[' => {
-                if depth == 0 {
-                    push(&cur, false, &mut out);
-                    cur.clear();
-                    optional = true;
-                } else {
-                    cur.push(ch);
-                }
-                depth += 1;
-            }
-            ']' => {
-                depth -= 1;
-                if depth == 0 {
-                    push(&cur, optional, &mut out);
-                    cur.clear();
-                    optional = false;
-                } else {
-                    cur.push(ch);
-                }
-            }
-            ' ' if depth == 0 => {
-                push(&cur, false, &mut out);
-                cur.clear();
-            }
-            _ => cur.push(ch),
-        }
+/// One entry of COMMAND DOCS (server.c addReplyCommandDocs), subcommands
+/// limited to the implemented ones.
+fn command_docs(i: usize, c: &Command) -> Reply {
+    let m = &meta::TABLE[i];
+    let d = &m.doc;
+    let kv = |k: &str, v: Reply| (Reply::bulk(k.as_bytes()), v);
+    let mut f = Vec::with_capacity(10);
+    if let Some(s) = d.summary {
+        f.push(kv("summary", Reply::bulk(s.as_bytes())));
     }
-    push(&cur, optional, &mut out);
-    out
+    if let Some(s) = d.since {
+        f.push(kv("since", Reply::bulk(s.as_bytes())));
+    }
+    f.push(kv("group", Reply::bulk(d.group.as_bytes())));
+    if let Some(s) = d.complexity {
+        f.push(kv("complexity", Reply::bulk(s.as_bytes())));
+    }
+    if d.doc_flags != 0 {
+        f.push(kv(
+            "doc_flags",
+            flag_set(d.doc_flags, bit_names(meta::doc::NAMES)),
+        ));
+    }
+    if let Some(s) = d.deprecated_since {
+        f.push(kv("deprecated_since", Reply::bulk(s.as_bytes())));
+    }
+    if let Some(s) = d.replaced_by {
+        f.push(kv("replaced_by", Reply::bulk(s.as_bytes())));
+    }
+    if let Some(h) = d.history {
+        let h = h
+            .iter()
+            .map(|(v, t)| Reply::Array(vec![Reply::bulk(v.as_bytes()), Reply::bulk(t.as_bytes())]))
+            .collect();
+        f.push(kv("history", Reply::Set(h)));
+    }
+    if let Some(a) = d.arguments {
+        f.push(kv("arguments", doc_args(a)));
+    }
+    if m.is_container() {
+        let subs = meta::children(i)
+            .iter()
+            .filter(|&&s| c.implements_sub(s))
+            .map(|&s| {
+                (
+                    Reply::bulk(meta::TABLE[s].name.as_bytes()),
+                    command_docs(s, c),
+                )
+            })
+            .collect();
+        f.push(kv("subcommands", Reply::Map(subs)));
+    }
+    Reply::Map(f)
+}
+
+/// The implemented command or subcommand named `full` (`get`, `config|get`)
+/// with its top-level command.
+fn lookup_full(full: &[u8]) -> Option<(usize, &'static Command)> {
+    let i = shardis_commands::lookup_full(full)?;
+    let top = meta::TABLE[i].parent.unwrap_or(i);
+    Some((i, lookup(meta::TABLE[top].name.as_bytes())?))
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS (server.c getKeysSubcommandImpl).
+fn command_getkeys(argv: &[Bytes], with_flags: bool) -> Reply {
+    let Some(cmd) = lookup(&argv[0]) else {
+        return Reply::error("ERR Invalid command specified");
+    };
+    // As Redis's lookupCommand: a container followed by an argument resolves
+    // to that subcommand; alone, it is itself.
+    let i = match argv.get(1) {
+        Some(sub) if cmd.meta.is_container() => match cmd.sub(sub) {
+            Some(i) => i,
+            None => return Reply::error("ERR Invalid command specified"),
+        },
+        _ => cmd.meta_index,
+    };
+    let m = &meta::TABLE[i];
+    if !meta::has_keys(m) {
+        return Reply::error("ERR The command has no key arguments");
+    }
+    let n = argv.len() as i32;
+    if (m.arity > 0 && m.arity != n) || n < -m.arity {
+        return Reply::error("ERR Invalid number of arguments specified for command");
+    }
+    let args: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+    let keys = meta::keys(m, &args);
+    if keys.is_empty() {
+        return if m.flags & flags::NO_MANDATORY_KEYS != 0 {
+            Reply::Array(vec![])
+        } else {
+            Reply::error("ERR Invalid arguments specified for command")
+        };
+    }
+    Reply::Array(
+        keys.into_iter()
+            .map(|(pos, f)| {
+                let key = Reply::Bulk(argv[pos].clone());
+                if with_flags {
+                    Reply::Array(vec![key, key_spec_flags(f)])
+                } else {
+                    key
+                }
+            })
+            .collect(),
+    )
+}
+
+/// COMMAND LIST [FILTERBY MODULE name|ACLCAT cat|PATTERN pattern].
+fn command_list(args: &[Bytes]) -> Reply {
+    enum Filter<'a> {
+        All,
+        Nothing,
+        Cat(u32),
+        Pattern(&'a [u8]),
+    }
+    let mut filter = Filter::All;
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        if !args[i].eq_ignore_ascii_case(b"filterby") || more != 2 {
+            return Reply::error(SYNTAX);
+        }
+        let arg = &args[i + 2];
+        filter = match args[i + 1].to_ascii_lowercase().as_slice() {
+            // shardis loads no modules: no command belongs to one.
+            b"module" => Filter::Nothing,
+            b"aclcat" => match std::str::from_utf8(arg).ok().and_then(meta::category) {
+                Some(bit) => Filter::Cat(bit),
+                None => Filter::Nothing,
+            },
+            b"pattern" => Filter::Pattern(arg),
+            _ => return Reply::error(SYNTAX),
+        };
+        i += 3;
+    }
+    Reply::Array(
+        shardis_commands::visible()
+            .map(|i| &meta::TABLE[i])
+            .filter(|m| match filter {
+                Filter::All => true,
+                Filter::Nothing => false,
+                Filter::Cat(bit) => m.categories & bit != 0,
+                Filter::Pattern(p) => {
+                    shardis_keyspace::glob::glob_match(p, m.name.as_bytes(), true)
+                }
+            })
+            .map(|m| Reply::bulk(m.name.as_bytes()))
+            .collect(),
+    )
 }
 
 fn command(args: &[Bytes]) -> Reply {
-    if args.len() == 1 {
-        return Reply::Array(COMMANDS.iter().map(command_info).collect());
-    }
-    let sub = args[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"count" if args.len() == 2 => Reply::Integer(COMMANDS.len() as i64),
-        b"list" => Reply::Array(
+    let all = || {
+        Reply::Array(
             COMMANDS
                 .iter()
-                .map(|c| Reply::bulk(c.name.as_bytes()))
+                .map(|c| command_info(c.meta_index, c))
+                .collect(),
+        )
+    };
+    if args.len() == 1 {
+        return all();
+    }
+    let me = shardis_commands::get(CommandId::CommandCmd);
+    let Some(sub) = me.sub(&args[1]) else {
+        return Reply::Error(errors::unknown_subcommand(&args[1], "COMMAND"));
+    };
+    let m = &meta::TABLE[sub];
+    let n = args.len() as i32;
+    if (m.arity > 0 && m.arity != n) || n < -m.arity {
+        return Reply::Error(errors::wrong_arity(m.name));
+    }
+    match m.short_name() {
+        "count" => Reply::Integer(COMMANDS.len() as i64),
+        "list" => command_list(args),
+        "info" if args.len() == 2 => all(),
+        "info" => Reply::Array(
+            args[2..]
+                .iter()
+                .map(|n| match lookup_full(n) {
+                    Some((i, c)) => command_info(i, c),
+                    None => Reply::Nil,
+                })
                 .collect(),
         ),
-        b"info" => {
-            if args.len() == 2 {
-                return Reply::Array(COMMANDS.iter().map(command_info).collect());
-            }
-            Reply::Array(
-                args[2..]
-                    .iter()
-                    .map(|n| lookup(n).map(command_info).unwrap_or(Reply::NilArray))
-                    .collect(),
-            )
-        }
-        b"docs" => {
-            let pick: Vec<&Command> = if args.len() == 2 {
-                COMMANDS.iter().collect()
+        "docs" => {
+            let pick: Vec<(usize, &Command)> = if args.len() == 2 {
+                COMMANDS.iter().map(|c| (c.meta_index, c)).collect()
             } else {
-                args[2..].iter().filter_map(|n| lookup(n)).collect()
+                args[2..].iter().filter_map(|n| lookup_full(n)).collect()
             };
             Reply::Map(
                 pick.into_iter()
-                    .map(|c| (Reply::bulk(c.name.as_bytes()), command_docs(c)))
+                    .map(|(i, c)| {
+                        (
+                            Reply::bulk(meta::TABLE[i].name.as_bytes()),
+                            command_docs(i, c),
+                        )
+                    })
                     .collect(),
             )
         }
-        b"getkeys" if args.len() >= 3 => {
-            let Some(c) = lookup(&args[2]) else {
-                return Reply::error("ERR Invalid command specified");
-            };
-            let rest = &args[2..];
-            if !c.arity_ok(rest.len()) {
-                return Reply::error("ERR Invalid number of arguments specified for command");
-            }
-            let argv: Vec<&[u8]> = rest.iter().map(|a| a.as_ref()).collect();
-            match c.key_indices(&argv) {
-                Ok(k) if !k.is_empty() => Reply::Array(
-                    k.into_iter()
-                        .map(|i| Reply::Bulk(rest[i].clone()))
-                        .collect(),
-                ),
-                Ok(_) => Reply::error("ERR The command has no key arguments"),
-                Err(_) => Reply::error("ERR Invalid arguments specified for command"),
-            }
-        }
-        b"help" if args.len() == 2 => Reply::Array(
+        "getkeys" => command_getkeys(&args[2..], false),
+        "getkeysandflags" => command_getkeys(&args[2..], true),
+        _ => Reply::Array(
             [
                 "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "(no subcommand)",
@@ -984,22 +1345,51 @@ fn command(args: &[Bytes]) -> Reply {
                 "    commands are returned.",
                 "GETKEYS <full-command>",
                 "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|l| Reply::Status(l.to_string()))
             .collect(),
         ),
-        b"count" | b"getkeys" | b"help" => Reply::Error(errors::wrong_arity(&format!(
-            "command|{}",
-            String::from_utf8_lossy(&sub)
-        ))),
-        _ => Reply::Error(errors::unknown_subcommand(&args[1], "command")),
     }
 }
 
-fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
+/// Writes the running configuration into `path` (see `shardis_config`'s
+/// rewrite): a temporary file in the same directory, fsynced, then renamed
+/// over the old one, so a crash leaves either the old or the new file.
+fn rewrite_config(
+    shared: &crate::shared::Shared,
+    path: &str,
+    master: Option<(String, u16)>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let reason = |e: std::io::Error| crate::shared::strerror(&e);
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(reason(e)),
+    };
+    let text = shared
+        .config()
+        .rewrite(&old, master.as_ref().map(|(h, p)| (h.as_str(), *p)));
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(reason(e));
+    }
+    Ok(())
+}
+
+async fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let sub = args[1].to_ascii_lowercase();
     let shared = conn.shard.shared.clone();
     match sub.as_slice() {
@@ -1017,28 +1407,72 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
             Reply::Map(pairs)
         }
         b"set" if args.len() >= 4 && args.len().is_multiple_of(2) => {
-            let mut cfg = shared.config();
-            let before = cfg.clone();
-            for pair in args[2..].chunks(2) {
-                let name = String::from_utf8_lossy(&pair[0]).into_owned();
-                let value = String::from_utf8_lossy(&pair[1]).into_owned();
-                if let Err(e) = cfg.set(&name, &value) {
-                    *cfg = before;
-                    return Reply::Error(e);
+            // The config lock is released before any await below.
+            let changes = (|| {
+                let mut cfg = shared.config();
+                let before = cfg.clone();
+                for pair in args[2..].chunks(2) {
+                    let name = String::from_utf8_lossy(&pair[0]).into_owned();
+                    let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                    if let Err(e) = cfg.set(&name, &value) {
+                        *cfg = before;
+                        return Err(e);
+                    }
+                }
+                if cfg.loglevel != before.loglevel {
+                    if let Some(l) = crate::logging::Level::parse(cfg.loglevel.as_str()) {
+                        crate::logging::set_level(l);
+                    }
+                }
+                let requirepass =
+                    (cfg.requirepass != before.requirepass).then(|| cfg.requirepass.clone());
+                let pubsub_default = (cfg.acl_pubsub_default != before.acl_pubsub_default)
+                    .then(|| cfg.acl_pubsub_default == "allchannels");
+                let maxmemory_set = cfg.maxmemory != before.maxmemory;
+                let good_set = cfg.min_replicas_to_write != before.min_replicas_to_write
+                    || cfg.min_replicas_max_lag != before.min_replicas_max_lag;
+                let appendonly = (cfg.appendonly != before.appendonly).then_some(cfg.appendonly);
+                Ok((
+                    requirepass,
+                    pubsub_default,
+                    maxmemory_set,
+                    good_set,
+                    appendonly,
+                ))
+            })();
+            let (requirepass, pubsub_default, maxmemory_set, good_set, appendonly) = match changes {
+                Ok(c) => c,
+                Err(e) => return Reply::Error(e),
+            };
+            // Redis's updateAppendonly: turning the AOF on starts it with a
+            // rewrite; failing that, the setting goes back.
+            if let Some(on) = appendonly {
+                let started = conn
+                    .shard
+                    .call_async(0, move |s0| async move {
+                        if on {
+                            crate::aof::start_at_runtime(&s0).await
+                        } else {
+                            crate::aof::stop(&s0);
+                            true
+                        }
+                    })
+                    .await
+                    .unwrap_or(false);
+                if !started {
+                    shared.config().appendonly = false;
+                    return Reply::error("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
                 }
             }
-            if cfg.loglevel != before.loglevel {
-                if let Some(l) = crate::logging::Level::parse(cfg.loglevel.as_str()) {
-                    crate::logging::set_level(l);
-                }
-            }
-            let requirepass =
-                (cfg.requirepass != before.requirepass).then(|| cfg.requirepass.clone());
-            let pubsub_default = (cfg.acl_pubsub_default != before.acl_pubsub_default)
-                .then(|| cfg.acl_pubsub_default == "allchannels");
-            let maxmemory_set = cfg.maxmemory != before.maxmemory;
-            drop(cfg);
             shared.refresh_hot_config();
+            if good_set {
+                // The next write must see a current count (Redis's
+                // refreshGoodSlavesCount on CONFIG SET), not the next tick's.
+                let _ = conn
+                    .shard
+                    .call(0, |s0| crate::repl::refresh_good_replicas(s0))
+                    .await;
+            }
             if maxmemory_set {
                 crate::memory::maxmemory_set(&conn.shard);
             }
@@ -1083,12 +1517,29 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
             Reply::OK
         }
         b"rewrite" if args.len() == 2 => {
-            if shared.config_file.is_none() {
-                Reply::error("ERR The server is running without a config file")
-            } else {
-                Reply::error(
-                    "ERR Rewriting config file: CONFIG REWRITE is not supported by shardis",
-                )
+            let Some(path) = shared.config_file.clone() else {
+                return Reply::error("ERR The server is running without a config file");
+            };
+            let master = conn
+                .shard
+                .call(0, |s0| {
+                    s0.repl
+                        .borrow()
+                        .master
+                        .as_ref()
+                        .map(|m| (m.host.clone(), m.port))
+                })
+                .await
+                .unwrap_or(None);
+            match rewrite_config(&shared, &path, master) {
+                Ok(()) => {
+                    crate::log!(Notice, "CONFIG REWRITE executed with success.");
+                    Reply::OK
+                }
+                Err(e) => {
+                    crate::log!(Warning, "CONFIG REWRITE failed: {}", e);
+                    Reply::Error(format!("ERR Rewriting config file: {e}"))
+                }
             }
         }
         b"help" if args.len() == 2 => Reply::Array(
@@ -1103,7 +1554,7 @@ fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 "REWRITE",
                 "    Rewrite the configuration file.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|l| Reply::Status(l.to_string()))
@@ -1156,7 +1607,8 @@ async fn scan(conn: &mut Conn, args: &[Bytes]) -> Reply {
     }
     let db = conn.db;
     let mut keys = Vec::new();
-    // Visit shards until this page has something or the scan is complete.
+    // Visit shards until this page has COUNT keys or the scan is complete: a
+    // small keyspace comes back in one call, as from Redis.
     loop {
         let (p, t) = (pattern.clone(), type_name.clone());
         let step = conn
@@ -1177,7 +1629,7 @@ async fn scan(conn: &mut Conn, args: &[Bytes]) -> Reply {
             shard += 1;
             inner = 0;
         }
-        if shard >= shards || !keys.is_empty() {
+        if shard >= shards || keys.len() >= count {
             break;
         }
     }
@@ -1210,6 +1662,117 @@ async fn randomkey(conn: &mut Conn) -> Reply {
     }
     Reply::Nil
 }
+
+/// DEBUG HELP, as Redis 7.0.15 prints it (it lists subcommands shardis
+/// does not have; those get the unknown-subcommand error).
+const DEBUG_HELP: &[&str] = &[
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "AOF-FLUSH-SLEEP <microsec>",
+    "    Server will sleep before flushing the AOF, this is used for testing.",
+    "ASSERT",
+    "    Crash by assertion failed.",
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
+    "CONFIG-REWRITE-FORCE-ALL",
+    "    Like CONFIG REWRITE but writes all configuration options, including",
+    "    keywords not listed in original configuration file or default values.",
+    "CRASH-AND-RECOVER [<milliseconds>]",
+    "    Hard crash and restart after a <milliseconds> delay (default 0).",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
+    "LEAK <string>",
+    "    Create a memory leak of the input string.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "HTSTATS <dbid>",
+    "    Return hash table statistics of the specified Redis database.",
+    "HTSTATS-KEY <key>",
+    "    Like HTSTATS but for the hash table stored at <key>'s value.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
+    "REPLICATE <string>",
+    "    Replicates the provided string to replicas, allowing data divergence.",
+    "MALLCTL <key> [<val>]",
+    "    Get or set a malloc tuning integer.",
+    "MALLCTL-STR <key> [<val>]",
+    "    Get or set a malloc tuning string.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+    "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
+    "OOM",
+    "    Crash the server simulating an out-of-memory error.",
+    "PANIC",
+    "    Crash the server simulating a panic.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
+    "RESTART [<milliseconds>]",
+    "    Graceful restart: save config, db, restart after a <milliseconds> delay (default 0).",
+    "SDSLEN <key>",
+    "    Show low level SDS string info representing `key` and value.",
+    "SEGFAULT",
+    "    Crash the server with sigsegv.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "STRINGMATCH-TEST",
+    "    Run a fuzz tester against the stringmatchlen() function.",
+    "STRUCTSIZE",
+    "    Return the size of different Redis core C structures.",
+    "LISTPACK <key>",
+    "    Show low level info about the listpack encoding of <key>.",
+    "QUICKLIST <key> [<0|1>]",
+    "    Show low level info about the quicklist encoding of <key>.",
+    "    The optional argument (0 by default) sets the level of detail",
+    "CLIENT-EVICTION",
+    "    Show low level client eviction pools info (maxmemory-clients).",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+    "    In case NEVER is provided the last observed peak will never be reset",
+    "    In case RESET is provided the peak reset time will be restored to the default value",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable the reply buffer resize cron job",
+    "CLUSTERLINK KILL <to|from|all> <node-id>",
+    "    Kills the link based on the direction to/from (both) with the provided node.",
+    "HELP",
+    "    Prints this help.",
+];
 
 async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
     use shardis_keyspace::digest;
@@ -1283,21 +1846,250 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
             }
             Reply::OK
         }
+        b"error" if args.len() == 3 => {
+            // Redis's addReplyError: CR/LF become spaces.
+            let msg = String::from_utf8_lossy(&args[2]).replace(['\r', '\n'], " ");
+            Reply::Error(msg)
+        }
+        b"set-active-expire" if args.len() == 3 => {
+            // Redis reads the flag with atoi: anything but a non-zero number is 0.
+            let on = atoi(&args[2]) != 0;
+            conn.shard.shared.active_expire.store(on, Ordering::Relaxed);
+            Reply::OK
+        }
+        b"change-repl-id" if args.len() == 2 => {
+            crate::log!(
+                Warning,
+                "Changing replication IDs after receiving DEBUG change-repl-id"
+            );
+            let r = conn
+                .shard
+                .call(0, |s0| {
+                    s0.repl.borrow_mut().ids =
+                        shardis_replication::ReplIds::new(crate::shared::random_hex40());
+                })
+                .await;
+            match r {
+                Ok(()) => Reply::OK,
+                Err(_) => Reply::error(errors::SHUTTING_DOWN),
+            }
+        }
+        b"protocol" if args.len() == 3 => debug_protocol(conn.proto, &args[2]),
         b"help" => Reply::Array(
-            [
-                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "SLEEP <seconds>",
-                "    Stop the server for <seconds>. Decimals allowed.",
-                "HELP",
-                "    Print this help.",
-            ]
-            .iter()
-            .map(|l| Reply::Status(l.to_string()))
-            .collect(),
+            DEBUG_HELP
+                .iter()
+                .map(|l| Reply::Status(l.to_string()))
+                .collect(),
         ),
+        b"quicklist-packed-threshold" if args.len() == 3 => {
+            // Redis's limit (quicklistisSetPackedThreshold). shardis's lists
+            // have no packed/plain node distinction, so a valid threshold
+            // changes nothing a client can observe.
+            let ok = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(shardis_config::memtoull)
+                .is_some_and(|sz| sz <= (1u64 << 32) - (1 << 20));
+            if ok {
+                Reply::OK
+            } else {
+                Reply::error(
+                    "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+                )
+            }
+        }
+        b"log" if args.len() == 3 => {
+            crate::log!(Warning, "DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
+            Reply::OK
+        }
+        b"stringmatch-test" if args.len() == 2 => {
+            stringmatch_fuzz();
+            Reply::Status("Apparently Redis did not crash: test passed".into())
+        }
+        b"object" if args.len() == 3 => {
+            let key = args[2].clone();
+            debug_on_key_shard(conn, &args[2], move |s, db| {
+                let now = crate::shared::unix_ms();
+                shardis_keyspace::generic::debug_object(&s.keyspace.borrow(), now, db, &key)
+            })
+            .await
+        }
+        b"listpack" | b"quicklist"
+            if args.len() == 3 || (sub == b"quicklist" && args.len() == 4) =>
+        {
+            let key = args[2].clone();
+            let encoding = if sub == b"listpack" {
+                "listpack"
+            } else {
+                "quicklist"
+            };
+            debug_on_key_shard(conn, &args[2], move |s, db| {
+                s.with_ctx(db, |ks, ctx| {
+                    shardis_keyspace::generic::debug_structure(ks, ctx, &key, encoding)
+                })
+            })
+            .await
+        }
+        b"populate" if (3..=5).contains(&args.len()) => debug_populate(conn, args).await,
+        // Redis quotes the subcommand as the client sent it.
         _ => Reply::Error(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            upper(&args[1]).to_lowercase()
+            String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
         )),
+    }
+}
+
+/// Runs `f` on the shard that owns `key`, in the connection's db.
+async fn debug_on_key_shard(
+    conn: &mut Conn,
+    key: &[u8],
+    f: impl FnOnce(&crate::shard::Shard, usize) -> Reply + Send + Sync + 'static,
+) -> Reply {
+    let db = conn.db;
+    let target = crate::route::shard_of(key, conn.shard.shards());
+    conn.shard
+        .call(target, move |s| f(s, db))
+        .await
+        .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
+}
+
+/// Redis's stringmatchlen_fuzz_test: random patterns against random strings
+/// (bytes below 128, up to 31 long) through the glob matcher, which must
+/// neither panic nor hang.
+fn stringmatch_fuzz() {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let mut matches = 0u64;
+    let (mut s, mut p) = ([0u8; 32], [0u8; 32]);
+    for _ in 0..100_000 {
+        let slen = rng.gen_range(0..32);
+        let plen = rng.gen_range(0..32);
+        for b in &mut s[..slen] {
+            *b = rng.gen_range(0..128);
+        }
+        for b in &mut p[..plen] {
+            *b = rng.gen_range(0..128);
+        }
+        matches += shardis_base::glob::glob_match(&p[..plen], &s[..slen], false) as u64;
+    }
+    crate::log!(Verbose, "DEBUG STRINGMATCH-TEST: total matches: {matches}");
+}
+
+/// DEBUG POPULATE count [prefix] [size]: string keys `prefix:N` (default
+/// `key`) holding `value:N`, zero-padded or cut to `size`; existing keys are
+/// kept. Each shard adds the keys it owns. Not propagated and not counted as
+/// changes (as Redis), but WATCH sees the keys.
+async fn debug_populate(conn: &mut Conn, args: &[Bytes]) -> Reply {
+    const POSITIVE: &str = "ERR value is out of range, must be positive";
+    let count = match parse_int(&args[2]) {
+        Some(n) if n >= 0 => n as u64,
+        _ => return Reply::error(POSITIVE),
+    };
+    let size = match args.get(4).map(|a| parse_int(a)) {
+        None => 0,
+        Some(Some(n)) if n >= 0 => n as usize,
+        Some(_) => return Reply::error(POSITIVE),
+    };
+    let prefix = args.get(3).cloned().unwrap_or(Bytes::from_static(b"key"));
+    let (db, n) = (conn.db, conn.shard.shards());
+    let r = conn
+        .shard
+        .broadcast(move |s| {
+            for j in 0..count {
+                // Redis formats into a 128-byte buffer: longer names are cut.
+                let mut key = prefix.to_vec();
+                key.extend_from_slice(format!(":{j}").as_bytes());
+                key.truncate(127);
+                if crate::route::shard_of(&key, n) != s.id {
+                    continue;
+                }
+                s.with_ctx(db, |ks, ctx| {
+                    if ks
+                        .find(ctx, db, &key, shardis_keyspace::db::Lookup::Write)
+                        .is_some()
+                    {
+                        return;
+                    }
+                    let mut val = format!("value:{j}").into_bytes();
+                    if size > 0 {
+                        val.resize(size, 0);
+                    }
+                    ks.insert_new(
+                        ctx,
+                        db,
+                        &key,
+                        shardis_keyspace::value::Value::string(&val),
+                        None,
+                    );
+                });
+                s.watch.borrow_mut().touch(db, &Bytes::from(key));
+            }
+        })
+        .await;
+    match r {
+        Ok(_) => Reply::OK,
+        Err(_) => Reply::error(errors::SHUTTING_DOWN),
+    }
+}
+
+/// C's `atoi`: optional spaces and sign, then digits up to the first non-digit.
+fn atoi(b: &[u8]) -> i64 {
+    let s = std::str::from_utf8(b).unwrap_or("").trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| {
+            n.wrapping_mul(10).wrapping_add((d - b'0') as i64)
+        });
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP3 type, as Redis builds them
+/// (RESP2 clients get Redis's downgraded forms).
+fn debug_protocol(proto: Protocol, name: &[u8]) -> Reply {
+    let resp3 = proto == Protocol::Resp3;
+    match name.to_ascii_lowercase().as_slice() {
+        b"string" => Reply::bulk_string("Hello World".to_string()),
+        b"integer" => Reply::Integer(12345),
+        // Redis's literal, not π.
+        #[allow(clippy::approx_constant)]
+        b"double" => Reply::Double(3.141),
+        b"bignum" if resp3 => Reply::Raw(Bytes::from_static(
+            b"(1234567999999999999999999999999999999\r\n",
+        )),
+        b"bignum" => Reply::Bulk(Bytes::from_static(b"1234567999999999999999999999999999999")),
+        b"null" => Reply::Nil,
+        b"array" => Reply::Array((0..3).map(Reply::Integer).collect()),
+        b"set" => Reply::Set((0..3).map(Reply::Integer).collect()),
+        b"map" => Reply::Map(
+            (0..3)
+                .map(|j| (Reply::Integer(j), Reply::Bool(j == 1)))
+                .collect(),
+        ),
+        b"attrib" if resp3 => Reply::Raw(Bytes::from_static(
+            b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n\
+              $39\r\nSome real reply following the attribute\r\n",
+        )),
+        b"attrib" => Reply::bulk_string("Some real reply following the attribute".to_string()),
+        b"push" if resp3 => Reply::Raw(Bytes::from_static(
+            b">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n\
+              $40\r\nSome real reply following the push reply\r\n",
+        )),
+        b"push" => Reply::error("ERR RESP2 is not supported by this command"),
+        b"verbatim" => Reply::Verbatim("txt", Bytes::from_static(b"This is a verbatim\nstring")),
+        b"true" => Reply::Bool(true),
+        b"false" => Reply::Bool(false),
+        _ => Reply::error(
+            "ERR Wrong protocol type name. Please use one of the following: \
+             string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
     }
 }

@@ -12,6 +12,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 static USED: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
+static STARTUP: AtomicI64 = AtomicI64::new(0);
+
+/// Records the memory in use once the server is set up, before any data is
+/// loaded (Redis's `initial_memory_usage`, MEMORY STATS's `startup.allocated`).
+pub fn mark_startup() {
+    STARTUP.store(USED.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// What [`mark_startup`] recorded.
+pub fn startup_memory() -> u64 {
+    STARTUP.load(Ordering::Relaxed).max(0) as u64
+}
 
 /// mimalloc plus accounting.
 pub struct CountingMimalloc;

@@ -24,6 +24,14 @@
 //! read serves every waiter that has something, not one per element). XREAD's
 //! `$` is resolved to the stream's last id before the first try, so a later
 //! run still means "after what was there when the client blocked".
+//!
+//! A client is also answered when its command can never succeed, as Redis
+//! 7.0 answers it: every write's effects (and FLUSHALL/FLUSHDB/SWAPDB) mark
+//! the waited-on keys they touch as ready, and serving finds an XREADGROUP
+//! whose stream is gone (`UNBLOCKED …`) or whose group was destroyed
+//! (`NOGROUP …`), or a BLMOVE whose source has an element but whose
+//! destination has the wrong type (WRONGTYPE). CLIENT UNBLOCK claims a
+//! waiter like a timeout does, on the executor of its connection.
 
 use crate::conn::{Conn, Route};
 use crate::shard::Shard;
@@ -58,10 +66,41 @@ pub struct Waiter {
 }
 
 /// A blocked client on its own executor: where its reply lands.
-#[derive(Default)]
 struct Local {
     reply: RefCell<Option<Reply>>,
     waker: RefCell<Option<Waker>>,
+    /// The same waiter the owner shards hold (claimed to force an unblock).
+    waiter: Arc<Waiter>,
+    /// Close the connection after the reply (a forced unblock, as Redis does).
+    close: std::cell::Cell<bool>,
+}
+
+/// The error a client blocked across a role change gets (Redis 7.0's
+/// `disconnectAllBlockedClients`); the connection is closed after it.
+pub const UNBLOCKED_ROLE_CHANGE: &str =
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+
+/// Answers every client blocked on this executor with `err` and closes each
+/// after its reply. A client being served at this instant (claimed by a
+/// shard) gets that reply instead: its pop happened before the change.
+pub fn unblock_all_here(shard: &Shard, err: &'static str) -> usize {
+    let locals: Vec<Rc<Local>> = shard.blocking.borrow().local.values().cloned().collect();
+    let mut n = 0;
+    for l in locals {
+        if l.waiter
+            .state
+            .compare_exchange(WAITING, DONE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            *l.reply.borrow_mut() = Some(Reply::error(err));
+            l.close.set(true);
+            if let Some(w) = l.waker.borrow_mut().take() {
+                w.wake();
+            }
+            n += 1;
+        }
+    }
+    n
 }
 
 /// One shard's blocking state: waiters per key it owns, and the clients of
@@ -73,22 +112,31 @@ pub struct BlockTable {
     /// The serving task (started with the first waiter), parked while idle.
     server: Option<Option<Waker>>,
     local: HashMap<u64, Rc<Local>>,
+    /// Clients of this executor in WAIT: set to [`UNBLOCK_TIMEOUT`] or
+    /// [`UNBLOCK_ERROR`] by CLIENT UNBLOCK.
+    waits: HashMap<u64, Arc<AtomicU8>>,
 }
 
 impl BlockTable {
     /// Clients of this executor blocked right now.
     pub fn blocked_here(&self) -> usize {
-        self.local.len()
+        self.local.len() + self.waits.len()
     }
 }
 
-/// INFO clients `blocked_clients`: blocked clients over every core.
+/// INFO clients `blocked_clients`: blocked clients over every core, plus the
+/// clients a CLIENT PAUSE or FAILOVER holds (Redis blocks those too).
 pub async fn blocked_clients(shard: &Rc<Shard>) -> usize {
+    let paused = shard
+        .shared
+        .paused_clients
+        .load(std::sync::atomic::Ordering::Relaxed);
     shard
         .broadcast(|s| s.blocking.borrow().blocked_here())
         .await
-        .map(|v| v.iter().sum())
+        .map(|v| v.iter().sum::<usize>())
         .unwrap_or(0)
+        + paused
 }
 
 /// Called by the shard after a command: keys that received elements wake
@@ -104,7 +152,9 @@ pub fn keys_ready(shard: &Shard, ready: &mut Vec<(usize, Bytes)>) {
             return;
         }
         for k in ready.drain(..) {
-            if t.waiters.contains_key(&k) {
+            // A key already queued is served once (a write's effects may have
+            // queued it just before).
+            if t.waiters.contains_key(&k) && !t.ready.contains(&k) {
                 t.ready.push(k);
             }
         }
@@ -183,29 +233,6 @@ fn stream_block(cmd: &Command, args: &[Bytes]) -> Option<(u64, usize, usize)> {
         _ => return None,
     };
     shardis_keyspace::stream::block_spec(args, group)
-}
-
-/// XREAD's RESP3 reply is a map of key → entries; a multi-shard run (which
-/// does not know the client's protocol) gives RESP2's `[key, entries]` pairs.
-fn stream_map(cmd: &Command, reply: Reply) -> Reply {
-    if !matches!(cmd.id, CommandId::Xread | CommandId::Xreadgroup) {
-        return reply;
-    }
-    match reply {
-        Reply::Array(pairs) => Reply::Map(
-            pairs
-                .into_iter()
-                .map(|p| match p {
-                    Reply::Array(mut kv) if kv.len() == 2 => {
-                        let v = kv.pop().expect("two");
-                        (kv.pop().expect("two"), v)
-                    }
-                    other => (other, Reply::Nil),
-                })
-                .collect(),
-        ),
-        other => other,
-    }
 }
 
 /// Rewrites XREAD's `$` ids to each stream's last id, asked of its owner.
@@ -298,6 +325,19 @@ async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
                 return;
             }
         }
+        // What `key` holds now: a deleted or overwritten stream ends an
+        // XREADGROUP, and BLMOVE's WRONGTYPE is final only if its source is
+        // a list (then the destination is what is wrong).
+        let kind = shard.with_ctx(db, |ks, ctx| match ks.peek(ctx, db, &key) {
+            None => Kind::Missing,
+            Some(shardis_keyspace::Value::List(_)) => Kind::List,
+            Some(shardis_keyspace::Value::Stream(_)) => Kind::Stream,
+            Some(_) => Kind::Other,
+        });
+        if front.cmd.id == CommandId::Xreadgroup && kind != Kind::Stream {
+            finish(shard, db, &key, &front, Reply::error(UNBLOCKED_STREAM_GONE)).await;
+            continue;
+        }
         let argv: Vec<&[u8]> = front.args.iter().map(|a| a.as_ref()).collect();
         let keys = front.cmd.key_indices(&argv).unwrap_or_default();
         let cross = matches!(front.cmd.id, CommandId::Blmove | CommandId::Brpoplpush)
@@ -305,10 +345,20 @@ async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
                 .iter()
                 .any(|&i| crate::route::shard_of(&front.args[i], n) != shard.id);
         let reply = if cross {
-            crate::multi::run(shard, front.db, front.cmd, front.args.clone(), keys).await
+            crate::multi::run(
+                shard,
+                front.db,
+                front.cmd,
+                front.args.clone(),
+                keys,
+                front.resp3,
+            )
+            .await
         } else {
             let args = narrowed(&front, &key);
-            shard.execute_as(front.resp3, front.db, front.cmd, &args)
+            shard
+                .try_blocking(front.resp3, front.db, front.cmd, &args)
+                .0
         };
         // XREADGROUP whose group was destroyed: Redis unblocks it with this.
         let reply = match reply {
@@ -321,27 +371,160 @@ async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
             }
             r => r,
         };
-        let gone = matches!(&reply, Reply::Error(e) if e.starts_with("NOGROUP"));
-        if matches!(reply, Reply::NilArray) || (reply.is_error() && !gone) {
+        let final_error = match &reply {
+            Reply::Error(e) if e.starts_with("NOGROUP") => true,
+            Reply::Error(e) if e.starts_with("WRONGTYPE") => {
+                matches!(front.cmd.id, CommandId::Blmove | CommandId::Brpoplpush)
+                    && kind == Kind::List
+            }
+            _ => false,
+        };
+        if matches!(reply, Reply::NilArray) || (reply.is_error() && !final_error) {
             // Nothing left (or the key changed type): the client keeps its
             // place at the front, as Redis keeps it blocked.
             front.state.store(WAITING, Ordering::Release);
             return;
         }
-        front.state.store(DONE, Ordering::Release);
-        if let Some(q) = shard
-            .blocking
-            .borrow_mut()
-            .waiters
-            .get_mut(&(db, key.clone()))
-        {
-            q.retain(|w| !Arc::ptr_eq(w, &front));
-        }
-        let client = front.client;
-        let _ = shard
-            .post(front.executor, move |sh| deliver(sh, client, reply))
-            .await;
+        finish(shard, db, &key, &front, reply).await;
     }
+}
+
+/// What a waited-on key holds when its waiters are served.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Kind {
+    Missing,
+    List,
+    Stream,
+    Other,
+}
+
+/// Redis 7.0's reply to XREADGROUP when its stream is deleted or replaced.
+const UNBLOCKED_STREAM_GONE: &str = "UNBLOCKED the stream key no longer exists";
+
+/// Ends a claimed (BUSY) waiter with `reply`: drops it from `key`'s queue and
+/// sends the reply to its executor.
+async fn finish(shard: &Rc<Shard>, db: usize, key: &Bytes, front: &Arc<Waiter>, reply: Reply) {
+    front.state.store(DONE, Ordering::Release);
+    if let Some(q) = shard
+        .blocking
+        .borrow_mut()
+        .waiters
+        .get_mut(&(db, key.clone()))
+    {
+        q.retain(|w| !Arc::ptr_eq(w, front));
+    }
+    let client = front.client;
+    let _ = shard
+        .post(front.executor, move |sh| deliver(sh, client, reply))
+        .await;
+}
+
+/// Keys written by a command (its effects) that clients wait on are served
+/// again: a stream deleted or overwritten ends an XREADGROUP, as Redis's
+/// `signalDeletedKeyAsReady` does. Costs one emptiness check when nobody is
+/// blocked on this shard.
+pub fn effects_written(shard: &Shard, effects: &[shardis_keyspace::Effect]) {
+    let waker = {
+        let mut t = shard.blocking.borrow_mut();
+        if t.waiters.is_empty() {
+            return;
+        }
+        for e in effects {
+            let Some(name) = e.args.first() else { continue };
+            let Some(cmd) = shardis_commands::lookup(name) else {
+                continue;
+            };
+            let argv: Vec<&[u8]> = e.args.iter().map(|a| a.as_ref()).collect();
+            for i in cmd.key_indices(&argv).unwrap_or_default() {
+                let k = (e.db, e.args[i].clone());
+                if t.waiters.contains_key(&k) && !t.ready.contains(&k) {
+                    t.ready.push(k);
+                }
+            }
+        }
+        schedule(&mut t)
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// FLUSHALL/FLUSHDB/SWAPDB (and a full sync's flush) on this shard: every
+/// waited-on key of `dbs` (all when `None`) is served again.
+pub fn dbs_changed(shard: &Shard, dbs: Option<&[usize]>) {
+    let waker = {
+        let mut t = shard.blocking.borrow_mut();
+        let keys: Vec<(usize, Bytes)> = t
+            .waiters
+            .keys()
+            .filter(|(db, _)| dbs.is_none_or(|d| d.contains(db)))
+            .cloned()
+            .collect();
+        for k in keys {
+            if !t.ready.contains(&k) {
+                t.ready.push(k);
+            }
+        }
+        schedule(&mut t)
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// CLIENT UNBLOCK … TIMEOUT on a client in WAIT.
+pub const UNBLOCK_TIMEOUT: u8 = 1;
+/// CLIENT UNBLOCK … ERROR on a client in WAIT.
+pub const UNBLOCK_ERROR: u8 = 2;
+/// The error CLIENT UNBLOCK … ERROR sends the blocked client.
+pub const UNBLOCKED_BY_CLIENT: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+
+/// Registers client `id` (of this executor) as blocked in WAIT; the flag
+/// tells the wait loop it was unblocked, and how.
+pub fn wait_started(shard: &Shard, id: u64) -> Arc<AtomicU8> {
+    let flag = Arc::new(AtomicU8::new(0));
+    shard.blocking.borrow_mut().waits.insert(id, flag.clone());
+    flag
+}
+
+/// Client `id`'s WAIT is over.
+pub fn wait_ended(shard: &Shard, id: u64) {
+    shard.blocking.borrow_mut().waits.remove(&id);
+}
+
+/// CLIENT UNBLOCK on this executor: answers blocked client `id` as its
+/// timeout would (`error` false) or with Redis's UNBLOCKED error. False if
+/// `id` is not blocked here (or is being served right now).
+pub fn unblock_client(shard: &Shard, id: u64, error: bool) -> bool {
+    if let Some(flag) = shard.blocking.borrow().waits.get(&id) {
+        let how = if error {
+            UNBLOCK_ERROR
+        } else {
+            UNBLOCK_TIMEOUT
+        };
+        return flag
+            .compare_exchange(0, how, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+    }
+    let Some(l) = shard.blocking.borrow().local.get(&id).cloned() else {
+        return false;
+    };
+    if l.waiter
+        .state
+        .compare_exchange(WAITING, DONE, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return false;
+    }
+    *l.reply.borrow_mut() = Some(if error {
+        Reply::error(UNBLOCKED_BY_CLIENT)
+    } else {
+        Reply::NilArray
+    });
+    if let Some(w) = l.waker.borrow_mut().take() {
+        w.wake();
+    }
+    true
 }
 
 fn deliver(shard: &Rc<Shard>, client: u64, reply: Reply) {
@@ -355,21 +538,10 @@ fn deliver(shard: &Rc<Shard>, client: u64, reply: Reply) {
     }
 }
 
-/// True for the commands served here (XREAD/XREADGROUP block only with BLOCK).
+/// True for the commands served here: those Redis flags `blocking` (XREAD and
+/// XREADGROUP block only with BLOCK).
 pub fn handles(cmd: &Command) -> bool {
-    matches!(
-        cmd.id,
-        CommandId::Blpop
-            | CommandId::Brpop
-            | CommandId::Blmove
-            | CommandId::Brpoplpush
-            | CommandId::Blmpop
-            | CommandId::Bzpopmin
-            | CommandId::Bzpopmax
-            | CommandId::Bzmpop
-            | CommandId::Xread
-            | CommandId::Xreadgroup
-    )
+    cmd.has(shardis_commands::flags::BLOCKING)
 }
 
 /// Index of the timeout argument.
@@ -400,16 +572,19 @@ pub async fn run(
     let (reply, key_idx) = match route {
         Route::Keyed(s, _) => {
             let a = args.clone();
-            let r = shard
-                .call(s, move |sh| sh.execute_as(resp3, db, cmd, &a))
+            let (r, usec) = shard
+                .call(s, move |sh| sh.try_blocking(resp3, db, cmd, &a))
                 .await
-                .unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN));
+                .unwrap_or_else(|_| (Reply::error(crate::errors::SHUTTING_DOWN), 0));
+            conn.blocking_usec = usec;
             let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
             (r, cmd.key_indices(&argv).unwrap_or_default())
         }
         Route::MultiShard(_, keys) => {
-            let r = crate::multi::run(&shard, db, cmd, args.clone(), keys.clone()).await;
-            (if resp3 { stream_map(cmd, r) } else { r }, keys)
+            let start = std::time::Instant::now();
+            let r = crate::multi::run(&shard, db, cmd, args.clone(), keys.clone(), resp3).await;
+            conn.blocking_usec = start.elapsed().as_micros() as u64;
+            (r, keys)
         }
         _ => return Reply::error("ERR not a blocking route"),
     };
@@ -425,9 +600,9 @@ pub async fn run(
             Err(_) => return reply,
         },
     };
+    // Blocked, this client holds no write a pause must wait for.
+    crate::limits::end_writes(conn);
     let id = conn.info.borrow().id;
-    let local = Rc::new(Local::default());
-    shard.blocking.borrow_mut().local.insert(id, local.clone());
     let waiter = Arc::new(Waiter {
         client: id,
         executor: shard.id,
@@ -437,6 +612,13 @@ pub async fn run(
         args: args.clone(),
         resp3,
     });
+    let local = Rc::new(Local {
+        reply: RefCell::new(None),
+        waker: RefCell::new(None),
+        waiter: waiter.clone(),
+        close: std::cell::Cell::new(false),
+    });
+    shard.blocking.borrow_mut().local.insert(id, local.clone());
     // Source keys only: BLMOVE/BRPOPLPUSH wait on their source.
     let wait_keys: Vec<Bytes> = match cmd.id {
         CommandId::Blmove | CommandId::Brpoplpush => vec![args[1].clone()],
@@ -481,6 +663,8 @@ pub async fn run(
     {
         let mut info = conn.info.borrow_mut();
         info.flags = "b".into();
+        // CLIENT LIST shows the blocked command (`cmd=blpop`), as Redis does.
+        info.set_cmd(cmd, &args);
     }
     let deadline = (ms > 0).then(|| std::time::Instant::now() + Duration::from_millis(ms));
     let mut timer =
@@ -550,6 +734,9 @@ pub async fn run(
         }
     };
     shard.blocking.borrow_mut().local.remove(&id);
+    if local.close.get() {
+        conn.close_after_reply = true;
+    }
     crate::tx::refresh_flags(conn);
     for (s, keys) in by_shard {
         let _ = shard

@@ -3,12 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Redis 7.0's container commands: CLIENT LIST shows them as `client|list`.
-const CONTAINERS: &[&str] = &[
-    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module",
-    "object", "pubsub", "script", "slowlog", "xgroup", "xinfo",
-];
-
 /// One connection's descriptive state, owned by its executor.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -42,26 +36,28 @@ pub struct ClientInfo {
     pub sub: usize,
     /// Patterns subscribed.
     pub psub: usize,
+    /// Shard channels subscribed.
+    pub ssub: usize,
     /// Queued MULTI commands (-1 outside MULTI).
     pub multi: i64,
     /// Authenticated user.
     pub user: String,
+    /// CLIENT TRACKING's redirect id (`redir=`; -1 when not tracking).
+    pub redir: i64,
+    /// While tracking: (redirect broken, BCAST), for flags `t`, `R`, `B`.
+    pub tracking: Option<(bool, bool)>,
 }
 
 impl ClientInfo {
-    /// The pseudo-client that applies our master's stream.
-    pub fn master_link(stream: &glommio::net::TcpStream) -> ClientInfo {
-        use std::os::fd::AsRawFd;
+    /// The pseudo-client that applies our master's stream, on socket `fd`.
+    pub fn master_link(fd: std::os::fd::RawFd) -> ClientInfo {
+        let (addr, laddr) = crate::net::addresses(fd);
         let now = Instant::now();
         ClientInfo {
             id: 0,
-            addr: stream
-                .peer_addr()
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
-            laddr: stream
-                .local_addr()
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
-            fd: stream.as_raw_fd(),
+            addr,
+            laddr,
+            fd,
             name: String::new(),
             created: now,
             last_interaction: now,
@@ -73,8 +69,11 @@ impl ClientInfo {
             killed: false,
             sub: 0,
             psub: 0,
+            ssub: 0,
             multi: -1,
             user: "(superuser)".into(), // as Redis shows its master client
+            redir: -1,
+            tracking: None,
         }
     }
 
@@ -82,7 +81,7 @@ impl ClientInfo {
     pub fn line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -94,12 +93,14 @@ impl ClientInfo {
             self.db,
             self.sub,
             self.psub,
+            self.ssub,
             self.multi,
             self.qbuf,
             16384usize.saturating_sub(self.qbuf),
             16384 + self.qbuf,
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,
+            self.redir,
             self.resp
         )
     }
@@ -107,16 +108,12 @@ impl ClientInfo {
     /// Sets `cmd=`: `client|list` for a container's subcommand, else the name
     /// (allocating only when it changes).
     pub fn set_cmd(&mut self, cmd: &shardis_commands::Command, args: &[bytes::Bytes]) {
-        match args.get(1) {
-            Some(sub) if CONTAINERS.contains(&cmd.name) => {
-                self.last_cmd = format!(
-                    "{}|{}",
-                    cmd.name,
-                    String::from_utf8_lossy(sub).to_ascii_lowercase()
-                );
-            }
-            _ if self.last_cmd != cmd.name => self.last_cmd = cmd.name.to_string(),
-            _ => {}
+        // The full name, as Redis shows `lastcmd->fullname` (`client|list`).
+        let name = cmd
+            .stat_index(args)
+            .map_or(cmd.name, |i| shardis_commands::meta::TABLE[i].name);
+        if self.last_cmd != name {
+            self.last_cmd = name.to_string();
         }
     }
 
@@ -127,11 +124,16 @@ impl ClientInfo {
             "master"
         } else if self.flags.contains('S') {
             "replica"
-        } else if self.sub + self.psub > 0 {
+        } else if self.subscribed() {
             "pubsub"
         } else {
             "normal"
         }
+    }
+
+    /// Subscribed to anything (Redis's CLIENT_PUBSUB).
+    pub fn subscribed(&self) -> bool {
+        self.sub + self.psub + self.ssub > 0
     }
 
     /// Shuts the socket down so the connection task's pending read ends.

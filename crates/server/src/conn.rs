@@ -9,10 +9,10 @@
 
 use crate::client::ClientInfo;
 use crate::errors;
+use crate::net::Socket;
 use crate::shard::{BatchReplies, Pending, Request, Shard};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWriteExt};
-use glommio::net::TcpStream;
 use shardis_commands::{flags, lookup, Command, KeySpec};
 use shardis_protocol::{DecodeLimits, Protocol, Reply, RequestDecoder};
 use std::cell::RefCell;
@@ -43,7 +43,7 @@ pub struct Conn {
     /// This executor's shard.
     pub shard: Rc<Shard>,
     /// The socket.
-    pub stream: TcpStream,
+    pub stream: Socket,
     /// CLIENT LIST's view of this connection.
     pub info: Rc<RefCell<ClientInfo>>,
     /// Request decoder state.
@@ -67,6 +67,12 @@ pub struct Conn {
     /// Close once the current replies are written.
     pub close_after_reply: bool,
     slots: Vec<Option<Reply>>,
+    /// Slots of this round whose reply CLIENT REPLY OFF/SKIP drops (ascending).
+    silenced: Vec<usize>,
+    /// CLIENT REPLY OFF is in force.
+    pub(crate) reply_off: bool,
+    /// CLIENT REPLY SKIP: the next command's reply is dropped.
+    pub(crate) skip_next: bool,
     batches: Vec<Vec<Request>>,
     batch_slots: Vec<Vec<usize>>,
     /// This connection applies our master's stream (writes allowed, replies dropped).
@@ -81,6 +87,15 @@ pub struct Conn {
     pub subs: crate::pubsub::Subs,
     /// CLIENT NO-EVICT on (flag `e`; shardis never evicts clients).
     pub no_evict: bool,
+    /// This round holds a write counted in `Shared::writes_in_flight`.
+    pub(crate) write_in_flight: bool,
+    /// A global EXEC of this connection holds every shard right now, so
+    /// FLUSHALL/FLUSHDB/SWAPDB inside it must not take them again.
+    pub(crate) holds_every_shard: bool,
+    /// How long the current blocking command's first try ran (µs), for commandstats.
+    pub(crate) blocking_usec: u64,
+    /// CLIENT TRACKING is on (its state is in the executor's tracking table).
+    pub tracking: bool,
 }
 
 /// What a replica told us with REPLCONF before PSYNC.
@@ -94,11 +109,26 @@ pub struct ReplConf {
     pub capa_eof: bool,
     /// capa psync2.
     pub capa_psync2: bool,
+    /// rdb-only 1: the RDB and nothing after it (`redis-cli --rdb`).
+    pub rdb_only: bool,
+    /// rdb-filter-only functions: the RDB holds functions only (`redis-cli --functions-rdb`).
+    pub rdb_functions_only: bool,
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+pub async fn serve(shard: Rc<Shard>, stream: glommio::net::TcpStream) {
     let shared = shard.shared.clone();
+    let stream = match Socket::from_glommio(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::log!(
+                Warning,
+                "Error registering fd event for the new client: {}",
+                e
+            );
+            return;
+        }
+    };
     let counters = shard.counters();
     counters
         .connections_received
@@ -149,13 +179,22 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         killed: false,
         sub: 0,
         psub: 0,
+        ssub: 0,
         multi: -1,
         user: "default".into(),
+        redir: -1,
+        tracking: None,
     }));
     shard.clients.borrow_mut().insert(id, info.clone());
     let authenticated = crate::acl::default_authenticates(&users);
     let mut conn = Conn::new(shard.clone(), stream, info, authenticated);
+    shard
+        .mailboxes
+        .borrow_mut()
+        .insert(id, conn.subs.mailbox.clone());
     conn.run().await;
+    shard.mailboxes.borrow_mut().remove(&id);
+    crate::tracking::disable(&mut conn).await;
     crate::pubsub::reset(&mut conn);
     crate::obs::monitor::remove(&shard, id);
     crate::tx::reset(&mut conn).await;
@@ -170,7 +209,7 @@ impl Conn {
     /// A connection around an accepted (or, for the master link, connected) socket.
     pub fn new(
         shard: Rc<Shard>,
-        stream: TcpStream,
+        stream: Socket,
         info: Rc<RefCell<ClientInfo>>,
         authenticated: bool,
     ) -> Conn {
@@ -192,6 +231,9 @@ impl Conn {
             authenticated,
             close_after_reply: false,
             slots: Vec::new(),
+            silenced: Vec::new(),
+            reply_off: false,
+            skip_next: false,
             batches: (0..nshards).map(|_| Vec::new()).collect(),
             batch_slots: (0..nshards).map(|_| Vec::new()).collect(),
             master_link: false,
@@ -200,6 +242,10 @@ impl Conn {
             tx: Default::default(),
             subs: Default::default(),
             no_evict: false,
+            write_in_flight: false,
+            holds_every_shard: false,
+            blocking_usec: 0,
+            tracking: false,
         }
     }
 
@@ -223,6 +269,10 @@ impl Conn {
             let more_ready = reqs.len() == MAX_ROUND;
             if !reqs.is_empty() {
                 self.process(&mut reqs).await;
+                // Replies leave once the AOF holds the writes they may show.
+                if self.shard.shared.aof_on.load(Ordering::Relaxed) && !self.master_link {
+                    crate::aof::wait_durable(&self.shard).await;
+                }
             }
             if let Some(e) = protocol_error {
                 crate::log!(
@@ -372,16 +422,39 @@ impl Conn {
         let mut last: Option<&'static Command> = None;
         // One relaxed load per round: nothing is formatted when nobody monitors.
         let monitoring = self.shard.shared.obs.monitoring();
+        self.silenced.clear();
+        // (slot, skipped) of the previous request: whether its reply is dropped
+        // is known once it ran (CLIENT REPLY OFF silences its own reply).
+        let mut prev: Option<(usize, bool)> = None;
         for args in reqs.drain(..) {
+            // CLIENT CACHING lasts one command: its name, kept only while tracking.
+            let tracked_name = self.tracking.then(|| args[0].clone());
+            if let Some((slot, skipped)) = prev.take() {
+                if self.reply_off || skipped {
+                    self.silenced.push(slot);
+                }
+            }
             if self.close_after_reply || self.handoff.is_some() {
                 break;
+            }
+            prev = Some((self.slots.len(), std::mem::take(&mut self.skip_next)));
+            // A script ran past busy-reply-threshold (on any core: one on this
+            // core pauses to let us answer).
+            if crate::script::busy::active() {
+                if self.master_link {
+                    // As Redis: our master's stream is held, not refused.
+                    crate::script::busy::wait_idle().await;
+                } else if let Some(r) = crate::script::busy::reject(&args) {
+                    self.slots.push(Some(r));
+                    continue;
+                }
             }
             let route = self.route(&args);
             let route = self.memory_gate(route);
             if let Route::Reply(Reply::Error(_)) = &route {
                 // Refused before running: commandstats' rejected_calls.
                 if let Some(cmd) = lookup(&args[0]) {
-                    self.shard.record_rejected(cmd);
+                    self.shard.record_rejected(cmd.stat_index(&args));
                 }
             }
             if self.tx.in_multi() || self.subs.active() {
@@ -390,8 +463,14 @@ impl Conn {
                     continue;
                 }
             }
-            // CLIENT PAUSE and FAILOVER hold the command until the pause ends.
-            crate::limits::wait_if_paused(self, &route).await;
+            // CLIENT PAUSE and FAILOVER hold the command until the pause ends;
+            // then it is decided again (a FAILOVER may have made us a replica).
+            let route = if crate::limits::wait_if_paused(self, &route).await {
+                let route = self.route(&args);
+                self.memory_gate(route)
+            } else {
+                route
+            };
             let route = match route {
                 Route::Keyed(_, cmd) | Route::MultiShard(cmd, _)
                     if crate::blocking::handles(cmd) && !self.master_link =>
@@ -403,9 +482,12 @@ impl Conn {
                     if monitoring {
                         self.feed_monitors(cmd, &args);
                     }
-                    let start = Instant::now();
+                    // Counted once, with its first try's time (the wait is not
+                    // execution), as Redis counts a blocked command.
+                    let stat = cmd.stat_index(&args);
+                    self.blocking_usec = 0;
                     let r = crate::blocking::run(self, cmd, args, route).await;
-                    self.shard.record(cmd, &r, start);
+                    self.shard.record_usec(cmd, stat, &r, self.blocking_usec);
                     self.slots.push(Some(r));
                     continue;
                 }
@@ -419,28 +501,48 @@ impl Conn {
                     if monitoring {
                         self.feed_monitors(cmd, &args);
                     }
+                    // A client's write on a writable replica (rare: one flag test).
+                    let replica_write =
+                        !self.master_link && self.shard.replica.get() && cmd.is_write();
                     if shard == me {
-                        if !self.shard.unlocked() {
+                        let args = if !self.shard.unlocked() {
                             self.flush_batches().await;
                             let req = Request {
                                 db: self.db,
                                 cmd,
                                 args,
                                 resp3,
+                                replica_write,
+                                client: 0,
+                                track: None,
                             };
                             let keys = crate::shard::request_keys(&req);
                             self.shard.wait_unlocked(self.db, &keys).await;
-                            Some(self.run_inline(resp3, cmd, &req.args))
+                            req.args
                         } else {
-                            Some(self.run_inline(resp3, cmd, &args))
+                            args
+                        };
+                        if let Some(t) = crate::tracking::tracks(self, cmd, &args) {
+                            crate::tracking::remember(&self.shard, t, cmd, &args);
                         }
+                        self.shard.current_client.set(self.info.borrow().id);
+                        let r = self.run_inline(resp3, cmd, &args);
+                        self.shard.current_client.set(0);
+                        if replica_write {
+                            self.shard.remember_replica_expires(self.db, cmd, &args);
+                        }
+                        Some(r)
                     } else {
                         self.batch_slots[shard].push(self.slots.len());
+                        let track = crate::tracking::tracks(self, cmd, &args);
                         self.batches[shard].push(Request {
                             db: self.db,
                             cmd,
                             args,
                             resp3,
+                            replica_write,
+                            client: self.info.borrow().id,
+                            track,
                         });
                         None
                     }
@@ -452,9 +554,14 @@ impl Conn {
                         self.feed_monitors(cmd, &args);
                     }
                     let slow_args = self.shard.shared.obs.slowlog_on().then(|| args.clone());
+                    let stat = cmd.stat_index(&args);
                     let start = Instant::now();
-                    let r = crate::multi::run(&self.shard, self.db, cmd, args, keys).await;
-                    let usec = self.shard.record(cmd, &r, start);
+                    let resp3 = self.proto == Protocol::Resp3;
+                    if let Some(t) = crate::tracking::tracks(self, cmd, &args) {
+                        crate::tracking::remember_everywhere(&self.shard, t, cmd, &args).await;
+                    }
+                    let r = crate::multi::run(&self.shard, self.db, cmd, args, keys, resp3).await;
+                    let usec = self.shard.record(cmd, stat, &r, start);
                     if let Some(a) = slow_args {
                         self.log_if_slow(cmd, &a, usec);
                     }
@@ -468,23 +575,43 @@ impl Conn {
                     if monitoring && cmd.id == shardis_commands::CommandId::Exec {
                         self.feed_queued();
                     }
+                    // A script shows before the commands it runs (`[0 lua]` lines).
+                    let script = crate::script::run::is_script_command(cmd);
+                    if monitoring && script {
+                        self.feed_monitors(cmd, &args);
+                    }
                     let start = Instant::now();
                     let r = crate::admin::special(self, cmd, &args).await;
-                    let usec = self.shard.record(cmd, &r, start);
+                    let usec = self.shard.record(cmd, cmd.stat_index(&args), &r, start);
                     self.log_if_slow(cmd, &args, usec);
-                    if monitoring {
+                    if monitoring && !script {
                         self.feed_monitors(cmd, &args);
                     }
                     Some(r)
                 }
             };
             self.slots.push(reply);
+            if let Some(cmd) = tracked_name.as_deref().and_then(lookup) {
+                crate::tracking::command_done(self, cmd);
+            }
+        }
+        if let Some((slot, skipped)) = prev.take() {
+            if self.reply_off || skipped {
+                self.silenced.push(slot);
+            }
         }
         self.flush_batches().await;
+        crate::limits::end_writes(self);
         if monitoring {
             crate::obs::monitor::flush(&self.shard).await;
         }
+        let mut silenced = 0;
         for i in 0..self.slots.len() {
+            if self.silenced.get(silenced) == Some(&i) {
+                silenced += 1;
+                self.slots[i] = None;
+                continue;
+            }
             if let Some(r) = self.slots[i].take() {
                 self.reply(r);
             }
@@ -603,6 +730,63 @@ impl Conn {
         }
     }
 
+    /// Redis's loading gate: while a replica loads its master's RDB only
+    /// `loading` commands run (EXEC only if everything it queued is).
+    fn denied_loading(&self, cmd: &'static Command, cmd_flags: u32) -> bool {
+        self.shard.shared.loading.load(Ordering::Relaxed)
+            && !self.resp2_subscribed_refuses(cmd)
+            && self.lacks_flag(cmd, cmd_flags, flags::LOADING)
+    }
+
+    /// In the RESP2 subscribed state Redis answers its context error before the
+    /// stale and loading gates.
+    fn resp2_subscribed_refuses(&self, cmd: &'static Command) -> bool {
+        self.subs.active() && self.proto == Protocol::Resp2 && !cmd.has(flags::PUBSUB_CONTEXT)
+    }
+
+    /// `cmd` (whose flags, its subcommand's for a container, are
+    /// `cmd_flags`) lacks `flag`; for EXEC, some queued command does.
+    fn lacks_flag(&self, cmd: &'static Command, cmd_flags: u32, flag: u32) -> bool {
+        if cmd.id == shardis_commands::CommandId::Exec {
+            return self
+                .tx
+                .queued
+                .as_ref()
+                .is_some_and(|q| q.iter().any(|(c, a)| c.flags_for(a) & flag == 0));
+        }
+        cmd_flags & flag == 0
+    }
+
+    /// Redis's stale-data gate: on a replica whose link is down, with
+    /// `replica-serve-stale-data no`, only `stale` commands run (EXEC only if
+    /// everything it queued is). Two relaxed loads when the server serves.
+    fn denied_stale(&self, cmd: &'static Command, cmd_flags: u32) -> bool {
+        let shared = &self.shard.shared;
+        if !shared.master_link_down.load(Ordering::Relaxed)
+            || shared.serve_stale_data.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        !self.resp2_subscribed_refuses(cmd) && self.lacks_flag(cmd, cmd_flags, flags::STALE)
+    }
+
+    /// `enable-debug-command`: `yes`, or `local` and a loopback client (Redis's
+    /// `allowProtectedAction`). Read from the config only for DEBUG itself.
+    /// Redis's allowProtectedAction for `enable-<what>-command`.
+    fn protected_allowed(&self, what: &str) -> bool {
+        let setting = self
+            .shard
+            .shared
+            .config()
+            .value_of(&format!("enable-{what}-command"))
+            .unwrap_or_default();
+        match setting.as_str() {
+            "yes" => true,
+            "local" => self.info.borrow().addr.ip().is_loopback(),
+            _ => false,
+        }
+    }
+
     /// Decides where a request runs, answering the errors Redis checks before
     /// running a command (unknown command, arity, authentication).
     fn route(&mut self, args: &[Bytes]) -> Route {
@@ -611,6 +795,33 @@ impl Conn {
         };
         if !cmd.arity_ok(args.len()) {
             return Route::Reply(Reply::Error(errors::wrong_arity(cmd.name)));
+        }
+        // As Redis's processCommand: a container's subcommand must exist (among
+        // those shardis implements) and meet its own arity. (COMMAND alone is
+        // a command of its own.)
+        if cmd.meta.is_container() && args.len() > 1 {
+            match cmd.sub(&args[1]) {
+                None => {
+                    return Route::Reply(Reply::Error(errors::unknown_subcommand(
+                        &args[1], cmd.name,
+                    )))
+                }
+                Some(i) => {
+                    let sub = &shardis_commands::meta::TABLE[i];
+                    if !sub.arity_ok(args.len()) {
+                        return Route::Reply(Reply::Error(errors::wrong_arity(sub.name)));
+                    }
+                }
+            }
+        }
+        if cmd.id == shardis_commands::CommandId::Debug && !self.protected_allowed("debug") {
+            return Route::Reply(Reply::error(errors::DEBUG_NOT_ALLOWED));
+        }
+        if cmd.id == shardis_commands::CommandId::Module
+            && crate::module::is_protected(&args[1])
+            && !self.protected_allowed("module")
+        {
+            return Route::Reply(Reply::error(errors::MODULE_NOT_ALLOWED));
         }
         if !self.master_link {
             crate::acl::refresh(self);
@@ -622,15 +833,43 @@ impl Conn {
             if let Err(r) = crate::acl::check(self, cmd, args) {
                 return Route::Reply(r);
             }
+            // Inside MULTI SORT is queued and EXEC replies this error in its array.
+            if !self.tx.in_multi() {
+                if let Some(r) = crate::acl::sort_patterns(self, cmd, args) {
+                    return Route::Reply(r);
+                }
+            }
         }
-        if cmd.is_write()
+        // A container's subcommand's own flags decide (FUNCTION LIST reads,
+        // FUNCTION LOAD writes), as Redis checks the subcommand's.
+        let cmd_flags = cmd.flags_for(args);
+        let write = cmd_flags & flags::WRITE != 0;
+        if write
             && !self.master_link
             && self.shard.replica.get()
             && self.shard.shared.config().replica_read_only
         {
             return Route::Reply(Reply::error(errors::READONLY));
         }
-        if cmd.is_write() && !self.master_link {
+        // Redis's writeCommandsDeniedByDiskError: after a failed BGSAVE (with
+        // stop-writes-on-bgsave-error and save points) or a failed AOF write,
+        // writes (and PING) are refused until a save or write succeeds again.
+        if (write || cmd.id == shardis_commands::CommandId::Ping) && !self.master_link {
+            if self.shard.shared.bgsave_failed.load(Ordering::Relaxed) {
+                let config = self.shard.shared.config();
+                if !config.save.is_empty()
+                    && config.value_of("stop-writes-on-bgsave-error").as_deref() == Some("yes")
+                {
+                    return Route::Reply(Reply::error(errors::MISCONF_RDB));
+                }
+            }
+            if self.shard.shared.aof_write_failed.load(Ordering::Relaxed) {
+                if let Some(e) = crate::aof::write_error(&self.shard) {
+                    return Route::Reply(Reply::Error(e));
+                }
+            }
+        }
+        if write && !self.master_link {
             let min = self
                 .shard
                 .shared
@@ -643,9 +882,25 @@ impl Conn {
                 return Route::Reply(Reply::error(errors::NOREPLICAS));
             }
         }
+        if !self.master_link && self.denied_stale(cmd, cmd_flags) {
+            return Route::Reply(Reply::error(errors::MASTERDOWN));
+        }
+        if !self.master_link && self.denied_loading(cmd, cmd_flags) {
+            return Route::Reply(Reply::error(errors::LOADING));
+        }
         let n = self.shard.shards();
-        if cmd.id == shardis_commands::CommandId::Watch {
+        // MIGRATE talks to another server: the connection runs it, holding
+        // its keys (see `migrate`).
+        if cmd.id == shardis_commands::CommandId::Watch
+            || cmd.id == shardis_commands::CommandId::Migrate
+            || crate::script::run::is_script_command(cmd)
+            || crate::route::keyless(cmd, args)
+        {
             return Route::Special(cmd);
+        }
+        if crate::multi::needs_all_shards(cmd, args, n) {
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            return Route::MultiShard(cmd, cmd.key_indices(&argv).unwrap_or_default());
         }
         match cmd.keys {
             KeySpec::None => Route::Special(cmd),

@@ -13,6 +13,18 @@ pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any pa
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 /// Writes refused by min-replicas-to-write.
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+/// A command without the `loading` flag while a replica loads its master's RDB.
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+/// A command without the `stale` flag on a replica whose link is down, with
+/// `replica-serve-stale-data no`.
+pub const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+/// Writes refused after a failed BGSAVE (`stop-writes-on-bgsave-error yes`).
+pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+/// MODULE LOAD/LOADEX/UNLOAD refused by `enable-module-command`.
+pub const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+/// DEBUG refused by `enable-debug-command` (Redis's protected-command check).
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 /// Generic syntax error.
 pub const SYNTAX: &str = "ERR syntax error";
 /// Not an integer.
@@ -52,6 +64,17 @@ pub fn unknown_command(args: &[Bytes]) -> String {
 /// `ERR wrong number of arguments for 'get' command`.
 pub fn wrong_arity(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for 'x'. Try ACL HELP.`:
+/// a handler's answer to arguments the table accepted but it does not
+/// (Redis's addReplySubcommandSyntaxError).
+pub fn subcommand_syntax(sub: &[u8], container: &str) -> String {
+    let sub = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
+    sanitize(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
+        container.to_uppercase()
+    ))
 }
 
 /// `ERR unknown subcommand 'x'. Try CLIENT HELP.`

@@ -127,7 +127,9 @@ async fn run(
     let s = s0.clone();
     glommio::spawn_local(async move {
         let deadline = timeout.map(|t| Instant::now() + Duration::from_millis(t));
-        // Every write accepted before the pause is in the stream.
+        // Every write accepted before the pause has run on its shard …
+        crate::limits::writes_drained(&s.shared).await;
+        // … and is in the stream.
         crate::repl::settle(&s).await;
         let target_offset = s.repl.borrow().master_offset();
         s.repl
@@ -143,6 +145,14 @@ async fn run(
                 break false;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                if force {
+                    crate::log!(
+                        Notice,
+                        "FAILOVER to {}:{} time out exceeded, failing over.",
+                        host,
+                        port
+                    );
+                }
                 break force;
             }
             glommio::timer::sleep(Duration::from_millis(2)).await;
@@ -177,7 +187,13 @@ async fn run(
         crate::replica::replicaof(s.clone(), host.clone(), port, Some("failover".into())).await;
         // Writes are refused as READONLY from here; unpause once the link is up.
         let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until && !s.repl.borrow().master.as_ref().is_some_and(|m| m.link_up)
+        while Instant::now() < until
+            && !s
+                .repl
+                .borrow()
+                .master
+                .as_ref()
+                .is_some_and(|m| m.phase.is_up())
         {
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }

@@ -3,7 +3,6 @@
 use crate::conn::Conn;
 use crate::shared::ShardCounters;
 use bytes::Bytes;
-use shardis_commands::COMMANDS;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -116,12 +115,14 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
         }
         "clients" => {
             let blocked = crate::blocking::blocked_clients(&conn.shard).await;
+            let tracking = crate::tracking::info(&conn.shard).await;
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 shared.connected_clients.load(Ordering::Relaxed),
                 shared.maxclients.load(Ordering::Relaxed),
                 blocked,
+                tracking.0,
             );
         }
         "memory" => {
@@ -131,7 +132,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             let cfg = shared.config();
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:{}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nmem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:{}\r\nmem_allocator:mimalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
                 human(used),
                 human(rss),
                 human(peak),
@@ -150,7 +151,8 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             let p = shared.persistence.lock().unwrap_or_else(|e| e.into_inner());
             let _ = write!(
                 out,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n{}",
+                shared.loading.load(Ordering::Relaxed) as u8,
                 dirty.saturating_sub(p.dirty_at_save),
                 p.bgsave_in_progress as u8,
                 p.last_save,
@@ -160,11 +162,15 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
                 p.saves,
                 p.last_load_expired,
                 p.last_load_keys,
+                crate::aof::info(&conn.shard),
             );
         }
         "stats" => {
             let uptime = shared.started.elapsed().as_secs_f64().max(1e-3);
-            let (channels, patterns) = crate::pubsub::counts(&conn.shard).await;
+            let (channels, patterns, shard_channels) = crate::pubsub::counts(&conn.shard).await;
+            let migrate_sockets = conn.shard.shared.migrate_sockets.len();
+            let (_, tracked_keys, tracked_items, tracked_prefixes) =
+                crate::tracking::info(&conn.shard).await;
             let (full, pok, perr) = conn
                 .shard
                 .call(0, |s0| {
@@ -187,7 +193,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             };
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{kin}\r\ninstantaneous_output_kbps:{kout}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:{full}\r\nsync_partial_ok:{pok}\r\nsync_partial_err:{perr}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\ncross_shard_messages:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{kin}\r\ninstantaneous_output_kbps:{kout}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:{full}\r\nsync_partial_ok:{pok}\r\nsync_partial_err:{perr}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard_channels}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:{migrate_sockets}\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{tracked_keys}\r\ntracking_total_items:{tracked_items}\r\ntracking_total_prefixes:{tracked_prefixes}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\ncross_shard_messages:{}\r\n",
                 total(|c| &c.connections_received),
                 total(|c| &c.commands_processed),
                 total(|c| &c.net_input_bytes),
@@ -203,16 +209,19 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             let _ = uptime;
         }
         "replication" => {
-            let (cfg, size) = {
+            let (cfg, size, min_good) = {
                 let c = shared.config();
                 (
-                    (c.replica_priority, c.replica_read_only, true),
+                    (c.replica_priority, c.replica_read_only, c.replica_announced),
                     c.repl_backlog_size,
+                    // Redis shows the count only while min-replicas-to-write is on.
+                    (c.min_replicas_to_write > 0 && c.min_replicas_max_lag > 0)
+                        .then(|| shared.good_replicas.load(Ordering::Relaxed)),
                 )
             };
             let text = conn
                 .shard
-                .call(0, move |s0| s0.repl.borrow().info(cfg, size))
+                .call(0, move |s0| s0.repl.borrow().info(cfg, size, min_good))
                 .await;
             out.push_str(&text.unwrap_or_default());
         }
@@ -247,7 +256,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
                 .unwrap_or_default();
             for (id, h) in crate::obs::latency::merge_histograms(per_shard) {
                 out.push_str(&crate::obs::latency::info_line(
-                    COMMANDS[id].name,
+                    shardis_commands::meta::TABLE[id].name,
                     &h,
                     &percentiles,
                 ));
@@ -260,7 +269,8 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
                 .broadcast(|s| s.cmdstats.borrow().clone())
                 .await
                 .unwrap_or_default();
-            for (i, c) in COMMANDS.iter().enumerate() {
+            for i in shardis_commands::visible() {
+                let c = &shardis_commands::meta::TABLE[i];
                 let (calls, usec, failed, rejected) = stats.iter().fold((0, 0, 0, 0), |a, s| {
                     (
                         a.0 + s[i].calls,

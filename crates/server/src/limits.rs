@@ -56,7 +56,7 @@ impl ClientPause {
 /// `CMD_WRITE | CMD_MAY_REPLICATE`); `queued_writes` is EXEC's queue.
 fn may_replicate(cmd: &Command, queued_writes: bool) -> bool {
     cmd.is_write()
-        || matches!(cmd.id, CommandId::Publish)
+        || matches!(cmd.id, CommandId::Publish | CommandId::Spublish)
         || (cmd.id == CommandId::Exec && queued_writes)
 }
 
@@ -84,9 +84,17 @@ fn must_wait(shared: &Shared, route: &Route, queued_writes: bool) -> bool {
 }
 
 /// Waits while `route`'s command is paused (never for the master link).
-pub async fn wait_if_paused(conn: &mut Conn, route: &Route) {
+///
+/// A write first counts its round in `Shared::writes_in_flight`, then reads
+/// the pause (both SeqCst), while FAILOVER sets the pause, then reads the
+/// count: either the write sees the pause and waits (uncounted), or FAILOVER
+/// sees the write and waits until its round has run (`end_writes`).
+/// Returns true if it waited: the caller then decides the command afresh
+/// (Redis re-processes a postponed command from scratch), since the server
+/// may have become a replica meanwhile and must answer READONLY.
+pub async fn wait_if_paused(conn: &mut Conn, route: &Route) -> bool {
     if conn.master_link {
-        return;
+        return false;
     }
     let queued_writes = conn
         .tx
@@ -94,11 +102,52 @@ pub async fn wait_if_paused(conn: &mut Conn, route: &Route) {
         .as_ref()
         .is_some_and(|q| q.iter().any(|(c, _)| may_replicate(c, false)));
     let shared = conn.shard.shared.clone();
-    if !must_wait(&shared, route, queued_writes) {
-        return;
+    let writes = match route {
+        Route::Keyed(_, c) | Route::MultiShard(c, _) | Route::Special(c) => {
+            may_replicate(c, queued_writes)
+        }
+        Route::Reply(_) => false,
+    };
+    let mut waited = false;
+    loop {
+        if writes && !conn.write_in_flight {
+            shared.writes_in_flight.fetch_add(1, Ordering::SeqCst);
+            conn.write_in_flight = true;
+        }
+        if !must_wait(&shared, route, queued_writes) {
+            return waited;
+        }
+        waited = true;
+        // The round's earlier commands run now; then it holds no write.
+        conn.flush_batches().await;
+        end_writes(conn);
+        shared.paused_clients.fetch_add(1, Ordering::Relaxed);
+        while must_wait(&shared, route, queued_writes) && !shared.shutting_down() {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        shared.paused_clients.fetch_sub(1, Ordering::Relaxed);
+        if shared.shutting_down() {
+            return waited;
+        }
     }
-    conn.flush_batches().await;
-    while must_wait(&shared, route, queued_writes) && !shared.shutting_down() {
+}
+
+/// The connection's writes of this round have run (or it is about to wait
+/// for a reply that any later write may take): uncounts it.
+pub fn end_writes(conn: &mut Conn) {
+    if conn.write_in_flight {
+        conn.shard
+            .shared
+            .writes_in_flight
+            .fetch_sub(1, Ordering::SeqCst);
+        conn.write_in_flight = false;
+    }
+}
+
+/// FAILOVER, after setting its pause: waits until no connection is between
+/// its pause check and the end of its write.
+pub async fn writes_drained(shared: &Shared) {
+    while shared.writes_in_flight.load(Ordering::SeqCst) != 0 {
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
@@ -161,7 +210,7 @@ pub fn close_idle_clients(shard: &Shard) {
     let now = Instant::now();
     for c in shard.clients.borrow().values() {
         let mut c = c.borrow_mut();
-        let exempt = c.sub + c.psub > 0 || c.flags.contains(['b', 'M', 'S']);
+        let exempt = c.subscribed() || c.flags.contains(['b', 'M', 'S']);
         if !exempt && !c.killed && now.duration_since(c.last_interaction).as_secs() > timeout {
             crate::log!(Verbose, "Closing idle client");
             c.kill();

@@ -18,6 +18,7 @@
 pub mod acl;
 pub mod admin;
 pub mod alloc;
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod conn;
@@ -26,18 +27,25 @@ pub mod failover;
 pub mod info;
 pub mod limits;
 pub mod logging;
+pub mod lolwut;
 pub mod memory;
+pub mod memstats;
 pub mod metrics;
+pub mod migrate;
+pub mod module;
 pub mod multi;
+pub mod net;
 pub mod obs;
 pub mod persist;
 pub mod pubsub;
 pub mod repl;
 pub mod replica;
 pub mod route;
+pub mod script;
 pub mod server;
 pub mod shard;
 pub mod shared;
+pub mod tracking;
 pub mod tx;
 
 use clap::Parser;
@@ -78,6 +86,13 @@ fn main() {
     } else {
         (None, raw[1..].to_vec())
     };
+    // Absolute, as Redis keeps it: `dir` changes the working directory, and
+    // CONFIG REWRITE must still find the file.
+    let file = file.map(|f| {
+        std::path::absolute(&f)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or(f)
+    });
     let mut config = shardis_config::Config::default();
     let text = match &file {
         Some(path) => match std::fs::read_to_string(path) {
@@ -92,10 +107,10 @@ fn main() {
     let source = file.as_deref().zip(text.as_deref());
     // Like redis-server: chdir into `dir` as its line is read; CONFIG GET dir is absolute.
     let mut enter_dir = |dir: &str| -> Result<String, String> {
-        std::env::set_current_dir(dir).map_err(|e| io_reason(&e))?;
+        std::env::set_current_dir(dir).map_err(|e| shared::strerror(&e))?;
         std::env::current_dir()
             .map(|p| p.to_string_lossy().into_owned())
-            .map_err(|e| io_reason(&e))
+            .map_err(|e| shared::strerror(&e))
     };
     if let Err(e) = config.apply_file_and_args_entering_dir(source, &directives, &mut enter_dir) {
         eprint!("{}", e.redis_message());
@@ -144,13 +159,4 @@ fn main() {
         let _ = std::fs::remove_file(p);
     }
     std::process::exit(code);
-}
-
-/// An I/O error as C's strerror words it ("No such file or directory"), as Redis prints it.
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }

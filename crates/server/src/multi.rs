@@ -4,29 +4,66 @@
 //! shard by shard in ascending shard order, then runs the command, then releases
 //! the locks. While a key is locked no other command touches it, so no reader
 //! sees half of an MSET; because every transaction locks shards in the same order,
-//! lock waits never form a cycle.
+//! lock waits never form a cycle. [`acquire`], [`tx_effects`] and [`release`]
+//! are that protocol; EXEC (`tx`), scripts (`script`) and [`with_every_shard`]
+//! take their locks through them too.
 //!
-//! Commands that split naturally (MGET, MSET, DEL, EXISTS, …) run as per-shard
-//! sub-commands. Everything else (RENAME, SMOVE, SINTERSTORE, …) gathers owned
+//! Commands that split naturally (MGET, MSET, DEL, EXISTS, …; the command
+//! table's `split` column) run as per-shard sub-commands. Everything else (RENAME, SMOVE, SINTERSTORE, …) gathers owned
 //! copies of its keys into a temporary keyspace, runs there unchanged, and writes
 //! the resulting keys back to their owners.
+//!
+//! SORT whose BY or GET patterns read other keys ([`needs_all_shards`]) cannot
+//! name its keys before it runs: they depend on the elements. It holds every
+//! shard (`lock_all`, in ascending order, so it orders with the key locks
+//! above), copies the source and destination, then every key the patterns
+//! name, into the temporary keyspace and runs there. The cost: while it runs
+//! no other command runs anywhere, and each pattern key is copied whole (a
+//! `hash*->field` pattern copies the hash). With one shard, or patterns whose
+//! hash tag pins them to the source key's shard, it runs in place.
 
 use crate::shard::{Pending, Shard, ShardGone};
 use bytes::Bytes;
-use shardis_commands::{Command, CommandId};
+use shardis_commands::{Command, CommandId, Split};
 use shardis_keyspace::{Effect, Entry, ExecContext, Keyspace};
 use shardis_protocol::Reply;
 use shardis_replication::LogEntry;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
-/// Runs `cmd` whose key arguments (`key_idx`) span several shards.
+/// True for a command that must hold every shard (of `n`): a SORT whose
+/// BY/GET patterns read keys that may live on other shards than its own
+/// keys. Patterns whose hash tag pins them to the source key's shard (and
+/// the destination's) do not.
+pub fn needs_all_shards(cmd: &Command, args: &[Bytes], n: usize) -> bool {
+    use shardis_keyspace::sort;
+    let readonly = match cmd.id {
+        CommandId::Sort => false,
+        CommandId::SortRo => true,
+        _ => return false,
+    };
+    if n == 1 || !sort::reads_other_keys(args, readonly) {
+        return false;
+    }
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+    let own = cmd.key_indices(&argv).unwrap_or_default();
+    let shard = crate::route::shard_of(&args[1], n);
+    let local = |k: &[u8]| crate::route::shard_of(k, n) == shard;
+    let pinned =
+        sort::pattern_tags(args, readonly).is_some_and(|tags| tags.into_iter().all(&local));
+    !(pinned && own.iter().all(|&i| local(&args[i])))
+}
+
+/// Runs `cmd` whose key arguments (`key_idx`) span several shards, replying
+/// in RESP3 shapes when `resp3` (the client's protocol).
 pub async fn run(
     shard: &Rc<Shard>,
     db: usize,
     cmd: &'static Command,
     args: Vec<Bytes>,
     key_idx: Vec<usize>,
+    resp3: bool,
 ) -> Reply {
     let n = shard.shards();
     let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -43,44 +80,102 @@ pub async fn run(
     // Writes are marked in every involved shard's log so the replication
     // stream can place the command once, consistently with each shard.
     let marked = cmd.is_write() && shard.logging();
-    let parts = by_shard.len();
-    let mut held: Vec<(usize, Vec<(usize, Bytes)>)> = Vec::new();
-    let mut result = Ok(Reply::Nil);
-    for (&s, idxs) in &by_shard {
-        let mut keys: Vec<(usize, Bytes)> = idxs.iter().map(|&i| (db, args[i].clone())).collect();
-        keys.sort();
-        keys.dedup();
+    let global = needs_all_shards(cmd, &args, n);
+    let want = if global {
+        whole_shards(0..n)
+    } else {
+        by_shard
+            .iter()
+            .map(|(&s, idxs)| {
+                let mut keys: Vec<(usize, Bytes)> =
+                    idxs.iter().map(|&i| (db, args[i].clone())).collect();
+                keys.sort();
+                keys.dedup();
+                (s, keys)
+            })
+            .collect()
+    };
+    let (held, all) = acquire(shard, tx, marked, global, want).await;
+    let mut effects = Vec::new();
+    let result = if all {
+        dispatch(shard, db, cmd, &args, &by_shard, &mut effects, resp3).await
+    } else {
+        Err(ShardGone)
+    };
+    if marked {
+        tx_effects(shard, tx, effects).await;
+    } else if !effects.is_empty() {
+        // Lazy-expiry deletions found by a read-only command.
+        shard.log_effects(effects.into_iter());
+    }
+    release(shard, tx, marked, global, held).await;
+    result.unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN))
+}
+
+/// What a coordinator locks or holds for one transaction, per shard: the
+/// keys, as (db, key), sorted and without repeats; or, for a shard held
+/// whole, nothing.
+pub type Locks = Vec<(usize, Vec<(usize, Bytes)>)>;
+
+/// `shards`, each to be held whole.
+pub fn whole_shards(shards: impl IntoIterator<Item = usize>) -> Locks {
+    shards.into_iter().map(|s| (s, Vec::new())).collect()
+}
+
+/// Takes transaction `tx`'s locks shard by shard in the order of `want`
+/// (ascending shard ids, as every coordinator takes them, so lock waits never
+/// form a cycle): the keys listed, or every key of the shard when `whole`.
+/// When `marked` each shard logs the Acquire marker of a `want.len()`-shard
+/// transaction. Stops at a shard that is gone (shutting down). Returns what it
+/// holds, which [`release`] must be given even then, and whether that is all.
+pub async fn acquire(
+    shard: &Rc<Shard>,
+    tx: u64,
+    marked: bool,
+    whole: bool,
+    want: Locks,
+) -> (Locks, bool) {
+    let parts = want.len();
+    let mut held = Vec::with_capacity(parts);
+    for (s, keys) in want {
         let lock_keys = keys.clone();
         let locked = shard
             .call_async(s, move |sh| async move {
-                sh.lock(tx, &lock_keys).await;
+                if whole {
+                    sh.lock_all(tx).await;
+                } else {
+                    sh.lock(tx, &lock_keys).await;
+                }
                 if marked {
                     sh.log_marker(LogEntry::Acquire { tx, parts });
                 }
             })
             .await;
         if locked.is_err() {
-            result = Err(ShardGone);
-            break;
+            return (held, false);
         }
         held.push((s, keys));
     }
-    let mut effects = Vec::new();
-    if result.is_ok() {
-        result = dispatch(shard, db, cmd, &args, &by_shard, &mut effects).await;
-    }
-    if marked {
-        let _ = shard
-            .call(0, move |s0| {
-                s0.repl.borrow_mut().merger.tx_effects(tx, effects);
-                s0.pump_signal.kick();
-            })
-            .await;
-    } else if !effects.is_empty() {
-        // Lazy-expiry deletions found by a read-only command.
-        shard.log_effects(effects.into_iter());
-    }
-    // Release every lock, even after a failure, so no key stays blocked.
+    (held, true)
+}
+
+/// Hands the effects of the marked transaction `tx` to the replication
+/// merger (on shard 0), which places them once, between the Acquire and
+/// Release markers of the shards it held.
+pub async fn tx_effects(shard: &Rc<Shard>, tx: u64, effects: Vec<Effect>) {
+    let _ = shard
+        .call(0, move |s0| {
+            s0.repl.borrow_mut().merger.tx_effects(tx, effects);
+            s0.pump_signal.kick();
+        })
+        .await;
+}
+
+/// Ends transaction `tx` on every shard in `held` (what [`acquire`] took),
+/// even after a failure, so no key stays blocked: each logs the Release
+/// marker when `marked` and drops its locks (the whole shard's when
+/// `whole`); returns once all have.
+pub async fn release(shard: &Rc<Shard>, tx: u64, marked: bool, whole: bool, held: Locks) {
     let mut releases = Vec::new();
     for (s, keys) in held {
         let released = shard
@@ -88,7 +183,11 @@ pub async fn run(
                 if marked {
                     sh.log_marker(LogEntry::Release { tx });
                 }
-                sh.unlock(tx, &keys)
+                if whole {
+                    sh.unlock_all(tx)
+                } else {
+                    sh.unlock(tx, &keys)
+                }
             })
             .await;
         if let Ok(p) = released {
@@ -98,7 +197,6 @@ pub async fn run(
     for p in releases {
         let _ = p.wait().await;
     }
-    result.unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN))
 }
 
 /// Runs `cmd` whose keys (`key_idx`) span several shards, with the caller
@@ -110,6 +208,7 @@ pub async fn run_locked(
     args: &[Bytes],
     key_idx: &[usize],
     fx: &mut Vec<Effect>,
+    resp3: bool,
 ) -> Result<Reply, ShardGone> {
     let n = shard.shards();
     let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -119,7 +218,7 @@ pub async fn run_locked(
             .or_default()
             .push(i);
     }
-    dispatch(shard, db, cmd, args, &by_shard, fx).await
+    dispatch(shard, db, cmd, args, &by_shard, fx, resp3).await
 }
 
 async fn dispatch(
@@ -129,25 +228,30 @@ async fn dispatch(
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
     fx: &mut Vec<Effect>,
+    resp3: bool,
 ) -> Result<Reply, ShardGone> {
-    match cmd.id {
-        CommandId::Mget => mget(shard, db, cmd, args, by_shard, fx).await,
-        CommandId::Mset => split(shard, db, cmd, args, by_shard, 2, fx)
+    match cmd.split {
+        Split::Values => mget(shard, db, cmd, args, by_shard, fx).await,
+        Split::Pairs => split(shard, db, cmd, args, by_shard, 2, fx)
             .await
             .map(|_| Reply::OK),
-        CommandId::Del | CommandId::Unlink | CommandId::Exists | CommandId::Touch => {
-            split(shard, db, cmd, args, by_shard, 1, fx)
-                .await
-                .map(|rs| {
-                    Reply::Integer(
-                        rs.iter()
-                            .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
-                            .sum(),
-                    )
-                })
+        Split::Count => split(shard, db, cmd, args, by_shard, 1, fx)
+            .await
+            .map(|rs| {
+                Reply::Integer(
+                    rs.iter()
+                        .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
+                        .sum(),
+                )
+            }),
+        Split::PairsIfAbsent => msetnx(shard, db, args, by_shard, fx).await,
+        Split::No
+            if matches!(cmd.id, CommandId::Sort | CommandId::SortRo)
+                && needs_all_shards(cmd, args, shard.shards()) =>
+        {
+            sort_everywhere(shard, db, cmd, args, fx, resp3).await
         }
-        CommandId::Msetnx => msetnx(shard, db, args, by_shard, fx).await,
-        _ => gather(shard, db, cmd, args, by_shard, fx).await,
+        Split::No => gather(shard, db, cmd, args, by_shard, fx, resp3).await,
     }
 }
 
@@ -281,6 +385,7 @@ async fn gather(
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
     fx: &mut Vec<Effect>,
+    resp3: bool,
 ) -> Result<Reply, ShardGone> {
     let databases = shard.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
@@ -322,6 +427,8 @@ async fn gather(
         db,
         now_ms: crate::shared::unix_ms(),
         replica: shard.replica.get(),
+        notify_flags: shard.shared.notify_flags.load(Ordering::Relaxed),
+        resp3,
         ..Default::default()
     };
     let reply = tmp.execute(&mut ctx, cmd, args);
@@ -371,5 +478,180 @@ async fn gather(
         crate::shared::ShardCounters::add(&c.dirty, ctx.stats.dirty);
         fx.append(&mut ctx.effects);
     }
+    if !ctx.events.is_empty() {
+        // Produced on the temporary keyspace: published from here, after the
+        // write-back, so a subscriber never hears of a change it cannot read.
+        crate::pubsub::keyspace_events(shard, ctx.notify_flags, &mut ctx.events);
+    }
     Ok(reply)
+}
+
+/// A key copied from its owner (None: absent).
+type Fetched = (Bytes, Option<Entry>);
+
+/// Copies `keys` (in `db`) from their owners into `tmp`; lazy-expiry effects
+/// go to `fx`.
+async fn fetch_into(
+    shard: &Rc<Shard>,
+    db: usize,
+    keys: Vec<Bytes>,
+    tmp: &mut Keyspace,
+    fx: &mut Vec<Effect>,
+) -> Result<(), ShardGone> {
+    let n = shard.shards();
+    let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
+    for k in keys {
+        by_shard
+            .entry(crate::route::shard_of(&k, n))
+            .or_default()
+            .push(k);
+    }
+    let mut pending: Vec<Pending<(Vec<Fetched>, Vec<Effect>)>> = Vec::new();
+    for (s, keys) in by_shard {
+        pending.push(
+            shard
+                .post(s, move |sh| {
+                    sh.captured(|| {
+                        keys.into_iter()
+                            .map(|k| {
+                                let e = sh.with_ctx(db, |ks, ctx| ks.clone_entry(ctx, &k));
+                                (k, e)
+                            })
+                            .collect()
+                    })
+                })
+                .await?,
+        );
+    }
+    let now = crate::shared::unix_ms();
+    for p in pending {
+        let (entries, effects) = p.wait().await?;
+        fx.extend(effects);
+        for (k, e) in entries {
+            if let Some(e) = e {
+                tmp.put_entry(db, k, e, now);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SORT with BY/GET patterns, every shard held by the caller: gathers the
+/// source and destination, then the keys the patterns name, runs in a
+/// temporary keyspace and writes the destination back.
+async fn sort_everywhere(
+    shard: &Rc<Shard>,
+    db: usize,
+    cmd: &'static Command,
+    args: &[Bytes],
+    fx: &mut Vec<Effect>,
+    resp3: bool,
+) -> Result<Reply, ShardGone> {
+    let databases = shard.keyspace.borrow().databases();
+    let mut tmp = Keyspace::new(databases);
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+    let own: Vec<Bytes> = cmd
+        .key_indices(&argv)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| args[i].clone())
+        .collect();
+    fetch_into(shard, db, own.clone(), &mut tmp, fx).await?;
+    let mut ctx = ExecContext {
+        db,
+        now_ms: crate::shared::unix_ms(),
+        replica: shard.replica.get(),
+        notify_flags: shard.shared.notify_flags.load(Ordering::Relaxed),
+        resp3,
+        ..Default::default()
+    };
+    let named = shardis_keyspace::sort::pattern_keys(&mut tmp, &mut ctx, args);
+    let named: Vec<Bytes> = named.into_iter().filter(|k| !own.contains(k)).collect();
+    fetch_into(shard, db, named, &mut tmp, fx).await?;
+    ctx.effects.clear();
+    let reply = tmp.execute(&mut ctx, cmd, args);
+    if cmd.is_write() && !reply.is_error() && own.len() > 1 {
+        // Only the destination changes; the source and the pattern keys are read.
+        let dst = own[own.len() - 1].clone();
+        let e = {
+            let mut c = ExecContext {
+                db,
+                now_ms: ctx.now_ms,
+                replica: true,
+                ..Default::default()
+            };
+            tmp.clone_entry(&mut c, &dst)
+        };
+        let owner = crate::route::shard_of(&dst, shard.shards());
+        shard
+            .call(owner, move |sh| {
+                sh.key_written(db, &dst, e.is_some());
+                let mut ks = sh.keyspace.borrow_mut();
+                match e {
+                    Some(e) => ks.put_entry(db, dst, e, crate::shared::unix_ms()),
+                    None => {
+                        ks.remove(db, &dst);
+                    }
+                }
+            })
+            .await?;
+        let c = shard.counters();
+        crate::shared::ShardCounters::add(&c.dirty, ctx.stats.dirty);
+        fx.append(&mut ctx.effects);
+    }
+    if !ctx.events.is_empty() {
+        // Produced on the temporary keyspace: published from here, after the
+        // write-back, so a subscriber never hears of a change it cannot read.
+        crate::pubsub::keyspace_events(shard, ctx.notify_flags, &mut ctx.events);
+    }
+    Ok(reply)
+}
+
+/// Runs `f` on every shard while every shard is held for one transaction:
+/// FLUSHALL, FLUSHDB and SWAPDB. No reader sees it half done (every other
+/// command waits for the shards), and the replication stream places `effect`
+/// once, after everything each shard logged before it and before anything
+/// after (the same Acquire/Release markers as a multi-shard command).
+/// A caller that already holds every shard (a global EXEC) passes `held`.
+pub async fn with_every_shard<R, F>(
+    shard: &Rc<Shard>,
+    held: bool,
+    effect: Effect,
+    f: F,
+) -> Result<Vec<R>, ShardGone>
+where
+    R: Send + 'static,
+    F: Fn(&Rc<Shard>) -> R + Send + Sync + Clone + 'static,
+{
+    if held {
+        let out = shard.broadcast(f).await;
+        if out.is_ok() {
+            shard.log_effects(std::iter::once(effect));
+        }
+        return out;
+    }
+    let n = shard.shards();
+    let tx = shard
+        .shared
+        .next_tx_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let marked = shard.logging();
+    let (taken, all) = acquire(shard, tx, marked, true, whole_shards(0..n)).await;
+    let out = if all {
+        shard.broadcast(f).await
+    } else {
+        Err(ShardGone)
+    };
+    if marked {
+        let effects = if out.is_ok() {
+            vec![effect]
+        } else {
+            Vec::new()
+        };
+        tx_effects(shard, tx, effects).await;
+    } else if out.is_ok() {
+        shard.log_effects(std::iter::once(effect));
+    }
+    release(shard, tx, marked, true, taken).await;
+    out
 }

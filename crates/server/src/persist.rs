@@ -118,6 +118,10 @@ pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
     p.lock()
         .unwrap_or_else(|e| e.into_inner())
         .saved(dirty_before, started.elapsed());
+    shard
+        .shared
+        .bgsave_failed
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     crate::log!(Notice, "DB saved on disk");
     Ok(())
 }
@@ -157,6 +161,8 @@ impl Persistence {
         self.dirty_at_save = dirty_before;
         self.saves += 1;
         self.last_bgsave_secs = took.as_secs() as i64;
+        // As Redis's rdbSave: any successful save (SAVE too) clears the error.
+        self.last_bgsave_ok = true;
     }
 }
 
@@ -188,6 +194,9 @@ pub fn spawn_bgsave(shard: &Rc<Shard>) {
         p.bgsave_in_progress = false;
         p.bgsave_started = None;
         p.last_bgsave_ok = r.is_ok();
+        s.shared
+            .bgsave_failed
+            .store(r.is_err(), std::sync::atomic::Ordering::Relaxed);
         match r {
             Ok(()) => crate::log!(Notice, "Background saving terminated with success"),
             Err(e) => {
@@ -212,6 +221,18 @@ pub async fn load_rdb_bytes(
     data: &[u8],
     as_master: bool,
 ) -> Result<(u64, u64), String> {
+    load_rdb_prefix(shard, data, as_master)
+        .await
+        .map(|(loaded, expired, _)| (loaded, expired))
+}
+
+/// [`load_rdb_bytes`] for an RDB that may be followed by more bytes (an
+/// AOF's RDB preamble): also returns where the RDB ended.
+pub async fn load_rdb_prefix(
+    shard: &Rc<Shard>,
+    data: &[u8],
+    as_master: bool,
+) -> Result<(u64, u64, usize), String> {
     let mut reader = shardis_rdb::RdbReader::new(data).map_err(|e| e.to_string())?;
     let mut header = shardis_rdb::RdbFile::default();
     let mut header_logged = false;
@@ -221,6 +242,7 @@ pub async fn load_rdb_bytes(
     let mut per_shard: Vec<Vec<shardis_rdb::RdbEntry>> = (0..n).map(|_| Vec::new()).collect();
     let mut expired = 0u64;
     let mut loaded = 0u64;
+    let mut functions = Vec::new();
     // Batches posted to other shards and not yet installed; bounded so a slow
     // shard cannot make the whole file pile up in its queue.
     let mut pending = std::collections::VecDeque::new();
@@ -232,6 +254,10 @@ pub async fn load_rdb_bytes(
                 continue;
             }
             Some(shardis_rdb::RdbItem::Entry(e)) => Some(e),
+            Some(shardis_rdb::RdbItem::Function(code)) => {
+                functions.push(code);
+                continue;
+            }
             Some(_) => continue,
             None => None,
         };
@@ -280,6 +306,9 @@ pub async fn load_rdb_bytes(
     for p in pending {
         p.wait().await.map_err(|_| "shard gone")??;
     }
+    // The file's libraries replace the current ones (a full sync brings the
+    // master's).
+    crate::script::functions::replace_all(functions)?;
     let mut p = shard
         .shared
         .persistence
@@ -287,7 +316,7 @@ pub async fn load_rdb_bytes(
         .unwrap_or_else(|e| e.into_inner());
     p.last_load_keys = loaded;
     p.last_load_expired = expired;
-    Ok((loaded, expired))
+    Ok((loaded, expired, reader.offset()))
 }
 
 /// Redis's log lines for the aux fields at the head of an RDB.
@@ -305,6 +334,9 @@ fn log_header(aux: &shardis_rdb::AuxInfo) {
             "RDB memory usage when created {:.2} Mb",
             mem as f64 / (1024.0 * 1024.0)
         );
+    }
+    if aux.aof_base.is_some_and(|b| b != 0) {
+        crate::log!(Notice, "RDB is base AOF");
     }
 }
 

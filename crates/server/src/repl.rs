@@ -69,6 +69,10 @@ pub struct Replica {
     pub capa_eof: bool,
     /// Understands `+CONTINUE <id>`.
     pub capa_psync2: bool,
+    /// Came with the old SYNC: the RDB payload comes without `+FULLRESYNC`.
+    pre_psync: bool,
+    /// REPLCONF rdb-only 1: the connection ends after the RDB.
+    rdb_only: bool,
     state: Cell<ReplicaState>,
     rdb: RefCell<VecDeque<Bytes>>,
     rdb_done: Cell<bool>,
@@ -138,13 +142,12 @@ pub struct MasterInfo {
     pub host: String,
     /// MASTER port.
     pub port: u16,
-    /// Link up?
-    pub link_up: bool,
-    /// Sync in progress?
-    pub sync_in_progress: bool,
+    /// Where the link stands (ROLE, INFO, the handshake timeout).
+    pub phase: shardis_replication::LinkPhase,
     /// Last byte received from the master.
     pub last_io: Instant,
-    /// When the link went down (None while up).
+    /// When an established link went down (None while up, and before the first
+    /// link of a master turned replica: INFO shows -1, as Redis).
     pub down_since: Option<Instant>,
     /// Bytes of the stream read (slave_read_repl_offset).
     pub read_offset: i64,
@@ -193,6 +196,18 @@ pub struct ReplState {
     pub failover_state: &'static str,
     /// Since when no replica is attached (`repl-backlog-ttl` counts from it).
     no_replicas_since: Option<Instant>,
+    /// Replicas waiting for a full sync to start: they share one snapshot.
+    pending_full: Vec<Rc<Replica>>,
+    /// A task is counting down `repl-diskless-sync-delay` for `pending_full`.
+    full_sync_scheduled: bool,
+    /// The master link is applying a round of its master's stream.
+    pub link_round_active: bool,
+    /// The snapshot barrier of a running AOF rewrite: the AOF switches to a
+    /// new incremental file where the merger passes it.
+    pub aof_marker: Option<TxId>,
+    /// As a replica: an AOF rewrite waits for the link to take its snapshot
+    /// (and switch the AOF's incremental file) between two rounds.
+    pub aof_snapshot_request: Option<glommio::channels::oneshot::Sender<()>>,
 }
 
 impl ReplState {
@@ -259,6 +274,11 @@ impl ReplState {
             failover_psync: false,
             snapshot_request: None,
             failover_state: "no-failover",
+            pending_full: Vec::new(),
+            full_sync_scheduled: false,
+            link_round_active: false,
+            aof_marker: None,
+            aof_snapshot_request: None,
         }
     }
 
@@ -327,27 +347,23 @@ impl ReplState {
         }
     }
 
-    /// CLIENT KILL TYPE master|replica: drops the link to our master, or the
-    /// replicas matching `addr`/`id`. Returns how many were dropped.
-    pub fn kill_links(&mut self, master: bool, addr: Option<&str>, id: Option<u64>) -> usize {
+    /// CLIENT KILL on replication links: drops the link to our master (it
+    /// reconnects and resyncs partially) and/or the replicas with these
+    /// client ids. Returns how many were dropped.
+    pub fn kill_links(&mut self, master: bool, replica_ids: &[u64]) -> usize {
+        let mut n = 0;
         if master {
-            let fd = self.master.as_ref().and_then(|m| m.link_fd);
-            if let Some(fd) = fd {
+            if let Some(fd) = self.master.as_ref().and_then(|m| m.link_fd) {
                 #[allow(unsafe_code)]
                 // SAFETY: shutdown(2) on the link's socket; the link task still owns and closes it.
                 unsafe {
                     libc::shutdown(fd, libc::SHUT_RDWR);
                 }
-                return 1;
+                n += 1;
             }
-            return 0;
         }
-        let mut n = 0;
         for r in &self.replicas {
-            if r.closed.get()
-                || addr.is_some_and(|a| a != r.addr.to_string())
-                || id.is_some_and(|i| i != r.id)
-            {
+            if r.closed.get() || !replica_ids.contains(&r.id) {
                 continue;
             }
             r.close();
@@ -413,7 +429,13 @@ impl ReplState {
     }
 
     /// The `# Replication` INFO section.
-    pub fn info(&self, replica_cfg: (u64, bool, bool), backlog_size: u64) -> String {
+    /// `min_good` is `min_slaves_good_slaves`, shown while `min-replicas-to-write` is on.
+    pub fn info(
+        &self,
+        replica_cfg: (u64, bool, bool),
+        backlog_size: u64,
+        min_good: Option<usize>,
+    ) -> String {
         use std::fmt::Write;
         let mut out = String::from("# Replication\r\n");
         match &self.master {
@@ -425,17 +447,17 @@ impl ReplState {
                     "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
                     m.host,
                     m.port,
-                    if m.link_up { "up" } else { "down" },
-                    if m.link_up { m.last_io.elapsed().as_secs() as i64 } else { -1 },
-                    m.sync_in_progress as u8,
+                    if m.phase.is_up() { "up" } else { "down" },
+                    if m.phase.is_up() { m.last_io.elapsed().as_secs() as i64 } else { -1 },
+                    m.phase.is_syncing() as u8,
                     m.read_offset,
                     self.master_offset(),
                 );
-                if let Some(since) = m.down_since {
+                if !m.phase.is_up() {
                     let _ = write!(
                         out,
                         "master_link_down_since_seconds:{}\r\n",
-                        since.elapsed().as_secs()
+                        m.down_since.map_or(-1, |t| t.elapsed().as_secs() as i64)
                     );
                 }
                 let _ = write!(
@@ -447,6 +469,9 @@ impl ReplState {
         }
         let online: Vec<&Rc<Replica>> = self.replicas.iter().filter(|r| !r.closed.get()).collect();
         let _ = write!(out, "connected_slaves:{}\r\n", online.len());
+        if let Some(good) = min_good {
+            let _ = write!(out, "min_slaves_good_slaves:{good}\r\n");
+        }
         for (i, r) in online.iter().enumerate() {
             let _ = write!(
                 out,
@@ -593,23 +618,39 @@ pub async fn pump(shard: Rc<Shard>) {
     let n = shard.shards();
     loop {
         shard.pump_signal.wait(PUMP_IDLE_PERIOD).await;
-        if shard.shared.shutting_down() {
+        // Runs through shutdown until the final save is done: the AOF gets
+        // every write logged before the exit.
+        if shard
+            .shared
+            .exiting
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             return;
         }
+        crate::aof::tick(&shard);
         if !shard.logging() {
             continue;
         }
         let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(n);
+        // Per shard: entries it had logged when its log was collected.
+        let mut logged = vec![0u64; n];
         let mut pending = Vec::new();
         for s in 1..n {
             match shard
                 .post(s, |sh| {
                     sh.pump_signal.nudged.set(false);
-                    sh.write_log
+                    let entries = sh
+                        .write_log
                         .borrow_mut()
                         .as_mut()
                         .map(std::mem::take)
-                        .unwrap_or_default()
+                        .unwrap_or_default();
+                    (
+                        entries,
+                        sh.counters()
+                            .logged
+                            .load(std::sync::atomic::Ordering::Acquire),
+                    )
                 })
                 .await
             {
@@ -624,77 +665,122 @@ pub async fn pump(shard: Rc<Shard>) {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default();
+        logged[0] = shard
+            .counters()
+            .logged
+            .load(std::sync::atomic::Ordering::Acquire);
         logs.push((0, local));
         for (s, p) in pending {
             match p.wait().await {
-                Ok(entries) => logs.push((s, entries)),
+                Ok((entries, count)) => {
+                    logged[s] = count;
+                    logs.push((s, entries));
+                }
                 Err(_) => return,
             }
         }
         let limits = replica_limits(&shard);
         let period = shard.shared.config().repl_ping_replica_period.max(1);
         let timeout = shard.shared.config().repl_timeout.max(1);
-        let mut repl = shard.repl.borrow_mut();
-        for (s, entries) in logs {
-            if !entries.is_empty() {
-                repl.merger.push(s, entries);
-            }
-        }
-        if !repl.replicas.is_empty() && repl.last_ping.elapsed() >= Duration::from_secs(period) {
-            repl.merger.emit_raw(&[b"PING"]);
-            repl.last_ping = Instant::now();
-        }
-        let drained = repl.merger.drain();
-        let mut prev = 0;
-        for (tx, pos) in drained.markers {
-            let chunk = drained.bytes.slice(prev..pos);
-            repl.append(chunk, limits);
-            prev = pos;
-            let offset = repl.master_offset();
-            if let Some((group, tx_offset)) = repl.markers.remove(&tx) {
-                for r in &group {
-                    r.stream_started.set(true);
-                }
-                if let Some(sender) = tx_offset {
-                    let _ = sender.send(offset);
+        let (aof_pieces, covered, had) = {
+            let mut repl = shard.repl.borrow_mut();
+            for (s, entries) in logs {
+                if !entries.is_empty() {
+                    repl.merger.push(s, entries);
                 }
             }
-        }
-        let rest = drained.bytes.slice(prev..);
-        let had = !rest.is_empty();
-        repl.append(rest, limits);
-        // Replicas that stopped acknowledging are dropped after repl-timeout.
-        for r in &repl.replicas {
-            if r.state.get() == ReplicaState::Online
-                && !r.closed.get()
-                && r.last_ack.get().elapsed() > Duration::from_secs(timeout)
+            if !repl.replicas.is_empty() && repl.last_ping.elapsed() >= Duration::from_secs(period)
             {
-                crate::log!(
-                    Warning,
-                    "Disconnecting timedout replica (streaming sync): {}",
-                    r.name()
-                );
-                r.close();
+                repl.merger.emit_raw(&[b"PING"]);
+                repl.last_ping = Instant::now();
             }
-        }
-        repl.replicas.retain(|r| !r.closed.get());
-        let backlog_ttl = shard.shared.config().repl_backlog_ttl;
-        repl.expire_backlog(backlog_ttl, shard.replica.get());
-        shard.shared.not_counted_memory.store(
-            repl.replica_buffers_beyond_backlog(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        repl.pumps += 1;
-        let max_lag = shard.shared.config().min_replicas_max_lag;
-        let good = repl.good_replicas(max_lag);
-        shard
-            .shared
-            .good_replicas
-            .store(good, std::sync::atomic::Ordering::Relaxed);
+            let drained = repl.merger.drain();
+            let aof_on = shard.shared.aof.lock().is_ok_and(|a| a.open.is_some());
+            let mut aof_pieces = Vec::new();
+            let mut aof_prev = 0;
+            let mut prev = 0;
+            for &(tx, pos) in &drained.markers {
+                let chunk = drained.bytes.slice(prev..pos);
+                repl.append(chunk, limits);
+                prev = pos;
+                if repl.aof_marker == Some(tx) {
+                    repl.aof_marker = None;
+                    if aof_on {
+                        aof_pieces.push((drained.without_raw(aof_prev..pos), true));
+                        aof_prev = pos;
+                    }
+                }
+                let offset = repl.master_offset();
+                if let Some((group, tx_offset)) = repl.markers.remove(&tx) {
+                    for r in &group {
+                        r.stream_started.set(true);
+                    }
+                    if let Some(sender) = tx_offset {
+                        let _ = sender.send(offset);
+                    }
+                }
+            }
+            let rest = drained.bytes.slice(prev..);
+            let had = !rest.is_empty();
+            repl.append(rest, limits);
+            if aof_on {
+                let end = drained.bytes.len();
+                aof_pieces.push((drained.without_raw(aof_prev..end), false));
+            }
+            let covered: Vec<u64> = (0..n)
+                .map(|s| logged[s].saturating_sub(repl.merger.queued_on(s) as u64))
+                .collect();
+            // Replicas that stopped acknowledging are dropped after repl-timeout.
+            for r in &repl.replicas {
+                if r.state.get() == ReplicaState::Online
+                    && !r.closed.get()
+                    && r.last_ack.get().elapsed() > Duration::from_secs(timeout)
+                {
+                    crate::log!(
+                        Warning,
+                        "Disconnecting timedout replica (streaming sync): {}",
+                        r.name()
+                    );
+                    r.close();
+                }
+            }
+            repl.replicas.retain(|r| !r.closed.get());
+            let backlog_ttl = shard.shared.config().repl_backlog_ttl;
+            repl.expire_backlog(backlog_ttl, shard.replica.get());
+            shard.shared.not_counted_memory.store(
+                repl.replica_buffers_beyond_backlog(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            repl.pumps += 1;
+            (aof_pieces, covered, had)
+        };
+        crate::aof::feed(
+            &shard,
+            crate::aof::Cycle {
+                pieces: aof_pieces,
+                covered,
+            },
+        )
+        .await;
+        refresh_good_replicas(&shard);
+        let mut repl = shard.repl.borrow_mut();
         if had {
             repl.wake_waiters();
         }
     }
+}
+
+/// Recounts the replicas that satisfy `min-replicas-max-lag` (shard 0).
+/// Called on every pump cycle and at once when a replica comes online,
+/// acknowledges, or goes away, and on CONFIG SET, as Redis refreshes its
+/// good-replicas count, so a write never sees a stale count.
+pub fn refresh_good_replicas(shard: &Shard) {
+    let max_lag = shard.shared.config().min_replicas_max_lag;
+    let good = shard.repl.borrow().good_replicas(max_lag);
+    shard
+        .shared
+        .good_replicas
+        .store(good, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// What a client connection hands over when it becomes a replica.
@@ -711,6 +797,10 @@ pub struct Handoff {
     pub capa_eof: bool,
     /// capa psync2.
     pub capa_psync2: bool,
+    /// REPLCONF rdb-only 1.
+    pub rdb_only: bool,
+    /// REPLCONF rdb-filter-only functions.
+    pub rdb_functions_only: bool,
     /// `Some((replid, offset))` for PSYNC, None for SYNC.
     pub psync: Option<(String, i64)>,
     /// Bytes read after the PSYNC command.
@@ -719,7 +809,7 @@ pub struct Handoff {
 
 /// CLIENT LIST's view of a replica's connection (flags `S`).
 fn replica_info(stream: &TcpStream, h: &Handoff) -> crate::client::ClientInfo {
-    let mut info = crate::client::ClientInfo::master_link(stream);
+    let mut info = crate::client::ClientInfo::master_link(std::os::fd::AsRawFd::as_raw_fd(stream));
     info.id = h.id;
     info.flags = "S".into();
     info.last_cmd = "psync".into();
@@ -741,6 +831,8 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         ip,
         capa_eof: h.capa_eof,
         capa_psync2: h.capa_psync2,
+        pre_psync: h.psync.is_none(),
+        rdb_only: h.rdb_only,
         state: Cell::new(ReplicaState::WaitBgsave),
         rdb: RefCell::new(VecDeque::new()),
         rdb_done: Cell::new(false),
@@ -755,12 +847,20 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         waker: RefCell::new(None),
     });
     crate::log!(Notice, "Replica {} asks for synchronization", rep.name());
+    if h.rdb_only && h.rdb_functions_only {
+        // An RDB of the function libraries only, no keys.
+        functions_only_rdb(&shard, stream, h.psync.is_some()).await;
+        crate::log!(Notice, "Connection with replica {} lost.", rep.name());
+        return;
+    }
     let _listed =
         crate::obs::LinkGuard::new(&shard, Rc::new(RefCell::new(replica_info(&stream, &h))));
     let (reader, writer) = futures_lite::io::split(stream);
     let decision = {
         let repl = shard.repl.borrow();
         match &h.psync {
+            // An rdb-only replica always wants the whole RDB.
+            Some(_) if h.rdb_only => PsyncDecision::FullResync { reason: None },
             Some((id, off)) => decide(&repl.ids, repl.backlog.as_ref(), id, *off, &rep.name()),
             None => PsyncDecision::FullResync { reason: None },
         }
@@ -796,6 +896,8 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
                 backlog_len,
                 offset
             );
+            drop(repl);
+            refresh_good_replicas(&shard);
         }
         PsyncDecision::FullResync { reason } => {
             {
@@ -810,10 +912,15 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
                 }
                 repl.sync_full += 1;
                 repl.replicas.push(rep.clone());
+                repl.pending_full.push(rep.clone());
             }
-            let s = shard.clone();
-            let r = rep.clone();
-            glommio::spawn_local(async move { full_sync(s, vec![r]).await }).detach();
+            // Spawned with no borrow held: spawn_local runs the task at once.
+            let schedule =
+                !std::mem::replace(&mut shard.repl.borrow_mut().full_sync_scheduled, true);
+            if schedule {
+                let s = shard.clone();
+                glommio::spawn_local(async move { start_full_sync(s).await }).detach();
+            }
         }
     }
     let s = shard.clone();
@@ -821,6 +928,45 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
     let leftover = h.leftover;
     glommio::spawn_local(async move { replica_reader(s, r, reader, leftover).await }).detach();
     replica_writer(shard, rep, writer).await;
+}
+
+/// Answers `redis-cli --functions-rdb` (rdb-only, functions filter): an RDB
+/// of the function libraries without keys, then the link closes.
+async fn functions_only_rdb(shard: &Rc<Shard>, mut stream: TcpStream, psync: bool) {
+    let (compression, checksum) = {
+        let c = shard.shared.config();
+        (c.rdbcompression, c.rdbchecksum)
+    };
+    let mut w = RdbWriter::new(WriterOptions {
+        compression,
+        checksum,
+    });
+    let mut rdb = BytesMut::new();
+    w.header(
+        &mut rdb,
+        &HeaderAux {
+            ctime: (unix_ms() / 1000) as i64,
+            used_mem: crate::alloc::used_memory(),
+            repl: None,
+            aof_base: false,
+        },
+    );
+    for code in crate::script::functions::library_codes() {
+        w.function(&mut rdb, &code);
+    }
+    w.finish(&mut rdb);
+    let mut out = Vec::with_capacity(rdb.len() + 80);
+    if psync {
+        let (replid, offset) = {
+            let r = shard.repl.borrow();
+            (r.ids.replid.clone(), r.master_offset())
+        };
+        out.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
+    out.extend_from_slice(&rdb);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.close().await;
 }
 
 async fn replica_writer(
@@ -840,6 +986,10 @@ async fn replica_writer(
                     batch.extend(rdb.drain(..));
                     return Poll::Ready(true);
                 }
+            }
+            if rep.rdb_done.get() && rep.rdb_only {
+                // Everything it asked for is written: Redis closes the link here.
+                return Poll::Ready(false);
             }
             if rep.rdb_done.get() && rep.stream_started.get() && !rep.wait_first_ack.get() {
                 let mut q = rep.stream.borrow_mut();
@@ -867,8 +1017,12 @@ async fn replica_writer(
         let _ = shard.counters();
     }
     let _ = w.close().await;
-    let mut repl = shard.repl.borrow_mut();
-    repl.replicas.retain(|r| !Rc::ptr_eq(r, &rep));
+    shard
+        .repl
+        .borrow_mut()
+        .replicas
+        .retain(|r| !Rc::ptr_eq(r, &rep));
+    refresh_good_replicas(&shard);
     crate::log!(Notice, "Connection with replica {} lost.", rep.name());
 }
 
@@ -903,6 +1057,7 @@ async fn replica_reader(
                                 rep.wake();
                             }
                             shard.repl.borrow_mut().wake_waiters();
+                            refresh_good_replicas(&shard);
                         }
                     }
                 }
@@ -942,7 +1097,7 @@ async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i6
             .borrow()
             .master
             .as_ref()
-            .is_some_and(|m| m.link_up);
+            .is_some_and(|m| m.phase.is_up());
         if streaming {
             let (tx, rx) = glommio::channels::oneshot::oneshot();
             shard.repl.borrow_mut().snapshot_request = Some((group.to_vec(), tx));
@@ -1030,11 +1185,21 @@ const SNAPSHOT_CHUNK: usize = 8 * 1024;
 
 /// Produces a full RDB of the current snapshot, calling `sink` with each chunk;
 /// `sink` returns false to abort. Awaits `ready()` between chunks (backpressure).
-pub async fn produce_rdb<F, R>(
+pub async fn produce_rdb<F, R>(shard: &Rc<Shard>, repl: Option<ReplAux>, sink: F, ready: R) -> bool
+where
+    F: FnMut(Bytes) -> bool,
+    R: FnMut() -> bool,
+{
+    produce_rdb_with(shard, repl, false, sink, ready).await
+}
+
+/// [`produce_rdb`], with `aof_base` for the base file of an AOF (`aof-base:1`).
+pub async fn produce_rdb_with<F, R>(
     shard: &Rc<Shard>,
     repl: Option<ReplAux>,
+    aof_base: bool,
     mut sink: F,
-    mut ready: R,
+    ready: R,
 ) -> bool
 where
     F: FnMut(Bytes) -> bool,
@@ -1055,10 +1220,42 @@ where
             ctime: (unix_ms() / 1000) as i64,
             used_mem: crate::alloc::used_memory(),
             repl,
-            aof_base: false,
+            aof_base,
         },
     );
+    // Function libraries, read after the snapshot barrier: a FUNCTION LOAD
+    // racing it is at worst sent twice (the replica refuses the repeat).
+    for code in crate::script::functions::library_codes() {
+        w.function(&mut out, &code);
+    }
     let mut db: Option<usize> = None;
+    let walked = walk_snapshot(shard, ready, |entries| {
+        for e in entries {
+            if db != Some(e.db) {
+                w.select_db(&mut out, e.db, 0, 0);
+                db = Some(e.db);
+            }
+            w.entry(&mut out, &e.key, &e.value, e.expire_at_ms);
+        }
+        out.len() < 64 * 1024 || sink(out.split().freeze())
+    })
+    .await;
+    if !walked {
+        return false;
+    }
+    w.finish(&mut out);
+    sink(out.split().freeze())
+}
+
+/// Hands the running snapshot's entries to `each`, shard by shard, in chunks
+/// of about [`SNAPSHOT_CHUNK`] bytes, awaiting `ready()` before each chunk
+/// (backpressure). `each` returns false to abort: the snapshots are dropped
+/// and this returns false.
+pub async fn walk_snapshot<R, E>(shard: &Rc<Shard>, mut ready: R, mut each: E) -> bool
+where
+    R: FnMut() -> bool,
+    E: FnMut(Vec<shardis_rdb::RdbEntry>) -> bool,
+{
     for s in 0..shard.shards() {
         loop {
             while !ready() {
@@ -1070,14 +1267,7 @@ where
                 })
                 .await;
             let Ok(Some(entries)) = chunk else { break };
-            for e in entries {
-                if db != Some(e.db) {
-                    w.select_db(&mut out, e.db, 0, 0);
-                    db = Some(e.db);
-                }
-                w.entry(&mut out, &e.key, &e.value, e.expire_at_ms);
-            }
-            if out.len() >= 64 * 1024 && !sink(out.split().freeze()) {
+            if !each(entries) {
                 abort_snapshots(shard).await;
                 return false;
             }
@@ -1088,8 +1278,7 @@ where
             glommio::timer::sleep(Duration::from_micros(20)).await;
         }
     }
-    w.finish(&mut out);
-    sink(out.split().freeze())
+    true
 }
 
 async fn abort_snapshots(shard: &Rc<Shard>) {
@@ -1103,16 +1292,58 @@ async fn abort_snapshots(shard: &Rc<Shard>) {
         .await;
 }
 
+/// Starts one full sync for every replica waiting for one, as Redis's
+/// replicationCron does: at once for disk-based sync; for diskless sync after
+/// `repl-diskless-sync-delay` seconds counted from the first waiting replica,
+/// or as soon as `repl-diskless-sync-max-replicas` (if not 0) are waiting.
+/// Replicas that arrive meanwhile join the same snapshot.
+async fn start_full_sync(shard: Rc<Shard>) {
+    let since = Instant::now();
+    let mut keepalive = Instant::now();
+    loop {
+        let (diskless, delay, max) = {
+            let c = shard.shared.config();
+            (
+                c.repl_diskless_sync,
+                Duration::from_secs(c.repl_diskless_sync_delay),
+                c.repl_diskless_sync_max_replicas,
+            )
+        };
+        let waiting = {
+            let mut repl = shard.repl.borrow_mut();
+            repl.pending_full.retain(|r| !r.closed.get());
+            repl.pending_full.len()
+        };
+        if waiting == 0 {
+            shard.repl.borrow_mut().full_sync_scheduled = false;
+            return;
+        }
+        let elapsed = since.elapsed();
+        if !diskless || (max > 0 && waiting as u64 >= max) || elapsed >= delay {
+            break;
+        }
+        // A newline a second keeps waiting replicas' repl-timeout from
+        // firing before +FULLRESYNC (Redis's replicationCron does the same).
+        if keepalive.elapsed() >= Duration::from_secs(1) {
+            keepalive = Instant::now();
+            for r in shard.repl.borrow().pending_full.iter() {
+                r.push_rdb(Bytes::from_static(b"\n"));
+            }
+        }
+        glommio::timer::sleep((delay - elapsed).min(Duration::from_millis(10))).await;
+    }
+    let group = {
+        let mut repl = shard.repl.borrow_mut();
+        repl.full_sync_scheduled = false;
+        std::mem::take(&mut repl.pending_full)
+    };
+    full_sync(shard, group).await;
+}
+
 /// Full resynchronization of `group`: snapshot barrier, +FULLRESYNC, the RDB
 /// (diskless `$EOF:` or sized `$<len>`), then the stream from the snapshot offset.
 async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
-    let (diskless, delay) = {
-        let c = shard.shared.config();
-        (c.repl_diskless_sync, c.repl_diskless_sync_delay)
-    };
-    if diskless && delay > 0 {
-        glommio::timer::sleep(Duration::from_secs(delay)).await;
-    }
+    let diskless = shard.shared.config().repl_diskless_sync;
     let group: Vec<Rc<Replica>> = group.into_iter().filter(|r| !r.closed.get()).collect();
     if group.is_empty() {
         return;
@@ -1129,7 +1360,10 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
     };
     let replid = shard.repl.borrow().ids.replid.clone();
     for r in &group {
-        r.push_rdb(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
+        // SYNC (pre-PSYNC) replicas get the payload alone, as Redis sends it.
+        if !r.pre_psync {
+            r.push_rdb(Bytes::from(format!("+FULLRESYNC {replid} {offset}\r\n")));
+        }
         r.state.set(ReplicaState::SendBulk);
     }
     crate::log!(
@@ -1207,6 +1441,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
         r.rdb_done.set(true);
         r.last_ack.set(Instant::now());
         r.state.set(ReplicaState::Online);
+        refresh_good_replicas(&shard);
         r.wake();
         crate::log!(
             Notice,
@@ -1217,12 +1452,15 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
 }
 
 /// Waits until `numreplicas` replicas acknowledged `offset`, or `timeout`.
+/// `None` when this server turned into a replica meanwhile: the caller is
+/// unblocked with an error, as Redis unblocks WAIT on a role change.
 pub async fn wait_for_acks(
     shard: &Rc<Shard>,
     offset: i64,
     numreplicas: usize,
     timeout: Option<Duration>,
-) -> usize {
+    unblocked: &std::sync::atomic::AtomicU8,
+) -> Option<usize> {
     let deadline = timeout.map(|t| Instant::now() + t);
     {
         let mut repl = shard.repl.borrow_mut();
@@ -1232,9 +1470,16 @@ pub async fn wait_for_acks(
         }
     }
     loop {
+        if shard.replica.get() {
+            return None;
+        }
         let n = shard.repl.borrow().acked(offset);
-        if n >= numreplicas || deadline.is_some_and(|d| Instant::now() >= d) {
-            return n;
+        // CLIENT UNBLOCK ends the wait as its timeout would.
+        if n >= numreplicas
+            || deadline.is_some_and(|d| Instant::now() >= d)
+            || unblocked.load(std::sync::atomic::Ordering::Acquire) != 0
+        {
+            return Some(n);
         }
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
@@ -1247,7 +1492,7 @@ pub async fn hand_over(
     psync: Option<(String, i64)>,
     rc: crate::conn::ReplConf,
 ) {
-    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::fd::FromRawFd;
     let (id, addr) = {
         let info = conn.info.borrow();
         (info.id, info.addr)
@@ -1262,6 +1507,8 @@ pub async fn hand_over(
         ip: rc.ip,
         capa_eof: rc.capa_eof,
         capa_psync2: rc.capa_psync2,
+        rdb_only: rc.rdb_only,
+        rdb_functions_only: rc.rdb_functions_only,
         psync,
         leftover,
     };

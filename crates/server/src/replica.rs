@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use shardis_protocol::{DecodeLimits, Reply};
-use shardis_replication::{encode_command, Backlog, ReplIds};
+use shardis_replication::{encode_command, Backlog, LinkPhase, ReplIds};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -40,10 +40,14 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
     if was_master && who.is_some() {
         crate::log!(Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");
     }
+    // Clients blocked on this master would otherwise consume the new
+    // master's stream (Redis's disconnectAllBlockedClients); WAIT callers
+    // notice the role themselves (`wait_for_acks`).
     let _ = shard
         .broadcast(|s| {
             s.replica.set(true);
             *s.write_log.borrow_mut() = None;
+            crate::blocking::unblock_all_here(s, crate::blocking::UNBLOCKED_ROLE_CHANGE);
         })
         .await;
     crate::logging::set_role(b'S');
@@ -62,16 +66,26 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
         repl.master = Some(MasterInfo {
             host: host.clone(),
             port,
-            link_up: false,
-            sync_in_progress: false,
+            phase: LinkPhase::Connect,
             last_io: Instant::now(),
-            down_since: Some(Instant::now()),
+            // Redis's repl_down_since: dropping an up link starts it, a re-point
+            // while down keeps it, and a master turning replica has none (-1),
+            // which Sentinel's replica selection reads.
+            down_since: repl.master.as_ref().and_then(|m| {
+                if m.phase.is_up() {
+                    Some(Instant::now())
+                } else {
+                    m.down_since
+                }
+            }),
             read_offset: repl.master_offset(),
             generation,
             link_fd: None,
         });
+        shard.shared.master_link_down.store(true, Ordering::Relaxed);
         generation
     };
+    link_round_done(&shard).await;
     if let Some(who) = &who {
         crate::log!(
             Notice,
@@ -96,10 +110,25 @@ pub async fn promote(shard: Rc<Shard>, who: String) -> Reply {
     Reply::OK
 }
 
+/// Waits until the master link has finished the round it is applying. A
+/// role change first ends the link's generation (so it starts no new round),
+/// then waits here: the round's commands are then both applied and in our
+/// backlog, and the offset it reads covers exactly them.
+async fn link_round_done(shard: &Rc<Shard>) {
+    while shard.repl.borrow().link_round_active {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 async fn promote_quietly(shard: &Rc<Shard>) {
+    shard.repl.borrow_mut().master = None;
+    shard
+        .shared
+        .master_link_down
+        .store(false, Ordering::Relaxed);
+    link_round_done(shard).await;
     {
         let mut repl = shard.repl.borrow_mut();
-        repl.master = None;
         let offset = repl.master_offset();
         let new_id = crate::shared::random_hex40();
         repl.ids.shift(new_id, offset);
@@ -150,9 +179,19 @@ fn current(shard: &Shard, generation: u64) -> bool {
         && !shard.shared.shutting_down()
 }
 
-fn set_master<F: FnOnce(&mut MasterInfo)>(shard: &Shard, f: F) {
+/// Updates the link state of link `generation` only: a link task that
+/// REPLICAOF replaced must not touch its successor's state when it ends
+/// (it did, and left a streaming link reported as down: NOMASTERLINK to
+/// every sub-replica).
+fn set_master<F: FnOnce(&mut MasterInfo)>(shard: &Shard, generation: u64, f: F) {
     if let Some(m) = shard.repl.borrow_mut().master.as_mut() {
-        f(m);
+        if m.generation == generation {
+            f(m);
+            shard
+                .shared
+                .master_link_down
+                .store(!m.phase.is_up(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -172,9 +211,18 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
             (m.host.clone(), m.port)
         };
         crate::log!(Notice, "Connecting to MASTER {}:{}", host, port);
-        let stream = match TcpStream::connect(format!("{host}:{port}")).await {
+        set_master(&shard, generation, |m| m.phase = LinkPhase::Connecting);
+        let timeout = Duration::from_secs(shard.shared.config().repl_timeout.max(1));
+        let connected = TcpStream::connect_timeout(format!("{host}:{port}"), timeout).await;
+        let stream = match connected {
             Ok(s) => s,
+            Err(e) if is_timeout(&e) => {
+                crate::log!(Warning, "Timeout connecting to the MASTER...");
+                set_master(&shard, generation, |m| m.phase = LinkPhase::Connect);
+                continue;
+            }
             Err(e) => {
+                set_master(&shard, generation, |m| m.phase = LinkPhase::Connect);
                 crate::log!(
                     Warning,
                     "Unable to connect to MASTER: {}",
@@ -185,20 +233,34 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
         };
         crate::log!(Notice, "MASTER <-> REPLICA sync started");
         crate::log!(Notice, "Non blocking connect for SYNC fired the event.");
+        set_master(&shard, generation, |m| m.phase = LinkPhase::Handshake);
         if let Err(e) = run_link(&shard, generation, stream).await {
-            if !e.is_empty() {
+            if e == TIMED_OUT {
+                // The phase the master went silent in says which timeout.
+                let phase = shard.repl.borrow().master.as_ref().map(|m| m.phase);
+                if let Some(msg) = phase.and_then(|p| p.timeout_message()) {
+                    crate::log!(Warning, "{}", msg);
+                }
+            } else if !e.is_empty() {
                 crate::log!(Warning, "{}", e);
             }
         }
-        set_master(&shard, |m| {
+        set_master(&shard, generation, |m| {
             m.link_fd = None;
-            if m.link_up {
+            if m.phase.is_up() {
                 m.down_since = Some(Instant::now());
             }
-            m.link_up = false;
-            m.sync_in_progress = false;
+            m.phase = LinkPhase::Connect;
         });
     }
+}
+
+/// A read that `repl-timeout` ended during the handshake or the transfer.
+const TIMED_OUT: &str = "\0timed out";
+
+fn is_timeout(e: &impl std::fmt::Display) -> bool {
+    let e = e.to_string();
+    e.contains("timed out") || e.contains("Timed out") || e.contains("os error 110")
 }
 
 /// The OS's text for an error, as Redis prints strerror(): "Connection refused".
@@ -241,6 +303,13 @@ async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, 
         }
         Err(e) => {
             buf.truncate(len);
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) || is_timeout(&e)
+            {
+                return Err(TIMED_OUT.into());
+            }
             Err(format!("Error condition on socket for SYNC: {e}"))
         }
     }
@@ -382,7 +451,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         let new_id = it.next().unwrap_or_default().to_string();
         let new_off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(0);
         crate::log!(Notice, "Full resync from master: {}:{}", new_id, new_off);
-        set_master(shard, |m| m.sync_in_progress = true);
+        set_master(shard, generation, |m| m.phase = LinkPhase::Transfer);
         full_sync_load(shard, &mut stream, &mut buf, &mut eof_ack).await?;
         let mut repl = shard.repl.borrow_mut();
         repl.ids = ReplIds::new(new_id);
@@ -409,9 +478,8 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
     } else {
         return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
     }
-    set_master(shard, |m| {
-        m.link_up = true;
-        m.sync_in_progress = false;
+    set_master(shard, generation, |m| {
+        m.phase = LinkPhase::Connected;
         m.down_since = None;
         m.last_io = Instant::now();
     });
@@ -419,6 +487,22 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
 }
 
 /// Receives the RDB (`$<len>` or `$EOF:<mark>`), flushes every shard and loads it.
+/// Sets `Shared::loading` for its lifetime (every exit of the load clears it).
+struct LoadingGuard(Rc<Shard>);
+
+impl LoadingGuard {
+    fn new(shard: &Rc<Shard>) -> Self {
+        shard.shared.loading.store(true, Ordering::Relaxed);
+        LoadingGuard(shard.clone())
+    }
+}
+
+impl Drop for LoadingGuard {
+    fn drop(&mut self) {
+        self.0.shared.loading.store(false, Ordering::Relaxed);
+    }
+}
+
 async fn full_sync_load(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
@@ -459,6 +543,12 @@ async fn full_sync_load(
         buf.split_to(len).freeze()
     };
     crate::log!(Notice, "Discarding previously cached master state.");
+    // From the flush to the end of the load clients get -LOADING, as Redis's
+    // blocked main thread gives them nothing of the half-loaded data.
+    let _loading = LoadingGuard::new(shard);
+    // The AOF stops for the load and restarts with a rewrite of the new data
+    // set (Redis's stopAppendOnly / restartAOFAfterSYNC).
+    crate::aof::stop(shard);
     crate::log!(Notice, "MASTER <-> REPLICA sync: Flushing old data");
     let _ = shard
         .broadcast(|s| {
@@ -477,6 +567,7 @@ async fn full_sync_load(
             let _ = shard
                 .broadcast(|s| s.keyspace.borrow_mut().flush_all())
                 .await;
+            restart_aof_after_sync(shard).await;
             return Err(format!(
                 "Failed trying to load the MASTER synchronization DB from socket: {e}"
             ));
@@ -488,7 +579,24 @@ async fn full_sync_load(
         loaded.0,
         loaded.1
     );
+    restart_aof_after_sync(shard).await;
     Ok(())
+}
+
+/// Turns the AOF back on after a full sync's load (Redis's restartAOFAfterSYNC).
+async fn restart_aof_after_sync(shard: &Rc<Shard>) {
+    if !shard.shared.config().appendonly {
+        return;
+    }
+    for _ in 0..10 {
+        if crate::aof::start_at_runtime(shard).await {
+            return;
+        }
+        crate::log!(Warning, "Failed enabling the AOF after successful master synchronization! Trying it again in one second.");
+        glommio::timer::sleep(Duration::from_secs(1)).await;
+    }
+    crate::log!(Warning, "FATAL: this replica instance finished the synchronization with its master, but the AOF can't be turned on. Exiting now.");
+    std::process::exit(1);
 }
 
 /// Applies the master's stream until the link breaks.
@@ -499,8 +607,10 @@ async fn stream_loop(
     buf: BytesMut,
     send_ack_now: bool,
 ) -> LinkResult {
+    let stream = crate::net::Socket::from_glommio(stream)
+        .map_err(|e| format!("Error registering the master link's socket: {e}"))?;
     let info = Rc::new(std::cell::RefCell::new(
-        crate::client::ClientInfo::master_link(&stream),
+        crate::client::ClientInfo::master_link(std::os::fd::AsRawFd::as_raw_fd(&stream)),
     ));
     info.borrow_mut().id = shard.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let _listed = crate::obs::LinkGuard::new(shard, info.clone());
@@ -509,10 +619,11 @@ async fn stream_loop(
     {
         use std::os::fd::AsRawFd;
         let fd = conn.stream.as_raw_fd();
-        set_master(shard, |m| m.link_fd = Some(fd));
+        set_master(shard, generation, |m| m.link_fd = Some(fd));
     }
     conn.rbuf = buf;
-    let _ = conn.stream.set_read_timeout(Some(Duration::from_secs(1)));
+    // Wakes the read below once a second so a silent master is noticed.
+    let mut tick = glommio::timer::Timer::new(Duration::from_secs(1));
     let repl_timeout = Duration::from_secs(shard.shared.config().repl_timeout.max(1));
     let limits = DecodeLimits::default();
     let mut last_io = Instant::now();
@@ -533,6 +644,13 @@ async fn stream_loop(
             crate::persist::begin_snapshot(shard).await;
             crate::repl::start_streams(&group);
             let _ = reply.send(shard.repl.borrow().master_offset());
+        }
+        // An AOF rewrite's barrier: the same, and the next round goes to the new incr file.
+        let aof_request = shard.repl.borrow_mut().aof_snapshot_request.take();
+        if let Some(reply) = aof_request {
+            crate::persist::begin_snapshot(shard).await;
+            crate::aof::link_barrier(shard);
+            let _ = reply.send(());
         }
         // Decode what is complete; a GETACK ends the round so its ACK carries
         // exactly the offset of the commands before it.
@@ -561,9 +679,26 @@ async fn stream_loop(
                 Err(e) => return Err(format!("Protocol error from MASTER: {}", e.message())),
             }
         }
+        // A round is applied and appended as one unit (see `link_round_done`).
+        shard.repl.borrow_mut().link_round_active = true;
         if !reqs.is_empty() {
+            // What Redis's replica propagates to its AOF: the applied
+            // commands, not REPLCONF (PING never reaches `reqs`) nor PUBLISH.
+            let for_aof: Vec<Vec<Bytes>> = if crate::aof::is_open(shard) {
+                reqs.iter()
+                    .filter(|a| {
+                        !a[0].eq_ignore_ascii_case(b"replconf")
+                            && !a[0].eq_ignore_ascii_case(b"publish")
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let db = conn.db;
             conn.process(&mut reqs).await;
             conn.wbuf.clear();
+            crate::aof::feed_link(shard, &for_aof, db);
         }
         if consumed > 0 {
             let chunk = forward.split().freeze();
@@ -579,6 +714,7 @@ async fn stream_loop(
                 m.read_offset = off;
             }
         }
+        shard.repl.borrow_mut().link_round_active = false;
         if getack {
             ack_due = true;
         }
@@ -596,7 +732,19 @@ async fn stream_loop(
         if getack {
             continue;
         }
-        match conn.stream.read(&mut scratch).await {
+        let read = futures_lite::future::or(
+            async { Some(conn.stream.read(&mut scratch).await) },
+            async {
+                (&mut tick).await;
+                None
+            },
+        )
+        .await;
+        let read = read.unwrap_or_else(|| {
+            tick = glommio::timer::Timer::new(Duration::from_secs(1));
+            Err(std::io::ErrorKind::TimedOut.into())
+        });
+        match read {
             Ok(0) => {
                 crate::log!(Notice, "Connection with master lost.");
                 crate::log!(Notice, "Caching the disconnected master state.");
@@ -605,7 +753,7 @@ async fn stream_loop(
             Ok(n) => {
                 conn.rbuf.extend_from_slice(&scratch[..n]);
                 last_io = Instant::now();
-                set_master(shard, |m| m.last_io = last_io);
+                set_master(shard, generation, |m| m.last_io = last_io);
             }
             Err(e)
                 if e.kind() == std::io::ErrorKind::TimedOut

@@ -1,5 +1,16 @@
 //! Which shard owns a key: Redis Cluster's slot function, so hash tags co-locate keys.
 
+/// True if the connection runs the command itself rather than routing it by
+/// key: commands without keys, and MEMORY's subcommands other than USAGE
+/// (the table gives MEMORY one key position, argument 2, for USAGE).
+pub fn keyless(cmd: &shardis_commands::Command, args: &[bytes::Bytes]) -> bool {
+    matches!(cmd.keys, shardis_commands::KeySpec::None)
+        || (cmd.id == shardis_commands::CommandId::Memory
+            && !args
+                .get(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"usage")))
+}
+
 /// Number of hash slots, as in Redis Cluster.
 pub const SLOTS: u16 = 16384;
 

@@ -30,6 +30,7 @@ use shardis_replication::LogEntry;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -51,6 +52,13 @@ pub struct Request {
     pub args: Vec<Bytes>,
     /// The client speaks RESP3 (some replies change shape).
     pub resp3: bool,
+    /// A client's own write on a writable replica (not the master's): keys
+    /// it gives a TTL are expired by this replica itself.
+    pub replica_write: bool,
+    /// The sending client's id (NOLOOP).
+    pub client: u64,
+    /// A tracking client reads: remember its keys here first.
+    pub track: Option<crate::tracking::Track>,
 }
 
 /// Per-command counters for INFO commandstats.
@@ -83,7 +91,7 @@ pub struct Shard {
     /// True while this server is a replica (keys are not expired here).
     pub replica: Cell<bool>,
     /// The command being executed comes from a RESP3 client.
-    resp3: Cell<bool>,
+    pub(crate) resp3: Cell<bool>,
     /// Entries waiting for the replication role (None: replication is off).
     pub write_log: RefCell<Option<Vec<LogEntry>>>,
     /// A transaction that holds the whole shard (snapshot barrier).
@@ -107,11 +115,29 @@ pub struct Shard {
     pub eviction_version: Cell<u64>,
     /// Slowlog ring, latency events and histograms, errorstats, monitors.
     pub obs: RefCell<crate::obs::ShardObs>,
+    /// Keyspace notifications on their way to the other executors.
+    pub events_out: crate::pubsub::EventOutbox,
+    /// Client-side caching: tracked keys of this shard, BCAST prefixes, this
+    /// executor's tracking clients.
+    pub tracking: RefCell<crate::tracking::Table>,
+    /// Every connection's message queue on this executor, by client id.
+    pub mailboxes: RefCell<HashMap<u64, Rc<crate::pubsub::Mailbox>>>,
+    /// The client whose command runs now (0: none), for NOLOOP.
+    pub current_client: Cell<u64>,
+    /// This shard's own `Rc` (for tasks it spawns from `&self` paths).
+    me: std::rc::Weak<Shard>,
+    /// Connections waiting for the AOF to hold their writes (`aof::wait_durable`).
+    pub aof_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Shard {
     /// Creates shard `id` around its mesh senders.
-    pub fn new(id: usize, shared: Arc<Shared>, senders: Senders<Job>) -> Shard {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        senders: Senders<Job>,
+        me: std::rc::Weak<Shard>,
+    ) -> Shard {
         let (databases, eviction) = {
             let c = shared.config();
             (c.databases, crate::memory::eviction_config(&c))
@@ -124,10 +150,7 @@ impl Shard {
             locks: RefCell::new(HashMap::new()),
             lock_waiters: RefCell::new(Vec::new()),
             senders,
-            cmdstats: RefCell::new(vec![
-                CommandStat::default();
-                shardis_commands::COMMANDS.len()
-            ]),
+            cmdstats: RefCell::new(vec![CommandStat::default(); shardis_commands::meta::COUNT]),
             ctx: RefCell::new(ExecContext::default()),
             replica: Cell::new(false),
             resp3: Cell::new(false),
@@ -146,8 +169,19 @@ impl Shard {
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
             obs: RefCell::new(Default::default()),
+            events_out: Default::default(),
+            tracking: Default::default(),
+            mailboxes: RefCell::new(HashMap::new()),
+            current_client: Cell::new(0),
+            me,
             shared,
+            aof_waiters: RefCell::new(Vec::new()),
         }
+    }
+
+    /// This shard's `Rc`, while it lives.
+    pub fn me(&self) -> Option<Rc<Shard>> {
+        self.me.upgrade()
     }
 
     /// Number of shards.
@@ -182,13 +216,59 @@ impl Shard {
         args: &[Bytes],
     ) -> (Reply, u64) {
         if let Some(oom) = self.oom_check(cmd, false) {
-            self.record_rejected(cmd);
+            self.record_rejected(cmd.stat_index(args));
             return (oom, 0);
         }
         self.resp3.set(resp3);
         let r = self.execute_timed(db, cmd, args);
         self.resp3.set(false);
         r
+    }
+
+    /// [`Shard::execute`] speaking RESP3 or not, without the maxmemory step
+    /// (a script's commands: the script decided about OOM once).
+    pub fn execute_resp(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Reply {
+        self.resp3.set(resp3);
+        let r = self.execute_timed(db, cmd, args).0;
+        self.resp3.set(false);
+        r
+    }
+
+    /// A blocking command's try (or re-try when its key is ready): as
+    /// [`Shard::execute_as`] but not counted in commandstats, because the
+    /// connection counts the command once, as Redis counts a blocked command
+    /// once however often it was retried. Returns the execution time (µs).
+    pub fn try_blocking(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> (Reply, u64) {
+        if let Some(oom) = self.oom_check(cmd, false) {
+            return (oom, 0);
+        }
+        let start = Instant::now();
+        self.resp3.set(resp3);
+        let reply = self.run_ctx(db, true, |ks, ctx| ks.execute(ctx, cmd, args));
+        self.resp3.set(false);
+        (reply, start.elapsed().as_micros() as u64)
+    }
+
+    /// After a client's write on a writable replica: remembers the keys it
+    /// left with a TTL (see `Keyspace::remember_replica_expire`).
+    pub fn remember_replica_expires(&self, db: usize, cmd: &'static Command, args: &[Bytes]) {
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        let mut ks = self.keyspace.borrow_mut();
+        for i in cmd.key_indices(&argv).unwrap_or_default() {
+            ks.remember_replica_expire(db, &args[i]);
+        }
     }
 
     /// Runs one command on this shard's keyspace (keys must be local and unlocked).
@@ -199,8 +279,16 @@ impl Shard {
     /// [`Shard::execute`], also returning how long it took (µs) for the slowlog.
     pub fn execute_timed(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> (Reply, u64) {
         let start = Instant::now();
-        let reply = self.with_ctx(db, |ks, ctx| ks.execute(ctx, cmd, args));
-        let usec = self.record(cmd, &reply, start);
+        // Redis's propagatePendingCommands: a command's several effects go out
+        // as one MULTI … EXEC, except for commands that touch arbitrary keys.
+        let wrap = !matches!(
+            cmd.id,
+            shardis_commands::CommandId::Scan
+                | shardis_commands::CommandId::Randomkey
+                | shardis_commands::CommandId::Keys
+        );
+        let reply = self.run_ctx(db, wrap, |ks, ctx| ks.execute(ctx, cmd, args));
+        let usec = self.record(cmd, cmd.stat_index(args), &reply, start);
         (reply, usec)
     }
 
@@ -211,18 +299,33 @@ impl Shard {
         db: usize,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
+        self.run_ctx(db, false, f)
+    }
+
+    /// [`Shard::with_ctx`]; `wrap`: the effects are one command's, wrapped in
+    /// MULTI … EXEC when there are several (see [`Shard::log_effects_of`]).
+    fn run_ctx<R>(
+        &self,
+        db: usize,
+        wrap: bool,
+        f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
+    ) -> R {
         self.refresh_eviction_config();
         let mut ctx = self.ctx.borrow_mut();
         ctx.db = db;
         ctx.now_ms = unix_ms();
         ctx.replica = self.replica.get();
         ctx.resp3 = self.resp3.get();
+        ctx.notify_flags = self
+            .shared
+            .notify_flags
+            .load(std::sync::atomic::Ordering::Relaxed);
         let r = f(&mut self.keyspace.borrow_mut(), &mut ctx);
-        self.publish(&mut ctx);
+        self.publish(&mut ctx, wrap);
         r
     }
 
-    fn publish(&self, ctx: &mut ExecContext) {
+    fn publish(&self, ctx: &mut ExecContext, wrap: bool) {
         let c = self.counters();
         let s = std::mem::take(&mut ctx.stats);
         ShardCounters::add(&c.keyspace_hits, s.keyspace_hits);
@@ -239,18 +342,23 @@ impl Shard {
                     }
                 }
             }
-            self.log_effects(ctx.effects.drain(..));
+            crate::blocking::effects_written(self, &ctx.effects);
+            crate::tracking::effects_written(self, &ctx.effects);
+            self.log_effects_of(&mut ctx.effects, wrap);
         }
         crate::blocking::keys_ready(self, &mut ctx.ready_keys);
+        if !ctx.events.is_empty() {
+            crate::pubsub::keyspace_events(self, ctx.notify_flags, &mut ctx.events);
+        }
     }
 
     /// A key written outside [`Shard::execute`] (multi-shard write-back):
-    /// bumps its WATCH version and, if it now exists, wakes clients blocked on it.
-    pub fn key_written(&self, db: usize, key: &Bytes, exists: bool) {
+    /// bumps its WATCH version and serves clients blocked on it again (whether
+    /// it now exists or not: a deleted stream ends an XREADGROUP on it).
+    pub fn key_written(&self, db: usize, key: &Bytes, _exists: bool) {
         self.watch.borrow_mut().touch(db, key);
-        if exists {
-            crate::blocking::keys_ready(self, &mut vec![(db, key.clone())]);
-        }
+        crate::tracking::key_written(self, key);
+        crate::blocking::keys_ready(self, &mut vec![(db, key.clone())]);
     }
 
     /// Appends effects to the write log if replication consumes it (or to the
@@ -264,15 +372,44 @@ impl Shard {
             let before = log.len();
             log.extend(effects.map(LogEntry::Effect));
             if log.len() > before {
+                self.counters()
+                    .logged
+                    .fetch_add((log.len() - before) as u64, Ordering::Release);
                 crate::repl::nudge(self);
             }
         }
+    }
+
+    /// Logs the effects of one run: with `wrap` (one client command) several
+    /// effects (lazy-expiry DELs before a write, SPOP's SREMs, XREADGROUP's
+    /// XCLAIMs…) are surrounded by MULTI … EXEC as Redis 7.0's
+    /// `propagatePendingCommands` does: MULTI in the first effect's db (so a
+    /// SELECT goes before it), EXEC in the last one's. Not while captured: a
+    /// transaction or multi-shard command is wrapped as a whole by the merger.
+    /// The expire cycle and eviction never wrap (Redis's `propagate_no_multi`).
+    pub fn log_effects_of(&self, effects: &mut Vec<Effect>, wrap: bool) {
+        if !wrap || effects.len() < 2 || self.capture.borrow().is_some() || !self.logging() {
+            self.log_effects(effects.drain(..));
+            return;
+        }
+        let word = |db: usize, w: &'static [u8]| Effect {
+            db,
+            args: vec![Bytes::from_static(w)],
+        };
+        let multi = word(effects[0].db, b"MULTI");
+        let exec = word(effects[effects.len() - 1].db, b"EXEC");
+        self.log_effects(
+            std::iter::once(multi)
+                .chain(effects.drain(..))
+                .chain(std::iter::once(exec)),
+        );
     }
 
     /// Appends a transaction marker to the write log, if replication is on.
     pub fn log_marker(&self, entry: LogEntry) {
         if let Some(log) = self.write_log.borrow_mut().as_mut() {
             log.push(entry);
+            self.counters().logged.fetch_add(1, Ordering::Release);
             crate::repl::nudge(self);
         }
     }
@@ -280,6 +417,17 @@ impl Shard {
     /// True if replication consumes this shard's writes.
     pub fn logging(&self) -> bool {
         self.write_log.borrow().is_some()
+    }
+
+    /// Captures this shard's effects instead of logging them until
+    /// [`Shard::take_capture`] (a global EXEC around a server command).
+    pub fn start_capture(&self) {
+        *self.capture.borrow_mut() = Some(Vec::new());
+    }
+
+    /// Ends [`Shard::start_capture`], returning what was captured.
+    pub fn take_capture(&self) -> Vec<Effect> {
+        self.capture.borrow_mut().take().unwrap_or_default()
     }
 
     /// Runs `f` with effects captured instead of logged, returning them.
@@ -291,25 +439,44 @@ impl Shard {
     }
 
     /// Records one call in commandstats, the latency histogram and the
-    /// latency monitor; returns its duration in microseconds.
-    pub fn record(&self, cmd: &'static Command, reply: &Reply, start: Instant) -> u64 {
-        let usec = start.elapsed().as_micros() as u64;
-        {
+    /// latency monitor, under `stat` ([`Command::stat_index`]: the subcommand
+    /// for a container); returns its duration in microseconds.
+    pub fn record(
+        &self,
+        cmd: &'static Command,
+        stat: Option<usize>,
+        reply: &Reply,
+        start: Instant,
+    ) -> u64 {
+        self.record_usec(cmd, stat, reply, start.elapsed().as_micros() as u64)
+    }
+
+    /// [`Shard::record`] with the time already measured (µs).
+    pub fn record_usec(
+        &self,
+        cmd: &'static Command,
+        stat: Option<usize>,
+        reply: &Reply,
+        usec: u64,
+    ) -> u64 {
+        if let Some(i) = stat {
             let mut stats = self.cmdstats.borrow_mut();
-            let s = &mut stats[cmd.id as usize];
+            let s = &mut stats[i];
             s.calls += 1;
             s.usec += usec;
             if reply.is_error() {
                 s.failed += 1;
             }
         }
-        crate::obs::record_command(self, cmd, usec);
+        crate::obs::record_command(self, cmd, stat, usec);
         usec
     }
 
     /// Counts a call refused before it ran (arity, authentication, …).
-    pub fn record_rejected(&self, cmd: &'static Command) {
-        self.cmdstats.borrow_mut()[cmd.id as usize].rejected += 1;
+    pub fn record_rejected(&self, stat: Option<usize>) {
+        if let Some(i) = stat {
+            self.cmdstats.borrow_mut()[i].rejected += 1;
+        }
     }
 
     // ---------------------------------------------------------------- locks
@@ -483,7 +650,15 @@ impl Shard {
             if s.unlocked() {
                 let mut out = BatchReplies::with_capacity(reqs.len());
                 for q in reqs {
+                    if let Some(t) = q.track {
+                        crate::tracking::remember(s, t, q.cmd, &q.args);
+                    }
+                    s.current_client.set(q.client);
                     let (r, usec) = s.execute_as_timed(q.resp3, q.db, q.cmd, &q.args);
+                    s.current_client.set(0);
+                    if q.replica_write {
+                        s.remember_replica_expires(q.db, q.cmd, &q.args);
+                    }
                     out.push(s, q, r, usec);
                 }
                 let _ = tx.send(out);
@@ -505,9 +680,28 @@ impl Shard {
         Ok(Pending(rx))
     }
 
+    /// Sends `job` to run on `target` (another shard) without waiting for it to run.
+    pub async fn send(&self, target: usize, job: Job) -> Result<(), ShardGone> {
+        self.senders
+            .send_to(target, job)
+            .await
+            .map_err(|_| ShardGone)
+    }
+
     /// Sends `job` to `target` if its queue has room, without waiting; false if not.
     pub fn try_send(&self, target: usize, job: Job) -> bool {
         self.senders.try_send_to(target, job).is_ok()
+    }
+
+    /// Sends `job` to `target` if its queue has room; hands it back if the
+    /// queue is full, `Err(None)` if the target is gone.
+    pub fn try_send_job(&self, target: usize, job: Job) -> Result<(), Option<Job>> {
+        use glommio::{GlommioError, ResourceType};
+        match self.senders.try_send_to(target, job) {
+            Ok(()) => Ok(()),
+            Err(GlommioError::WouldBlock(ResourceType::Channel(j))) => Err(Some(j)),
+            Err(_) => Err(None),
+        }
     }
 
     /// Posts `f` to run on `target` without waiting for it; await the result later.
@@ -540,7 +734,15 @@ impl Shard {
                 let keys = request_keys(&req);
                 self.wait_unlocked(req.db, &keys).await;
             }
+            if let Some(t) = req.track {
+                crate::tracking::remember(&self, t, req.cmd, &req.args);
+            }
+            self.current_client.set(req.client);
             let (r, usec) = self.execute_as_timed(req.resp3, req.db, req.cmd, &req.args);
+            self.current_client.set(0);
+            if req.replica_write {
+                self.remember_replica_expires(req.db, req.cmd, &req.args);
+            }
             out.push(&self, req, r, usec);
         }
         out

@@ -27,6 +27,13 @@ pub struct Shared {
     pub run_id: String,
     /// Write commands wait while set (FAILOVER's pause).
     pub writes_paused: AtomicBool,
+    /// Connection rounds that passed the pause check with a write and have
+    /// not finished it: FAILOVER waits for 0 after pausing, so every write
+    /// it did not stop is in the stream before it reads the offset.
+    pub writes_in_flight: std::sync::atomic::AtomicUsize,
+    /// Clients waiting out a CLIENT PAUSE or FAILOVER pause: INFO counts
+    /// them in `blocked_clients`, as Redis counts its postponed clients.
+    pub paused_clients: std::sync::atomic::AtomicUsize,
     /// CLIENT PAUSE's state (see `limits`).
     pub client_pause: crate::limits::ClientPause,
     /// `timeout`: idle seconds before a client is closed (0: never).
@@ -45,10 +52,14 @@ pub struct Shared {
     pub connected_clients: AtomicUsize,
     /// Hot copies of config values read per request.
     pub proto_max_bulk_len: AtomicI64,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub tracking_max_keys: AtomicU64,
     /// `client-query-buffer-limit`.
     pub query_buffer_limit: AtomicU64,
     /// `maxclients`.
     pub maxclients: AtomicU64,
+    /// `notify-keyspace-events` as the keyspace tests it (0: off).
+    pub notify_flags: std::sync::atomic::AtomicU32,
     /// `maxmemory` (0: no limit).
     pub maxmemory: AtomicU64,
     /// Bumped when an eviction setting changes; shards re-read them (see `memory`).
@@ -60,6 +71,15 @@ pub struct Shared {
     pub min_replicas_to_write: AtomicU64,
     /// Online replicas within `min-replicas-max-lag` (kept by the replication role).
     pub good_replicas: AtomicUsize,
+    /// A master is configured and its link is not up (Redis's `masterhost &&
+    /// repl_state != REPL_STATE_CONNECTED`), kept by shard 0: with
+    /// `replica-serve-stale-data no` commands without the `stale` flag get MASTERDOWN.
+    pub master_link_down: AtomicBool,
+    /// `replica-serve-stale-data`.
+    pub serve_stale_data: AtomicBool,
+    /// A replica is flushing and loading its master's RDB: commands without the
+    /// `loading` flag get `-LOADING` (INFO `loading:1`).
+    pub loading: AtomicBool,
     /// Per-shard counters, indexed by shard id.
     pub stats: Vec<ShardCounters>,
     /// A snapshot (save or full sync) is running.
@@ -70,6 +90,8 @@ pub struct Shared {
     pub instantaneous: Mutex<crate::metrics::Instantaneous>,
     /// Set by shard 0 once the shutdown work (final save) is done.
     pub exiting: AtomicBool,
+    /// Active expiry runs in the cron (`DEBUG SET-ACTIVE-EXPIRE 0` stops it, as in Redis).
+    pub active_expire: AtomicBool,
     /// Set once the dump file is loaded; listeners open after it.
     pub loaded: AtomicBool,
     /// Set once every executor is serving.
@@ -78,6 +100,18 @@ pub struct Shared {
     pub acl: crate::acl::AclState,
     /// SLOWLOG/LATENCY/MONITOR settings and monitor counts.
     pub obs: crate::obs::ObsShared,
+    /// The append-only file is written: replies wait until it holds their
+    /// writes (`aof::wait_durable`).
+    pub aof_on: AtomicBool,
+    /// The last AOF write failed: write commands get -MISCONF.
+    pub aof_write_failed: AtomicBool,
+    /// The last BGSAVE failed (`rdb_last_bgsave_status:err`): with
+    /// `stop-writes-on-bgsave-error yes` and save points, writes get -MISCONF.
+    pub bgsave_failed: AtomicBool,
+    /// The AOF's files and counters (shard 0 writes, INFO reads).
+    pub aof: Mutex<crate::aof::AofState>,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate_sockets: crate::migrate::SocketCache,
 }
 
 /// Counters one shard increments and INFO sums. Padded to avoid false sharing.
@@ -111,6 +145,12 @@ pub struct ShardCounters {
     pub dirty: AtomicU64,
     /// Commands that crossed to another shard.
     pub cross_shard_batches: AtomicU64,
+    /// Entries this shard appended to its write log, ever.
+    pub logged: AtomicU64,
+    /// How many of those the append-only file holds (set by the pump).
+    pub aof_covered: AtomicU64,
+    /// A connection on this executor waits for `aof_covered` to move.
+    pub aof_waiting: AtomicBool,
 }
 
 impl ShardCounters {
@@ -122,15 +162,31 @@ impl ShardCounters {
     }
 }
 
+/// The process-wide settings the keyspace reads (HyperLogLog's sparse
+/// limit, the bit offset limit), as Redis reads them from `server.*`.
+fn apply_keyspace_limits(c: &Config) {
+    shardis_keyspace::hll::set_sparse_max_bytes(c.hll_sparse_max_bytes);
+    shardis_keyspace::bitops::set_proto_max_bulk_len(c.proto_max_bulk_len);
+}
+
+/// `tracking-table-max-keys`, which the config crate keeps as a plain value.
+fn tracking_max_keys(c: &Config) -> u64 {
+    c.value_of("tracking-table-max-keys")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
 impl Shared {
     /// Fresh shared state for `shards` executors.
     pub fn new(config: Config, config_file: Option<String>, shards: usize) -> Shared {
+        apply_keyspace_limits(&config);
         let run_id = random_hex40();
         let mut users = shardis_acl::Users::new();
         users.set_requirepass(config.requirepass.as_deref());
         Shared {
             acl: crate::acl::AclState::new(users),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
+            tracking_max_keys: AtomicU64::new(tracking_max_keys(&config)),
             client_pause: Default::default(),
             idle_timeout: AtomicU64::new(config.timeout),
             output_limits: {
@@ -141,11 +197,17 @@ impl Shared {
             },
             query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             maxclients: AtomicU64::new(config.maxclients),
+            notify_flags: std::sync::atomic::AtomicU32::new(shardis_keyspace::notify::effective(
+                config.notify_flags(),
+            )),
             maxmemory: AtomicU64::new(config.maxmemory),
             eviction_version: AtomicU64::new(1),
             not_counted_memory: AtomicU64::new(0),
             min_replicas_to_write: AtomicU64::new(config.min_replicas_to_write),
             good_replicas: AtomicUsize::new(0),
+            master_link_down: AtomicBool::new(false),
+            serve_stale_data: AtomicBool::new(config.replica_serve_stale_data),
+            loading: AtomicBool::new(false),
             port: AtomicU64::new(config.port as u64),
             obs: crate::obs::ObsShared::new(&config, shards),
             config: Mutex::new(config),
@@ -155,6 +217,8 @@ impl Shared {
             started_unix: unix_ms() / 1000,
             run_id,
             writes_paused: AtomicBool::new(false),
+            writes_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            paused_clients: std::sync::atomic::AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             shutdown_mode: std::sync::atomic::AtomicU8::new(0),
             next_client_id: AtomicU64::new(1),
@@ -170,8 +234,14 @@ impl Shared {
                 ..Default::default()
             }),
             exiting: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
             loaded: AtomicBool::new(false),
             started_up: AtomicBool::new(false),
+            aof_on: AtomicBool::new(false),
+            aof_write_failed: AtomicBool::new(false),
+            bgsave_failed: AtomicBool::new(false),
+            aof: Mutex::new(Default::default()),
+            migrate_sockets: Default::default(),
         }
     }
 
@@ -185,9 +255,15 @@ impl Shared {
         let c = self.config();
         self.proto_max_bulk_len
             .store(c.proto_max_bulk_len, Ordering::Relaxed);
+        self.tracking_max_keys
+            .store(tracking_max_keys(&c), Ordering::Relaxed);
         self.query_buffer_limit
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
         self.maxclients.store(c.maxclients, Ordering::Relaxed);
+        self.notify_flags.store(
+            shardis_keyspace::notify::effective(c.notify_flags()),
+            Ordering::Relaxed,
+        );
         self.maxmemory.store(c.maxmemory, Ordering::Relaxed);
         self.idle_timeout.store(c.timeout, Ordering::Relaxed);
         let l = &c.client_output_buffer_limit;
@@ -195,7 +271,10 @@ impl Shared {
         self.eviction_version.fetch_add(1, Ordering::Relaxed);
         self.min_replicas_to_write
             .store(c.min_replicas_to_write, Ordering::Relaxed);
+        self.serve_stale_data
+            .store(c.replica_serve_stale_data, Ordering::Relaxed);
         self.obs.refresh(&c);
+        apply_keyspace_limits(&c);
     }
 
     /// Sum of one counter over all shards.
@@ -235,4 +314,13 @@ pub fn random_hex40() -> String {
     (0..40)
         .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
         .collect()
+}
+
+/// An I/O error as C's strerror words it ("No such file or directory"), as Redis prints it.
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }

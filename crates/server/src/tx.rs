@@ -20,7 +20,6 @@ use hashbrown::HashMap;
 use shardis_commands::{flags, Command, CommandId, KeySpec};
 use shardis_keyspace::{Effect, ExecContext};
 use shardis_protocol::Reply;
-use shardis_replication::LogEntry;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -162,9 +161,12 @@ pub fn gate(conn: &mut Conn, route: &Route, args: &[Bytes]) -> Option<Reply> {
         if conn.tx.in_multi() {
             conn.tx.dirty = true;
         }
+        // Redis names the subcommand (`pubsub|shardchannels`), its fullname.
+        let name = cmd
+            .stat_index(args)
+            .map_or(cmd.name, |i| shardis_commands::meta::TABLE[i].name);
         return Some(Reply::Error(format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            cmd.name
+            "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
         )));
     }
     let queued = conn.tx.queued.as_mut()?;
@@ -194,6 +196,15 @@ pub fn refresh_flags(conn: &Conn) {
     }
     if conn.tx.in_multi() {
         f.push('x');
+    }
+    if let Some((broken, bcast)) = conn.info.borrow().tracking {
+        f.push('t');
+        if broken {
+            f.push('R');
+        }
+        if bcast {
+            f.push('B');
+        }
     }
     if conn.no_evict {
         f.push('e');
@@ -384,70 +395,58 @@ pub async fn exec(conn: &mut Conn) -> Reply {
         keys.sort();
         keys.dedup();
     }
-    let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
-    let marked = plan.iter().any(|p| p.cmd.is_write()) && shard.logging();
-    let parts = locks.len();
-    let mut held: Vec<(usize, Vec<(usize, Bytes)>)> = Vec::new();
-    let mut gone = false;
-    for (&s, keys) in &locks {
-        let lock_keys = keys.clone();
-        let r = shard
-            .call_async(s, move |sh| async move {
-                sh.lock(tx, &lock_keys).await;
-                if marked {
-                    sh.log_marker(LogEntry::Acquire { tx, parts });
-                }
-            })
-            .await;
-        if r.is_err() {
-            gone = true;
-            break;
-        }
-        held.push((s, keys.clone()));
+    // A SORT whose patterns read keys anywhere, or a script (it may touch
+    // any key), makes the whole transaction hold every shard instead of its
+    // keys (see `multi` and `script`).
+    let global = plan.iter().any(|p| {
+        crate::multi::needs_all_shards(p.cmd, &p.args, n)
+            || crate::script::run::is_script_command(p.cmd)
+            || matches!(
+                p.cmd.id,
+                CommandId::Flushall | CommandId::Flushdb | CommandId::Swapdb
+            )
+    });
+    if global {
+        locks = (0..n).map(|s| (s, Vec::new())).collect();
     }
+    let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+    let marked = plan.iter().any(|p| p.cmd.is_write() || global) && shard.logging();
+    let (held, all) =
+        crate::multi::acquire(&shard, tx, marked, global, locks.into_iter().collect()).await;
     let mut effects: Vec<Effect> = Vec::new();
-    let reply = if gone {
+    let reply = if !all {
         Reply::error(errors::SHUTTING_DOWN)
     } else if !watch_intact(&shard, &watched).await {
         Reply::NilArray
     } else {
         let mut replies = Vec::with_capacity(plan.len());
+        conn.holds_every_shard = global;
         for p in plan {
             let r = match crate::acl::exec_check(conn, p.cmd, &p.args) {
                 Some(denied) => denied,
-                None => run_one(conn, p, &mut effects).await,
+                None => match crate::acl::sort_patterns(conn, p.cmd, &p.args) {
+                    Some(e) => {
+                        if let Reply::Error(m) = &e {
+                            conn.count_error(m);
+                        }
+                        e
+                    }
+                    None => run_one(conn, p, &mut effects).await,
+                },
             };
             replies.push(r);
         }
+        conn.holds_every_shard = false;
         Reply::Array(replies)
     };
     if marked {
-        let _ = shard
-            .call(0, move |s0| {
-                s0.repl.borrow_mut().merger.tx_effects(tx, effects);
-                s0.pump_signal.kick();
-            })
-            .await;
+        crate::multi::tx_effects(&shard, tx, effects).await;
     } else if !effects.is_empty() {
-        shard.log_effects(effects.into_iter());
+        // No write ran, but reads reclaimed expired keys: their DELs go out
+        // as one unit, as Redis wraps what one EXEC propagates.
+        shard.log_effects_of(&mut effects, true);
     }
-    let mut releases = Vec::new();
-    for (s, keys) in held {
-        if let Ok(p) = shard
-            .post(s, move |sh| {
-                if marked {
-                    sh.log_marker(LogEntry::Release { tx });
-                }
-                sh.unlock(tx, &keys)
-            })
-            .await
-        {
-            releases.push(p);
-        }
-    }
-    for p in releases {
-        let _ = p.wait().await;
-    }
+    crate::multi::release(&shard, tx, marked, global, held).await;
     release_watches(&shard, watched).await;
     reply
 }
@@ -488,6 +487,7 @@ async fn watch_intact(shard: &Rc<Shard>, watched: &[Watched]) -> bool {
 async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Reply {
     let shard = conn.shard.clone();
     let n = shard.shards();
+    let resp3 = conn.proto == shardis_protocol::Protocol::Resp3;
     let Planned {
         cmd,
         args,
@@ -497,10 +497,39 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
     // SLOWLOG logs each command of a transaction (EXEC itself is skipped).
     let slow_args = shard.shared.obs.slowlog_on().then(|| args.clone());
     let started = std::time::Instant::now();
-    let reply = if matches!(cmd.keys, KeySpec::None) {
+    let reply = if cmd.id == CommandId::Ssubscribe {
+        // EXEC runs its commands as a client that may not block (Redis's
+        // CLIENT_DENY_BLOCKING), and SSUBSCRIBE, unlike SUBSCRIBE, has no
+        // exception for MULTI.
+        Reply::error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+    } else if crate::script::run::is_script_command(cmd)
+        && !matches!(cmd.id, CommandId::Script | CommandId::Function)
+    {
+        // EXEC holds every shard (see `exec`).
         let start = std::time::Instant::now();
+        let r = crate::script::eval_held(conn, cmd, &args, effects).await;
+        shard.record(cmd, cmd.stat_index(&args), &r, start);
+        r
+    } else if cmd.id == CommandId::Migrate {
+        // EXEC holds its keys; the transfer runs from here, as Redis runs
+        // it blocking inside EXEC.
+        let start = std::time::Instant::now();
+        let r = crate::migrate::run_held(&shard, db, &args, effects).await;
+        shard.record(cmd, cmd.stat_index(&args), &r, start);
+        r
+    } else if crate::route::keyless(cmd, &args) {
+        let start = std::time::Instant::now();
+        // Holding every shard, nothing else runs: what the command logs here
+        // (FLUSHALL's effect) belongs in the transaction, in its place.
+        let capture = conn.holds_every_shard;
+        if capture {
+            shard.start_capture();
+        }
         let r = Box::pin(crate::admin::special(conn, cmd, &args)).await;
-        shard.record(cmd, &r, start);
+        if capture {
+            effects.extend(shard.take_capture());
+        }
+        shard.record(cmd, cmd.stat_index(&args), &r, start);
         r
     } else {
         let owners: Vec<usize> = keys
@@ -508,16 +537,36 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
             .map(|&i| crate::route::shard_of(&args[i], n))
             .collect();
         let first = owners.first().copied().unwrap_or(shard.id);
-        let result: Result<Reply, ShardGone> = if owners.iter().all(|&o| o == first) {
+        let everywhere = crate::multi::needs_all_shards(cmd, &args, n);
+        let track = crate::tracking::tracks(conn, cmd, &args);
+        let client = conn.info.borrow().id;
+        if let Some(t) = track.filter(|_| everywhere || owners.iter().any(|&o| o != first)) {
+            crate::tracking::remember_everywhere(&shard, t, cmd, &args).await;
+        }
+        let result: Result<Reply, ShardGone> = if !everywhere && owners.iter().all(|&o| o == first)
+        {
             shard
-                .call(first, move |sh| sh.captured(|| sh.execute(db, cmd, &args)))
+                .call(first, move |sh| {
+                    if let Some(t) = track {
+                        crate::tracking::remember(sh, t, cmd, &args);
+                    }
+                    sh.captured(|| {
+                        // The client's protocol shapes a few replies (WITHSCORES pairs).
+                        sh.resp3.set(resp3);
+                        sh.current_client.set(client);
+                        let r = sh.execute(db, cmd, &args);
+                        sh.current_client.set(0);
+                        sh.resp3.set(false);
+                        r
+                    })
+                })
                 .await
                 .map(|(r, fx)| {
                     effects.extend(fx);
                     r
                 })
         } else {
-            crate::multi::run_locked(&shard, db, cmd, &args, &keys, effects).await
+            crate::multi::run_locked(&shard, db, cmd, &args, &keys, effects, resp3).await
         };
         result.unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
     };

@@ -349,3 +349,35 @@ fn evictions_reach_the_replica_as_del_and_replicas_do_not_evict() {
     );
     assert_eq!(evicted(&mut r), 0);
 }
+
+/// An empty two-shard server is lean (issue 15: ≤ 2 MiB, as Redis's ~1 MiB),
+/// so a small `maxmemory` set at start-up takes writes from the first key.
+#[test]
+fn small_maxmemory_from_start_takes_writes_then_evicts() {
+    let s = Server::start(&[
+        "--threads",
+        "2",
+        "--maxmemory",
+        "20mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]);
+    let mut c = s.client();
+    let empty = used(&mut c);
+    assert!(empty <= 2 << 20, "empty server uses {empty} bytes");
+    // 30 MB of values into a 20 MB limit: every write accepted, old keys evicted.
+    assert_eq!(fill(&mut c, "k", 0..30_000, None), 30_000);
+    assert!(evicted(&mut c) > 0);
+    let u = used(&mut c);
+    assert!(u <= 21 << 20, "used_memory {u} far above the 20 MB limit");
+    assert!(dbsize(&mut c) > 10_000, "evicted far too much");
+
+    // noeviction: writes succeed until the limit, then Redis's OOM error.
+    let s = Server::start(&["--threads", "2", "--maxmemory", "20mb"]);
+    let mut c = s.client();
+    let (ok, errors) = fill_errors(&mut c, "k", 0..30_000, None);
+    assert!(ok >= 10_000, "only {ok} writes before the first OOM");
+    assert!(errors
+        .iter()
+        .any(|e| e.contains("command not allowed when used memory")));
+}

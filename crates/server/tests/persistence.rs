@@ -4,44 +4,12 @@
 
 mod common;
 
-use common::{wait_for, Server};
+use common::{digest, wait_for, Server, TempDir};
 use redis::Commands;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "shardis-persist-{}-{tag}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-
-    fn dump(&self) -> PathBuf {
-        self.0.join("dump.rdb")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Starts a 2-thread server persisting to `dir/dump.rdb` with `extra` args
 /// (which may override the `--save ""` the harness passes).
@@ -58,17 +26,10 @@ fn start(dir: &TempDir, extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
-fn digest(con: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(con).unwrap()
-}
-
+/// A field of INFO persistence, which must be there.
 fn info_field(con: &mut redis::Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+    common::info_field(con, "persistence", field)
         .unwrap_or_else(|| panic!("no {field} in INFO persistence"))
-        .trim()
-        .to_string()
 }
 
 /// Waits for a BGSAVE to finish and checks it succeeded.
@@ -382,4 +343,73 @@ fn shutdown_nosave_during_bgsave_removes_the_temp_file() {
         leftover_temp_files(Path::new(dir.path())),
         Vec::<PathBuf>::new()
     );
+}
+
+/// stop-writes-on-bgsave-error (default yes): after a failed BGSAVE, with save
+/// points set, writes and PING get Redis's -MISCONF until a save succeeds.
+#[test]
+fn failed_bgsave_stops_writes_until_a_save_succeeds() {
+    const MISCONF: &str =
+        "Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.";
+    let dir = TempDir::new("misconf");
+    let sub = dir.0.join("gone");
+    std::fs::create_dir_all(&sub).unwrap();
+    let s = Server::start(&["--dir", sub.to_str().unwrap(), "--save", "3600 1"]);
+    let mut c = s.client();
+    let refused = |c: &mut redis::Connection, args: &[&str]| -> Option<String> {
+        match redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(c) {
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "{} {}",
+                e.code().unwrap_or_default(),
+                e.detail().unwrap_or_default()
+            )),
+        }
+    };
+    let _: () = c.set("k", "v").unwrap();
+    // The dump's directory disappears: the next BGSAVE cannot write.
+    std::fs::remove_dir_all(&sub).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    assert!(wait_for(10, || info_field(
+        &mut c,
+        "rdb_last_bgsave_status"
+    ) == "err"));
+    for args in [&["SET", "k", "v2"][..], &["PING"]] {
+        let e = refused(&mut c, args).expect("refused");
+        assert!(
+            e.starts_with(&format!("MISCONF {MISCONF}")),
+            "{args:?}: {e}"
+        );
+    }
+    let v: String = c.get("k").unwrap();
+    assert_eq!(v, "v", "reads still work");
+    // With stop-writes-on-bgsave-error no, writes are allowed again.
+    let set_flag = |c: &mut redis::Connection, v: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("stop-writes-on-bgsave-error")
+            .arg(v)
+            .query(c)
+            .unwrap();
+    };
+    set_flag(&mut c, "no");
+    assert_eq!(refused(&mut c, &["SET", "k", "v3"]), None);
+    set_flag(&mut c, "yes");
+    assert!(refused(&mut c, &["SET", "k", "v4"]).is_some());
+    // A successful save lifts it: SAVE, as Redis's rdbSave, and BGSAVE.
+    std::fs::create_dir_all(&sub).unwrap();
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(refused(&mut c, &["SET", "k", "v5"]), None);
+    std::fs::remove_dir_all(&sub).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    assert!(wait_for(10, || info_field(
+        &mut c,
+        "rdb_last_bgsave_status"
+    ) == "err"));
+    assert!(refused(&mut c, &["SET", "k", "v6"]).is_some());
+    std::fs::create_dir_all(&sub).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    wait_bgsave(&mut c, 10);
+    assert_eq!(refused(&mut c, &["SET", "k", "v7"]), None);
 }

@@ -4,20 +4,8 @@
 mod common;
 mod proxy;
 
-use common::{free_port, wait_for, Server};
+use common::{digest, free_port, info_field, wait_for, Server};
 use proxy::Proxy;
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
-    let info: String = redis::cmd("INFO").arg(section).query(c).ok()?;
-    info.lines().find_map(|l| {
-        l.strip_prefix(&format!("{field}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
-}
 
 /// Waits until the replica has applied everything the master emitted, then
 /// asserts both hold the same dataset.
@@ -109,7 +97,8 @@ fn seed_scenario_master_two_replicas_and_manual_failover() {
     assert!(wait_for(10, || redis::cmd("GET")
         .arg("name")
         .query::<Option<String>>(&mut s1)
-        .unwrap()
+        .ok()
+        .flatten()
         .is_some()));
     let err = redis::cmd("SET")
         .arg("name2")
@@ -553,4 +542,68 @@ fn backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
     assert!(wait_for(30, || link_up(&replica)));
     assert_eq!(field(&mut m, "repl_backlog_active"), "1");
     assert_in_sync(&master, &replica);
+}
+
+/// Reads from `s` until `done` holds for what was read (or the peer closes).
+fn read_until(s: &mut std::net::TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&out) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&out)),
+        }
+    }
+    out
+}
+
+#[test]
+fn old_sync_and_rdb_only_get_the_payload_without_fullresync() {
+    let srv = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut c = srv.client();
+    let _: () = redis::cmd("SET").arg("foo").arg("1").query(&mut c).unwrap();
+    // SYNC: (newline keepalives, then) `$<len>` and the RDB, no `+FULLRESYNC`;
+    // then the command stream.
+    let mut s = srv.raw();
+    common::send(&mut s, &["SYNC"]);
+    let got = read_until(&mut s, |b| b.windows(5).any(|w| w == b"REDIS"));
+    let start = got.iter().position(|&b| b != b'\n').unwrap();
+    assert_eq!(got[start], b'$', "{:?}", String::from_utf8_lossy(&got));
+    assert!(!got.contains(&b'+'), "{:?}", String::from_utf8_lossy(&got));
+    let _: () = redis::cmd("SET").arg("bar").arg("2").query(&mut c).unwrap();
+    let got = read_until(&mut s, |b| b.windows(3).any(|w| w == b"bar"));
+    assert!(got.windows(3).any(|w| w == b"bar"));
+    // REPLCONF rdb-only 1 (redis-cli --rdb): the RDB, then the link closes.
+    let mut s = srv.raw();
+    common::send(&mut s, &["REPLCONF", "rdb-only", "1"]);
+    common::expect(&mut s, "+OK\r\n");
+    common::send(&mut s, &["SYNC"]);
+    let got = read_until(&mut s, |_| false);
+    let start = got.iter().position(|&b| b != b'\n').unwrap();
+    assert_eq!(got[start], b'$');
+    let header_end = start + got[start..].windows(2).position(|w| w == b"\r\n").unwrap();
+    let len: usize = std::str::from_utf8(&got[start + 1..header_end])
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(got.len(), header_end + 2 + len, "nothing after the RDB");
+    assert!(got[header_end + 2..].starts_with(b"REDIS"));
+    assert!(got.windows(3).any(|w| w == b"foo"), "the keys are in it");
+    // rdb-filter-only functions (redis-cli --functions-rdb): no functions
+    // exist here, so an RDB without keys.
+    let mut s = srv.raw();
+    common::send(&mut s, &["REPLCONF", "rdb-filter-only", "functions"]);
+    common::expect(&mut s, "+OK\r\n");
+    common::send(&mut s, &["REPLCONF", "rdb-only", "1"]);
+    common::expect(&mut s, "+OK\r\n");
+    common::send(&mut s, &["SYNC"]);
+    let got = read_until(&mut s, |_| false);
+    assert!(got.starts_with(b"$"), "{:?}", String::from_utf8_lossy(&got));
+    let header_end = got.windows(2).position(|w| w == b"\r\n").unwrap();
+    assert!(got[header_end + 2..].starts_with(b"REDIS"));
+    assert!(!got.windows(3).any(|w| w == b"foo"), "no keys");
 }

@@ -398,3 +398,187 @@ fn instantaneous_rates_follow_the_load() {
         "instantaneous_ops_per_sec did not fall after the load"
     );
 }
+
+#[test]
+fn enable_debug_command_gates_debug() {
+    // The test harness passes `yes`; a later directive overrides it.
+    let refused = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+    for (setting, allowed) in [("no", false), ("local", true), ("yes", true)] {
+        let srv = Server::start(&["--enable-debug-command", setting]);
+        let mut c = srv.client();
+        let r: redis::RedisResult<String> = redis::cmd("DEBUG").arg("SLEEP").arg(0).query(&mut c);
+        match r {
+            Ok(ok) => assert!(allowed && ok == "OK", "{setting}: {ok}"),
+            Err(e) => assert!(
+                !allowed && e.to_string().contains(refused),
+                "{setting}: {e}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn debug_tooling_subcommands() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut s = srv.raw();
+    let mut check = |parts: &[&str], want: &str| {
+        common::send(&mut s, parts);
+        common::expect(&mut s, want);
+    };
+    check(&["DEBUG", "ERROR", "oops here"], "-oops here\r\n");
+    check(
+        &["DEBUG", "Protocol"],
+        "-ERR unknown subcommand or wrong number of arguments for 'Protocol'. Try DEBUG HELP.\r\n",
+    );
+    // RESP2 forms, then RESP3.
+    check(
+        &["DEBUG", "PROTOCOL", "bignum"],
+        "$37\r\n1234567999999999999999999999999999999\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "map"],
+        "*6\r\n:0\r\n:0\r\n:1\r\n:1\r\n:2\r\n:0\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "push"],
+        "-ERR RESP2 is not supported by this command\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "verbatim"],
+        "$25\r\nThis is a verbatim\nstring\r\n",
+    );
+    common::send(&mut s, &["HELLO", "3"]);
+    let _ = read_n(&mut s, 1);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut sink = [0u8; 4096];
+    s.set_nonblocking(true).unwrap();
+    let _ = std::io::Read::read(&mut s, &mut sink);
+    s.set_nonblocking(false).unwrap();
+    let mut check = |parts: &[&str], want: &str| {
+        common::send(&mut s, parts);
+        common::expect(&mut s, want);
+    };
+    check(
+        &["DEBUG", "PROTOCOL", "bignum"],
+        "(1234567999999999999999999999999999999\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "map"],
+        "%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n",
+    );
+    check(&["DEBUG", "PROTOCOL", "set"], "~3\r\n:0\r\n:1\r\n:2\r\n");
+    check(&["DEBUG", "PROTOCOL", "double"], ",3.141\r\n");
+    check(&["DEBUG", "PROTOCOL", "null"], "_\r\n");
+    check(&["DEBUG", "PROTOCOL", "true"], "#t\r\n");
+    check(
+        &["DEBUG", "PROTOCOL", "attrib"],
+        "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\nSome real reply following the attribute\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "push"],
+        ">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n$40\r\nSome real reply following the push reply\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "verbatim"],
+        "=29\r\ntxt:This is a verbatim\nstring\r\n",
+    );
+    check(
+        &["DEBUG", "PROTOCOL", "nope"],
+        "-ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false\r\n",
+    );
+
+    // SET-ACTIVE-EXPIRE 0 leaves expired keys in place (DBSIZE counts them).
+    let mut c = srv.client();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    for k in ["foo", "bar"] {
+        let _: () = redis::cmd("SET")
+            .arg(k)
+            .arg("v")
+            .arg("PX")
+            .arg(1)
+            .query(&mut c)
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 2);
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    assert!(wait_for(5, || redis::cmd("DBSIZE")
+        .query::<i64>(&mut c)
+        .unwrap()
+        == 0));
+
+    // CHANGE-REPL-ID: a new master_replid, no replid2.
+    let replid = |c: &mut redis::Connection| -> String {
+        let info: String = redis::cmd("INFO").arg("replication").query(c).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("master_replid:"))
+            .unwrap()
+            .to_string()
+    };
+    let before = replid(&mut c);
+    let _: () = redis::cmd("DEBUG")
+        .arg("CHANGE-REPL-ID")
+        .query(&mut c)
+        .unwrap();
+    let after = replid(&mut c);
+    assert_ne!(before, after);
+    assert_eq!(after.len(), 40);
+}
+
+#[test]
+fn info_memory_has_redis_lazyfree_fields() {
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
+    assert!(
+        info.contains(
+            "active_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n"
+        ),
+        "{info}"
+    );
+}
+
+#[test]
+fn client_reply_off_and_skip_drop_replies() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut s = srv.raw();
+    let seq: &[&[&str]] = &[
+        &["CLIENT", "REPLY", "OFF"],
+        &["SET", "foo", "1"],
+        &["GET", "foo"],
+        &["CLIENT", "REPLY", "FOO"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["CLIENT", "REPLY", "ON"],
+        &["GET", "foo"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["GET", "foo"],
+        &["SET", "bar", "2"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["MGET", "foo", "bar"],
+        &["GET", "bar"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["RESET"],
+        &["PING"],
+        &["CLIENT", "REPLY", "BAD"],
+    ];
+    // Pipelined in one write (one round, keys on both shards), as redis-server answers it.
+    let bytes: Vec<u8> = seq.iter().flat_map(|c| common::cmd(c)).collect();
+    s.write_all(&bytes).unwrap();
+    let want = "+OK\r\n$1\r\n1\r\n+OK\r\n$1\r\n2\r\n+RESET\r\n+PONG\r\n-ERR syntax error\r\n";
+    assert_eq!(String::from_utf8_lossy(&read_n(&mut s, want.len())), want);
+    // One command per write: same result.
+    let mut s = srv.raw();
+    for c in seq {
+        s.write_all(&common::cmd(c)).unwrap();
+    }
+    assert_eq!(String::from_utf8_lossy(&read_n(&mut s, want.len())), want);
+}

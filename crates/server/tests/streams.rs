@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{expect, send, wait_for, Server};
+use common::{digest, expect, send, wait_for, Server};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -196,10 +196,6 @@ fn xread_block_is_woken_by_xadd_from_another_core() {
         &["XREAD", "BLOCK", "-1", "STREAMS", "foo", "$"],
         "-ERR timeout is negative\r\n",
     );
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 #[test]

@@ -330,3 +330,260 @@ fn blocking_timeout_cross_shard_keys_and_blmove() {
         .unwrap();
     expect(&mut s, "*3\r\n$2\r\nzz\r\n$1\r\nm\r\n$1\r\n1\r\n");
 }
+
+fn q(c: &mut redis::Connection, parts: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(parts[0]);
+    for p in &parts[1..] {
+        cmd.arg(*p);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{parts:?}: {e}"))
+}
+
+#[test]
+fn blocked_clients_are_answered_when_their_command_can_never_succeed() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    let mut s = srv.raw();
+    // BRPOPLPUSH / BLMOVE whose destination holds a string, same shard and
+    // across shards: WRONGTYPE, and the element stays in the source.
+    for (src, dst) in [("foo", "bar"), ("{bar}src", "bar")] {
+        q(&mut c, &["SET", dst, "x"]);
+        send(&mut s, &["BRPOPLPUSH", src, dst, "0"]);
+        assert!(wait_for(5, || blocked_count(&mut c) == 1));
+        q(&mut c, &["RPUSH", src, "a"]);
+        expect(
+            &mut s,
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        );
+        assert_eq!(
+            q(&mut c, &["LLEN", src]),
+            redis::Value::Int(1),
+            "the element stays"
+        );
+        q(&mut c, &["DEL", src]);
+    }
+    // XREADGROUP: stream deleted, overwritten, renamed away, group destroyed,
+    // FLUSHALL.
+    let gone = "-UNBLOCKED the stream key no longer exists\r\n";
+    let cases: [(&[&str], &str); 5] = [
+        (&["DEL", "foo"], gone),
+        (&["SET", "foo", "x"], gone),
+        (&["RENAME", "foo", "bar"], gone),
+        (
+            &["XGROUP", "DESTROY", "foo", "g"],
+            "-NOGROUP the consumer group this client was blocked on no longer exists\r\n",
+        ),
+        (&["FLUSHALL"], gone),
+    ];
+    for (change, reply) in cases {
+        q(&mut c, &["DEL", "foo", "bar"]);
+        q(&mut c, &["XGROUP", "CREATE", "foo", "g", "$", "MKSTREAM"]);
+        send(
+            &mut s,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "foo",
+                ">",
+            ],
+        );
+        assert!(wait_for(5, || blocked_count(&mut c) == 1));
+        q(&mut c, change);
+        expect(&mut s, reply);
+        assert!(wait_for(5, || blocked_count(&mut c) == 0));
+    }
+    // XREAD (no group) stays blocked through a delete, as in Redis.
+    send(&mut s, &["XREAD", "BLOCK", "0", "STREAMS", "foo", "$"]);
+    assert!(wait_for(5, || blocked_count(&mut c) == 1));
+    q(&mut c, &["SET", "foo", "x"]);
+    q(&mut c, &["FLUSHALL"]);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(blocked_count(&mut c), 1);
+    q(&mut c, &["XADD", "foo", "1-1", "f", "v"]);
+    expect(
+        &mut s,
+        "*1\r\n*2\r\n$3\r\nfoo\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n",
+    );
+}
+
+#[test]
+fn client_unblock_answers_as_a_timeout_or_an_error() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    for key in ["foo", "bar"] {
+        let mut s = srv.raw();
+        send(&mut s, &["CLIENT", "ID"]);
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        let id = String::from_utf8_lossy(&buf[1..n - 2]).into_owned();
+        send(&mut s, &["BLPOP", key, "0"]);
+        assert!(wait_for(5, || blocked_count(&mut c) == 1));
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+        assert!(list.contains(" flags=b "), "{list}");
+        assert!(list.contains(" cmd=blpop "), "{list}");
+        assert_eq!(q(&mut c, &["CLIENT", "UNBLOCK", &id]), redis::Value::Int(1));
+        expect(&mut s, "*-1\r\n");
+        assert_eq!(q(&mut c, &["CLIENT", "UNBLOCK", &id]), redis::Value::Int(0));
+        send(&mut s, &["BLPOP", key, "0"]);
+        assert!(wait_for(5, || blocked_count(&mut c) == 1));
+        assert_eq!(
+            q(&mut c, &["CLIENT", "UNBLOCK", &id, "ERROR"]),
+            redis::Value::Int(1)
+        );
+        expect(&mut s, "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+        // The connection stays usable.
+        send(&mut s, &["PING"]);
+        expect(&mut s, "+PONG\r\n");
+        // WAIT with no replicas blocks until unblocked: the acks so far, or the error.
+        for (how, reply) in [
+            ("TIMEOUT", ":0\r\n"),
+            (
+                "ERROR",
+                "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+            ),
+        ] {
+            send(&mut s, &["WAIT", "1", "0"]);
+            assert!(wait_for(5, || blocked_count(&mut c) == 1));
+            assert_eq!(
+                q(&mut c, &["CLIENT", "UNBLOCK", &id, how]),
+                redis::Value::Int(1)
+            );
+            expect(&mut s, reply);
+            assert!(wait_for(5, || blocked_count(&mut c) == 0));
+        }
+    }
+}
+
+#[test]
+fn a_blocked_command_is_counted_once_in_commandstats() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    let calls = |c: &mut redis::Connection| -> String {
+        let info: String = redis::cmd("INFO").arg("commandstats").query(c).unwrap();
+        info.lines()
+            .find(|l| l.starts_with("cmdstat_blpop:"))
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    // Timed out, served after blocking (keys of both shards), served at once.
+    q(&mut c, &["BLPOP", "foo", "0.05"]);
+    assert_eq!(calls(&mut c), "cmdstat_blpop:calls=1");
+    let mut s = srv.raw();
+    send(&mut s, &["BLPOP", "foo", "bar", "0"]);
+    assert!(wait_for(5, || blocked_count(&mut c) == 1));
+    q(&mut c, &["RPUSH", "bar", "x"]);
+    expect(&mut s, "*2\r\n$3\r\nbar\r\n$1\r\nx\r\n");
+    q(&mut c, &["RPUSH", "foo", "y"]);
+    q(&mut c, &["BLPOP", "foo", "0"]);
+    assert_eq!(calls(&mut c), "cmdstat_blpop:calls=3");
+}
+
+#[test]
+fn sharded_pubsub_is_its_own_namespace_on_every_core() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut sub = srv.raw();
+    send(&mut sub, &["SSUBSCRIBE", "orders", "bills"]);
+    send(&mut sub, &["SUBSCRIBE", "orders"]);
+    expect(
+        &mut sub,
+        "*3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n\
+         *3\r\n$10\r\nssubscribe\r\n$5\r\nbills\r\n:2\r\n\
+         *3\r\n$9\r\nsubscribe\r\n$6\r\norders\r\n:1\r\n",
+    );
+    // Publishers on many connections, so both cores publish.
+    for i in 0..8 {
+        let mut p = srv.client();
+        let n: i64 = redis::cmd("SPUBLISH")
+            .arg("orders")
+            .arg(format!("s{i}"))
+            .query(&mut p)
+            .unwrap();
+        assert_eq!(n, 1);
+        expect(
+            &mut sub,
+            &format!("*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$2\r\ns{i}\r\n"),
+        );
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("orders")
+            .arg(format!("m{i}"))
+            .query(&mut p)
+            .unwrap();
+        assert_eq!(n, 1);
+        expect(
+            &mut sub,
+            &format!("*3\r\n$7\r\nmessage\r\n$6\r\norders\r\n$2\r\nm{i}\r\n"),
+        );
+    }
+    let mut p = srv.client();
+    let n: Vec<redis::Value> = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg("orders")
+        .arg("news")
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(
+        n,
+        vec![
+            redis::Value::BulkString(b"orders".to_vec()),
+            redis::Value::Int(1),
+            redis::Value::BulkString(b"news".to_vec()),
+            redis::Value::Int(0)
+        ]
+    );
+    let mut chans: Vec<String> = redis::cmd("PUBSUB")
+        .arg("SHARDCHANNELS")
+        .query(&mut p)
+        .unwrap();
+    chans.sort();
+    assert_eq!(chans, ["bills", "orders"]);
+    assert_eq!(
+        common::info_field(&mut p, "stats", "pubsubshard_channels").as_deref(),
+        Some("2")
+    );
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut p).unwrap();
+    assert!(list.contains(" sub=1 psub=0 ssub=2 "), "{list}");
+    send(&mut sub, &["SUNSUBSCRIBE", "orders", "bills"]);
+    send(&mut sub, &["UNSUBSCRIBE"]);
+    send(&mut sub, &["PING"]);
+    expect(
+        &mut sub,
+        "*3\r\n$12\r\nsunsubscribe\r\n$6\r\norders\r\n:1\r\n\
+         *3\r\n$12\r\nsunsubscribe\r\n$5\r\nbills\r\n:0\r\n\
+         *3\r\n$11\r\nunsubscribe\r\n$6\r\norders\r\n:0\r\n\
+         +PONG\r\n",
+    );
+}
+
+#[test]
+fn sharded_pubsub_resp3_messages_are_pushes() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut sub = srv.raw();
+    send(&mut sub, &["HELLO", "3"]);
+    send(&mut sub, &["SSUBSCRIBE", "ch"]);
+    let want = b">3\r\n$10\r\nssubscribe\r\n$2\r\nch\r\n:1\r\n";
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(want) {
+        let n = sub.read(&mut chunk).unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    for _ in 0..4 {
+        let mut p = srv.client();
+        let n: i64 = redis::cmd("SPUBLISH")
+            .arg("ch")
+            .arg("hi")
+            .query(&mut p)
+            .unwrap();
+        assert_eq!(n, 1);
+        expect(&mut sub, ">3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+    }
+    // RESP3 has no subscribed context.
+    send(&mut sub, &["GET", "foo"]);
+    expect(&mut sub, "_\r\n");
+}

@@ -13,18 +13,27 @@ use shardis_protocol::{DecodeLimits, Protocol, RequestDecoder};
 /// Commands per input: enough for interesting sequences, bounded for speed.
 const MAX_COMMANDS: usize = 64;
 /// Biggest offset or count accepted by the commands that allocate that much
-/// (SETRANGE 500000000 x, SRANDMEMBER s -500000000): above it a run only
-/// allocates, without reaching new code.
+/// (SETRANGE 500000000 x, SRANDMEMBER s -500000000, SETBIT k 4000000000 1,
+/// BITFIELD k SET i64 #60000000 1): above it a run only allocates, without
+/// reaching new code.
 const MAX_NUMBER: i64 = 1 << 20;
-const ALLOCATE_BY_ARGUMENT: [&str; 4] = ["setrange", "srandmember", "hrandfield", "zrandmember"];
+const ALLOCATE_BY_ARGUMENT: [&str; 6] = [
+    "setrange",
+    "srandmember",
+    "hrandfield",
+    "zrandmember",
+    "setbit",
+    "bitfield",
+];
 
 fn too_big(name: &str, args: &[Bytes]) -> bool {
-    ALLOCATE_BY_ARGUMENT.contains(&name) && args.iter().skip(1).any(|a| {
-        std::str::from_utf8(a)
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .is_some_and(|n| n.abs() > MAX_NUMBER as f64)
-    })
+    ALLOCATE_BY_ARGUMENT.contains(&name)
+        && args.iter().skip(1).any(|a| {
+            std::str::from_utf8(a)
+                .ok()
+                .and_then(|s| s.trim().trim_start_matches('#').parse::<f64>().ok())
+                .is_some_and(|n| n.abs() > MAX_NUMBER as f64)
+        })
 }
 
 fn num(a: &[u8]) -> Option<usize> {

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use shardis_protocol::Reply;
 use std::sync::atomic::Ordering;
 
-fn help(lines: &[&str], container: &str) -> Reply {
+/// Redis's addReplyHelp: the header, `lines`, then HELP's own entry.
+pub(crate) fn help(lines: &[&str], container: &str) -> Reply {
     let mut v = vec![Reply::Status(format!(
         "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     ))];
@@ -300,7 +301,7 @@ async fn histogram(conn: &Conn, args: &[Bytes]) -> Reply {
     let wanted: Option<Vec<usize>> = (args.len() > 2).then(|| {
         args[2..]
             .iter()
-            .filter_map(|a| shardis_commands::lookup(a).map(|c| c.id as usize))
+            .filter_map(|a| shardis_commands::lookup_full(a))
             .collect()
     });
     let mut out = Vec::new();
@@ -308,7 +309,7 @@ async fn histogram(conn: &Conn, args: &[Bytes]) -> Reply {
         if wanted.as_ref().is_some_and(|w| !w.contains(id)) {
             continue;
         }
-        let name = shardis_commands::COMMANDS[*id].name;
+        let name = shardis_commands::meta::TABLE[*id].name;
         let buckets = latency::cdf(h)
             .into_iter()
             .map(|(us, n)| (Reply::Integer(us as i64), Reply::Integer(n as i64)))

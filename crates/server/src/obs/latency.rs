@@ -72,7 +72,9 @@ impl Series {
 pub struct Latency {
     /// Event series in first-seen order.
     pub events: Vec<(&'static str, Series)>,
-    /// Per-command histograms, indexed by `CommandId` (None until first use).
+    /// Per-command histograms, indexed by row of the command table
+    /// (`shardis_commands::meta::TABLE`: subcommands apart, as in Redis;
+    /// None until first use).
     histograms: Vec<Option<Box<Histogram<u64>>>>,
 }
 
@@ -81,7 +83,7 @@ impl Latency {
     pub fn record_command(&mut self, id: usize, usec: u64) {
         if self.histograms.len() <= id {
             self.histograms
-                .resize_with(shardis_commands::COMMANDS.len().max(id + 1), || None);
+                .resize_with(shardis_commands::meta::COUNT.max(id + 1), || None);
         }
         let h = self.histograms[id].get_or_insert_with(|| Box::new(new_histogram()));
         // Saturating: values outside the bounds clamp, as Redis clamps them.

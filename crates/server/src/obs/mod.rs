@@ -187,6 +187,30 @@ pub fn redacted(
             }
             Some(v)
         }
+        // As migrateCommand redacts while parsing: AUTH's password, AUTH2's
+        // user and password, up to KEYS or the first bad option.
+        CommandId::Migrate => {
+            let mut v = args.to_vec();
+            let mut j = 6;
+            while j < v.len() {
+                let more = v.len() - 1 - j;
+                if v[j].eq_ignore_ascii_case(b"auth") && more >= 1 {
+                    v[j + 1] = R;
+                    j += 2;
+                } else if v[j].eq_ignore_ascii_case(b"auth2") && more >= 2 {
+                    v[j + 1] = R;
+                    v[j + 2] = R;
+                    j += 3;
+                } else if v[j].eq_ignore_ascii_case(b"copy")
+                    || v[j].eq_ignore_ascii_case(b"replace")
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            Some(v)
+        }
         CommandId::Acl if args.len() > 2 && args[1].eq_ignore_ascii_case(b"setuser") => {
             let mut v = args.to_vec();
             v[2..].iter_mut().for_each(|a| *a = R);
@@ -217,7 +241,12 @@ const SENSITIVE_CONFIGS: &[&[u8]] = &[
 
 /// Per-command hook (from [`crate::shard::Shard::record`]): the latency
 /// histogram and, above `latency-monitor-threshold`, a latency event.
-pub fn record_command(shard: &crate::shard::Shard, cmd: &shardis_commands::Command, usec: u64) {
+pub fn record_command(
+    shard: &crate::shard::Shard,
+    cmd: &shardis_commands::Command,
+    stat: Option<usize>,
+    usec: u64,
+) {
     let obs = &shard.shared.obs;
     let tracking = obs.latency_tracking.load(Ordering::Relaxed);
     let threshold = obs.latency_threshold_ms.load(Ordering::Relaxed);
@@ -226,8 +255,8 @@ pub fn record_command(shard: &crate::shard::Shard, cmd: &shardis_commands::Comma
         return;
     }
     let mut o = shard.obs.borrow_mut();
-    if tracking {
-        o.latency.record_command(cmd.id as usize, usec);
+    if let (true, Some(i)) = (tracking, stat) {
+        o.latency.record_command(i, usec);
     }
     if spike {
         let event = if cmd.has(shardis_commands::flags::FAST) {
@@ -318,5 +347,10 @@ mod tests {
             "acl setuser (redacted) (redacted) (redacted)"
         );
         assert_eq!(shown("get k"), "get k");
+        assert_eq!(
+            shown("migrate h 1 k 0 5 copy auth p auth2 u q keys auth x"),
+            "migrate h 1 k 0 5 copy auth (redacted) auth2 (redacted) (redacted) keys auth x"
+        );
+        assert_eq!(shown("migrate h 1 k 0 5 auth"), "migrate h 1 k 0 5 auth");
     }
 }

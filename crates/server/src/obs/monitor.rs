@@ -8,7 +8,7 @@
 use crate::pubsub::Mailbox;
 use crate::shard::Shard;
 use bytes::Bytes;
-use shardis_commands::{flags, Command, CommandId};
+use shardis_commands::{flags, Command};
 use shardis_protocol::Reply;
 use std::fmt::Write;
 use std::rc::Rc;
@@ -22,41 +22,13 @@ pub struct Monitors {
     pending: Vec<String>,
 }
 
-/// True if Redis shows `cmd` to monitors (admin commands are hidden).
+/// True if Redis shows `cmd` to monitors (admin commands and subcommands
+/// are hidden).
 pub fn shown(cmd: &Command, args: &[Bytes]) -> bool {
-    if cmd.has(flags::ADMIN) {
-        return false;
-    }
-    if cmd.id == CommandId::Client && args.len() > 1 {
-        let sub = args[1].to_ascii_lowercase();
-        return !matches!(
-            sub.as_slice(),
-            b"kill" | b"list" | b"pause" | b"unpause" | b"no-evict" | b"unblock"
-        );
-    }
-    true
+    cmd.flags_for(args) & (flags::ADMIN | flags::SKIP_MONITOR) == 0
 }
 
-/// Appends `s` quoted as Redis's `sdscatrepr` does.
-pub fn repr(out: &mut String, s: &[u8]) {
-    out.push('"');
-    for &b in s {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        }
-    }
-    out.push('"');
-}
+pub use shardis_base::repr;
 
 /// One MONITOR line (without `+` and CRLF).
 pub fn line(now_us: u64, db: usize, addr: &str, args: &[Bytes]) -> String {

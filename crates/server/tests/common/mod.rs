@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,9 +26,28 @@ impl Server {
 
     /// Starts the server on `port` (0: any) plus `args`.
     pub fn start_on(port: u16, args: &[&str]) -> Server {
+        Server::start_from(None, port, args)
+    }
+
+    /// Starts the server from the config file `conf` (its first argument, as
+    /// redis-server takes it), on any port, plus `args`.
+    pub fn start_with_conf(conf: &str, args: &[&str]) -> Server {
+        Server::start_from(Some(conf), 0, args)
+    }
+
+    fn start_from(conf: Option<&str>, port: u16, args: &[&str]) -> Server {
         let port_s = port.to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardis-server"))
-            .args(["--port", &port_s, "--save", ""])
+            .args(conf)
+            // DEBUG (DIGEST, RELOAD, SLEEP …) is off by default, as in Redis 7.0.
+            .args([
+                "--port",
+                &port_s,
+                "--save",
+                "",
+                "--enable-debug-command",
+                "yes",
+            ])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -109,7 +129,6 @@ pub fn roundtrip(s: &mut TcpStream, send: &[u8], expected_len: usize) -> Vec<u8>
     read_n(s, expected_len)
 }
 
-/// Reads exactly `n` bytes, or what arrived before EOF/timeout.
 /// A command as a RESP array of bulk strings.
 pub fn cmd(parts: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", parts.len()).into_bytes();
@@ -130,6 +149,7 @@ pub fn expect(s: &mut TcpStream, want: &str) {
     assert_eq!(String::from_utf8_lossy(&got), want);
 }
 
+/// Reads exactly `n` bytes, or what arrived before EOF/timeout.
 pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
     let mut got = 0;
@@ -171,4 +191,69 @@ pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// Sends `send` and returns whatever arrives before the read timeout, as text
+/// (None if nothing did).
+pub fn roundtrip_any(s: &mut TcpStream, send: &[u8]) -> Option<String> {
+    s.write_all(send).ok()?;
+    let mut buf = vec![0u8; 4096];
+    match s.read(&mut buf) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        _ => None,
+    }
+}
+
+/// A field of an INFO section (`None` if absent or the call failed).
+pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(c).ok()?;
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// `DEBUG DIGEST` of the whole dataset.
+pub fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
+}
+
+/// A fresh directory under the system temp dir (a server's `--dir`), removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `shardis-<tag>-<pid>-<n>-<nanos>`: unique across test processes and within one.
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p =
+            std::env::temp_dir().join(format!("shardis-{tag}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    /// The directory, as a `--dir` argument.
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    /// The RDB file under the default `dbfilename`.
+    pub fn dump(&self) -> PathBuf {
+        self.0.join("dump.rdb")
+    }
+
+    /// The AOF directory under the default `appenddirname`.
+    pub fn aof_dir(&self) -> PathBuf {
+        self.0.join("appendonlydir")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,0 +1,83 @@
+//! The bottom of shardis's crate stack: facts several crates need, kept in
+//! one place so that no library crate depends on the keyspace for them.
+//!
+//! - [`glob`]: Redis's `stringmatchlen` (KEYS, SCAN MATCH, ACL key and channel
+//!   patterns, PSUBSCRIBE, CONFIG GET, COMMAND LIST FILTERBY PATTERN);
+//! - [`Effect`]: the write record a shard produces and replication (and the
+//!   AOF) consumes;
+//! - [`encode_command`]: a command as a RESP multibulk, as it travels in the
+//!   replication stream and in requests;
+//! - [`notify`]: the classes of `notify-keyspace-events` and their string form.
+//!
+//! It may depend on nothing of shardis's own. Sans-IO.
+
+pub mod glob;
+pub mod notify;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// One command to propagate to replicas (and later the AOF), in db `db`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    /// The db the command applies to.
+    pub db: usize,
+    /// The command and its arguments.
+    pub args: Vec<Bytes>,
+}
+
+/// Appends `s` quoted as Redis's `sdscatrepr` does (MONITOR lines, CONFIG
+/// REWRITE's string values).
+pub fn repr(out: &mut String, s: &[u8]) {
+    out.push('"');
+    for &b in s {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\x");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Encodes a command as a RESP multibulk, as it travels in the stream.
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+    out.put_u8(b'*');
+    out.put_slice(args.len().to_string().as_bytes());
+    out.put_slice(b"\r\n");
+    for a in args {
+        let a = a.as_ref();
+        out.put_u8(b'$');
+        out.put_slice(a.len().to_string().as_bytes());
+        out.put_slice(b"\r\n");
+        out.put_slice(a);
+        out.put_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encodes_a_multibulk() {
+        let mut out = bytes::BytesMut::new();
+        super::encode_command(&[b"SET".as_slice(), b"k", b""], &mut out);
+        assert_eq!(&out[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn repr_quotes_as_sdscatrepr() {
+        let mut s = String::new();
+        super::repr(&mut s, b"a \"b\"\n\x01");
+        assert_eq!(s, "\"a \\\"b\\\"\\n\\x01\"");
+    }
+}

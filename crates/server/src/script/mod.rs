@@ -1,0 +1,656 @@
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//!
+//! ```text
+//!  connection ──EVAL──► eval(): numkeys, SHA1, shebang flags
+//!                         │ dispatch(): declared keys all on one other shard?
+//!                         │   then the whole run below moves there (one hop)
+//!                         │ hold the running shard + every shard of a declared key
+//!                         │ (lock_all, ascending; Acquire markers when replicating)
+//!                         ▼
+//!                       vm.rs (this executor's Lua) ──redis.call──► run.rs
+//!                         │                      local shard: inline
+//!                         │                      held remote shard: blocking hop
+//!                         │                      unheld shard: undo, restart holding all
+//!                         ▼
+//!                       effects → one transaction in the replication stream
+//!                       (MULTI/EXEC when more than one), locks released
+//! ```
+//!
+//! Script bodies live in one process-wide registry (EVAL and SCRIPT LOAD add,
+//! SCRIPT FLUSH clears and bumps an epoch); each executor compiles what it runs
+//! into its own cache, so EVALSHA on any connection finds a script loaded on
+//! another core. The registry's lock is taken only on a local cache miss.
+
+pub mod busy;
+pub mod cjson;
+pub mod cmsgpack;
+pub mod convert;
+pub mod fiber;
+pub mod functions;
+pub mod libs;
+pub mod run;
+pub mod structlib;
+pub mod vm;
+
+use crate::conn::Conn;
+use crate::errors;
+use bytes::Bytes;
+use hashbrown::HashMap;
+use shardis_commands::{Command, CommandId};
+use shardis_protocol::Reply;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Shebang flag `no-writes`.
+pub const NO_WRITES: u32 = 1 << 0;
+/// Shebang flag `allow-oom`.
+pub const ALLOW_OOM: u32 = 1 << 1;
+/// Shebang flag `allow-stale`.
+pub const ALLOW_STALE: u32 = 1 << 2;
+/// Shebang flag `no-cluster`.
+pub const NO_CLUSTER: u32 = 1 << 3;
+/// Shebang flag `allow-cross-slot-keys`.
+pub const ALLOW_CROSS_SLOT: u32 = 1 << 4;
+
+/// Flag names in the order Redis lists them.
+pub const FLAG_NAMES: &[(u32, &str)] = &[
+    (NO_WRITES, "no-writes"),
+    (ALLOW_OOM, "allow-oom"),
+    (ALLOW_STALE, "allow-stale"),
+    (NO_CLUSTER, "no-cluster"),
+    (ALLOW_CROSS_SLOT, "allow-cross-slot-keys"),
+];
+
+/// What a run executes: an EVAL script by SHA1 or a registered function.
+pub enum Target {
+    /// EVAL/EVALSHA.
+    Eval(String),
+    /// FCALL: the function's name and callback.
+    Function(String, mlua::Function),
+}
+
+/// Bumped by SCRIPT FLUSH; executors drop their compiled scripts when it moves.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+fn registry() -> &'static Mutex<HashMap<String, Bytes>> {
+    static R: OnceLock<Mutex<HashMap<String, Bytes>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Bytes of the script cache (SHA1 names and bodies), for MEMORY STATS's
+/// `lua.caches`.
+pub fn cache_bytes() -> usize {
+    let r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    r.iter().map(|(sha, body)| sha.len() + body.len()).sum()
+}
+
+/// Number of cached scripts (MEMORY DOCTOR's "many scripts").
+pub fn cache_len() -> usize {
+    registry().lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+thread_local! {
+    static VM: RefCell<Option<vm::Vm>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this executor's interpreter (built on first use, emptied
+/// after a SCRIPT FLUSH).
+fn with_vm<R>(f: impl FnOnce(&mut vm::Vm) -> R) -> Result<R, String> {
+    VM.with(|cell| {
+        // In use: a script paused on this core (busy), reached by a command
+        // that passed the busy check before the pause began.
+        let mut slot = cell.try_borrow_mut().map_err(|_| busy::text())?;
+        if slot.is_none() {
+            *slot = Some(vm::Vm::new().map_err(|e| format!("ERR {e}"))?);
+        }
+        let vm = slot.as_mut().expect("vm");
+        let epoch = EPOCH.load(Ordering::Acquire);
+        if vm.epoch != epoch {
+            vm.flush(epoch);
+        }
+        Ok(f(vm))
+    })
+}
+
+/// `busy-reply-threshold` in milliseconds.
+fn busy_threshold(sh: &crate::shard::Shard) -> u64 {
+    sh.shared.config().busy_reply_threshold.max(0) as u64
+}
+
+/// Redis's `script_oom`: over maxmemory with nothing left to evict.
+fn over_maxmemory(sh: &crate::shard::Shard) -> bool {
+    sh.oom_check(shardis_commands::get(CommandId::Set), false)
+        .is_some()
+}
+
+/// Lower-case hex SHA1, as `redis.sha1hex` and script ids.
+pub fn sha1hex(b: &[u8]) -> String {
+    sha1_smol::Sha1::from(b).digest().to_string()
+}
+
+/// Parses a `#!lua flags=…` first line: the flags (None without a shebang) and
+/// how many bytes to skip (the newline stays, so line numbers hold).
+pub fn shebang(body: &[u8]) -> Result<(Option<u32>, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((None, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_ascii_whitespace();
+    let engine = parts.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = 0;
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {part}"));
+        };
+        for f in list.split(',').filter(|f| !f.is_empty()) {
+            flags |= match f {
+                "no-writes" => NO_WRITES,
+                "allow-oom" => ALLOW_OOM,
+                "allow-stale" => ALLOW_STALE,
+                "no-cluster" => NO_CLUSTER,
+                "allow-cross-slot-keys" => ALLOW_CROSS_SLOT,
+                other => return Err(format!("ERR Unexpected flag in script shebang: {other}")),
+            };
+        }
+    }
+    Ok((Some(flags), end))
+}
+
+/// Compiles `body` on this executor unless it is cached; returns its flags.
+fn ensure_compiled(sha: &str, body: &[u8]) -> Result<Option<u32>, String> {
+    with_vm(|vm| {
+        if let Some(f) = vm.flags(sha) {
+            return Ok(f);
+        }
+        let (flags, skip) = shebang(body)?;
+        vm.compile(sha, body, skip, flags)?;
+        Ok(flags)
+    })?
+}
+
+/// A script ready to run: its id, flags and where KEYS end.
+struct Resolved {
+    sha: String,
+    flags: Option<u32>,
+    ro_cmd: bool,
+    numkeys: usize,
+}
+
+/// Checks numkeys, finds (or compiles) the script and checks its flags.
+fn resolve(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Result<Resolved, Reply> {
+    let numkeys = match shardis_protocol::decode::parse_int(&args[2]) {
+        Some(n) => n,
+        None => return Err(Reply::error(errors::NOT_INTEGER)),
+    };
+    if numkeys > args.len() as i64 - 3 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    if numkeys < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    let by_sha = matches!(cmd.id, CommandId::Evalsha | CommandId::EvalshaRo);
+    let sha = if by_sha {
+        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+    } else {
+        sha1hex(&args[1])
+    };
+    let flags = match with_vm(|vm| vm.flags(&sha)).map_err(Reply::Error)? {
+        Some(f) => f,
+        None => {
+            let body = if by_sha {
+                let found = registry().lock().ok().and_then(|r| r.get(&sha).cloned());
+                match found {
+                    Some(b) => b,
+                    None => {
+                        return Err(Reply::error(
+                            "NOSCRIPT No matching script. Please use EVAL.",
+                        ))
+                    }
+                }
+            } else {
+                args[1].clone()
+            };
+            let f = ensure_compiled(&sha, &body).map_err(Reply::Error)?;
+            if !by_sha {
+                if let Ok(mut r) = registry().lock() {
+                    r.entry(sha.clone()).or_insert(body);
+                }
+            }
+            f
+        }
+    };
+    let ro_cmd = matches!(cmd.id, CommandId::EvalRo | CommandId::EvalshaRo);
+    prepare(conn, flags, ro_cmd)?;
+    Ok(Resolved {
+        sha,
+        flags,
+        ro_cmd,
+        numkeys: numkeys as usize,
+    })
+}
+
+/// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO.
+pub async fn eval(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Reply {
+    fiber::waited().await;
+    let s = match resolve(conn, cmd, args) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let keys = &args[3..3 + s.numkeys];
+    let argv = &args[3 + s.numkeys..];
+    dispatch(conn, Job::Eval(s.sha), s.flags, s.ro_cmd, keys, argv).await
+}
+
+/// What a run executes, named so that another executor can find it in its
+/// own Lua state (a [`Target`] holds this executor's compiled function).
+pub(crate) enum Job {
+    /// EVAL/EVALSHA by SHA1 (the body is in the registry).
+    Eval(String),
+    /// FCALL by function name.
+    Function(String),
+}
+
+impl Job {
+    /// This executor's [`Target`] for the job, compiling the script into this
+    /// executor's cache if it was loaded on another core.
+    fn target(self) -> Result<Target, Reply> {
+        match self {
+            Job::Eval(sha) => {
+                if with_vm(|vm| vm.flags(&sha).is_none()).map_err(Reply::Error)? {
+                    let body = registry().lock().ok().and_then(|r| r.get(&sha).cloned());
+                    // SCRIPT FLUSH since the caller resolved it.
+                    let Some(body) = body else {
+                        return Err(Reply::error(
+                            "NOSCRIPT No matching script. Please use EVAL.",
+                        ));
+                    };
+                    ensure_compiled(&sha, &body).map_err(Reply::Error)?;
+                }
+                Ok(Target::Eval(sha))
+            }
+            Job::Function(name) => match functions::lookup(&name) {
+                Ok(Some((cb, _))) => Ok(Target::Function(name, cb)),
+                Ok(None) => Err(Reply::error("ERR Function not found")),
+                Err(e) => Err(Reply::Error(e)),
+            },
+        }
+    }
+}
+
+/// What a run needs of the calling connection, so that it can run on
+/// another executor.
+#[derive(Clone)]
+struct Caller {
+    db: usize,
+    /// The master link (its scripts are not checked against ACL or OOM).
+    master: bool,
+    user: Option<std::sync::Arc<shardis_acl::User>>,
+    track: Option<crate::tracking::Track>,
+    client: u64,
+}
+
+impl Caller {
+    fn of(conn: &Conn) -> Caller {
+        Caller {
+            db: conn.db,
+            master: conn.master_link,
+            user: (!conn.master_link).then(|| conn.user.clone()),
+            track: crate::tracking::caller(conn),
+            client: conn.info.borrow().id,
+        }
+    }
+}
+
+/// Runs a script where its keys are: when every declared key belongs to one
+/// shard that is not this connection's, the whole run (locks, Lua, effects)
+/// moves to that shard's executor in one hop, so its `redis.call`s are local
+/// there instead of one hop each. Otherwise it runs here.
+pub(crate) async fn dispatch(
+    conn: &mut Conn,
+    job: Job,
+    flags: Option<u32>,
+    ro_cmd: bool,
+    keys: &[Bytes],
+    argv: &[Bytes],
+) -> Reply {
+    let caller = Caller::of(conn);
+    let shard = conn.shard.clone();
+    let n = shard.shards();
+    let home = keys.first().map(|k| crate::route::shard_of(k, n));
+    let one_shard = home.is_some_and(|h| keys.iter().all(|k| crate::route::shard_of(k, n) == h));
+    match home {
+        Some(home) if one_shard && home != shard.id && !caller.master => {
+            let (keys, argv) = (keys.to_vec(), argv.to_vec());
+            shard
+                .call_async(home, move |sh| async move {
+                    match job.target() {
+                        Ok(target) => {
+                            run_target(sh, caller, target, flags, ro_cmd, &keys, &argv).await
+                        }
+                        Err(r) => r,
+                    }
+                })
+                .await
+                .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
+        }
+        _ => match job.target() {
+            Ok(target) => run_target(shard, caller, target, flags, ro_cmd, keys, argv).await,
+            Err(r) => r,
+        },
+    }
+}
+
+/// A script inside EXEC, which already holds every shard: runs at once and
+/// appends its effects to the transaction's.
+pub async fn eval_held(
+    conn: &mut Conn,
+    cmd: &'static Command,
+    args: &[Bytes],
+    effects: &mut Vec<shardis_keyspace::Effect>,
+) -> Reply {
+    let (target, flags, ro_cmd, numkeys) =
+        if matches!(cmd.id, CommandId::Fcall | CommandId::FcallRo) {
+            let name = String::from_utf8_lossy(&args[1]).into_owned();
+            let (cb, flags) = match functions::lookup(&name) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Reply::error("ERR Function not found"),
+                Err(e) => return Reply::Error(e),
+            };
+            let Some(nk) = shardis_protocol::decode::parse_int(&args[2]) else {
+                return Reply::error("ERR Bad number of keys provided");
+            };
+            if nk > args.len() as i64 - 3 {
+                return Reply::error("ERR Number of keys can't be greater than number of args");
+            }
+            if nk < 0 {
+                return Reply::error("ERR Number of keys can't be negative");
+            }
+            let ro = cmd.id == CommandId::FcallRo;
+            if let Err(r) = prepare(conn, Some(flags), ro) {
+                return r;
+            }
+            (Target::Function(name, cb), Some(flags), ro, nk as usize)
+        } else {
+            match resolve(conn, cmd, args) {
+                Ok(s) => (Target::Eval(s.sha), s.flags, s.ro_cmd, s.numkeys),
+                Err(r) => return r,
+            }
+        };
+    let keys = &args[3..3 + numkeys];
+    let argv = &args[3 + numkeys..];
+    let shard = conn.shard.clone();
+    let all: Vec<usize> = (0..shard.shards()).collect();
+    let caller = Caller::of(conn);
+    let (reply, ctx) = run_once(&shard, &caller, &target, flags, ro_cmd, keys, argv, &all).await;
+    effects.extend(ctx.effects);
+    reply
+}
+
+/// One run of a script with `hold` held; returns the reply and the context.
+/// The script runs on this executor's script stack (`fiber`), so past
+/// `busy-reply-threshold` it pauses at each hook and the core serves its
+/// other clients (`-BUSY`, SCRIPT KILL, SHUTDOWN NOSAVE).
+#[allow(clippy::too_many_arguments)]
+async fn run_once(
+    shard: &Rc<crate::shard::Shard>,
+    caller: &Caller,
+    target: &Target,
+    flags: Option<u32>,
+    ro_cmd: bool,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    hold: &[usize],
+) -> (Reply, run::RunCtx) {
+    let mut ctx = run::RunCtx::new(shard.clone(), caller.db, hold);
+    ctx.read_only = ro_cmd || flags.is_some_and(|f| f & NO_WRITES != 0);
+    ctx.legacy = flags.is_none();
+    ctx.allow_oom = flags.is_some_and(|f| f & ALLOW_OOM != 0);
+    ctx.oom_at_start = !caller.master && over_maxmemory(shard);
+    ctx.master = caller.master;
+    ctx.user = caller.user.clone();
+    ctx.track = caller.track;
+    ctx.client = caller.client;
+    run::begin(ctx);
+    let now = crate::shared::unix_ms();
+    let tracked = busy::start(now, matches!(target, Target::Function(..)));
+    let threshold = busy_threshold(shard);
+    // The hook of a run that is not tracked (another core's script is) only
+    // pauses: `-BUSY` and SCRIPT KILL belong to the tracked one.
+    let hook = move |name: String| {
+        move || {
+            if tracked {
+                busy::check(threshold, &name)
+            } else {
+                busy::check_untracked(threshold, now)
+            }
+        }
+    };
+    let r = fiber::run(|| match target {
+        Target::Eval(sha) => with_vm(|vm| {
+            vm.set_hook(busy::HOOK_EVERY, hook(sha.to_string()));
+            let r = vm.run(sha, keys, argv);
+            vm.remove_hook();
+            r
+        }),
+        Target::Function(name, cb) => functions::with_vm(|vm| {
+            vm.set_hook(busy::HOOK_EVERY, hook(name.clone()));
+            let r = vm.call_function(cb, name, keys, argv);
+            vm.remove_hook();
+            r
+        }),
+    })
+    .await;
+    if tracked {
+        busy::finish();
+    }
+    let ctx = run::end().expect("run context");
+    let mut reply = r.unwrap_or_else(Reply::Error);
+    if ctx.gone {
+        reply = Reply::error(errors::SHUTTING_DOWN);
+    }
+    (reply, ctx)
+}
+
+/// Redis's checks before running a script that declares flags
+/// (`scriptPrepareForRun`); legacy scripts are checked per call instead.
+fn prepare(conn: &Conn, flags: Option<u32>, ro_cmd: bool) -> Result<(), Reply> {
+    let Some(f) = flags else {
+        return Ok(());
+    };
+    if conn.master_link {
+        return Ok(());
+    }
+    let sh = &conn.shard;
+    if f & NO_WRITES == 0 {
+        if f & ALLOW_OOM == 0 && over_maxmemory(sh) {
+            return Err(Reply::error(
+                "OOM command not allowed when used memory > 'maxmemory'.",
+            ));
+        }
+        if sh.replica.get() && sh.shared.config().replica_read_only {
+            return Err(Reply::error(errors::READONLY));
+        }
+        if ro_cmd {
+            return Err(Reply::error(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+        let min = sh.shared.min_replicas_to_write.load(Ordering::Relaxed);
+        if min > 0
+            && !sh.replica.get()
+            && (sh.shared.good_replicas.load(Ordering::Relaxed) as u64) < min
+        {
+            return Err(Reply::error(errors::NOREPLICAS));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a compiled script holding the shards it needs; returns its reply. The
+/// effects are already on their way to replicas.
+async fn run_target(
+    shard: Rc<crate::shard::Shard>,
+    caller: Caller,
+    target: Target,
+    flags: Option<u32>,
+    ro_cmd: bool,
+    keys: &[Bytes],
+    argv: &[Bytes],
+) -> Reply {
+    let n = shard.shards();
+    let mut hold: Vec<usize> = keys
+        .iter()
+        .map(|k| crate::route::shard_of(k, n))
+        .chain(std::iter::once(shard.id))
+        .collect();
+    hold.sort_unstable();
+    hold.dedup();
+    loop {
+        let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+        let marked = shard.logging();
+        let want = crate::multi::whole_shards(hold.iter().copied());
+        let (held, all) = crate::multi::acquire(&shard, tx, marked, true, want).await;
+        let mut reply = Reply::error(errors::SHUTTING_DOWN);
+        let mut effects = Vec::new();
+        let mut again = false;
+        if all {
+            let (r, ctx) =
+                run_once(&shard, &caller, &target, flags, ro_cmd, keys, argv, &hold).await;
+            if ctx.restart && !ctx.all {
+                run::rollback(&shard, ctx.undo).await;
+                // Expiry deletions stay done: they go out with this attempt.
+                effects = ctx.kept;
+                again = true;
+            } else {
+                reply = r;
+                effects = ctx.effects;
+            }
+        }
+        release(&shard, tx, held, marked, &mut effects).await;
+        if !again {
+            return reply;
+        }
+        hold = (0..n).collect();
+    }
+}
+
+/// Hands the run's effects to replication (one transaction) and releases
+/// every held shard, even after an error.
+async fn release(
+    shard: &Rc<crate::shard::Shard>,
+    tx: u64,
+    held: crate::multi::Locks,
+    marked: bool,
+    effects: &mut Vec<shardis_keyspace::Effect>,
+) {
+    if marked {
+        crate::multi::tx_effects(shard, tx, std::mem::take(effects)).await;
+    } else if !effects.is_empty() {
+        shard.log_effects(effects.drain(..));
+    }
+    crate::multi::release(shard, tx, marked, true, held).await;
+}
+
+/// SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
+pub async fn script(_conn: &mut Conn, args: &[Bytes]) -> Reply {
+    fiber::waited().await;
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let arity_ok = |exact: i32| {
+        let n = args.len() as i32;
+        if exact >= 0 {
+            n == exact
+        } else {
+            n >= -exact
+        }
+    };
+    let arity = match sub.as_str() {
+        "load" => 3,
+        "exists" => -3,
+        "flush" => -2,
+        "kill" => 2,
+        "help" => 2,
+        _ => return Reply::Error(errors::unknown_subcommand(&args[1], "SCRIPT")),
+    };
+    if !arity_ok(arity) {
+        return Reply::Error(format!(
+            "ERR wrong number of arguments for 'script|{sub}' command"
+        ));
+    }
+    match sub.as_str() {
+        "load" => {
+            let body = args[2].clone();
+            let sha = sha1hex(&body);
+            if let Err(e) = ensure_compiled(&sha, &body) {
+                return Reply::Error(e);
+            }
+            if let Ok(mut r) = registry().lock() {
+                r.entry(sha.clone()).or_insert(body);
+            }
+            Reply::bulk_string(sha)
+        }
+        "exists" => {
+            let r = registry().lock();
+            let Ok(r) = r else {
+                return Reply::error(errors::SHUTTING_DOWN);
+            };
+            Reply::Array(
+                args[2..]
+                    .iter()
+                    .map(|s| {
+                        let s = String::from_utf8_lossy(s).to_ascii_lowercase();
+                        Reply::Integer(r.contains_key(&s) as i64)
+                    })
+                    .collect(),
+            )
+        }
+        "flush" => {
+            if args.len() > 3
+                || (args.len() == 3
+                    && !args[2].eq_ignore_ascii_case(b"sync")
+                    && !args[2].eq_ignore_ascii_case(b"async"))
+            {
+                return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+            }
+            if let Ok(mut r) = registry().lock() {
+                r.clear();
+            }
+            EPOCH.fetch_add(1, Ordering::AcqRel);
+            Reply::OK
+        }
+        "kill" => busy::kill(true),
+        _ => Reply::Array(
+            [
+                "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DEBUG (YES|SYNC|NO)",
+                "    Set the debug mode for subsequent scripts executed.",
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "    When called without the optional mode argument, the behavior is determined by the",
+                "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                "    * ASYNC: Asynchronously flush the scripts cache.",
+                "    * SYNC: Synchronously flush the scripts cache.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Status(l.to_string()))
+            .collect(),
+        ),
+    }
+}

@@ -13,6 +13,9 @@ use crate::shared::Shared;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
+
+/// glommio's registered-buffer pool per executor: its minimum.
+const IO_MEMORY: usize = 64 << 10;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -259,7 +262,12 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
             addrs.clone(),
             ready_tx.clone(),
         );
-        let builder = LocalExecutorBuilder::new(placement).name(&format!("shard-{i}"));
+        // io_memory is glommio's pool for registered (DMA) file buffers; shardis
+        // reads no file through it, and glommio falls back to the heap when the
+        // pool is short. Its 10 MiB default per executor counted in used_memory.
+        let builder = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{i}"))
+            .io_memory(IO_MEMORY);
         let spawned =
             builder.spawn(move || async move { shard_main(shared, mesh, addrs, ready).await });
         match spawned {
@@ -303,7 +311,10 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
                 std::process::exit(1);
             }
             Ok(Err(e)) => {
-                crate::log!(Warning, "{}", e);
+                // Empty: the failure was logged where it happened.
+                if !e.is_empty() {
+                    crate::log!(Warning, "{}", e);
+                }
                 std::process::exit(1);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -357,16 +368,22 @@ async fn shard_main(
     addrs: Vec<(SocketAddr, bool)>,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
-    // A ticking timer bounds any lost wake-up in the runtime (design.md §5: a
-    // parked executor can miss a cross-core message); without it a start-up
-    // could hang in the mesh join with nothing left to wake the executor.
-    glommio::spawn_local(async {
-        loop {
+    // A ticking timer bounds any lost wake-up in the runtime while the mesh is
+    // joined (design.md §5: a parked executor can miss a cross-core message);
+    // without it a start-up could hang with nothing left to wake the executor.
+    // Once joined, the cron below ticks instead: an idle server wakes `hz`
+    // times a second per executor, as Redis's serverCron does, not 100.
+    let joined = Rc::new(std::cell::Cell::new(false));
+    let ticking = joined.clone();
+    glommio::spawn_local(async move {
+        while !ticking.get() {
             glommio::timer::sleep(Duration::from_millis(10)).await;
         }
     })
     .detach();
-    let (senders, mut receivers) = match mesh.join().await {
+    let joined_mesh = mesh.join().await;
+    joined.set(true);
+    let (senders, mut receivers) = match joined_mesh {
         Ok(p) => p,
         Err(_) => {
             let _ = ready.send(Err("Failed to join the executor mesh".into()));
@@ -374,7 +391,7 @@ async fn shard_main(
         }
     };
     let id = senders.peer_id();
-    let shard = Rc::new(Shard::new(id, shared.clone(), senders));
+    let shard = Rc::new_cyclic(|me| Shard::new(id, shared.clone(), senders, me.clone()));
     for (_, rx) in receivers.streams() {
         let s = shard.clone();
         glommio::spawn_local(async move {
@@ -384,22 +401,38 @@ async fn shard_main(
         })
         .detach();
     }
+    // A replica from the config file is one before any client connects:
+    // writes get READONLY and, with replica-serve-stale-data no, reads get
+    // MASTERDOWN from the first command (the link task starts below).
+    if shared.config().replicaof.is_some() {
+        shard.replica.set(true);
+        shared.master_link_down.store(true, Ordering::Relaxed);
+    }
     // Shard 0 loads the dump file before anyone accepts clients.
     if id == 0 {
-        if let Err(e) = crate::persist::load_at_startup(&shard).await {
+        crate::alloc::mark_startup();
+        // With appendonly the AOF is the data set and the dump file is not
+        // read, as in Redis.
+        let loaded = if shared.config().appendonly {
+            match crate::aof::load_at_startup(&shard).await {
+                Ok(m) => crate::aof::start(&shard, m).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            crate::persist::load_at_startup(&shard).await
+        };
+        if let Err(e) = loaded {
             let _ = ready.send(Err(e));
             return;
         }
-        shared.loaded.store(true, Ordering::SeqCst);
         glommio::spawn_local(crate::repl::pump(shard.clone())).detach();
+        // The master link is recorded before any executor accepts, so the
+        // first INFO already reads `role:slave` (Sentinel and tests do).
         let replicaof = shared.config().replicaof.clone();
         if let Some((host, port)) = replicaof {
-            let s = shard.clone();
-            glommio::spawn_local(async move {
-                crate::replica::replicaof(s, host, port, None).await;
-            })
-            .detach();
+            crate::replica::replicaof(shard.clone(), host, port, None).await;
         }
+        shared.loaded.store(true, Ordering::SeqCst);
     } else {
         while !shared.loaded.load(Ordering::SeqCst) {
             glommio::timer::sleep(Duration::from_millis(1)).await;
@@ -450,6 +483,7 @@ async fn shard_main(
 /// active expiry, maxmemory eviction, idle clients and shutdown checks.
 async fn cron(shard: Rc<Shard>) {
     let mut sampled = Instant::now();
+    let mut swept = Instant::now();
     loop {
         let hz = shard.shared.config().hz.clamp(1, 500);
         glommio::timer::sleep(Duration::from_millis(1000 / hz)).await;
@@ -472,13 +506,32 @@ async fn cron(shard: Rc<Shard>) {
             sampled = Instant::now();
             sample_instantaneous(&shard.shared, sampled);
         }
+        // MIGRATE's idle connections (Redis: once a second from serverCron).
+        if shard.id == 0 && swept.elapsed() >= Duration::from_secs(1) {
+            swept = Instant::now();
+            shard
+                .shared
+                .migrate_sockets
+                .sweep(crate::shared::unix_ms() / 1000);
+        }
+        // A script paused mid-run on this core holds its shards: nothing may
+        // expire or be evicted under it (Redis runs no cron during a script).
+        if crate::script::fiber::paused() {
+            continue;
+        }
+        // A replica expires only what its own clients gave a TTL.
+        if shard.replica.get() {
+            shard.with_ctx(0, |ks, ctx| ks.expire_replica_keys(ctx));
+        }
         // A client pause also pauses expiry and eviction, as in Redis.
         if !shard.replica.get() && !crate::limits::clients_paused(&shard.shared) {
             // active_expire visits every db itself.
-            let start = std::time::Instant::now();
-            shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
-            let ms = start.elapsed().as_millis() as u64;
-            crate::obs::latency_event(&shard, "expire-cycle", ms);
+            if shard.shared.active_expire.load(Ordering::Relaxed) {
+                let start = std::time::Instant::now();
+                shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
+                let ms = start.elapsed().as_millis() as u64;
+                crate::obs::latency_event(&shard, "expire-cycle", ms);
+            }
             // Every shard sheds its share, including shards no write reaches.
             shard.publish_evictable();
             let start = std::time::Instant::now();
@@ -508,6 +561,11 @@ fn sample_instantaneous(shared: &crate::shared::Shared, now: Instant) {
 
 /// The shutdown save: when save points are set (or SHUTDOWN SAVE), unless NOSAVE.
 async fn final_save(shard: &Rc<Shard>) {
+    if crate::aof::is_open(shard) {
+        // Everything logged reaches the file before the exit.
+        crate::repl::settle(shard).await;
+        crate::aof::flush_for_shutdown(shard);
+    }
     let mode = shard.shared.shutdown_mode.load(Ordering::SeqCst);
     let save_points = !shard.shared.config().save.is_empty();
     let wanted = match mode {

@@ -10,12 +10,16 @@
 # Datasets:
 #   strings  N string keys `key:NNNNNNNNN` with values of 3..16 bytes
 #            (letters, so never int-encoded) — redis-benchmark -t set -r style
-#   small    N/10 keys each of a hash (10 fields), a set (10 members) and a
-#            zset (10 members): 3*N/10 keys, the small-collection encodings
+#   small    N/10 keys each of a hash (10 fields), a set of 10 integers, a
+#            set of 10 strings, a zset (10 members) and a list (10 items):
+#            5*N/10 keys, the small-collection encodings
+#   hash, intset, strset, zset, list
+#            one of those kinds alone, N/10 keys
+#   stream   one stream of N entries with two fields each (XADD *)
 #
 # Usage: bench/memory-per-key.sh [--keys N] [--dataset strings|small|all] [--threads T]
 #   --keys N      string keys (default 1000000)
-#   --dataset D   which dataset(s) to load (default all)
+#   --dataset D   which dataset(s) to load (default all: strings, small, stream)
 #   --threads T   shardis --threads (default 1; each shard has its own tables)
 # Environment: SHARDIS_BIN (default $CARGO_TARGET_DIR/release/shardis-server,
 # else <repo>/target/release/shardis-server), REDIS_BIN.
@@ -38,8 +42,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$keys" in ''|*[!0-9]*|0) echo "memory-per-key: --keys must be a positive number" >&2; exit 2 ;; esac
-case "$dataset" in strings|small) sets=("$dataset") ;; all) sets=(strings small) ;;
-    *) echo "memory-per-key: --dataset must be strings, small or all" >&2; exit 2 ;; esac
+case "$dataset" in strings|small|hash|intset|strset|zset|list|stream) sets=("$dataset") ;;
+    all) sets=(strings small stream) ;;
+    *) echo "memory-per-key: --dataset must be strings, small, hash, intset, strset, zset, list, stream or all" >&2; exit 2 ;; esac
 
 die() { echo "memory-per-key: $*" >&2; exit 1; }
 
@@ -99,16 +104,30 @@ if kind == "strings":
         buf.append(cmd(b"SET", b"key:%09d" % i, word(3, 16)))
         if len(buf) >= 10000:
             out.write(b"".join(buf)); buf = []
+elif kind == "stream":
+    for i in range(n):
+        buf.append(cmd(b"XADD", b"stream", b"*", b"name", word(3, 16), b"n", b"%d" % rnd.randint(0, 1000000)))
+        if len(buf) >= 10000:
+            out.write(b"".join(buf)); buf = []
 else:
+    kinds = ["hash", "intset", "strset", "zset", "list"] if kind == "small" else [kind]
     for i in range(n // 10):
-        h = [b"HSET", b"hash:%09d" % i]
-        z = [b"ZADD", b"zset:%09d" % i]
-        for j in range(10):
-            h += [b"field:%d" % j, word(3, 16)]
-            z += [b"%d" % rnd.randint(0, 1000000), b"member:%d" % j]
-        buf.append(cmd(*h))
-        buf.append(cmd(b"SADD", b"set:%09d" % i, *[b"member:%d" % j for j in range(10)]))
-        buf.append(cmd(*z))
+        for k in kinds:
+            if k == "hash":
+                c = [b"HSET", b"hash:%09d" % i]
+                for j in range(10):
+                    c += [b"field:%d" % j, word(3, 16)]
+            elif k == "intset":
+                c = [b"SADD", b"iset:%09d" % i] + [b"%d" % rnd.randint(0, 1000000) for _ in range(10)]
+            elif k == "strset":
+                c = [b"SADD", b"set:%09d" % i] + [b"member:%d" % j for j in range(10)]
+            elif k == "zset":
+                c = [b"ZADD", b"zset:%09d" % i]
+                for j in range(10):
+                    c += [b"%d" % rnd.randint(0, 1000000), b"member:%d" % j]
+            else:
+                c = [b"RPUSH", b"list:%09d" % i] + [word(3, 16) for _ in range(10)]
+            buf.append(cmd(*c))
         if len(buf) >= 10000:
             out.write(b"".join(buf)); buf = []
 out.write(b"".join(buf))
@@ -141,14 +160,15 @@ measure() {
     timeout 300 redis-cli -p "$port" --pipe <"$workdir/$set.resp" >"$workdir/$name.pipe" 2>&1 \
         || { cat "$workdir/$name.pipe" >&2; die "loading $set into $name failed"; }
     grep -q 'errors: 0,' "$workdir/$name.pipe" || { cat "$workdir/$name.pipe" >&2; die "$name replied errors while loading"; }
-    n=$(dbsize "$port")
+    # A stream is one key: per entry is what compares.
+    if [ "$set" = stream ]; then n=$(timeout 10 redis-cli -p "$port" xlen stream | tr -d '\r'); else n=$(dbsize "$port"); fi
     sleep 1 # let the allocator settle and the cron sample
     used1=$(info_field "$port" used_memory); rss1=$(rss_bytes "$pid")
     kill "$pid"; wait "$pid" 2>/dev/null || true
     awk -v u=$((used1 - used0)) -v r=$((rss1 - rss0)) -v n="$n" 'BEGIN { printf "%.1f %.1f %d\n", u / n, r / n, n }'
 }
 
-printf '%-8s %-8s %10s %14s %14s\n' dataset server keys used/key rss/key
+printf '%-8s %-8s %10s %14s %14s\n' dataset server keys used/key rss/key # stream: per entry
 for set in "${sets[@]}"; do
     gen "$set" "$workdir/$set.resp"
     read -r su sr sn <<<"$(measure shardis "$set" "$shardis_bin" --bind 127.0.0.1 --save '' --threads "$threads")"

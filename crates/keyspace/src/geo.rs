@@ -467,7 +467,7 @@ fn search(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
                         xy,
                         dist,
                         score,
-                        member: member.clone(),
+                        member: Bytes::copy_from_slice(member),
                     });
                 }
             }

@@ -2,14 +2,15 @@
 //!
 //! A hash starts as a small vector of pairs in insertion order (Redis's
 //! `listpack`: HGETALL on a small hash answers in that order) and becomes a
-//! hash map (`hashtable`) once it holds more than [`LISTPACK_MAX_ENTRIES`]
-//! fields or a field or value longer than [`LISTPACK_MAX_VALUE`] bytes is
-//! stored. Like Redis it never converts back.
+//! hash map (`hashtable`) once it holds more than `hash-max-listpack-entries`
+//! fields or a field or value longer than `hash-max-listpack-value` bytes is
+//! stored ([`pack::limits`]). Like Redis it never converts back.
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::longdouble::LongDouble;
 use crate::notify as ev;
+use crate::pack::{self, Pack};
 use crate::value::Value;
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -18,25 +19,22 @@ use rand::Rng;
 use shardis_protocol::Reply;
 use std::hash::BuildHasher;
 
-/// Redis 7.0's compiled-in and redis.conf default `hash-max-listpack-entries`.
-pub const LISTPACK_MAX_ENTRIES: usize = 512;
-/// Redis's default `hash-max-listpack-value`.
-pub const LISTPACK_MAX_VALUE: usize = 64;
 /// HSCAN's default COUNT.
 const SCAN_DEFAULT_COUNT: usize = 10;
 
 /// A hash value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
-    /// Small: pairs in insertion order (`listpack`).
-    Listpack(Vec<(Bytes, Bytes)>),
+    /// Small: fields and values alternating in one [`Pack`], in insertion
+    /// order (`listpack`).
+    Listpack(Pack),
     /// Large: a hash map (`hashtable`); iteration order is unspecified.
-    Table(HashMap<Bytes, Bytes>),
+    Table(Box<HashMap<Bytes, Bytes>>),
 }
 
 impl Default for Hash {
     fn default() -> Hash {
-        Hash::Listpack(Vec::new())
+        Hash::Listpack(Pack::new())
     }
 }
 
@@ -44,9 +42,18 @@ impl Hash {
     /// A hash from pairs, encoded as Redis would after inserting them one by
     /// one (a repeated field keeps its last value).
     pub fn from_pairs(pairs: Vec<(Bytes, Bytes)>) -> Hash {
-        let mut h = Hash::default();
+        let l = pack::limits();
+        let mut h = if pairs.len() > l.hash_entries
+            || pairs
+                .iter()
+                .any(|(f, v)| f.len() > l.hash_value || v.len() > l.hash_value)
+        {
+            Hash::Table(Box::new(HashMap::with_capacity(pairs.len())))
+        } else {
+            Hash::default()
+        };
         for (f, v) in pairs {
-            h.set(f, v);
+            h.set(&f, &v);
         }
         h
     }
@@ -62,7 +69,7 @@ impl Hash {
     /// Number of fields.
     pub fn len(&self) -> usize {
         match self {
-            Hash::Listpack(v) => v.len(),
+            Hash::Listpack(p) => p.len() / 2,
             Hash::Table(m) => m.len(),
         }
     }
@@ -72,46 +79,61 @@ impl Hash {
         self.len() == 0
     }
 
+    /// Where `field` is in a pack.
+    fn find(p: &Pack, field: &[u8]) -> Option<pack::Pos> {
+        let mut at = p.first();
+        while at < p.end() {
+            if p.get(at) == field {
+                return Some(at);
+            }
+            at = p.next(p.next(at));
+        }
+        None
+    }
+
     /// The value of `field`.
-    pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Listpack(v) => v.iter().find(|(f, _)| f[..] == *field).map(|(_, v)| v),
-            Hash::Table(m) => m.get(field),
+            Hash::Listpack(p) => Hash::find(p, field).map(|at| p.get(p.next(at))),
+            Hash::Table(m) => m.get(field).map(|v| &v[..]),
         }
     }
 
     /// Sets `field` to `value`; true if the field is new. Converts to a
     /// table first when either is too long, and after when there are too
     /// many fields (Redis's hashTypeTryConversion / hashTypeSet).
-    pub fn set(&mut self, field: Bytes, value: Bytes) -> bool {
-        if field.len() > LISTPACK_MAX_VALUE || value.len() > LISTPACK_MAX_VALUE {
+    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let l = pack::limits();
+        if field.len() > l.hash_value || value.len() > l.hash_value {
             self.make_table();
         }
         match self {
-            Hash::Listpack(v) => {
-                if let Some(slot) = v.iter_mut().find(|(f, _)| *f == field) {
-                    slot.1 = value;
+            Hash::Listpack(p) => {
+                if let Some(at) = Hash::find(p, field) {
+                    let v = p.next(at);
+                    if p.get(v) != value {
+                        p.replace(v, value);
+                    }
                     return false;
                 }
-                // Grow by one, as a listpack does: small hashes are many,
-                // and doubling left up to half of each one unused.
-                v.reserve_exact(1);
-                v.push((field, value));
-                if v.len() > LISTPACK_MAX_ENTRIES {
+                p.push_back(&[field, value]);
+                if p.len() / 2 > l.hash_entries {
                     self.make_table();
                 }
                 true
             }
-            Hash::Table(m) => m.insert(field, value).is_none(),
+            Hash::Table(m) => m
+                .insert(Bytes::copy_from_slice(field), Bytes::copy_from_slice(value))
+                .is_none(),
         }
     }
 
     /// Removes `field`; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Listpack(v) => match v.iter().position(|(f, _)| f[..] == *field) {
-                Some(i) => {
-                    v.remove(i);
+            Hash::Listpack(p) => match Hash::find(p, field) {
+                Some(at) => {
+                    p.remove(at, 2);
                     true
                 }
                 None => false,
@@ -121,17 +143,24 @@ impl Hash {
     }
 
     /// Every pair (insertion order while small).
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            Hash::Listpack(v) => Box::new(v.iter().map(|(f, v)| (f, v))),
-            Hash::Table(m) => Box::new(m.iter()),
+            Hash::Listpack(p) => {
+                let mut it = p.iter();
+                Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?))))
+            }
+            Hash::Table(m) => Box::new(m.iter().map(|(f, v)| (&f[..], &v[..]))),
         }
     }
 
     fn make_table(&mut self) {
-        if let Hash::Listpack(v) = self {
-            let m: HashMap<Bytes, Bytes> = std::mem::take(v).into_iter().collect();
-            *self = Hash::Table(m);
+        if let Hash::Listpack(p) = self {
+            let mut m = HashMap::with_capacity(p.len() / 2);
+            let mut it = p.iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                m.insert(Bytes::copy_from_slice(f), Bytes::copy_from_slice(v));
+            }
+            *self = Hash::Table(Box::new(m));
         }
     }
 }
@@ -180,10 +209,7 @@ pub fn hset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], hmset: boo
         Ok(h) => h,
         Err(e) => return e,
     };
-    let created = args[2..]
-        .chunks(2)
-        .filter(|p| h.set(owned(&p[0]), owned(&p[1])))
-        .count();
+    let created = args[2..].chunks(2).filter(|p| h.set(&p[0], &p[1])).count();
     ctx.stats.dirty += ((args.len() - 2) / 2) as u64;
     ctx.notify(ev::HASH, "hset", &args[1]);
     ctx.propagate_as_sent(args);
@@ -205,7 +231,7 @@ pub fn hsetnx(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         Ok(h) => h,
         Err(e) => return e,
     };
-    h.set(owned(&args[2]), owned(&args[3]));
+    h.set(&args[2], &args[3]);
     ctx.stats.dirty += 1;
     ctx.notify(ev::HASH, "hset", &args[1]);
     ctx.propagate_as_sent(args);
@@ -227,8 +253,8 @@ fn read(
     }
 }
 
-fn bulk_or_nil(v: Option<&Bytes>) -> Reply {
-    v.map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+fn bulk_or_nil(v: Option<&[u8]>) -> Reply {
+    v.map_or(Reply::Nil, |v| Reply::Bulk(owned(v)))
 }
 
 /// HGET key field
@@ -322,11 +348,11 @@ pub fn getall(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], what: Ge
     read(ks, ctx, &args[1], missing, |h| {
         let pairs = h.iter();
         match what {
-            GetAll::Keys => Reply::Array(pairs.map(|(f, _)| Reply::Bulk(f.clone())).collect()),
-            GetAll::Values => Reply::Array(pairs.map(|(_, v)| Reply::Bulk(v.clone())).collect()),
+            GetAll::Keys => Reply::Array(pairs.map(|(f, _)| Reply::Bulk(owned(f))).collect()),
+            GetAll::Values => Reply::Array(pairs.map(|(_, v)| Reply::Bulk(owned(v))).collect()),
             GetAll::Both => Reply::Map(
                 pairs
-                    .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+                    .map(|(f, v)| (Reply::Bulk(owned(f)), Reply::Bulk(owned(v))))
                     .collect(),
             ),
         }
@@ -353,7 +379,7 @@ pub fn hincrby(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
     let Some(sum) = current.checked_add(incr) else {
         return err(errors::INCR_OVERFLOW);
     };
-    h.set(owned(&args[2]), Bytes::from(sum.to_string()));
+    h.set(&args[2], sum.to_string().as_bytes());
     ctx.stats.dirty += 1;
     ctx.notify(ev::HASH, "hincrby", &args[1]);
     ctx.propagate_as_sent(args);
@@ -385,7 +411,7 @@ pub fn hincrbyfloat(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) ->
         return err(errors::NAN_OR_INF);
     }
     let text = Bytes::from(sum.to_human());
-    h.set(owned(&args[2]), text.clone());
+    h.set(&args[2], &text);
     ctx.stats.dirty += 1;
     ctx.notify(ev::HASH, "hincrbyfloat", &args[1]);
     ctx.propagate(vec![
@@ -412,7 +438,7 @@ pub fn hrandfield(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
             .ok()
             .flatten()
             .expect("found above");
-        return Reply::Bulk(h.iter().nth(i).expect("i < len").0.clone());
+        return Reply::Bulk(owned(h.iter().nth(i).expect("i < len").0));
     };
     let count = match parse_i64(raw) {
         Ok(i64::MIN) => return err(errors::HRANDFIELD_RANGE),
@@ -432,7 +458,7 @@ pub fn hrandfield(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
     let pairs: Vec<(Bytes, Bytes)> = match hash_mut(ks, ctx, key, Lookup::Read) {
         Err(e) => return e,
         Ok(None) => return Reply::Array(Vec::new()),
-        Ok(Some(h)) => h.iter().map(|(f, v)| (f.clone(), v.clone())).collect(),
+        Ok(Some(h)) => h.iter().map(|(f, v)| (owned(f), owned(v))).collect(),
     };
     let n = pairs.len();
     let rng = &mut ks.rng;
@@ -508,8 +534,9 @@ pub fn hscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     };
     // Like Redis, a lone `*` skips matching.
     let pattern = pattern.filter(|p| *p != b"*");
-    let (next, pairs): (u64, Vec<(&Bytes, &Bytes)>) = match h {
-        Hash::Listpack(v) => (0, v.iter().map(|(f, v)| (f, v)).collect()),
+    type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+    let (next, pairs): (u64, Pairs) = match h {
+        Hash::Listpack(_) => (0, h.iter().collect()),
         Hash::Table(m) => {
             let mut cand: Vec<(u64, &Bytes, &Bytes)> = m
                 .iter()
@@ -528,14 +555,17 @@ pub fn hscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
                     next = last + 1;
                 }
             }
-            (next, cand.into_iter().map(|(_, f, v)| (f, v)).collect())
+            (
+                next,
+                cand.into_iter().map(|(_, f, v)| (&f[..], &v[..])).collect(),
+            )
         }
     };
     let mut items = Vec::with_capacity(pairs.len() * 2);
     for (f, v) in pairs {
         if pattern.is_none_or(|p| crate::glob::glob_match(p, f, false)) {
-            items.push(Reply::Bulk(f.clone()));
-            items.push(Reply::Bulk(v.clone()));
+            items.push(Reply::Bulk(owned(f)));
+            items.push(Reply::Bulk(owned(v)));
         }
     }
     Reply::Array(vec![
@@ -546,7 +576,7 @@ pub fn hscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
 
 #[cfg(test)]
 mod tests {
-    use super::LISTPACK_MAX_ENTRIES;
+    const LISTPACK_MAX_ENTRIES: usize = 512;
     use crate::members::parse_cursor;
     use crate::testutil::*;
     use bytes::Bytes;

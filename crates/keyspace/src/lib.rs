@@ -63,6 +63,7 @@ pub mod list;
 mod longdouble;
 pub mod members;
 pub mod notify;
+pub mod pack;
 pub mod rdbconv;
 pub mod set;
 pub mod snapshot;

@@ -7,6 +7,7 @@
 //! string becomes `int`). Each type family adds its arm to both functions.
 
 use crate::value::{StrValue, Value};
+use bytes::Bytes;
 use shardis_rdb::RdbValue;
 
 /// The plain RDB form of a value.
@@ -14,7 +15,11 @@ pub fn to_rdb(value: &Value) -> RdbValue {
     match value {
         Value::String(s) => RdbValue::String(s.to_bytes()),
         Value::List(l) => RdbValue::List(l.iter().cloned().collect()),
-        Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()),
+        Value::Hash(h) => RdbValue::Hash(
+            h.iter()
+                .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
+                .collect(),
+        ),
         Value::Set(s) => RdbValue::Set(s.iter().collect()),
         Value::ZSet(z) => RdbValue::ZSet(z.iter().collect()),
         Value::Stream(s) => RdbValue::Stream(Box::new(s.to_rdb())),

@@ -1,15 +1,17 @@
 //! Sets: the [`SetValue`] type and the S* commands.
 //!
-//! Encodings follow Redis 7.0: `intset` (a sorted `Vec<i64>`) while every
+//! Encodings follow Redis 7.0: `intset` (sorted integers) while every
 //! member is a canonical integer and there are at most
-//! [`SET_MAX_INTSET_ENTRIES`], else `hashtable` (a [`Dict`]); a set never goes
-//! back to `intset`. Iterating an intset yields ascending integers, as Redis's
-//! replies do.
+//! `set-max-intset-entries`, else `hashtable`; a set never goes back to
+//! `intset`. Iterating an intset yields ascending integers, as Redis's
+//! replies do. A small `hashtable` set is kept in one [`Pack`] (as Redis 7.2
+//! does) until it outgrows [`PACK_MAX_ENTRIES`], then in a [`Dict`].
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::members::{self, Dict};
 use crate::notify as ev;
+use crate::pack::{self, Pack};
 use crate::value::{fmt_i64, Value};
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -17,8 +19,6 @@ use rand::Rng;
 use shardis_protocol::decode::parse_int;
 use shardis_protocol::Reply;
 
-/// Redis's default `set-max-intset-entries`.
-pub const SET_MAX_INTSET_ENTRIES: usize = 512;
 /// SPOP with a count rebuilds the set from the members that stay when they
 /// are fewer than count / this (Redis's `SPOP_MOVE_STRATEGY_MUL`).
 const SPOP_MOVE_STRATEGY_MUL: usize = 5;
@@ -26,13 +26,22 @@ const SPOP_MOVE_STRATEGY_MUL: usize = 5;
 /// reply until memory runs out; shardis refuses counts above this.
 const MAX_RANDOM_COUNT: u64 = i32::MAX as u64;
 
+/// Most members a string set keeps packed, and their longest length:
+/// Redis 7.2's `set-max-listpack-entries` and `-value` defaults. Redis 7.0
+/// has no such form, so a packed set still reports `hashtable`.
+const PACK_MAX_ENTRIES: usize = 128;
+const PACK_MAX_VALUE: usize = 64;
+
 /// A set value.
 #[derive(Debug, Clone)]
 pub enum SetValue {
-    /// `intset`: sorted distinct integers.
-    Ints(Vec<i64>),
+    /// `intset`: sorted distinct integers (sized exactly, as an intset is).
+    Ints(Box<[i64]>),
+    /// A small set of strings in one [`Pack`], insertion order (reported
+    /// as `hashtable`, see [`PACK_MAX_ENTRIES`]).
+    Pack(Pack),
     /// `hashtable`.
-    Hash(Dict<()>),
+    Hash(Box<Dict<()>>),
 }
 
 impl PartialEq for SetValue {
@@ -43,7 +52,18 @@ impl PartialEq for SetValue {
 
 impl Default for SetValue {
     fn default() -> SetValue {
-        SetValue::Ints(Vec::new())
+        SetValue::Ints(Box::default())
+    }
+}
+
+/// Where `m` is in a pack.
+fn find_in(p: &Pack, m: &[u8]) -> Option<pack::Pos> {
+    let mut it = p.iter();
+    loop {
+        let at = it.pos();
+        if it.next()? == m {
+            return Some(at);
+        }
     }
 }
 
@@ -58,7 +78,7 @@ impl SetValue {
         if parse_int(first).is_some() {
             SetValue::new()
         } else {
-            SetValue::Hash(Dict::default())
+            SetValue::Pack(Pack::new())
         }
     }
 
@@ -75,7 +95,7 @@ impl SetValue {
     pub fn encoding(&self) -> &'static str {
         match self {
             SetValue::Ints(_) => "intset",
-            SetValue::Hash(_) => "hashtable",
+            SetValue::Pack(_) | SetValue::Hash(_) => "hashtable",
         }
     }
 
@@ -83,6 +103,7 @@ impl SetValue {
     pub fn len(&self) -> usize {
         match self {
             SetValue::Ints(v) => v.len(),
+            SetValue::Pack(p) => p.len(),
             SetValue::Hash(d) => d.len(),
         }
     }
@@ -96,35 +117,76 @@ impl SetValue {
     pub fn contains(&self, m: &[u8]) -> bool {
         match self {
             SetValue::Ints(v) => parse_int(m).is_some_and(|n| v.binary_search(&n).is_ok()),
+            SetValue::Pack(p) => find_in(p, m).is_some(),
             SetValue::Hash(d) => d.contains(m),
         }
     }
 
-    fn make_hash(&mut self) -> &mut Dict<()> {
+    /// Converts an intset to a pack (or straight to a dict when it would
+    /// not fit one).
+    fn make_strings(&mut self, adding: &[u8]) {
         if let SetValue::Ints(v) = self {
-            let mut d = Dict::with_capacity(v.len() + 1);
-            for &n in v.iter() {
-                d.insert_unique(Bytes::from(n.to_string()), ());
+            if v.len() < PACK_MAX_ENTRIES && adding.len() <= PACK_MAX_VALUE {
+                let texts: Vec<Bytes> = v.iter().map(|&n| int_bytes(n)).collect();
+                *self = SetValue::Pack(Pack::from_items(texts.iter().map(|t| &t[..])));
+            } else {
+                self.make_hash();
             }
-            *self = SetValue::Hash(d);
+        }
+    }
+
+    fn make_hash(&mut self) -> &mut Dict<()> {
+        match self {
+            SetValue::Ints(v) => {
+                let mut d = Dict::with_capacity(v.len() + 1);
+                for &n in v.iter() {
+                    d.insert_unique(int_bytes(n), ());
+                }
+                *self = SetValue::Hash(Box::new(d));
+            }
+            SetValue::Pack(p) => {
+                let mut d = Dict::with_capacity(p.len() + 1);
+                for m in p.iter() {
+                    d.insert_unique(Bytes::copy_from_slice(m), ());
+                }
+                *self = SetValue::Hash(Box::new(d));
+            }
+            SetValue::Hash(_) => {}
         }
         match self {
             SetValue::Hash(d) => d,
-            SetValue::Ints(_) => unreachable!("just converted"),
+            _ => unreachable!("just converted"),
         }
     }
 
     /// Adds `m` (copied); true if it was new.
     pub fn add(&mut self, m: &[u8]) -> bool {
         if let SetValue::Ints(v) = self {
-            if let Some(n) = parse_int(m) {
-                let Err(pos) = v.binary_search(&n) else {
-                    return false;
-                };
-                if v.len() < SET_MAX_INTSET_ENTRIES {
-                    v.insert(pos, n);
-                    return true;
+            match parse_int(m) {
+                Some(n) => {
+                    let Err(pos) = v.binary_search(&n) else {
+                        return false;
+                    };
+                    if v.len() < pack::limits().set_intset_entries {
+                        let mut grown = Vec::with_capacity(v.len() + 1);
+                        grown.extend_from_slice(&v[..pos]);
+                        grown.push(n);
+                        grown.extend_from_slice(&v[pos..]);
+                        *v = grown.into_boxed_slice();
+                        return true;
+                    }
+                    self.make_hash();
                 }
+                None => self.make_strings(m),
+            }
+        }
+        if let SetValue::Pack(p) = self {
+            if find_in(p, m).is_some() {
+                return false;
+            }
+            if p.len() < PACK_MAX_ENTRIES && m.len() <= PACK_MAX_VALUE {
+                p.push_back(&[m]);
+                return true;
             }
         }
         self.make_hash().insert(m, ())
@@ -135,10 +197,17 @@ impl SetValue {
         match self {
             SetValue::Ints(v) => match parse_int(m).map(|n| v.binary_search(&n)) {
                 Some(Ok(i)) => {
-                    v.remove(i);
+                    self.remove_at(i);
                     true
                 }
                 _ => false,
+            },
+            SetValue::Pack(p) => match find_in(p, m) {
+                Some(at) => {
+                    p.remove(at, 1);
+                    true
+                }
+                None => false,
             },
             SetValue::Hash(d) => d.remove(m).is_some(),
         }
@@ -148,6 +217,7 @@ impl SetValue {
     pub fn member_at(&self, i: usize) -> Bytes {
         match self {
             SetValue::Ints(v) => int_bytes(v[i]),
+            SetValue::Pack(p) => Bytes::copy_from_slice(p.get(p.nth(i).expect("i < len"))),
             SetValue::Hash(d) => d.at(i).0.clone(),
         }
     }
@@ -155,14 +225,31 @@ impl SetValue {
     /// Removes and returns the member at position `i`.
     fn remove_at(&mut self, i: usize) -> Bytes {
         match self {
-            SetValue::Ints(v) => int_bytes(v.remove(i)),
+            SetValue::Ints(v) => {
+                let n = v[i];
+                let mut shrunk = Vec::with_capacity(v.len() - 1);
+                shrunk.extend_from_slice(&v[..i]);
+                shrunk.extend_from_slice(&v[i + 1..]);
+                *v = shrunk.into_boxed_slice();
+                int_bytes(n)
+            }
+            SetValue::Pack(p) => {
+                let at = p.nth(i).expect("i < len");
+                let m = Bytes::copy_from_slice(p.get(at));
+                p.remove(at, 1);
+                m
+            }
             SetValue::Hash(d) => d.swap_remove_index(i).0,
         }
     }
 
     /// Every member, in Redis's reply order for an intset (ascending).
-    pub fn iter(&self) -> impl Iterator<Item = Bytes> + '_ {
-        (0..self.len()).map(|i| self.member_at(i))
+    pub fn iter(&self) -> Box<dyn Iterator<Item = Bytes> + '_> {
+        match self {
+            SetValue::Ints(v) => Box::new(v.iter().map(|&n| int_bytes(n))),
+            SetValue::Pack(p) => Box::new(p.iter().map(Bytes::copy_from_slice)),
+            SetValue::Hash(d) => Box::new(d.iter().map(|(m, _)| m.clone())),
+        }
     }
 
     fn random_index(&self, rng: &mut impl Rng) -> usize {
@@ -700,7 +787,7 @@ pub fn sscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
     let keep = |m: &Bytes| members::scan_match(&opts.pattern, m);
     match s {
         // Small encodings are returned whole, in order, as Redis does.
-        SetValue::Ints(_) => {
+        SetValue::Ints(_) | SetValue::Pack(_) => {
             members::scan_reply(0, s.iter().filter(keep).map(Reply::Bulk).collect())
         }
         SetValue::Hash(d) => {
@@ -1049,8 +1136,15 @@ mod tests {
             err("ERR value is not an integer or out of range")
         );
         assert_eq!(t.run("SSCAN s 0 TYPE string"), err("ERR syntax error"));
+        // A small string set is packed and, as in Redis 7.2, returned whole.
+        t.run("SADD p a b c d e f g h i j k l");
+        let Reply::Array(parts) = t.run("SSCAN p 0 COUNT 2") else {
+            panic!()
+        };
+        assert_eq!(parts[0], bulk("0"));
+        assert_eq!(sorted(parts[1].clone()).len(), 12);
         let mut args = vec!["SADD".to_string(), "h".to_string()];
-        args.extend((0..100).map(|i| format!("m{i}")));
+        args.extend((0..200).map(|i| format!("m{i}")));
         t.run(&args.join(" "));
         let mut cursor = "0".to_string();
         let mut seen = Vec::new();
@@ -1070,7 +1164,7 @@ mod tests {
         assert!(calls > 10);
         seen.sort();
         seen.dedup();
-        assert_eq!(seen.len(), 100);
+        assert_eq!(seen.len(), 200);
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn lookup_pattern(
     let db = ctx.db;
     let f = ks.find(ctx, db, &key, Lookup::Read)?;
     match (&f.slot.value, field) {
-        (Value::Hash(h), Some(field)) => h.get(&field).cloned(),
+        (Value::Hash(h), Some(field)) => h.get(&field).map(Bytes::copy_from_slice),
         (Value::String(s), None) => Some(s.to_bytes()),
         _ => None,
     }

@@ -64,26 +64,33 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
         }
         Value::Hash(h) => {
             let header = block(size_of::<crate::hash::Hash>());
-            let table = match &**h {
-                crate::hash::Hash::Listpack(v) => v.capacity() * size_of::<(Bytes, Bytes)>(),
-                crate::hash::Hash::Table(t) => t.capacity() * (size_of::<(Bytes, Bytes)>() + 1),
-            };
-            header
-                + table
-                + sampled(h.iter(), h.len(), samples, |(f, v)| {
-                    bytes_heap(f) + bytes_heap(v)
-                })
+            match &**h {
+                crate::hash::Hash::Listpack(p) => header + block(p.heap_bytes()),
+                crate::hash::Hash::Table(t) => {
+                    header
+                        + block(size_of::<hashbrown::HashMap<Bytes, Bytes>>())
+                        + t.capacity() * (size_of::<(Bytes, Bytes)>() + 1)
+                        + sampled(h.iter(), h.len(), samples, |(f, v)| {
+                            bytes_heap(f) + bytes_heap(v)
+                        })
+                }
+            }
         }
         Value::Set(s) => {
             let header = block(size_of::<crate::set::SetValue>());
             match &**s {
-                crate::set::SetValue::Ints(v) => header + v.capacity() * 8,
+                crate::set::SetValue::Ints(v) => header + block(v.len() * 8),
+                crate::set::SetValue::Pack(p) => header + block(p.heap_bytes()),
                 crate::set::SetValue::Hash(d) => {
                     header
+                        + block(size_of::<crate::members::Dict<()>>())
                         + d.table_bytes()
                         + sampled(d.iter(), d.len(), samples, |(m, _)| bytes_heap(m))
                 }
             }
+        }
+        Value::ZSet(z) if z.is_pack() => {
+            block(size_of::<crate::zset::ZSetValue>()) + block(z.table_bytes())
         }
         Value::ZSet(z) => {
             block(size_of::<crate::zset::ZSetValue>())

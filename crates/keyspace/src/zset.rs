@@ -1,18 +1,19 @@
 //! Sorted sets: the [`ZSetValue`] type and the Z* commands, blocking forms
 //! included (tried once here; [`Reply::NilArray`] tells the server to block).
 //!
-//! A sorted set is a member → score [`Dict`] plus a [`SkipList`] ordered by
-//! (score, member), so rank and range operations are O(log n). Redis 7.0
-//! reports `listpack` while a set has at most [`ZSET_MAX_LISTPACK_ENTRIES`]
-//! members of at most [`ZSET_MAX_LISTPACK_VALUE`] bytes; shardis keeps one
-//! representation and tracks that name (once `skiplist`, a set stays one),
-//! replying as Redis does for either (ZSCAN returns a `listpack` set whole
-//! and in order).
+//! A small sorted set is one [`Pack`] of (member, score) entries ordered by
+//! (score, member), Redis's `listpack`, while it has at most
+//! `zset-max-listpack-entries` members of at most `zset-max-listpack-value`
+//! bytes ([`pack::limits`]). Past that it becomes a member → score [`Dict`]
+//! plus a [`SkipList`], so rank and range operations are O(log n)
+//! (`skiplist`), and never goes back, as in Redis. Replies are Redis's for
+//! either (ZSCAN returns a `listpack` set whole and in order).
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::members::{self, Dict};
 use crate::notify as ev;
+use crate::pack::{self, Pack};
 use crate::value::Value;
 use crate::zskiplist::{LexBound, LexRange, ScoreRange, SkipList, NIL};
 use crate::{parse_i64, ExecContext, Keyspace};
@@ -21,25 +22,32 @@ use rand::Rng;
 use shardis_protocol::reply::format_double;
 use shardis_protocol::Reply;
 
-/// Redis's default `zset-max-listpack-entries`.
-pub const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
-/// Redis's default `zset-max-listpack-value`.
-pub const ZSET_MAX_LISTPACK_VALUE: usize = 64;
 /// ZRANDMEMBER counts beyond this are refused (Redis would build the reply
 /// until memory runs out).
 const MAX_RANDOM_COUNT: u64 = i32::MAX as u64;
 
 /// A sorted set value.
 #[derive(Debug, Clone)]
-pub struct ZSetValue {
+pub struct ZSetValue(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// `listpack`: member and score entries alternating, ordered by
+    /// (score, member); scores as [`pack::encode_score`] writes them.
+    Pack(Pack),
+    /// `skiplist`: a member → score dict plus the ordered skip list.
+    Skip(Box<Big>),
+}
+
+#[derive(Debug, Clone)]
+struct Big {
     dict: Dict<f64>,
     zsl: SkipList,
-    listpack: bool,
 }
 
 impl PartialEq for ZSetValue {
     fn eq(&self, other: &ZSetValue) -> bool {
-        self.dict == other.dict
+        self.len() == other.len() && self.iter().all(|(m, s)| other.score(&m) == Some(s))
     }
 }
 
@@ -49,14 +57,42 @@ impl Default for ZSetValue {
     }
 }
 
+/// (member, score) pairs of a pack, front to back.
+fn pairs(p: &Pack) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+    let mut it = p.iter();
+    std::iter::from_fn(move || Some((it.next()?, pack::decode_score(it.next()?))))
+}
+
+/// (member, score) pairs of a pack, back to front.
+fn pairs_rev(p: &Pack) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+    let mut it = p.iter_rev();
+    std::iter::from_fn(move || {
+        let s = pack::decode_score(it.next()?);
+        Some((it.next()?, s))
+    })
+}
+
+/// Where `m` is in a pack: its member entry's position and score.
+fn find_in(p: &Pack, m: &[u8]) -> Option<(pack::Pos, f64)> {
+    let mut at = p.first();
+    while at < p.end() {
+        let sc = p.next(at);
+        if p.get(at) == m {
+            return Some((at, pack::decode_score(p.get(sc))));
+        }
+        at = p.next(sc);
+    }
+    None
+}
+
+fn owned(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
 impl ZSetValue {
     /// An empty sorted set (`listpack` until it outgrows the limits).
     pub fn new() -> ZSetValue {
-        ZSetValue {
-            dict: Dict::default(),
-            zsl: SkipList::new(),
-            listpack: true,
-        }
+        ZSetValue(Repr::Pack(Pack::new()))
     }
 
     /// A sorted set of `pairs` (later duplicates overwrite the score),
@@ -74,92 +110,147 @@ impl ZSetValue {
 
     /// OBJECT ENCODING's name.
     pub fn encoding(&self) -> &'static str {
-        if self.listpack {
-            "listpack"
-        } else {
-            "skiplist"
+        match self.0 {
+            Repr::Pack(_) => "listpack",
+            Repr::Skip(_) => "skiplist",
         }
     }
 
-    /// Bytes of the dict and skiplist structures, without the members' heap
-    /// blocks (MEMORY USAGE).
+    /// True while packed (`listpack`).
+    pub fn is_pack(&self) -> bool {
+        matches!(self.0, Repr::Pack(_))
+    }
+
+    /// Bytes of the pack, or of the dict and skiplist structures without
+    /// the members' heap blocks (MEMORY USAGE).
     pub(crate) fn table_bytes(&self) -> usize {
-        self.dict.table_bytes() + self.zsl.table_bytes()
+        match &self.0 {
+            Repr::Pack(p) => p.heap_bytes(),
+            Repr::Skip(b) => {
+                std::mem::size_of::<Big>() + b.dict.table_bytes() + b.zsl.table_bytes()
+            }
+        }
     }
 
     /// Number of members.
     pub fn len(&self) -> usize {
-        self.dict.len()
+        match &self.0 {
+            Repr::Pack(p) => p.len() / 2,
+            Repr::Skip(b) => b.dict.len(),
+        }
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.dict.is_empty()
+        self.len() == 0
     }
 
     /// The score of `m`.
     pub fn score(&self, m: &[u8]) -> Option<f64> {
-        self.dict.get(m).copied()
+        match &self.0 {
+            Repr::Pack(p) => find_in(p, m).map(|(_, s)| s),
+            Repr::Skip(b) => b.dict.get(m).copied(),
+        }
     }
 
-    /// A listpack keeps scores as text (d2string) or integers, where -0
-    /// reads back as 0; a skiplist keeps the double.
-    fn stored(&self, score: f64) -> f64 {
-        if self.listpack && score == 0.0 {
-            0.0
-        } else {
-            score
+    /// Converts to the skiplist form (never back, as in Redis).
+    fn make_skip(&mut self) {
+        if let Repr::Pack(p) = &self.0 {
+            let mut big = Big {
+                dict: Dict::with_capacity(p.len() / 2),
+                zsl: SkipList::new(),
+            };
+            for (m, s) in pairs(p) {
+                let key = owned(m);
+                big.zsl.insert(s, key.clone());
+                big.dict.insert_unique(key, s);
+            }
+            self.0 = Repr::Skip(Box::new(big));
         }
     }
 
     /// Adds a member known to be absent (copied).
     pub fn insert(&mut self, m: &[u8], score: f64) {
-        let key = Bytes::copy_from_slice(m);
-        if self.dict.len() + 1 > ZSET_MAX_LISTPACK_ENTRIES || m.len() > ZSET_MAX_LISTPACK_VALUE {
-            self.listpack = false;
+        let l = pack::limits();
+        if self.len() + 1 > l.zset_entries || m.len() > l.zset_value {
+            self.make_skip();
         }
-        let score = self.stored(score);
-        self.zsl.insert(score, key.clone());
-        self.dict.insert_unique(key, score);
+        match &mut self.0 {
+            Repr::Pack(p) => {
+                // A listpack keeps scores as text (d2string) or integers,
+                // where -0 reads back as 0.
+                let score = if score == 0.0 { 0.0 } else { score };
+                let mut at = p.first();
+                while at < p.end() {
+                    let sc = p.next(at);
+                    let s = pack::decode_score(p.get(sc));
+                    if s > score || (s == score && p.get(at) > m) {
+                        break;
+                    }
+                    at = p.next(sc);
+                }
+                let mut buf = [0u8; 8];
+                let n = pack::encode_score(score, &mut buf);
+                p.insert(at, &[m, &buf[..n]]);
+            }
+            Repr::Skip(b) => {
+                let key = owned(m);
+                b.zsl.insert(score, key.clone());
+                b.dict.insert_unique(key, score);
+            }
+        }
     }
 
     fn set_score(&mut self, m: &[u8], old: f64, new: f64) {
-        let new = self.stored(new);
-        let key = self
-            .dict
-            .at(self.dict.position(m).expect("member"))
-            .0
-            .clone();
-        self.zsl.remove(old, m);
-        self.zsl.insert(new, key);
-        *self.dict.get_mut(m).expect("member") = new;
+        match &mut self.0 {
+            Repr::Pack(_) => {
+                self.remove(m);
+                self.insert(m, new);
+            }
+            Repr::Skip(b) => {
+                let key = b.dict.at(b.dict.position(m).expect("member")).0.clone();
+                b.zsl.remove(old, m);
+                b.zsl.insert(new, key);
+                *b.dict.get_mut(m).expect("member") = new;
+            }
+        }
     }
 
     /// Removes `m`; true if it was there.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        match self.dict.remove(m) {
-            Some(s) => {
-                self.zsl.remove(s, m);
-                true
-            }
-            None => false,
+        match &mut self.0 {
+            Repr::Pack(p) => match find_in(p, m) {
+                Some((at, _)) => {
+                    p.remove(at, 2);
+                    true
+                }
+                None => false,
+            },
+            Repr::Skip(b) => match b.dict.remove(m) {
+                Some(s) => {
+                    b.zsl.remove(s, m);
+                    true
+                }
+                None => false,
+            },
         }
     }
 
     /// Every (member, score), in order.
-    pub fn iter(&self) -> impl Iterator<Item = (Bytes, f64)> + '_ {
-        let mut x = self.zsl.first();
-        std::iter::from_fn(move || {
-            (x != NIL).then(|| {
-                let item = self.item(x);
-                x = self.zsl.next(x);
-                item
-            })
-        })
-    }
-
-    fn item(&self, x: u32) -> (Bytes, f64) {
-        (self.zsl.member(x).clone(), self.zsl.score(x))
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (Bytes, f64)> + '_> {
+        match &self.0 {
+            Repr::Pack(p) => Box::new(pairs(p).map(|(m, s)| (owned(m), s))),
+            Repr::Skip(b) => {
+                let mut x = b.zsl.first();
+                Box::new(std::iter::from_fn(move || {
+                    (x != NIL).then(|| {
+                        let item = (b.zsl.member(x).clone(), b.zsl.score(x));
+                        x = b.zsl.next(x);
+                        item
+                    })
+                }))
+            }
+        }
     }
 
     /// Visits the members with `min <= score < max` in order until `f`
@@ -168,7 +259,7 @@ impl ZSetValue {
         &self,
         min: f64,
         max: f64,
-        mut f: impl FnMut(&Bytes, f64) -> bool,
+        mut f: impl FnMut(&[u8], f64) -> bool,
     ) {
         let r = ScoreRange {
             min,
@@ -176,26 +267,78 @@ impl ZSetValue {
             minex: false,
             maxex: true,
         };
-        let mut x = self.zsl.first_in_range(&r);
-        while x != NIL && r.lte_max(self.zsl.score(x)) {
-            if !f(self.zsl.member(x), self.zsl.score(x)) {
-                break;
+        match &self.0 {
+            Repr::Pack(p) => {
+                for (m, s) in pairs(p).skip_while(|(_, s)| !r.gte_min(*s)) {
+                    if !r.lte_max(s) || !f(m, s) {
+                        break;
+                    }
+                }
             }
-            x = self.zsl.next(x);
+            Repr::Skip(b) => {
+                let mut x = b.zsl.first_in_range(&r);
+                while x != NIL && r.lte_max(b.zsl.score(x)) {
+                    if !f(b.zsl.member(x), b.zsl.score(x)) {
+                        break;
+                    }
+                    x = b.zsl.next(x);
+                }
+            }
         }
     }
 
     /// 0-based rank of `m` from the lowest (or highest when `rev`).
     pub fn rank(&self, m: &[u8], rev: bool) -> Option<usize> {
-        let s = self.score(m)?;
-        let r = self.zsl.rank(s, m);
+        let r = match &self.0 {
+            Repr::Pack(p) => pairs(p).position(|(x, _)| x == m)? + 1,
+            Repr::Skip(b) => b.zsl.rank(*b.dict.get(m)?, m),
+        };
         Some(if rev { self.len() - r } else { r - 1 })
+    }
+
+    /// The member at dict position `i` (ZRANDMEMBER's pick; any fixed
+    /// order of the members will do).
+    fn at(&self, i: usize) -> (Bytes, f64) {
+        match &self.0 {
+            Repr::Pack(p) => pairs(p)
+                .nth(i)
+                .map(|(m, s)| (owned(m), s))
+                .expect("i < len"),
+            Repr::Skip(b) => {
+                let (m, s) = b.dict.at(i);
+                (m.clone(), *s)
+            }
+        }
+    }
+
+    /// Up to `limit` items after skipping `offset`, walking up (or down
+    /// when `rev`) from the first item where `start` holds while `keep`
+    /// holds: the pack form of every range walk.
+    fn pack_walk(
+        p: &Pack,
+        rev: bool,
+        offset: usize,
+        limit: usize,
+        start: impl Fn(&[u8], f64) -> bool,
+        keep: impl Fn(&[u8], f64) -> bool,
+    ) -> Vec<(Bytes, f64)> {
+        let it: Box<dyn Iterator<Item = (&[u8], f64)>> = if rev {
+            Box::new(pairs_rev(p))
+        } else {
+            Box::new(pairs(p))
+        };
+        it.skip_while(|(m, s)| !start(m, *s))
+            .skip(offset)
+            .take(limit)
+            .take_while(|(m, s)| keep(m, *s))
+            .map(|(m, s)| (owned(m), s))
+            .collect()
     }
 
     /// Up to `n` items walking from node `x` (backwards when `rev`) while
     /// `keep` holds.
     fn walk(
-        &self,
+        b: &Big,
         mut x: u32,
         n: usize,
         rev: bool,
@@ -203,12 +346,8 @@ impl ZSetValue {
     ) -> Vec<(Bytes, f64)> {
         let mut out = Vec::new();
         while x != NIL && out.len() < n && keep(x) {
-            out.push(self.item(x));
-            x = if rev {
-                self.zsl.prev(x)
-            } else {
-                self.zsl.next(x)
-            };
+            out.push((b.zsl.member(x).clone(), b.zsl.score(x)));
+            x = if rev { b.zsl.prev(x) } else { b.zsl.next(x) };
         }
         out
     }
@@ -217,26 +356,31 @@ impl ZSetValue {
     /// from the highest when `rev`.
     fn by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<(Bytes, f64)> {
         let n = end - start + 1;
-        let first = if rev {
-            self.zsl.by_rank(self.len() - start)
-        } else {
-            self.zsl.by_rank(start + 1)
-        };
-        self.walk(first, n, rev, |_| true)
+        match &self.0 {
+            Repr::Pack(p) => ZSetValue::pack_walk(p, rev, start, n, |_, _| true, |_, _| true),
+            Repr::Skip(b) => {
+                let first = if rev {
+                    b.zsl.by_rank(self.len() - start)
+                } else {
+                    b.zsl.by_rank(start + 1)
+                };
+                ZSetValue::walk(b, first, n, rev, |_| true)
+            }
+        }
     }
 
     /// Moves `offset` nodes on from `x` (by rank, O(log n)).
-    fn skip(&self, x: u32, offset: usize, rev: bool) -> u32 {
+    fn skip(b: &Big, x: u32, offset: usize, rev: bool) -> u32 {
         if x == NIL || offset == 0 {
             return x;
         }
-        let r = self.zsl.rank_of(x);
+        let r = b.zsl.rank_of(x);
         let target = if rev {
             r.checked_sub(offset).filter(|&t| t >= 1)
         } else {
-            Some(r + offset).filter(|&t| t <= self.len())
+            Some(r + offset).filter(|&t| t <= b.dict.len())
         };
-        target.map_or(NIL, |t| self.zsl.by_rank(t))
+        target.map_or(NIL, |t| b.zsl.by_rank(t))
     }
 
     fn by_score(
@@ -246,46 +390,106 @@ impl ZSetValue {
         limit: usize,
         rev: bool,
     ) -> Vec<(Bytes, f64)> {
-        let x = if rev {
-            self.zsl.last_in_range(r)
-        } else {
-            self.zsl.first_in_range(r)
-        };
-        let x = self.skip(x, offset, rev);
         // Like Redis, check only the end the walk moves towards.
-        self.walk(x, limit, rev, |x| {
-            let v = self.zsl.score(x);
-            if rev {
-                r.gte_min(v)
-            } else {
-                r.lte_max(v)
+        match &self.0 {
+            Repr::Pack(p) if rev => ZSetValue::pack_walk(
+                p,
+                rev,
+                offset,
+                limit,
+                |_, s| r.lte_max(s),
+                |_, s| r.gte_min(s),
+            ),
+            Repr::Pack(p) => ZSetValue::pack_walk(
+                p,
+                rev,
+                offset,
+                limit,
+                |_, s| r.gte_min(s),
+                |_, s| r.lte_max(s),
+            ),
+            Repr::Skip(b) => {
+                let x = if rev {
+                    b.zsl.last_in_range(r)
+                } else {
+                    b.zsl.first_in_range(r)
+                };
+                let x = ZSetValue::skip(b, x, offset, rev);
+                ZSetValue::walk(b, x, limit, rev, |x| {
+                    let v = b.zsl.score(x);
+                    if rev {
+                        r.gte_min(v)
+                    } else {
+                        r.lte_max(v)
+                    }
+                })
             }
-        })
+        }
     }
 
     fn by_lex(&self, r: &LexRange, offset: usize, limit: usize, rev: bool) -> Vec<(Bytes, f64)> {
-        let x = if rev {
-            self.zsl.last_in_lex(r)
-        } else {
-            self.zsl.first_in_lex(r)
-        };
-        let x = self.skip(x, offset, rev);
-        self.walk(x, limit, rev, |x| {
-            let m = self.zsl.member(x);
-            if rev {
-                r.gte_min(m)
-            } else {
-                r.lte_max(m)
+        match &self.0 {
+            Repr::Pack(p) if rev => ZSetValue::pack_walk(
+                p,
+                rev,
+                offset,
+                limit,
+                |m, _| r.lte_max(m),
+                |m, _| r.gte_min(m),
+            ),
+            Repr::Pack(p) => ZSetValue::pack_walk(
+                p,
+                rev,
+                offset,
+                limit,
+                |m, _| r.gte_min(m),
+                |m, _| r.lte_max(m),
+            ),
+            Repr::Skip(b) => {
+                let x = if rev {
+                    b.zsl.last_in_lex(r)
+                } else {
+                    b.zsl.first_in_lex(r)
+                };
+                let x = ZSetValue::skip(b, x, offset, rev);
+                ZSetValue::walk(b, x, limit, rev, |x| {
+                    let m = b.zsl.member(x);
+                    if rev {
+                        r.gte_min(m)
+                    } else {
+                        r.lte_max(m)
+                    }
+                })
             }
-        })
+        }
     }
 
-    fn count_between(&self, first: u32, last: u32) -> usize {
-        if first == NIL || last == NIL {
-            return 0;
+    /// ZCOUNT: members with a score in `r`.
+    fn count_in_scores(&self, r: &ScoreRange) -> usize {
+        match &self.0 {
+            Repr::Pack(p) => pairs(p)
+                .filter(|(_, s)| r.gte_min(*s) && r.lte_max(*s))
+                .count(),
+            Repr::Skip(b) => count_between(b, b.zsl.first_in_range(r), b.zsl.last_in_range(r)),
         }
-        self.zsl.rank_of(last) + 1 - self.zsl.rank_of(first)
     }
+
+    /// ZLEXCOUNT: members in `r`.
+    fn count_in_lex(&self, r: &LexRange) -> usize {
+        match &self.0 {
+            Repr::Pack(p) => pairs(p)
+                .filter(|(m, _)| r.gte_min(m) && r.lte_max(m))
+                .count(),
+            Repr::Skip(b) => count_between(b, b.zsl.first_in_lex(r), b.zsl.last_in_lex(r)),
+        }
+    }
+}
+
+fn count_between(b: &Big, first: u32, last: u32) -> usize {
+    if first == NIL || last == NIL {
+        return 0;
+    }
+    b.zsl.rank_of(last) + 1 - b.zsl.rank_of(first)
 }
 
 // ---------------------------------------------------------------------------
@@ -731,9 +935,7 @@ pub fn zcount(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         Err(e) => return e,
     };
     match find_zset(ks, ctx, &args[1], Lookup::Read) {
-        Ok(Some(z)) => Reply::Integer(
-            z.count_between(z.zsl.first_in_range(&r), z.zsl.last_in_range(&r)) as i64,
-        ),
+        Ok(Some(z)) => Reply::Integer(z.count_in_scores(&r) as i64),
         Ok(None) => Reply::Integer(0),
         Err(e) => e,
     }
@@ -746,9 +948,7 @@ pub fn zlexcount(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Re
         Err(e) => return e,
     };
     match find_zset(ks, ctx, &args[1], Lookup::Read) {
-        Ok(Some(z)) => {
-            Reply::Integer(z.count_between(z.zsl.first_in_lex(&r), z.zsl.last_in_lex(&r)) as i64)
-        }
+        Ok(Some(z)) => Reply::Integer(z.count_in_lex(&r) as i64),
         Ok(None) => Reply::Integer(0),
         Err(e) => e,
     }
@@ -1359,11 +1559,7 @@ pub fn zrandmember(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
         Ok(None) => return count.map_or(Reply::Nil, |_| Reply::Array(vec![])),
         Err(e) => return e,
     };
-    let pick = |rng: &mut rand::rngs::StdRng| {
-        let i = z.dict.random_index(rng);
-        let (m, s) = z.dict.at(i);
-        (m.clone(), *s)
-    };
+    let pick = |rng: &mut rand::rngs::StdRng| z.at(rng.gen_range(0..z.len()));
     let reply = match count {
         None => Reply::Bulk(pick(&mut rng).0),
         Some(0) => Reply::Array(vec![]),
@@ -1382,13 +1578,7 @@ pub fn zrandmember(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> 
                 let j = rng.gen_range(i..idx.len());
                 idx.swap(i, j);
             }
-            let items = idx[..n]
-                .iter()
-                .map(|&i| {
-                    let (m, s) = z.dict.at(i);
-                    (m.clone(), *s)
-                })
-                .collect();
+            let items = idx[..n].iter().map(|&i| z.at(i)).collect();
             items_reply(ctx, items, withscores)
         }
     };
@@ -1412,7 +1602,7 @@ pub fn zscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
         Err(e) => return e,
     };
     let pair = |m: &Bytes, s: f64| [Reply::Bulk(m.clone()), Reply::bulk_string(format_double(s))];
-    if z.listpack {
+    let Repr::Skip(b) = &z.0 else {
         // A listpack is returned whole, in order, as Redis does.
         let items = z
             .iter()
@@ -1420,11 +1610,11 @@ pub fn zscan(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
             .flat_map(|(m, s)| pair(&m, s))
             .collect();
         return members::scan_reply(0, items);
-    }
-    let (next, range) = z.dict.scan_range(cursor, opts.count);
+    };
+    let (next, range) = b.dict.scan_range(cursor, opts.count);
     let items = range
         .rev()
-        .map(|i| z.dict.at(i))
+        .map(|i| b.dict.at(i))
         .filter(|(m, _)| members::scan_match(&opts.pattern, m))
         .flat_map(|(m, s)| pair(m, *s))
         .collect();

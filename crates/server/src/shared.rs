@@ -167,6 +167,14 @@ impl ShardCounters {
 fn apply_keyspace_limits(c: &Config) {
     shardis_keyspace::hll::set_sparse_max_bytes(c.hll_sparse_max_bytes);
     shardis_keyspace::bitops::set_proto_max_bulk_len(c.proto_max_bulk_len);
+    shardis_keyspace::pack::set_limits(shardis_keyspace::pack::Limits {
+        hash_entries: c.hash_max_listpack_entries as usize,
+        hash_value: c.hash_max_listpack_value as usize,
+        zset_entries: c.zset_max_listpack_entries as usize,
+        zset_value: c.zset_max_listpack_value as usize,
+        set_intset_entries: c.set_max_intset_entries as usize,
+        list_size: c.list_max_listpack_size,
+    });
 }
 
 /// `tracking-table-max-keys`, which the config crate keeps as a plain value.

@@ -59,6 +59,7 @@ pub const DEFAULT_ONLY: &[(&str, &str)] = &[
         "maxmemory-eviction-tenacity",
         "eviction effort is not tunable",
     ),
+    ("list-compress-depth", "list nodes are never compressed"),
     ("oom-score-adj", "the server does not adjust its OOM score"),
     (
         "propagation-error-behavior",
@@ -530,8 +531,6 @@ pub struct Config {
     pub zset_max_listpack_value: u64,
     /// `list-max-listpack-size` (negative = size class in KiB).
     pub list_max_listpack_size: i64,
-    /// `list-compress-depth`.
-    pub list_compress_depth: u64,
     /// `busy-reply-threshold` (alias `lua-time-limit`): ms before a running
     /// script makes other clients get `-BUSY`.
     pub busy_reply_threshold: i64,
@@ -632,7 +631,6 @@ impl Default for Config {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
-            list_compress_depth: 0,
             stream_node_max_bytes: 4096,
             stream_node_max_entries: 100,
             hll_sparse_max_bytes: 3000,
@@ -1206,13 +1204,6 @@ static PARAMS: &[Param] = &[
         field!(I64, list_max_listpack_size),
     ),
     p(
-        "list-compress-depth",
-        None,
-        Int(0, I32),
-        0,
-        field!(U64, list_compress_depth),
-    ),
-    p(
         "stream-node-max-bytes",
         None,
         Mem(0, I64),
@@ -1387,6 +1378,7 @@ static PARAMS: &[Param] = &[
     ign("lazyfree-lazy-server-del", Bool, "no"),
     ign("lazyfree-lazy-user-del", Bool, "no"),
     ign("lazyfree-lazy-user-flush", Bool, "no"),
+    ign("list-compress-depth", Int(0, I32), "0"),
     ign("maxmemory-clients", MemOrPercent, "0"),
     ign("maxmemory-eviction-tenacity", Int(0, 100), "10"),
     p(

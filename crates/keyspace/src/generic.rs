@@ -241,14 +241,26 @@ pub fn debug_object(ks: &Keyspace, now_ms: u64, db: usize, key: &[u8]) -> Reply 
     let rdb = shardis_rdb::dump_payload(&to_rdb(value));
     // The payload is the type byte, the object, 2 version bytes and a CRC64.
     let serialized = rdb.len().saturating_sub(11);
+    // Lists add Redis's quicklist fields (nodes are never compressed).
+    let quicklist = match value {
+        crate::value::Value::List(l) => format!(
+            " ql_nodes:{} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:0 ql_uncompressed_size:{}",
+            l.node_count(),
+            l.len() as f64 / l.node_count().max(1) as f64,
+            crate::pack::limits().list_size,
+            l.heap_bytes(),
+        ),
+        _ => String::new(),
+    };
     Reply::Status(format!(
-        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
         value as *const _,
         value.refcount(),
         value.encoding(),
         serialized,
         slot.lru & crate::evict::LRU_CLOCK_MAX,
         crate::evict::idle_ms(slot.lru, now_ms) / 1000,
+        quicklist,
     ))
 }
 

@@ -64,6 +64,7 @@ mod longdouble;
 pub mod members;
 pub mod notify;
 pub mod pack;
+pub mod quicklist;
 pub mod rdbconv;
 pub mod set;
 pub mod snapshot;

@@ -1,8 +1,8 @@
 //! The list commands, including the blocking ones (BLPOP, BLMOVE, BLMPOP…).
 //!
-//! A list is a `VecDeque<Bytes>`: O(1) at both ends. Redis 7.0 reports every
-//! list as `quicklist` (the small-list `listpack` encoding arrived in 7.2), so
-//! there is no encoding state to track.
+//! A list is a [`List`], a chain of packed nodes (Redis's quicklist). Redis
+//! 7.0 reports every list as `quicklist` (the small-list `listpack` encoding
+//! arrived in 7.2), so there is no encoding state to track.
 //!
 //! The keyspace never blocks. A blocking command validates its arguments as
 //! Redis does and tries once: if an element is there it pops it, replies as
@@ -19,10 +19,8 @@ use crate::value::Value;
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
 use shardis_protocol::Reply;
-use std::collections::VecDeque;
 
-/// A list value: head first.
-pub type List = VecDeque<Bytes>;
+pub use crate::quicklist::List;
 
 /// Which end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +48,7 @@ impl End {
         }
     }
 
-    fn push(self, l: &mut List, v: Bytes) {
+    fn push(self, l: &mut List, v: &[u8]) {
         match self {
             End::Left => l.push_front(v),
             End::Right => l.push_back(v),
@@ -180,8 +178,8 @@ fn owned(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
-fn bulks<'a>(items: impl Iterator<Item = &'a Bytes>) -> Reply {
-    Reply::Array(items.map(|b| Reply::Bulk(b.clone())).collect())
+fn bulks<'a>(items: impl Iterator<Item = &'a [u8]>) -> Reply {
+    Reply::Array(items.map(|b| Reply::Bulk(owned(b))).collect())
 }
 
 fn ready(ctx: &mut ExecContext, key: &[u8]) {
@@ -204,14 +202,14 @@ pub fn push(
         Ok(None) if only_existing => return Reply::Integer(0),
         Ok(Some(l)) => {
             for a in &args[2..] {
-                end.push(l, owned(a));
+                end.push(l, a);
             }
             l.len()
         }
         Ok(None) => {
-            let mut l = List::with_capacity(args.len() - 2);
+            let mut l = List::new();
             for a in &args[2..] {
-                end.push(&mut l, owned(a));
+                end.push(&mut l, a);
             }
             let n = l.len();
             let db = ctx.db;
@@ -319,7 +317,7 @@ pub fn lrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         Ok(None) => Reply::Array(Vec::new()),
         Ok(Some(l)) => match clamp_range(start, end, l.len()) {
             None => Reply::Array(Vec::new()),
-            Some((s, e)) => bulks(l.range(s..=e)),
+            Some((s, e)) => bulks(l.range(s, e)),
         },
     }
 }
@@ -346,7 +344,7 @@ pub fn lindex(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         Err(e) => return e,
     };
     match position(index, l.len()) {
-        Some(i) => Reply::Bulk(l[i].clone()),
+        Some(i) => Reply::Bulk(owned(l.get(i).expect("i < len"))),
         None => Reply::Nil,
     }
 }
@@ -365,7 +363,7 @@ pub fn lset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let Some(i) = position(index, l.len()) else {
         return err(errors::INDEX_OUT_OF_RANGE);
     };
-    l[i] = owned(&args[3]);
+    l.set(i, &args[3]);
     ctx.stats.dirty += 1;
     ctx.notify(ev::LIST, "lset", &args[1]);
     ctx.propagate_as_sent(args);
@@ -393,7 +391,7 @@ pub fn lrem(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let mut removed = 0usize;
     if count >= 0 {
         l.retain(|e| {
-            if removed < limit && e[..] == *want {
+            if removed < limit && e == want {
                 removed += 1;
                 false
             } else {
@@ -407,7 +405,7 @@ pub fn lrem(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
             if removed == limit {
                 break;
             }
-            if e[..] == *want {
+            if e == want {
                 drop[i] = true;
                 removed += 1;
             }
@@ -447,8 +445,7 @@ pub fn ltrim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply 
             len
         }
         Some((s, e)) => {
-            l.truncate(e + 1);
-            l.drain(..s);
+            l.trim(s, e);
             len - (e + 1 - s)
         }
     };
@@ -478,10 +475,10 @@ pub fn linsert(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
         Ok(None) => return Reply::Integer(0),
         Ok(Some(l)) => l,
     };
-    let Some(i) = l.iter().position(|e| e[..] == args[3][..]) else {
+    let Some(i) = l.iter().position(|e| e == &args[3][..]) else {
         return Reply::Integer(-1);
     };
-    l.insert(if after { i + 1 } else { i }, owned(&args[4]));
+    l.insert(if after { i + 1 } else { i }, &args[4]);
     let len = l.len();
     ctx.stats.dirty += 1;
     ctx.notify(ev::LIST, "linsert", key);
@@ -547,11 +544,16 @@ pub fn lpos(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     let mut out = Vec::new();
     let mut matches: i64 = 0;
     let at = |index: usize| if from_tail { len - index - 1 } else { index };
-    for index in 0..len {
+    let items: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
+        Box::new(l.iter().rev())
+    } else {
+        Box::new(l.iter())
+    };
+    for (index, item) in items.enumerate() {
         if maxlen != 0 && index as i64 >= maxlen {
             break;
         }
-        if l[at(index)][..] != *want {
+        if item != want {
             continue;
         }
         matches += 1;
@@ -594,21 +596,21 @@ fn move_one(
     let empty = l.is_empty();
     if src == dst {
         // Rotation: the list is still there even if it held one element.
-        to.push(l, v.clone());
+        to.push(l, &v);
     } else {
         if empty {
             // Its `del` event comes after the push's, as in Redis.
             ks.remove(ctx.db, src);
         }
         match list_mut(ks, ctx, dst, Lookup::Write)? {
-            Some(d) => to.push(d, v.clone()),
+            Some(d) => to.push(d, &v),
             None => {
                 let db = ctx.db;
                 ks.insert_new(
                     ctx,
                     db,
                     dst,
-                    Value::List(Box::new(VecDeque::from([v.clone()]))),
+                    Value::List(Box::new(List::from_items([&v[..]]))),
                     None,
                 );
             }
@@ -789,7 +791,7 @@ pub fn mpop(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], numkeys_at
     match pop_first(ks, ctx, keys, end, Some(count.unwrap_or(1))) {
         Err(e) => e,
         Ok(None) => Reply::NilArray,
-        Ok(Some((key, v))) => Reply::Array(vec![Reply::Bulk(key), bulks(v.iter())]),
+        Ok(Some((key, v))) => Reply::Array(vec![Reply::Bulk(key), bulks(v.iter().map(|b| &b[..]))]),
     }
 }
 

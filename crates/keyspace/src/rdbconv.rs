@@ -14,7 +14,7 @@ use shardis_rdb::RdbValue;
 pub fn to_rdb(value: &Value) -> RdbValue {
     match value {
         Value::String(s) => RdbValue::String(s.to_bytes()),
-        Value::List(l) => RdbValue::List(l.iter().cloned().collect()),
+        Value::List(l) => RdbValue::List(l.iter().map(Bytes::copy_from_slice).collect()),
         Value::Hash(h) => RdbValue::Hash(
             h.iter()
                 .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
@@ -41,7 +41,9 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
         )),
         // Redis refuses empty lists in an RDB (rdbLoadObject: empty keys).
         RdbValue::List(items) if items.is_empty() => Err("empty list".into()),
-        RdbValue::List(items) => Ok(Value::List(Box::new(items.into()))),
+        RdbValue::List(items) => Ok(Value::List(Box::new(crate::list::List::from_items(
+            items.iter().map(|i| &i[..]),
+        )))),
         RdbValue::Hash(pairs) if pairs.is_empty() => Err("empty hash".into()),
         // Loading converts as inserting would (rdbLoadObject checks the
         // same two limits), so a small hash stays `listpack`.

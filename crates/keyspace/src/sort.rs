@@ -218,7 +218,7 @@ fn source_elements(
         return Ok(None);
     };
     Ok(Some(match &f.slot.value {
-        Value::List(l) => l.iter().cloned().collect(),
+        Value::List(l) => l.iter().map(Bytes::copy_from_slice).collect(),
         Value::Set(s) => s.iter().collect(),
         Value::ZSet(z) => z.iter().map(|(m, _)| m).collect(),
         _ => return Err(err(errors::WRONGTYPE)),
@@ -269,7 +269,10 @@ pub fn sort(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], readonly: 
             return finish(ks, ctx, args, &o, Vec::new());
         };
         match &f.slot.value {
-            Value::List(l) => (0u8, l.iter().cloned().collect::<Vec<_>>()),
+            Value::List(l) => (
+                0u8,
+                l.iter().map(Bytes::copy_from_slice).collect::<Vec<_>>(),
+            ),
             Value::Set(s) => (1, s.iter().collect()),
             Value::ZSet(z) => (2, z.iter().map(|(m, _)| m).collect()),
             _ => return err(errors::WRONGTYPE),
@@ -403,12 +406,12 @@ fn finish(
         return Reply::Array(out);
     };
     let list: crate::list::List = if o.get.is_empty() {
-        elems.into_iter().collect()
+        crate::list::List::from_items(elems.iter().map(|e| &e[..]))
     } else {
-        let mut l = crate::list::List::with_capacity(elems.len() * o.get.len());
+        let mut l = crate::list::List::new();
         for e in &elems {
             for p in &o.get {
-                l.push_back(lookup_pattern(ks, ctx, p, e).unwrap_or_default());
+                l.push_back(&lookup_pattern(ks, ctx, p, e).unwrap_or_default());
             }
         }
         l

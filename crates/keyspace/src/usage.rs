@@ -57,11 +57,7 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
             crate::compact::CompactBytes::Heap(h) => block(h.len()),
         },
         Value::String(StrValue::Raw(v)) => block(size_of::<Vec<u8>>()) + block(v.capacity()),
-        Value::List(l) => {
-            block(size_of::<crate::list::List>())
-                + l.capacity() * size_of::<Bytes>()
-                + sampled(l.iter(), l.len(), samples, |e| bytes_heap(e))
-        }
+        Value::List(l) => block(size_of::<crate::list::List>()) + l.heap_bytes(),
         Value::Hash(h) => {
             let header = block(size_of::<crate::hash::Hash>());
             match &**h {

@@ -71,6 +71,7 @@ pub mod snapshot;
 pub mod sort;
 pub mod stream;
 pub mod stream_group;
+pub mod stream_log;
 pub mod string;
 pub mod usage;
 pub mod value;

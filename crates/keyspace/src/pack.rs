@@ -21,8 +21,9 @@
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 /// When a small collection stays packed: Redis's `*-max-listpack-*`,
-/// `set-max-intset-entries` and `list-max-listpack-size` settings, process
-/// wide as in Redis (the server sets them from the config).
+/// `set-max-intset-entries`, `list-max-listpack-size` and
+/// `stream-node-max-*` settings, process wide as in Redis (the server sets
+/// them from the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// `hash-max-listpack-entries`
@@ -38,6 +39,10 @@ pub struct Limits {
     /// `list-max-listpack-size`: entries per node when positive, else a
     /// size class (-1 = 4 KiB ... -5 = 64 KiB).
     pub list_size: i64,
+    /// `stream-node-max-entries` (0: no limit)
+    pub stream_node_entries: usize,
+    /// `stream-node-max-bytes` (0: no limit)
+    pub stream_node_bytes: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +55,8 @@ impl Default for Limits {
             zset_value: 64,
             set_intset_entries: 512,
             list_size: -2,
+            stream_node_entries: 100,
+            stream_node_bytes: 4096,
         }
     }
 }
@@ -60,6 +67,8 @@ static ZSET_ENTRIES: AtomicUsize = AtomicUsize::new(128);
 static ZSET_VALUE: AtomicUsize = AtomicUsize::new(64);
 static SET_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static LIST_SIZE: AtomicI64 = AtomicI64::new(-2);
+static STREAM_NODE_ENTRIES: AtomicUsize = AtomicUsize::new(100);
+static STREAM_NODE_BYTES: AtomicUsize = AtomicUsize::new(4096);
 
 /// Sets the limits every later conversion decision reads.
 pub fn set_limits(l: Limits) {
@@ -69,6 +78,8 @@ pub fn set_limits(l: Limits) {
     ZSET_VALUE.store(l.zset_value, Ordering::Relaxed);
     SET_INTSET_ENTRIES.store(l.set_intset_entries, Ordering::Relaxed);
     LIST_SIZE.store(l.list_size, Ordering::Relaxed);
+    STREAM_NODE_ENTRIES.store(l.stream_node_entries, Ordering::Relaxed);
+    STREAM_NODE_BYTES.store(l.stream_node_bytes, Ordering::Relaxed);
 }
 
 /// The limits in force.
@@ -80,6 +91,8 @@ pub fn limits() -> Limits {
         zset_value: ZSET_VALUE.load(Ordering::Relaxed),
         set_intset_entries: SET_INTSET_ENTRIES.load(Ordering::Relaxed),
         list_size: LIST_SIZE.load(Ordering::Relaxed),
+        stream_node_entries: STREAM_NODE_ENTRIES.load(Ordering::Relaxed),
+        stream_node_bytes: STREAM_NODE_BYTES.load(Ordering::Relaxed),
     }
 }
 

@@ -2,13 +2,12 @@
 //! XDEL, XTRIM, XSETID, XREAD and XREADGROUP (consumer groups themselves are
 //! in [`crate::stream_group`]).
 //!
-//! A stream is a `BTreeMap` from [`StreamId`] to the entry's flattened
-//! field/value list, so seeks and ranges are O(log n). Redis keeps the same
-//! entries in a radix tree of listpack nodes, which show through in two
-//! places: approximate (`~`) trimming removes whole nodes only, and XINFO
-//! STREAM counts them. So the stream also keeps a small model of the nodes
-//! (see [`Node`]): where each starts and how many entries it holds, closed at
-//! Redis's default limits (`stream-node-max-entries` 100, `-bytes` 4096).
+//! A stream's entries are a [`Log`]: Redis's listpack nodes, each one pack
+//! of entries with ids as deltas and repeated field names left out, found
+//! by first id in a `BTreeMap`, so seeks and ranges are O(log n) plus one
+//! node. The nodes are Redis's (`stream-node-max-entries`, `-bytes`), which
+//! shows through where Redis's do: approximate (`~`) trimming removes whole
+//! nodes only, and XINFO STREAM counts them.
 //!
 //! Every write propagates what Redis 7.0 propagates (t_stream.c): XADD with
 //! the concrete id and an exact (`=`) trim argument, XREADGROUP as one
@@ -17,6 +16,7 @@
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
+pub(crate) use crate::stream_log::Log;
 use crate::value::Value;
 use crate::{parse_i64, ExecContext, Keyspace};
 use bytes::Bytes;
@@ -25,22 +25,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use shardis_rdb::StreamId;
 
-/// Redis's default `stream-node-max-entries`: entries per listpack node,
-/// deleted ones included.
-pub const NODE_MAX_ENTRIES: u32 = 100;
-/// Redis's default `stream-node-max-bytes`.
-const NODE_MAX_BYTES: usize = 4096;
-/// Redis's default LIMIT for `~` trimming (100 × stream-node-max-entries).
-const TRIM_DEFAULT_LIMIT: i64 = 10_000;
-
 /// The group's `entries_read` when unknown (Redis's SCG_INVALID_ENTRIES_READ).
 pub const ENTRIES_READ_UNKNOWN: i64 = -1;
 
 /// A stream value.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stream {
-    /// Live entries: id → field, value, field, value…
-    pub(crate) entries: BTreeMap<StreamId, Fields>,
+    /// Live entries, packed in Redis's nodes (see [`Log`]).
+    pub(crate) entries: Log,
     /// The last id ever added (may exceed the last live entry).
     pub(crate) last_id: StreamId,
     /// The first live entry's id as Redis records it (0-0 when emptied by XDEL).
@@ -51,8 +43,6 @@ pub struct Stream {
     pub(crate) entries_added: u64,
     /// Consumer groups by name (Redis keeps them in a radix tree: name order).
     pub(crate) groups: BTreeMap<Bytes, Group>,
-    /// Redis's listpack nodes, by first id.
-    pub(crate) nodes: BTreeMap<StreamId, Node>,
 }
 
 /// One entry's field/value list in one allocation: each item as a u32
@@ -72,11 +62,6 @@ impl Fields {
         Fields(v.into_boxed_slice())
     }
 
-    /// Bytes of its one block (MEMORY USAGE).
-    pub(crate) fn byte_len(&self) -> usize {
-        self.0.len()
-    }
-
     /// The items in order: field, value, field, value…
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut rest = &self.0[..];
@@ -88,26 +73,6 @@ impl Fields {
             Some(item)
         })
     }
-}
-
-/// What shardis models of one Redis listpack node: enough to decide, as
-/// Redis does, where a new entry goes and what `~` trimming removes.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Node {
-    /// Entries appended to it, deleted ones included.
-    pub(crate) added: u32,
-    /// Entries still live.
-    pub(crate) live: u32,
-    /// The last id appended.
-    pub(crate) last: StreamId,
-    /// Approximate listpack size in bytes.
-    pub(crate) bytes: usize,
-}
-
-/// A rough listpack size of one entry (Redis compares the node's listpack
-/// bytes plus the new fields' lengths with `stream-node-max-bytes`).
-fn entry_bytes(fields: &Fields) -> usize {
-    fields.iter().map(|f| f.len() + 2).sum::<usize>() + 8
 }
 
 /// A consumer group.
@@ -303,7 +268,7 @@ impl Stream {
 
     /// The last live entry's id, or 0-0 (streamLastValidID).
     fn last_valid_id(&self) -> StreamId {
-        self.entries.keys().next_back().copied().unwrap_or(ZERO_ID)
+        self.entries.last_id().unwrap_or(ZERO_ID)
     }
 
     /// Entries with ids in `start..=end`, forward or reversed.
@@ -312,86 +277,23 @@ impl Stream {
         start: StreamId,
         end: StreamId,
         rev: bool,
-    ) -> Box<dyn Iterator<Item = (&StreamId, &Fields)> + '_> {
-        if start > end {
-            return Box::new(std::iter::empty());
-        }
-        let r = self.entries.range(start..=end);
-        if rev {
-            Box::new(r.rev())
-        } else {
-            Box::new(r)
-        }
+    ) -> Box<dyn Iterator<Item = (StreamId, Fields)> + '_> {
+        self.entries.range(start, end, rev)
     }
 
     /// Removes one entry; true if it existed (XDEL's bookkeeping is the caller's).
-    /// A node whose entries are all deleted goes, as in Redis.
     fn delete(&mut self, id: StreamId) -> bool {
-        if self.entries.remove(&id).is_none() {
-            return false;
-        }
-        self.node_lost(id);
-        true
+        self.entries.delete(id)
     }
 
-    /// One live entry of the node holding `id` is gone.
-    fn node_lost(&mut self, id: StreamId) {
-        if let Some((&start, n)) = self.nodes.range_mut(..=id).next_back() {
-            n.live -= 1;
-            if n.live == 0 {
-                self.nodes.remove(&start);
-            }
-        }
-    }
-
-    /// Appends an entry (its id is above every other), to the last node or
-    /// a new one when that is full (streamAppendItem).
+    /// Appends an entry (its id is above every other).
     fn append(&mut self, id: StreamId, fields: Fields) {
-        let size = entry_bytes(&fields);
-        let new_len: usize = fields.iter().map(|f| f.len()).sum();
-        match self.nodes.iter_mut().next_back() {
-            Some((_, n)) if n.added < NODE_MAX_ENTRIES && n.bytes + new_len < NODE_MAX_BYTES => {
-                n.added += 1;
-                n.live += 1;
-                n.last = id;
-                n.bytes += size;
-            }
-            _ => {
-                self.nodes.insert(
-                    id,
-                    Node {
-                        added: 1,
-                        live: 1,
-                        last: id,
-                        // The master entry repeats the field names.
-                        bytes: 16 + size * 2,
-                    },
-                );
-            }
-        }
-        self.entries.insert(id, fields);
-    }
-
-    /// Pops the first live entry, keeping the node model.
-    fn pop_first(&mut self) {
-        if let Some((id, _)) = self.entries.pop_first() {
-            self.node_lost(id);
-        }
-    }
-
-    /// Rebuilds the node model from the entries (after loading, where the
-    /// file's node layout is not kept): nodes filled as appending would.
-    fn rebuild_nodes(&mut self) {
-        let entries = std::mem::take(&mut self.entries);
-        self.nodes.clear();
-        for (id, f) in entries {
-            self.append(id, f);
-        }
+        self.entries.append(id, fields);
     }
 
     /// Number of listpack nodes (XINFO's radix-tree-keys).
     pub(crate) fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.entries.node_count()
     }
 
     /// Redis's streamRangeHasTombstones from `start` to the end.
@@ -438,7 +340,7 @@ impl Stream {
                 .entries
                 .iter()
                 .map(|(id, f)| StreamEntry {
-                    id: *id,
+                    id,
                     fields: {
                         let items: Vec<&[u8]> = f.iter().collect();
                         items
@@ -487,22 +389,18 @@ impl Stream {
     /// pending entry with no owner, or owned by a consumer twice).
     pub fn from_rdb(s: shardis_rdb::RdbStream) -> Result<Stream, String> {
         let mut out = Stream {
-            entries: s
-                .entries
-                .into_iter()
-                .map(|e| {
-                    let flat = Fields::new(e.fields.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
-                    (e.id, flat)
-                })
-                .collect(),
+            entries: Log::default(),
             last_id: s.last_id,
             first_id: s.first_id,
             max_deleted: s.max_deleted_id,
             entries_added: s.entries_added,
             groups: BTreeMap::new(),
-            nodes: BTreeMap::new(),
         };
-        out.rebuild_nodes();
+        // Nodes are filled as appending would: the file's layout is not kept.
+        for e in s.entries {
+            let flat = Fields::new(e.fields.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
+            out.append(e.id, flat);
+        }
         for g in s.groups {
             let mut pel: BTreeMap<StreamId, (u64, u64)> = g
                 .pel
@@ -668,7 +566,9 @@ fn parse_add_or_trim(ks: &Keyspace, args: &[Bytes], xadd: bool) -> Result<(AddAr
             ));
         }
     } else {
-        a.trim.limit = if a.trim.approx { TRIM_DEFAULT_LIMIT } else { 0 };
+        // Redis's default LIMIT for `~`: 100 nodes' worth of entries.
+        let per_node = crate::pack::limits().stream_node_entries as i64;
+        a.trim.limit = if a.trim.approx { 100 * per_node } else { 0 };
     }
     Ok((a, i))
 }
@@ -682,7 +582,7 @@ fn trim(s: &mut Stream, t: &TrimArgs) -> u64 {
     };
     let limit = t.limit.max(0) as u64;
     let mut deleted = 0u64;
-    while let Some((&start, n)) = s.nodes.iter().next() {
+    while let Some((_, n)) = s.entries.first_node() {
         let len = s.entries.len() as u64;
         if let Trim::MaxLen(max) = strategy {
             if len <= max {
@@ -698,21 +598,14 @@ fn trim(s: &mut Stream, t: &TrimArgs) -> u64 {
             Trim::MinId(min) => n.last < min,
         };
         if whole {
-            // Its live entries are all those before the next node.
-            s.nodes.remove(&start);
-            let keep = match s.nodes.keys().next() {
-                Some(next) => s.entries.split_off(next),
-                None => BTreeMap::new(),
-            };
-            deleted += s.entries.len() as u64;
-            s.entries = keep;
+            deleted += s.entries.drop_first_node() as u64;
             continue;
         }
         if t.approx {
             break;
         }
         // Exact: the rest comes out of this node, entry by entry.
-        while let Some(&first) = s.entries.keys().next() {
+        while let Some(first) = s.entries.first_id() {
             let more = match strategy {
                 Trim::MaxLen(max) => s.entries.len() as u64 > max,
                 Trim::MinId(min) => first < min,
@@ -720,13 +613,13 @@ fn trim(s: &mut Stream, t: &TrimArgs) -> u64 {
             if !more {
                 break;
             }
-            s.pop_first();
+            s.entries.pop_first();
             deleted += 1;
         }
         break;
     }
     if deleted > 0 {
-        s.first_id = s.entries.keys().next().copied().unwrap_or(ZERO_ID);
+        s.first_id = s.entries.first_id().unwrap_or(ZERO_ID);
     }
     deleted
 }
@@ -740,7 +633,7 @@ fn rewrite_trim(argv: &mut [Bytes], s: &Stream, t: &TrimArgs) {
     argv[t.arg_idx - 1] = Bytes::from_static(b"=");
     argv[t.arg_idx] = match t.strategy {
         Some(Trim::MaxLen(_)) => Bytes::from(s.entries.len().to_string()),
-        _ => id_bytes(s.entries.keys().next().copied().unwrap_or(MAX_ID)),
+        _ => id_bytes(s.entries.first_id().unwrap_or(MAX_ID)),
     };
 }
 
@@ -891,7 +784,7 @@ pub fn xrange(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], rev: boo
     Reply::Array(
         s.range(start, end, rev)
             .take(take)
-            .map(|(id, f)| entry_reply(*id, f))
+            .map(|(id, f)| entry_reply(id, &f))
             .collect(),
     )
 }
@@ -923,7 +816,7 @@ pub fn xdel(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
         if s.entries.is_empty() {
             s.first_id = ZERO_ID;
         } else if first_entry {
-            s.first_id = *s.entries.keys().next().expect("not empty");
+            s.first_id = s.entries.first_id().expect("not empty");
         }
         ctx.notify(crate::notify::STREAM, "xdel", &args[1]);
         ctx.stats.dirty += deleted;
@@ -1165,7 +1058,7 @@ pub fn xread(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], group: bo
                 Reply::Array(
                     s.range(start, MAX_ID, false)
                         .take(take)
-                        .map(|(id, f)| entry_reply(*id, f))
+                        .map(|(id, f)| entry_reply(id, &f))
                         .collect(),
                 )
             }

@@ -103,7 +103,7 @@ pub(crate) fn read_new(
         Some(start) => s
             .range(start, MAX_ID, false)
             .take(if count == 0 { usize::MAX } else { count })
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect(),
         None => Vec::new(),
     };
@@ -153,7 +153,7 @@ pub(crate) fn read_new(
     }
     let reply = Reply::Array(
         out.into_iter()
-            .map(|id| entry_reply(id, &s.entries[&id]))
+            .map(|id| entry_reply(id, &s.entries.get(id).expect("delivered entries exist")))
             .collect(),
     );
     (effects, reply)
@@ -182,9 +182,9 @@ pub(crate) fn read_history(
         .collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        match s.entries.get(&id) {
+        match s.entries.get(id) {
             Some(fields) => {
-                out.push(entry_reply(id, fields));
+                out.push(entry_reply(id, &fields));
                 if let Some(n) = g.pel.get_mut(&id) {
                     n.delivery_time = now;
                     n.delivery_count += 1;
@@ -694,7 +694,7 @@ pub fn xclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     let mut effects = Vec::new();
     let mut seen = false;
     for id in ids {
-        let Some(fields) = s.entries.get(&id) else {
+        let Some(fields) = s.entries.get(id) else {
             if let Some(n) = g.pel.get(&id) {
                 effects.push(xclaim_effect(key, gname, g.last_id, id, n));
                 propagate_last_id = false;
@@ -730,7 +730,7 @@ pub fn xclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         out.push(if justid {
             id_reply(id)
         } else {
-            entry_reply(id, fields)
+            entry_reply(id, &fields)
         });
         effects.push(xclaim_effect(key, gname, g.last_id, id, &g.pel[&id]));
         propagate_last_id = false;
@@ -805,7 +805,7 @@ pub fn xautoclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
                 id
             }
         };
-        let Some(fields) = s.entries.get(&id) else {
+        let Some(fields) = s.entries.get(id) else {
             effects.push(xclaim_effect(key, gname, g.last_id, id, &g.pel[&id]));
             drop_nack(g, id);
             deleted.push(id_reply(id));
@@ -833,7 +833,7 @@ pub fn xautoclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
         out.push(if justid {
             id_reply(id)
         } else {
-            entry_reply(id, fields)
+            entry_reply(id, &fields)
         });
         count -= 1;
         effects.push(xclaim_effect(key, gname, g.last_id, id, &g.pel[&id]));
@@ -976,13 +976,20 @@ fn xinfo_stream(s: &Stream, args: &[Bytes]) -> Reply {
         kv("entries-added", Reply::Integer(s.entries_added as i64)),
         kv("recorded-first-entry-id", id_reply(s.first_id)),
     ];
-    let edge = |e: Option<(&StreamId, &crate::stream::Fields)>| {
-        e.map_or(Reply::Nil, |(id, f)| entry_reply(*id, f))
+    let edge = |e: Option<(StreamId, crate::stream::Fields)>| {
+        e.map_or(Reply::Nil, |(id, f)| entry_reply(id, &f))
     };
     if !full {
         m.push(kv("groups", Reply::Integer(s.groups.len() as i64)));
         m.push(kv("first-entry", edge(s.entries.iter().next())));
-        m.push(kv("last-entry", edge(s.entries.iter().next_back())));
+        m.push(kv(
+            "last-entry",
+            edge(
+                s.entries
+                    .last_id()
+                    .and_then(|id| s.entries.get(id).map(|f| (id, f))),
+            ),
+        ));
         return Reply::Map(m);
     }
     let take = count as usize;
@@ -992,7 +999,7 @@ fn xinfo_stream(s: &Stream, args: &[Bytes]) -> Reply {
             s.entries
                 .iter()
                 .take(take)
-                .map(|(id, f)| entry_reply(*id, f))
+                .map(|(id, f)| entry_reply(id, &f))
                 .collect(),
         ),
     ));

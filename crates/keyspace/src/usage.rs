@@ -94,14 +94,8 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
                 + sampled(z.iter(), z.len(), samples, |(m, _)| bytes_heap(&m))
         }
         Value::Stream(s) => {
-            // A B-tree entry: id and boxed fields, plus about a third of a
-            // slot of node slack; the fields' one block each.
-            let per_entry = size_of::<shardis_rdb::StreamId>() + size_of::<usize>() * 2;
-            let entries = sampled(s.entries.values(), s.entries.len(), samples, |f| {
-                per_entry * 4 / 3 + block(f.byte_len())
-            });
-            let nodes = s.nodes.len()
-                * (size_of::<shardis_rdb::StreamId>() + size_of::<crate::stream::Node>());
+            // The packed nodes, whole (they are what the entries cost).
+            let entries = s.entries.heap_bytes();
             let groups: usize = s
                 .groups
                 .iter()
@@ -127,7 +121,7 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
             } else {
                 groups * s.groups.len() / s.groups.len().min(samples)
             };
-            block(size_of::<crate::stream::Stream>()) + entries + nodes + groups
+            block(size_of::<crate::stream::Stream>()) + entries + groups
         }
     }
 }

@@ -174,6 +174,8 @@ fn apply_keyspace_limits(c: &Config) {
         zset_value: c.zset_max_listpack_value as usize,
         set_intset_entries: c.set_max_intset_entries as usize,
         list_size: c.list_max_listpack_size,
+        stream_node_entries: c.stream_node_max_entries as usize,
+        stream_node_bytes: c.stream_node_max_bytes as usize,
     });
 }
 

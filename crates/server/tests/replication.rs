@@ -293,7 +293,13 @@ fn replicas_converge_under_concurrent_writes_during_full_sync() {
             .collect()
     };
     let want = pending(&master);
-    assert!(wait_for(10, || pending(&r1) == want && pending(&r2) == want));
+    let converged = wait_for(10, || pending(&r1) == want && pending(&r2) == want);
+    assert!(
+        converged,
+        "pending entries differ:\nmaster {want:?}\nr1     {:?}\nr2     {:?}",
+        pending(&r1),
+        pending(&r2)
+    );
 }
 
 #[test]

@@ -330,6 +330,16 @@ impl ListpackBuilder {
         self.finish_entry(start);
     }
 
+    /// Entries so far.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Bytes so far (header included, terminator not).
+    pub(crate) fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     pub(crate) fn finish(mut self) -> Vec<u8> {
         self.buf.push(0xff);
         let total = self.buf.len() as u32;

@@ -190,18 +190,113 @@ pub fn functions_payload(codes: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Redis 7.0's default `hash-max-listpack-*`, `zset-max-listpack-*` and
+/// `set-max-intset-entries`: values within them are written in the compact
+/// encodings Redis 7.0 itself writes for them (a loader re-encodes by its
+/// own settings, as Redis does).
+const HASH_LISTPACK_ENTRIES: usize = 512;
+const HASH_LISTPACK_VALUE: usize = 64;
+const ZSET_LISTPACK_ENTRIES: usize = 128;
+const ZSET_LISTPACK_VALUE: usize = 64;
+const SET_INTSET_ENTRIES: usize = 512;
+/// A quicklist node's listpack closes at 8 KiB (`list-max-listpack-size -2`).
+const LIST_NODE_BYTES: usize = 8192;
+
+fn hash_is_small(pairs: &[(bytes::Bytes, bytes::Bytes)]) -> bool {
+    pairs.len() <= HASH_LISTPACK_ENTRIES
+        && pairs
+            .iter()
+            .all(|(f, v)| f.len() <= HASH_LISTPACK_VALUE && v.len() <= HASH_LISTPACK_VALUE)
+}
+
+fn zset_is_small(pairs: &[(bytes::Bytes, f64)]) -> bool {
+    pairs.len() <= ZSET_LISTPACK_ENTRIES
+        && pairs.iter().all(|(m, s)| {
+            // -0 keeps its sign only as a binary double.
+            m.len() <= ZSET_LISTPACK_VALUE && !(*s == 0.0 && s.is_sign_negative())
+        })
+}
+
+/// The set as sorted integers when it is an intset's worth of them.
+fn set_as_ints(items: &[bytes::Bytes]) -> Option<Vec<i64>> {
+    if items.len() > SET_INTSET_ENTRIES {
+        return None;
+    }
+    let mut ints = items
+        .iter()
+        .map(|m| canonical_i64(m))
+        .collect::<Option<Vec<i64>>>()?;
+    ints.sort_unstable();
+    Some(ints)
+}
+
 fn object_type(v: &RdbValue) -> u8 {
     match v {
         RdbValue::String(_) => op::TYPE_STRING,
-        RdbValue::List(_) => op::TYPE_LIST,
+        RdbValue::List(_) => op::TYPE_LIST_QUICKLIST_2,
+        RdbValue::Set(items) if set_as_ints(items).is_some() => op::TYPE_SET_INTSET,
         RdbValue::Set(_) => op::TYPE_SET,
+        RdbValue::Hash(pairs) if hash_is_small(pairs) => op::TYPE_HASH_LISTPACK,
         RdbValue::Hash(_) => op::TYPE_HASH,
+        RdbValue::ZSet(pairs) if zset_is_small(pairs) => op::TYPE_ZSET_LISTPACK,
         RdbValue::ZSet(_) => op::TYPE_ZSET_2,
         RdbValue::Stream(_) => op::TYPE_STREAM_LISTPACKS_2,
     }
 }
 
-/// `rdbSaveLen`: 6-bit, 14-bit, 32-bit or 64-bit big-endian length.
+/// A score as a listpack entry: an integer when it is one, else text that
+/// reads back to the same double (Redis writes `%.17g`; any exact text
+/// loads the same).
+fn push_score(lp: &mut ListpackBuilder, s: f64) {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    if s.fract() == 0.0 && s.abs() <= EXACT {
+        lp.push_int(s as i64);
+    } else if s.is_infinite() {
+        lp.push_str(if s > 0.0 { b"inf" } else { b"-inf" });
+    } else {
+        lp.push_str(format!("{s:e}").as_bytes());
+    }
+}
+
+/// An intset blob: element width, count, then the sorted values.
+fn intset_blob(ints: &[i64]) -> Vec<u8> {
+    let width: usize = if ints.iter().all(|&i| i16::try_from(i).is_ok()) {
+        2
+    } else if ints.iter().all(|&i| i32::try_from(i).is_ok()) {
+        4
+    } else {
+        8
+    };
+    let mut b = Vec::with_capacity(8 + width * ints.len());
+    b.extend_from_slice(&(width as u32).to_le_bytes());
+    b.extend_from_slice(&(ints.len() as u32).to_le_bytes());
+    for &i in ints {
+        b.extend_from_slice(&i.to_le_bytes()[..width]);
+    }
+    b
+}
+
+/// A list as Redis 7.0's quicklist: packed nodes of up to 8 KiB.
+fn save_quicklist(out: &mut Vec<u8>, items: &[bytes::Bytes], c: bool) {
+    let mut nodes = Vec::new();
+    let mut lp = ListpackBuilder::new();
+    for it in items {
+        if lp.len() > 0 && lp.bytes() + it.len() + 11 > LIST_NODE_BYTES {
+            nodes.push(std::mem::replace(&mut lp, ListpackBuilder::new()).finish());
+        }
+        lp.push_str(it);
+    }
+    if lp.len() > 0 {
+        nodes.push(lp.finish());
+    }
+    save_len(out, nodes.len() as u64);
+    for n in nodes {
+        // QUICKLIST_NODE_CONTAINER_PACKED
+        save_len(out, 2);
+        save_string(out, &n, c);
+    }
+}
+
 pub(crate) fn save_len(out: &mut Vec<u8>, n: u64) {
     if n < 1 << 6 {
         out.push(n as u8);
@@ -281,11 +376,23 @@ pub(crate) fn save_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 fn save_object(out: &mut Vec<u8>, value: &RdbValue, c: bool) {
     match value {
         RdbValue::String(s) => save_string(out, s, c),
-        RdbValue::List(items) | RdbValue::Set(items) => {
-            save_len(out, items.len() as u64);
-            for it in items {
-                save_string(out, it, c);
+        RdbValue::List(items) => save_quicklist(out, items, c),
+        RdbValue::Set(items) => match set_as_ints(items) {
+            Some(ints) => save_string(out, &intset_blob(&ints), c),
+            None => {
+                save_len(out, items.len() as u64);
+                for it in items {
+                    save_string(out, it, c);
+                }
             }
+        },
+        RdbValue::Hash(pairs) if hash_is_small(pairs) => {
+            let mut lp = ListpackBuilder::new();
+            for (f, v) in pairs {
+                lp.push_str(f);
+                lp.push_str(v);
+            }
+            save_string(out, &lp.finish(), c);
         }
         RdbValue::Hash(pairs) => {
             save_len(out, pairs.len() as u64);
@@ -293,6 +400,18 @@ fn save_object(out: &mut Vec<u8>, value: &RdbValue, c: bool) {
                 save_string(out, f, c);
                 save_string(out, v, c);
             }
+        }
+        RdbValue::ZSet(pairs) if zset_is_small(pairs) => {
+            // A listpack zset must be in (score, member) order: loaders
+            // trust it, where they sort a ZSET_2's pairs themselves.
+            let mut sorted: Vec<&(bytes::Bytes, f64)> = pairs.iter().collect();
+            sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            let mut lp = ListpackBuilder::new();
+            for (m, score) in sorted {
+                lp.push_str(m);
+                push_score(&mut lp, *score);
+            }
+            save_string(out, &lp.finish(), c);
         }
         RdbValue::ZSet(pairs) => {
             save_len(out, pairs.len() as u64);
@@ -416,6 +535,41 @@ fn save_stream(out: &mut Vec<u8>, s: &RdbStream, c: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_values_take_redis_7_0s_compact_types() {
+        use bytes::Bytes;
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let long = Bytes::from(vec![b'x'; 65]);
+        let ints: Vec<Bytes> = (0..513).map(|i| b(&i.to_string())).collect();
+        let cases = [
+            (
+                RdbValue::Hash(vec![(b("f"), b("1"))]),
+                op::TYPE_HASH_LISTPACK,
+            ),
+            (RdbValue::Hash(vec![(b("f"), long.clone())]), op::TYPE_HASH),
+            (RdbValue::ZSet(vec![(b("m"), 1.5)]), op::TYPE_ZSET_LISTPACK),
+            (RdbValue::ZSet(vec![(long.clone(), 1.5)]), op::TYPE_ZSET_2),
+            (RdbValue::ZSet(vec![(b("m"), -0.0)]), op::TYPE_ZSET_2),
+            (
+                RdbValue::Set(vec![b("3"), b("-70000")]),
+                op::TYPE_SET_INTSET,
+            ),
+            (RdbValue::Set(ints[..512].to_vec()), op::TYPE_SET_INTSET),
+            (RdbValue::Set(ints), op::TYPE_SET),
+            (RdbValue::Set(vec![b("3"), b("a")]), op::TYPE_SET),
+            (RdbValue::List(vec![b("a")]), op::TYPE_LIST_QUICKLIST_2),
+        ];
+        for (v, t) in cases {
+            assert_eq!(object_type(&v), t, "{v:?}");
+        }
+        // A long list is split into 8 KiB nodes.
+        let items: Vec<Bytes> = (0..3000).map(|i| b(&format!("item-{i}"))).collect();
+        let mut out = Vec::new();
+        save_quicklist(&mut out, &items, false);
+        assert_eq!(out[0], 4, "nodes");
+        assert_eq!(intset_blob(&[-1, 40000])[..4], 4u32.to_le_bytes());
+    }
 
     #[test]
     fn lengths() {

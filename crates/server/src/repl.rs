@@ -187,6 +187,10 @@ pub struct ReplState {
     /// As a replica: our id and offset describe data we hold (a cached master),
     /// so PSYNC can ask to continue.
     pub cached: bool,
+    /// As a replica: the db the master's stream has selected, as the link last
+    /// applied it (Redis keeps it in the cached master client). A continued
+    /// stream carries no new SELECT, so the next link starts here.
+    pub link_db: usize,
     /// The next PSYNC carries FAILOVER (we are handing our role to the target).
     pub failover_psync: bool,
     /// As a replica: a full sync of a sub-replica waits for the link to take the
@@ -271,6 +275,7 @@ impl ReplState {
             sync_partial_err: 0,
             pumps: 0,
             cached: false,
+            link_db: 0,
             failover_psync: false,
             snapshot_request: None,
             failover_state: "no-failover",

@@ -456,6 +456,8 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         let mut repl = shard.repl.borrow_mut();
         repl.ids = ReplIds::new(new_id);
         repl.cached = true;
+        // The stream after a full sync starts with a SELECT.
+        repl.link_db = 0;
         let size = shard.shared.config().repl_backlog_size as usize;
         repl.backlog = Some(Backlog::new(size, new_off));
         // After a full sync our sub-replicas must resync too.
@@ -616,6 +618,8 @@ async fn stream_loop(
     let _listed = crate::obs::LinkGuard::new(shard, info.clone());
     let mut conn = Conn::new(shard.clone(), stream, info, true);
     conn.master_link = true;
+    // A continued stream goes on in the db the last link left selected.
+    conn.db = shard.repl.borrow().link_db;
     {
         use std::os::fd::AsRawFd;
         let fd = conn.stream.as_raw_fd();
@@ -697,6 +701,7 @@ async fn stream_loop(
             };
             let db = conn.db;
             conn.process(&mut reqs).await;
+            shard.repl.borrow_mut().link_db = conn.db;
             conn.wbuf.clear();
             crate::aof::feed_link(shard, &for_aof, db);
         }

@@ -358,6 +358,34 @@ fn link_cut_within_backlog_resyncs_partially_and_beyond_it_fully() {
     assert_in_sync(&master, &replica);
 }
 
+/// A continued stream carries no new SELECT: after a partial resync the
+/// replica must apply it in the db the stream had selected (as Redis's cached
+/// master client keeps its db), not in db 0.
+#[test]
+fn partial_resync_goes_on_in_the_selected_db() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(20, || link_up(&replica)));
+    let mut m = master.client();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut m).unwrap();
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut m).unwrap();
+    assert_in_sync(&master, &replica);
+    let mut r = replica.client();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "master"])
+        .query(&mut r)
+        .unwrap();
+    assert!(wait_for(20, || replica
+        .logged("Successful partial resynchronization with master.")));
+    assert!(wait_for(20, || link_up(&replica)));
+    let _: () = redis::cmd("SET").arg("b").arg("2").query(&mut m).unwrap();
+    assert_in_sync(&master, &replica);
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut r).unwrap();
+    let b: Option<String> = redis::cmd("GET").arg("b").query(&mut r).unwrap();
+    assert_eq!(b.as_deref(), Some("2"));
+    assert_eq!(replica.count("Full resync from master"), 1);
+}
+
 #[test]
 fn master_killed_and_restarted_replica_follows_the_new_history() {
     let port = free_port();

@@ -83,11 +83,11 @@ pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
         )
     })?;
     let dirty_before = shard.shared.total(|c| &c.dirty);
-    begin_snapshot(shard).await;
+    let repl = crate::repl::save_snapshot(shard).await;
     let mut failed: Option<String> = None;
     let ok = crate::repl::produce_rdb(
         shard,
-        None,
+        repl,
         |chunk: Bytes| match file.write_all(&chunk) {
             Ok(()) => true,
             Err(e) => {
@@ -358,6 +358,17 @@ fn install(sh: &Shard, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> 
     Ok(())
 }
 
+/// The aux fields at the head of an RDB image (empty if it does not parse).
+fn header_aux(data: &[u8]) -> shardis_rdb::AuxInfo {
+    let mut file = shardis_rdb::RdbFile::default();
+    if let Ok(mut reader) = shardis_rdb::RdbReader::new(data) {
+        while let Ok(Some(shardis_rdb::RdbItem::Aux(k, v))) = reader.next_item() {
+            file.aux.push((k, v));
+        }
+    }
+    file.aux_info()
+}
+
 /// Loads the dump file at start-up, if there is one.
 pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<(), String> {
     let path = dump_path(shard);
@@ -367,9 +378,12 @@ pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<(), String> {
         Err(e) => return Err(format!("Fatal error loading the DB: {e}. Exiting.")),
     };
     let started = Instant::now();
-    let (loaded, expired) = load_rdb_bytes(shard, &data, true)
+    // A replica keeps keys its master has not deleted yet, expired or not.
+    let as_master = shard.shared.config().replicaof.is_none();
+    let (loaded, expired) = load_rdb_bytes(shard, &data, as_master)
         .await
         .map_err(|e| format!("Fatal error loading the DB: {e}. Exiting."))?;
+    crate::repl::restore_saved_history(shard, &header_aux(&data)).await;
     crate::log!(
         Notice,
         "Done loading RDB, keys loaded: {}, keys expired: {}.",

@@ -126,7 +126,11 @@ type PendingSync = (
 );
 
 /// Sub-replicas waiting for a snapshot taken by the master link.
-pub type PendingSnapshot = (Vec<Rc<Replica>>, glommio::channels::oneshot::Sender<i64>);
+/// The link answers with the offset and the db its stream has selected.
+pub type PendingSnapshot = (
+    Vec<Rc<Replica>>,
+    glommio::channels::oneshot::Sender<(i64, usize)>,
+);
 
 /// Marks sub-replicas as receiving the stream from now on.
 pub fn start_streams(group: &[Rc<Replica>]) {
@@ -1093,6 +1097,11 @@ async fn replica_reader(
 /// offset, once known.
 async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     crate::persist::claim(shard).await;
+    barrier(shard, group).await
+}
+
+/// [`snapshot_barrier`] for a caller that already holds the snapshot slot.
+async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     // A replica's stream is its master's, forwarded: it logs nothing of its own.
     // The link applies commands in rounds, so the snapshot is taken by the link
     // between two rounds, where data and offset agree.
@@ -1106,7 +1115,7 @@ async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i6
         if streaming {
             let (tx, rx) = glommio::channels::oneshot::oneshot();
             shard.repl.borrow_mut().snapshot_request = Some((group.to_vec(), tx));
-            return rx.await.ok();
+            return rx.await.ok().map(|(offset, _)| offset);
         }
         crate::persist::begin_snapshot(shard).await;
         for r in group {
@@ -1181,6 +1190,133 @@ async fn snapshot_barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i6
         }
         Some(rx) => rx.await.ok(),
     }
+}
+
+/// Takes the snapshot for SAVE, BGSAVE or a shutdown save (the caller holds
+/// the snapshot slot) and returns the replication info the file carries, as
+/// Redis's `rdbPopulateSaveInfo`: a master's id and offset while it keeps a
+/// backlog; a replica's while it holds its master's history, with the db
+/// its master's stream has selected; none for a master without replicas.
+pub async fn save_snapshot(shard: &Rc<Shard>) -> Option<ReplAux> {
+    // Replication state, the merger and the link live on executor 0.
+    shard
+        .call_async(0, |sh| async move { save_snapshot_here(&sh).await })
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
+    let aux = |shard: &Rc<Shard>, offset: i64, db: usize| ReplAux {
+        stream_db: db as i64,
+        repl_id: shard.repl.borrow().ids.replid.clone(),
+        repl_offset: offset,
+    };
+    if shard.repl.borrow().master.is_some() {
+        let streaming = |shard: &Rc<Shard>| {
+            shard
+                .repl
+                .borrow()
+                .master
+                .as_ref()
+                .is_some_and(|m| m.phase.is_up())
+        };
+        if streaming(shard) {
+            // Taken by the link between two rounds, where data and offset agree.
+            let (tx, rx) = glommio::channels::oneshot::oneshot();
+            shard.repl.borrow_mut().snapshot_request = Some((Vec::new(), tx));
+            let mut rx = std::pin::pin!(rx);
+            loop {
+                let tick = async {
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    None
+                };
+                match futures_lite::future::or(async { Some((&mut rx).await) }, tick).await {
+                    Some(Ok((offset, db))) => return Some(aux(shard, offset, db)),
+                    Some(Err(_)) => break,
+                    None => {
+                        // The link went away before it took the request: take
+                        // the snapshot here instead.
+                        let gone = !streaming(shard);
+                        let mut repl = shard.repl.borrow_mut();
+                        if gone && repl.snapshot_request.is_some() {
+                            repl.snapshot_request = None;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        crate::persist::begin_snapshot(shard).await;
+        let repl = shard.repl.borrow();
+        let (cached, offset, db) = (repl.cached, repl.master_offset(), repl.link_db);
+        drop(repl);
+        return cached.then(|| aux(shard, offset, db));
+    }
+    if !shard.logging() {
+        crate::persist::begin_snapshot(shard).await;
+        return None;
+    }
+    // The merged stream has no selected db after a snapshot marker.
+    let offset = barrier(shard, &[]).await?;
+    Some(aux(shard, offset, 0))
+}
+
+/// After the dump file loaded at start-up: takes up the replication history
+/// it records, as Redis 7.0's `loadDataFromDisk` does. A replica continues
+/// as a cached master of that id and offset (its first PSYNC can be
+/// partial); a master keeps the id as `master_replid2`, valid up to the
+/// offset, and goes on from that offset with a backlog, so its replicas can
+/// continue too.
+pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo) {
+    let (Some(id), Some(offset), Some(db)) = (&aux.repl_id, aux.repl_offset, aux.repl_stream_db)
+    else {
+        return;
+    };
+    // Older servers wrote -1 for what they did not know (Redis checks the same).
+    if id.len() != 40 || offset < 0 || db < 0 {
+        return;
+    }
+    let size = shard.shared.config().repl_backlog_size as usize;
+    if shard.shared.config().replicaof.is_some() {
+        let mut repl = shard.repl.borrow_mut();
+        repl.ids = ReplIds::new(id.clone());
+        repl.offset = offset;
+        repl.backlog = Some(Backlog::new(size, offset));
+        repl.cached = true;
+        repl.link_db = db as usize;
+        crate::log!(
+            Notice,
+            "Using the replication history of the dump file ({}:{}): the first synchronization may be partial.",
+            id,
+            offset
+        );
+        return;
+    }
+    {
+        let mut repl = shard.repl.borrow_mut();
+        repl.offset = offset;
+        repl.ids = ReplIds::new(crate::shared::random_hex40());
+        repl.ids.replid2 = id.clone();
+        repl.ids.second_offset = offset + 1;
+        repl.backlog = Some(Backlog::new(size, offset));
+        crate::log!(
+            Notice,
+            "Replication backlog created from the dump file's history: my new replication IDs are '{}' and '{}' (valid up to offset {})",
+            repl.ids.replid,
+            repl.ids.replid2,
+            repl.ids.second_offset
+        );
+    }
+    // Writes from now on are in the backlog, so a continuing replica gets them.
+    let _ = shard
+        .broadcast(|s| {
+            let mut log = s.write_log.borrow_mut();
+            if log.is_none() {
+                *log = Some(Vec::new());
+            }
+        })
+        .await;
 }
 
 /// Bytes of entries a shard serializes per snapshot step. Small, because the

@@ -647,7 +647,11 @@ async fn stream_loop(
         if let Some((group, reply)) = request {
             crate::persist::begin_snapshot(shard).await;
             crate::repl::start_streams(&group);
-            let _ = reply.send(shard.repl.borrow().master_offset());
+            let (offset, db) = {
+                let repl = shard.repl.borrow();
+                (repl.master_offset(), repl.link_db)
+            };
+            let _ = reply.send((offset, db));
         }
         // An AOF rewrite's barrier: the same, and the next round goes to the new incr file.
         let aof_request = shard.repl.borrow_mut().aof_snapshot_request.take();

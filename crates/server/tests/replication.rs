@@ -386,6 +386,107 @@ fn partial_resync_goes_on_in_the_selected_db() {
     assert_eq!(replica.count("Full resync from master"), 1);
 }
 
+fn stat(s: &Server, field: &str) -> i64 {
+    let mut c = s.client();
+    info_field(&mut c, "stats", field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// A saved RDB carries the replication id and offset (Redis's `repl-id`,
+/// `repl-offset`, `repl-stream-db`): a replica restarted from its own dump
+/// continues with a partial resync, in the db its master's stream had
+/// selected, even with writes made while it was down.
+#[test]
+fn replica_restarted_from_its_dump_resyncs_partially() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let dir = common::TempDir::new("replica-restart");
+    let mut replica = replica_of(master.port, &["--dir", dir.path()]);
+    let mut m = master.client();
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut m).unwrap();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut m)
+            .unwrap();
+    }
+    assert_in_sync(&master, &replica);
+    // From several connections: they land on different executors, and a
+    // save must take its history from the replication executor wherever it runs.
+    for _ in 0..4 {
+        let _: () = redis::cmd("SAVE").query(&mut replica.client()).unwrap();
+    }
+    replica.kill9();
+    let _: () = redis::cmd("SET")
+        .arg("while-down")
+        .arg("1")
+        .query(&mut m)
+        .unwrap();
+    let replica = replica_of(master.port, &["--dir", dir.path()]);
+    assert!(wait_for(20, || replica
+        .logged("Successful partial resynchronization with master.")));
+    assert_in_sync(&master, &replica);
+    assert_eq!(stat(&master, "sync_full"), 1);
+    assert_eq!(stat(&master, "sync_partial_ok"), 1);
+    let mut r = replica.client();
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut r).unwrap();
+    let v: Option<String> = redis::cmd("GET").arg("while-down").query(&mut r).unwrap();
+    assert_eq!(v.as_deref(), Some("1"));
+}
+
+/// A master restarted from its own dump keeps the saved id as
+/// `master_replid2` and goes on from the saved offset, so its replica
+/// continues with a partial resync instead of a full one.
+#[test]
+fn master_restarted_from_its_dump_keeps_its_replica_partial() {
+    let port = free_port();
+    let dir = common::TempDir::new("master-restart");
+    let args = [
+        "--threads",
+        "2",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--dir",
+        dir.path(),
+    ];
+    let master = Server::start_on(port, &args);
+    let replica = replica_of(port, &[]);
+    let mut m = master.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut m)
+            .unwrap();
+    }
+    assert_in_sync(&master, &replica);
+    let old_id = info_field(&mut m, "replication", "master_replid").unwrap();
+    for _ in 0..4 {
+        let _: () = redis::cmd("SAVE").query(&mut master.client()).unwrap();
+    }
+    drop(m);
+    drop(master); // killed
+    assert!(wait_for(10, || !link_up(&replica)));
+    let master = Server::start_on(port, &args);
+    let mut m = master.client();
+    assert_eq!(
+        info_field(&mut m, "replication", "master_replid2").as_deref(),
+        Some(old_id.as_str())
+    );
+    assert!(wait_for(20, || replica
+        .logged("Successful partial resynchronization with master.")));
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("restart")
+        .query(&mut m)
+        .unwrap();
+    assert_in_sync(&master, &replica);
+    assert_eq!(stat(&master, "sync_full"), 0);
+    assert_eq!(stat(&master, "sync_partial_ok"), 1);
+    assert_eq!(replica.count("Full resync from master"), 1);
+}
+
 #[test]
 fn master_killed_and_restarted_replica_follows_the_new_history() {
     let port = free_port();

@@ -58,6 +58,7 @@ pub mod generic;
 pub mod geo;
 pub mod hash;
 pub mod hll;
+pub mod intset;
 pub mod lcs;
 pub mod list;
 mod longdouble;

@@ -9,6 +9,7 @@
 
 use crate::db::Lookup;
 use crate::errors::{self, err};
+use crate::intset::IntSet;
 use crate::members::{self, Dict};
 use crate::notify as ev;
 use crate::pack::{self, Pack};
@@ -35,8 +36,8 @@ const PACK_MAX_VALUE: usize = 64;
 /// A set value.
 #[derive(Debug, Clone)]
 pub enum SetValue {
-    /// `intset`: sorted distinct integers (sized exactly, as an intset is).
-    Ints(Box<[i64]>),
+    /// `intset`: sorted distinct integers, 2, 4 or 8 bytes each.
+    Ints(IntSet),
     /// A small set of strings in one [`Pack`], insertion order (reported
     /// as `hashtable`, see [`PACK_MAX_ENTRIES`]).
     Pack(Pack),
@@ -52,7 +53,7 @@ impl PartialEq for SetValue {
 
 impl Default for SetValue {
     fn default() -> SetValue {
-        SetValue::Ints(Box::default())
+        SetValue::Ints(IntSet::default())
     }
 }
 
@@ -116,7 +117,7 @@ impl SetValue {
     /// True if `m` is a member.
     pub fn contains(&self, m: &[u8]) -> bool {
         match self {
-            SetValue::Ints(v) => parse_int(m).is_some_and(|n| v.binary_search(&n).is_ok()),
+            SetValue::Ints(v) => parse_int(m).is_some_and(|n| v.contains(n)),
             SetValue::Pack(p) => find_in(p, m).is_some(),
             SetValue::Hash(d) => d.contains(m),
         }
@@ -127,7 +128,7 @@ impl SetValue {
     fn make_strings(&mut self, adding: &[u8]) {
         if let SetValue::Ints(v) = self {
             if v.len() < PACK_MAX_ENTRIES && adding.len() <= PACK_MAX_VALUE {
-                let texts: Vec<Bytes> = v.iter().map(|&n| int_bytes(n)).collect();
+                let texts: Vec<Bytes> = v.iter().map(int_bytes).collect();
                 *self = SetValue::Pack(Pack::from_items(texts.iter().map(|t| &t[..])));
             } else {
                 self.make_hash();
@@ -139,7 +140,7 @@ impl SetValue {
         match self {
             SetValue::Ints(v) => {
                 let mut d = Dict::with_capacity(v.len() + 1);
-                for &n in v.iter() {
+                for n in v.iter() {
                     d.insert_unique(int_bytes(n), ());
                 }
                 *self = SetValue::Hash(Box::new(d));
@@ -164,15 +165,11 @@ impl SetValue {
         if let SetValue::Ints(v) = self {
             match parse_int(m) {
                 Some(n) => {
-                    let Err(pos) = v.binary_search(&n) else {
+                    if v.contains(n) {
                         return false;
-                    };
+                    }
                     if v.len() < pack::limits().set_intset_entries {
-                        let mut grown = Vec::with_capacity(v.len() + 1);
-                        grown.extend_from_slice(&v[..pos]);
-                        grown.push(n);
-                        grown.extend_from_slice(&v[pos..]);
-                        *v = grown.into_boxed_slice();
+                        v.insert(n);
                         return true;
                     }
                     self.make_hash();
@@ -195,7 +192,7 @@ impl SetValue {
     /// Removes `m`; true if it was there.
     pub fn remove(&mut self, m: &[u8]) -> bool {
         match self {
-            SetValue::Ints(v) => match parse_int(m).map(|n| v.binary_search(&n)) {
+            SetValue::Ints(v) => match parse_int(m).map(|n| v.search(n)) {
                 Some(Ok(i)) => {
                     self.remove_at(i);
                     true
@@ -216,7 +213,7 @@ impl SetValue {
     /// The member at position `i` (ascending for an intset).
     pub fn member_at(&self, i: usize) -> Bytes {
         match self {
-            SetValue::Ints(v) => int_bytes(v[i]),
+            SetValue::Ints(v) => int_bytes(v.get(i)),
             SetValue::Pack(p) => Bytes::copy_from_slice(p.get(p.nth(i).expect("i < len"))),
             SetValue::Hash(d) => d.at(i).0.clone(),
         }
@@ -225,14 +222,7 @@ impl SetValue {
     /// Removes and returns the member at position `i`.
     fn remove_at(&mut self, i: usize) -> Bytes {
         match self {
-            SetValue::Ints(v) => {
-                let n = v[i];
-                let mut shrunk = Vec::with_capacity(v.len() - 1);
-                shrunk.extend_from_slice(&v[..i]);
-                shrunk.extend_from_slice(&v[i + 1..]);
-                *v = shrunk.into_boxed_slice();
-                int_bytes(n)
-            }
+            SetValue::Ints(v) => int_bytes(v.remove_at(i)),
             SetValue::Pack(p) => {
                 let at = p.nth(i).expect("i < len");
                 let m = Bytes::copy_from_slice(p.get(at));
@@ -246,7 +236,7 @@ impl SetValue {
     /// Every member, in Redis's reply order for an intset (ascending).
     pub fn iter(&self) -> Box<dyn Iterator<Item = Bytes> + '_> {
         match self {
-            SetValue::Ints(v) => Box::new(v.iter().map(|&n| int_bytes(n))),
+            SetValue::Ints(v) => Box::new(v.iter().map(int_bytes)),
             SetValue::Pack(p) => Box::new(p.iter().map(Bytes::copy_from_slice)),
             SetValue::Hash(d) => Box::new(d.iter().map(|(m, _)| m.clone())),
         }

@@ -75,7 +75,7 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
         Value::Set(s) => {
             let header = block(size_of::<crate::set::SetValue>());
             match &**s {
-                crate::set::SetValue::Ints(v) => header + block(v.len() * 8),
+                crate::set::SetValue::Ints(v) => header + block(v.heap_bytes()),
                 crate::set::SetValue::Pack(p) => header + block(p.heap_bytes()),
                 crate::set::SetValue::Hash(d) => {
                     header

@@ -133,17 +133,32 @@ fn put_varint(out: &mut [u8], mut n: usize) -> usize {
     i + 1
 }
 
-fn get_varint(b: &[u8]) -> (usize, usize) {
-    let (mut n, mut shift, mut i) = (0usize, 0, 0);
+/// Appends `n` as a varint (7 bits a byte, low first); also the stream
+/// log's header encoding.
+pub(crate) fn push_varint(out: &mut Vec<u8>, n: u64) {
+    let mut tmp = [0u8; 10];
+    let l = put_varint(&mut tmp, n as usize);
+    out.extend_from_slice(&tmp[..l]);
+}
+
+/// Reads a varint at `*at`, moving `at` past it.
+pub(crate) fn read_varint(b: &[u8], at: &mut usize) -> u64 {
+    let (mut n, mut shift) = (0u64, 0);
     loop {
-        let byte = b[i];
-        n |= ((byte & 0x7f) as usize) << shift;
-        i += 1;
+        let byte = b[*at];
+        *at += 1;
+        n |= ((byte & 0x7f) as u64) << shift;
         if byte & 0x80 == 0 {
-            return (n, i);
+            return n;
         }
         shift += 7;
     }
+}
+
+fn get_varint(b: &[u8]) -> (usize, usize) {
+    let mut at = 0;
+    let n = read_varint(b, &mut at);
+    (n as usize, at)
 }
 
 /// The back length: a varint stored last byte first, so a reader that

@@ -21,7 +21,7 @@
 //!
 //! Depends on [`crate::pack`] and the RDB crate's [`StreamId`].
 
-use crate::pack::{self, Pack};
+use crate::pack::{self, push_varint as put_varint, read_varint as get_varint, Pack};
 use crate::stream::Fields;
 use shardis_rdb::StreamId;
 use std::collections::BTreeMap;
@@ -46,27 +46,6 @@ pub struct Node {
 /// bytes plus the new fields' lengths with `stream-node-max-bytes`).
 fn entry_bytes(fields: &Fields) -> usize {
     fields.iter().map(|f| f.len() + 2).sum::<usize>() + 8
-}
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn get_varint(b: &[u8], at: &mut usize) -> u64 {
-    let (mut n, mut shift) = (0u64, 0);
-    loop {
-        let byte = b[*at];
-        *at += 1;
-        n |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            return n;
-        }
-        shift += 7;
-    }
 }
 
 /// Decoded position of one entry inside a node.

@@ -312,16 +312,24 @@ impl ZSetValue {
     }
 
     /// Up to `limit` items after skipping `offset`, walking up (or down
-    /// when `rev`) from the first item where `start` holds while `keep`
-    /// holds: the pack form of every range walk.
+    /// when `rev`) from the first item inside the range's `min` end (its
+    /// `max` end when `rev`) while the other end holds: the pack form of
+    /// every range walk. Like Redis, only the end the walk moves towards is
+    /// checked after the start.
     fn pack_walk(
         p: &Pack,
         rev: bool,
         offset: usize,
         limit: usize,
-        start: impl Fn(&[u8], f64) -> bool,
-        keep: impl Fn(&[u8], f64) -> bool,
+        in_min: impl Fn(&[u8], f64) -> bool,
+        in_max: impl Fn(&[u8], f64) -> bool,
     ) -> Vec<(Bytes, f64)> {
+        type Bound<'a> = &'a dyn Fn(&[u8], f64) -> bool;
+        let (start, keep): (Bound, Bound) = if rev {
+            (&in_max, &in_min)
+        } else {
+            (&in_min, &in_max)
+        };
         let it: Box<dyn Iterator<Item = (&[u8], f64)>> = if rev {
             Box::new(pairs_rev(p))
         } else {
@@ -392,14 +400,6 @@ impl ZSetValue {
     ) -> Vec<(Bytes, f64)> {
         // Like Redis, check only the end the walk moves towards.
         match &self.0 {
-            Repr::Pack(p) if rev => ZSetValue::pack_walk(
-                p,
-                rev,
-                offset,
-                limit,
-                |_, s| r.lte_max(s),
-                |_, s| r.gte_min(s),
-            ),
             Repr::Pack(p) => ZSetValue::pack_walk(
                 p,
                 rev,
@@ -429,14 +429,6 @@ impl ZSetValue {
 
     fn by_lex(&self, r: &LexRange, offset: usize, limit: usize, rev: bool) -> Vec<(Bytes, f64)> {
         match &self.0 {
-            Repr::Pack(p) if rev => ZSetValue::pack_walk(
-                p,
-                rev,
-                offset,
-                limit,
-                |m, _| r.lte_max(m),
-                |m, _| r.gte_min(m),
-            ),
             Repr::Pack(p) => ZSetValue::pack_walk(
                 p,
                 rev,

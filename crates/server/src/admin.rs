@@ -336,13 +336,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
 
 async fn master_link_up(conn: &Conn) -> bool {
     conn.shard
-        .call(0, |s0| {
-            s0.repl
-                .borrow()
-                .master
-                .as_ref()
-                .is_some_and(|m| m.phase.is_up())
-        })
+        .call(0, |s0| s0.repl.borrow().link_up())
         .await
         .unwrap_or(false)
 }

@@ -187,14 +187,7 @@ async fn run(
         crate::replica::replicaof(s.clone(), host.clone(), port, Some("failover".into())).await;
         // Writes are refused as READONLY from here; unpause once the link is up.
         let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until
-            && !s
-                .repl
-                .borrow()
-                .master
-                .as_ref()
-                .is_some_and(|m| m.phase.is_up())
-        {
+        while Instant::now() < until && !s.repl.borrow().link_up() {
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }
         s.repl.borrow_mut().failover_state = "no-failover";

@@ -291,6 +291,11 @@ impl ReplState {
         }
     }
 
+    /// As a replica: true while the master link streams (past the sync).
+    pub fn link_up(&self) -> bool {
+        self.master.as_ref().is_some_and(|m| m.phase.is_up())
+    }
+
     /// `master_repl_offset`.
     pub fn master_offset(&self) -> i64 {
         self.backlog
@@ -1106,13 +1111,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     // The link applies commands in rounds, so the snapshot is taken by the link
     // between two rounds, where data and offset agree.
     if shard.repl.borrow().master.is_some() {
-        let streaming = shard
-            .repl
-            .borrow()
-            .master
-            .as_ref()
-            .is_some_and(|m| m.phase.is_up());
-        if streaming {
+        if shard.repl.borrow().link_up() {
             let (tx, rx) = glommio::channels::oneshot::oneshot();
             shard.repl.borrow_mut().snapshot_request = Some((group.to_vec(), tx));
             return rx.await.ok().map(|(offset, _)| offset);
@@ -1213,15 +1212,7 @@ async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
         repl_offset: offset,
     };
     if shard.repl.borrow().master.is_some() {
-        let streaming = |shard: &Rc<Shard>| {
-            shard
-                .repl
-                .borrow()
-                .master
-                .as_ref()
-                .is_some_and(|m| m.phase.is_up())
-        };
-        if streaming(shard) {
+        if shard.repl.borrow().link_up() {
             // Taken by the link between two rounds, where data and offset agree.
             let (tx, rx) = glommio::channels::oneshot::oneshot();
             shard.repl.borrow_mut().snapshot_request = Some((Vec::new(), tx));
@@ -1237,7 +1228,7 @@ async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
                     None => {
                         // The link went away before it took the request: take
                         // the snapshot here instead.
-                        let gone = !streaming(shard);
+                        let gone = !shard.repl.borrow().link_up();
                         let mut repl = shard.repl.borrow_mut();
                         if gone && repl.snapshot_request.is_some() {
                             repl.snapshot_request = None;

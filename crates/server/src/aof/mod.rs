@@ -1351,13 +1351,7 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
     if open {
         // A replica: its link applies the master's stream in rounds and
         // takes the snapshot between two of them.
-        let streaming = shard
-            .repl
-            .borrow()
-            .master
-            .as_ref()
-            .is_some_and(|m| m.phase.is_up());
-        if streaming {
+        if shard.repl.borrow().link_up() {
             let (tx, rx) = glommio::channels::oneshot::oneshot();
             shard.repl.borrow_mut().aof_snapshot_request = Some(tx);
             rx.await.map_err(|_| "the master link ended")?;

@@ -70,8 +70,8 @@ fn a_multi_part_aof_is_written_and_loaded_after_kill_9() {
         let s = start(&dir, &["--appendfsync", policy]);
         let mut c = s.client();
         assert_eq!(digest(&mut c), before, "{policy}");
-        assert!(s.logged("DB loaded from append only file"));
-        assert!(s.logged("Opening AOF incr file appendonly.aof.1.incr.aof on server start"));
+        assert!(s.wait_logged("DB loaded from append only file"));
+        assert!(s.wait_logged("Opening AOF incr file appendonly.aof.1.incr.aof on server start"));
         let ttl: i64 = c.ttl("ttl").unwrap();
         assert!(ttl > 900, "{ttl}");
     }
@@ -171,13 +171,13 @@ fn a_torn_last_command_is_truncated_or_refused_per_aof_load_truncated() {
         "{out}"
     );
     let s = start(&dir, &[]);
-    assert!(
-        s.logged("!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!")
-    );
-    assert!(s.logged(&format!(
+    assert!(s.wait_logged(
+        "!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!"
+    ));
+    assert!(s.wait_logged(&format!(
         "!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {good_len} !!!"
     )));
-    assert!(s.logged(
+    assert!(s.wait_logged(
         "AOF appendonly.aof.1.incr.aof loaded anyway because aof-load-truncated is enabled"
     ));
     let mut c = s.client();
@@ -194,9 +194,9 @@ fn an_unfinished_multi_at_the_end_is_reverted() {
         b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$4\r\nlost\r\n$1\r\n1\r\n",
     );
     let s = start(&dir, &[]);
-    assert!(
-        s.logged("Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof")
-    );
+    assert!(s.wait_logged(
+        "Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof"
+    ));
     let mut c = s.client();
     assert_eq!(digest(&mut c), before);
 }
@@ -210,7 +210,7 @@ fn a_pre_7_single_file_aof_is_migrated_and_loaded() {
     )
     .unwrap();
     let s = start(&dir, &[]);
-    assert!(s.logged(
+    assert!(s.wait_logged(
         "Successfully migrated an old-style AOF file (appendonly.aof) into the AOF directory (appendonlydir)."
     ));
     let mut c = s.client();
@@ -235,7 +235,7 @@ fn with_appendonly_the_dump_file_is_not_loaded() {
     let mut c = s.client();
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 0);
-    assert!(s.logged("Creating AOF base file appendonly.aof.1.base.rdb on server start"));
+    assert!(s.wait_logged("Creating AOF base file appendonly.aof.1.base.rdb on server start"));
 }
 
 fn rewrite_done(c: &mut redis::Connection, rewrites: u64) -> bool {
@@ -349,7 +349,7 @@ fn a_failed_rewrite_leaves_the_old_files_usable() {
         info_field(&mut c, "persistence", "aof_last_bgrewrite_status").as_deref(),
         Some("err")
     );
-    assert!(s.logged("Background AOF rewrite terminated with error"));
+    assert!(s.wait_logged("Background AOF rewrite terminated with error"));
     let _: () = c.set("after", "failure").unwrap();
     kill9_and_restart(s, &dir);
 }
@@ -685,7 +685,7 @@ fn without_the_rdb_preamble_a_rewrite_under_writes_writes_commands_and_survives_
     s.kill9();
     // Loading does not depend on the setting: the file says what it is.
     let s = start(&dir, &[]);
-    assert!(s.logged("DB loaded from base file appendonly.aof.2.base.aof"));
+    assert!(s.wait_logged("DB loaded from base file appendonly.aof.2.base.aof"));
     let mut c = s.client();
     assert_eq!(state(&mut c), before);
 }
@@ -768,8 +768,8 @@ fn a_command_form_base_written_by_redis_loads() {
         std::fs::copy(f.path(), dir.aof_dir().join(f.file_name())).unwrap();
     }
     let s = start(&dir, &[]);
-    assert!(s.logged("DB loaded from base file appendonly.aof.2.base.aof"));
-    assert!(s.logged("DB loaded from incr file appendonly.aof.2.incr.aof"));
+    assert!(s.wait_logged("DB loaded from base file appendonly.aof.2.base.aof"));
+    assert!(s.wait_logged("DB loaded from incr file appendonly.aof.2.incr.aof"));
     let mut c = s.client();
     // redis-server's DEBUG DIGEST before its shutdown.
     assert_eq!(digest(&mut c), "8a4397784890f8fb933800ba064c5eb97b3af8eb");

@@ -121,7 +121,7 @@ fn never_reading_subscriber_is_disconnected_at_the_output_limit() {
         }
     }
     assert!(gone, "the subscriber was never disconnected");
-    assert!(s.logged("scheduled to be closed ASAP for overcoming of output buffer limits."));
+    assert!(s.wait_logged("scheduled to be closed ASAP for overcoming of output buffer limits."));
     // The server is healthy and memory came back.
     let mut p = s.raw();
     assert!(ping(&mut p));

@@ -433,7 +433,7 @@ fn module_answers_as_redis_without_modules() {
             "ResponseError: Error loading the extension. Please check the server logs."
         ));
     }
-    assert!(server.logged("Module /x.so failed to load: shardis does not load Redis modules"));
+    assert!(server.wait_logged("Module /x.so failed to load: shardis does not load Redis modules"));
     assert!(err(&mut c, &["MODULE", "UNLOAD", "x"])
         .ends_with("ResponseError: Error unloading module: no such module with that name"));
 }
@@ -494,5 +494,5 @@ fn debug_object_listpack_quicklist() {
         .query(&mut c)
         .unwrap();
     assert_eq!(status, "Quicklist structure printed on stdout");
-    assert!(server.logged("{Quicklist of key l: list}"));
+    assert!(server.wait_logged("{Quicklist of key l: list}"));
 }

@@ -222,7 +222,7 @@ fn shutdown_saves_with_save_points_and_nosave_does_not() {
         dir.dump().exists(),
         "SHUTDOWN with save points wrote no dump"
     );
-    assert!(srv.logged("DB saved on disk"));
+    assert!(srv.wait_logged("DB saved on disk"));
     let srv = start(&dir, &[]);
     assert_eq!(digest(&mut srv.client()), before);
     drop(srv);
@@ -338,7 +338,7 @@ fn shutdown_nosave_during_bgsave_removes_the_temp_file() {
     }
     shutdown(&mut con, &["NOSAVE"]);
     assert!(exits_within(&mut srv, 20).is_some(), "still running");
-    assert!(srv.logged("There is a child saving an .rdb. Killing it!"));
+    assert!(srv.wait_logged("There is a child saving an .rdb. Killing it!"));
     assert_eq!(
         leftover_temp_files(Path::new(dir.path())),
         Vec::<PathBuf>::new()

@@ -665,7 +665,9 @@ fn backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
         wait_for(20, || field(&mut m, "repl_backlog_active") == "0"),
         "backlog still active without replicas"
     );
-    assert!(master.logged("Replication backlog freed after 1 seconds without connected replicas."));
+    assert!(
+        master.wait_logged("Replication backlog freed after 1 seconds without connected replicas.")
+    );
     assert_ne!(field(&mut m, "master_replid"), first_id);
     assert_eq!(
         field(&mut m, "master_replid2"),

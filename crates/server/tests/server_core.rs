@@ -314,7 +314,7 @@ fn sigterm_and_shutdown_end_the_process_cleanly() {
     let exited = wait_for(10, || matches!(srv.child.try_wait(), Ok(Some(_))));
     assert!(exited);
     assert!(srv.child.wait().unwrap().success());
-    assert!(srv.logged("Received SIGTERM scheduling shutdown..."));
+    assert!(srv.wait_logged("Received SIGTERM scheduling shutdown..."));
 
     let mut srv = Server::start(&[]);
     let mut raw = srv.raw();

@@ -114,6 +114,12 @@ impl Server {
     pub fn logged(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
     }
+
+    /// Whether a line containing `needle` is logged within 10 s. The log is
+    /// read by a thread, so a line written before a reply may be seen after it.
+    pub fn wait_logged(&self, needle: &str) -> bool {
+        wait_for(10, || self.logged(needle))
+    }
 }
 
 impl Drop for Server {

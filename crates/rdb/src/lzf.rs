@@ -19,15 +19,65 @@ fn idx(h: u32) -> usize {
     ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
 }
 
+/// The compressor's hash table, kept per thread: clearing 256 KiB for every
+/// string (a snapshot compresses each value over 20 bytes) cost more than the
+/// compression. Each call bumps `generation`, and a slot written by an
+/// earlier call reads as empty, exactly as liblzf's cleared table would.
+struct HashTable {
+    /// (generation << 32) | offset into the input.
+    slots: Box<[u64]>,
+    generation: u32,
+}
+
+impl HashTable {
+    /// Starts a call: every slot reads as empty.
+    fn reset(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.slots.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    #[inline]
+    fn get(&self, slot: usize) -> usize {
+        let v = self.slots[slot];
+        if (v >> 32) as u32 == self.generation {
+            v as u32 as usize
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, slot: usize, ip: usize) {
+        self.slots[slot] = (u64::from(self.generation) << 32) | ip as u64;
+    }
+}
+
+thread_local! {
+    static HTAB: std::cell::RefCell<HashTable> = std::cell::RefCell::new(HashTable {
+        slots: vec![0; HSIZE].into_boxed_slice(),
+        generation: 0,
+    });
+}
+
 /// Compresses `input` into at most `out_len` bytes; `None` when it does not fit
 /// (liblzf returns 0 there, and Redis then stores the string uncompressed).
 pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let in_len = input.len();
-    if in_len == 0 || out_len == 0 {
+    if input.is_empty() || out_len == 0 {
         return None;
     }
+    HTAB.with(|t| {
+        let mut htab = t.borrow_mut();
+        htab.reset();
+        compress_with(&mut htab, input, out_len)
+    })
+}
+
+fn compress_with(htab: &mut HashTable, input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    let in_len = input.len();
     // Offsets into `input`; 0 means "no candidate", as `ref > in_data` fails for it.
-    let mut htab = vec![0u32; HSIZE];
     // Slack of 4 so the run-start byte reserved past the end never indexes out.
     let mut out = vec![0u8; out_len + 4];
     let out_end = out_len;
@@ -44,8 +94,8 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     while in_len >= 2 && ip < in_len - 2 {
         hval = (hval << 8) | byte(ip + 2);
         let slot = idx(hval);
-        let r = htab[slot] as usize;
-        htab[slot] = ip as u32;
+        let r = htab.get(slot);
+        htab.set(slot, ip);
         let off = ip.wrapping_sub(r).wrapping_sub(1);
         if r > 0
             && r < ip
@@ -102,10 +152,10 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             ip -= 2;
             hval = (byte(ip) << 8) | byte(ip + 1);
             hval = (hval << 8) | byte(ip + 2);
-            htab[idx(hval)] = ip as u32;
+            htab.set(idx(hval), ip);
             ip += 1;
             hval = (hval << 8) | byte(ip + 2);
-            htab[idx(hval)] = ip as u32;
+            htab.set(idx(hval), ip);
             ip += 1;
         } else {
             if op >= out_end {
@@ -215,6 +265,22 @@ mod tests {
         let c = compress(&data, data.len() - 4).expect("compressible");
         assert!(c.len() < data.len() / 10);
         assert_eq!(decompress(&c, data.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn earlier_calls_leave_nothing_behind() {
+        // A fresh (cleared) table, as liblzf has, for every call: what an
+        // earlier input left in the reused table must not change the bytes.
+        let a = b"0123456789abcdef0123456789abcdef-tail".repeat(3);
+        let b = b"xyz0123456789abcdef0123456789abcdef-other".repeat(2);
+        let first = compress(&b, b.len() - 4);
+        let _ = compress(&a, a.len() - 4);
+        assert_eq!(compress(&b, b.len() - 4), first);
+        let mut fresh = HashTable {
+            slots: vec![0; HSIZE].into_boxed_slice(),
+            generation: 1,
+        };
+        assert_eq!(compress_with(&mut fresh, &b, b.len() - 4), first);
     }
 
     #[test]

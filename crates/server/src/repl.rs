@@ -1360,23 +1360,110 @@ where
     for code in crate::script::functions::library_codes() {
         w.function(&mut out, &code);
     }
-    let mut db: Option<usize> = None;
-    let walked = walk_snapshot(shard, ready, |entries| {
-        for e in entries {
-            if db != Some(e.db) {
-                w.select_db(&mut out, e.db, 0, 0);
-                db = Some(e.db);
-            }
-            w.entry(&mut out, &e.key, &e.value, e.expire_at_ms);
-        }
-        out.len() < 64 * 1024 || sink(out.split().freeze())
-    })
-    .await;
-    if !walked {
+    if !sink(out.split().freeze()) {
+        abort_snapshots(shard).await;
+        return false;
+    }
+    if !forward_encoded_snapshot(shard, compression, &mut w, &mut sink, ready).await {
         return false;
     }
     w.finish(&mut out);
     sink(out.split().freeze())
+}
+
+/// RDB bytes a shard encodes per snapshot step, on its own executor. A step
+/// holds that executor's connections for a few hundred microseconds.
+const SNAPSHOT_STEP: usize = 64 * 1024;
+
+/// Encodes the next step of this shard's running snapshot as RDB: a
+/// `SELECTDB` before each run of one db's keys, then the entries. No checksum:
+/// the side that assembles the file counts it ([`RdbWriter::account`]).
+/// `None` once the shard has produced everything.
+fn encode_snapshot_step(sh: &Shard, compression: bool) -> Option<Bytes> {
+    let entries = sh.keyspace.borrow_mut().snapshot_next(SNAPSHOT_STEP)?;
+    let mut w = RdbWriter::new(WriterOptions {
+        compression,
+        checksum: false,
+    });
+    let mut out = BytesMut::with_capacity(SNAPSHOT_STEP + SNAPSHOT_STEP / 2);
+    let mut db = None;
+    for e in &entries {
+        if db != Some(e.db) {
+            w.select_db(&mut out, e.db, 0, 0);
+            db = Some(e.db);
+        }
+        w.entry(&mut out, &e.key, &e.value, e.expire_at_ms);
+    }
+    Some(out.freeze())
+}
+
+/// Every shard encodes its part of the running snapshot on its own core, all
+/// at once; this executor only counts the checksum and hands each finished
+/// piece to `sink`, in whatever order the pieces arrive (each starts with its
+/// own `SELECTDB`). One piece per shard is in flight, plus a few queued, so
+/// memory stays bounded; `ready()` holds the pieces back while the consumers
+/// are behind. Returns false (with every snapshot dropped) when `sink` does.
+async fn forward_encoded_snapshot<F, R>(
+    shard: &Rc<Shard>,
+    compression: bool,
+    w: &mut RdbWriter,
+    sink: &mut F,
+    mut ready: R,
+) -> bool
+where
+    F: FnMut(Bytes) -> bool,
+    R: FnMut() -> bool,
+{
+    let n = shard.shards();
+    let (tx, rx) = glommio::channels::local_channel::new_bounded::<Bytes>(2 * n);
+    let tx = Rc::new(tx);
+    let producers: Vec<_> = (0..n)
+        .map(|s| {
+            let (sh, tx) = (shard.clone(), tx.clone());
+            glommio::spawn_local(async move {
+                loop {
+                    let step = sh
+                        .call(s, move |x| encode_snapshot_step(x, compression))
+                        .await;
+                    let Ok(Some(piece)) = step else { break };
+                    if tx.send(piece).await.is_err() {
+                        break;
+                    }
+                    if s == sh.id {
+                        // This executor's own part runs inline: leave the
+                        // task queue so its sockets are polled (see
+                        // `walk_snapshot`).
+                        glommio::timer::sleep(Duration::from_micros(20)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // The channel closes when the last producer is done.
+    drop(tx);
+    let mut ok = true;
+    loop {
+        while !ready() {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        let Some(piece) = rx.recv().await else { break };
+        w.account(&piece);
+        if !sink(piece) {
+            ok = false;
+            break;
+        }
+    }
+    // Closing the channel stops every producer at its next piece; they must be
+    // gone before the snapshots are dropped (a late step would otherwise take
+    // from the next snapshot).
+    drop(rx);
+    for p in producers {
+        p.await;
+    }
+    if !ok {
+        abort_snapshots(shard).await;
+    }
+    ok
 }
 
 /// Hands the running snapshot's entries to `each`, shard by shard, in chunks

@@ -21,7 +21,7 @@ pub mod psync;
 
 pub use backlog::Backlog;
 pub use link::LinkPhase;
-pub use merge::{LogEntry, Merger, TxId};
+pub use merge::{log_effect, LogEntry, Merger, TxId};
 pub use psync::{decide, PsyncDecision, ReplIds};
 
 pub use shardis_base::encode_command;

@@ -31,8 +31,17 @@ pub type TxId = u64;
 /// One entry of a shard's write log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LogEntry {
-    /// A command to propagate as it is.
-    Effect(Effect),
+    /// Commands to propagate as they are, all in `db`, already in RESP: a
+    /// shard encodes its own writes on its own core (see [`log_effect`]), so
+    /// the merging executor only copies bytes.
+    Commands {
+        /// The db the commands run in.
+        db: usize,
+        /// The commands, RESP-encoded back to back.
+        resp: BytesMut,
+        /// How many commands `resp` holds.
+        count: u64,
+    },
     /// The shard took `tx`'s locks; `parts` shards are involved in all.
     Acquire {
         /// Transaction.
@@ -97,6 +106,36 @@ impl Drained {
     }
 }
 
+impl LogEntry {
+    /// The log entries this stands for: every command counts, and so does
+    /// each marker.
+    fn weight(&self) -> usize {
+        match self {
+            LogEntry::Commands { count, .. } => *count as usize,
+            _ => 1,
+        }
+    }
+}
+
+/// Appends `e` to a shard's write log: to the last entry when that holds
+/// commands of the same db, else as a new entry.
+pub fn log_effect(log: &mut Vec<LogEntry>, e: &Effect) {
+    if let Some(LogEntry::Commands { db, resp, count }) = log.last_mut() {
+        if *db == e.db {
+            encode_command(&e.args, resp);
+            *count += 1;
+            return;
+        }
+    }
+    let mut resp = BytesMut::with_capacity(1024);
+    encode_command(&e.args, &mut resp);
+    log.push(LogEntry::Commands {
+        db: e.db,
+        resp,
+        count: 1,
+    });
+}
+
 /// Merges shard logs into one RESP stream.
 #[derive(Debug)]
 pub struct Merger {
@@ -152,23 +191,27 @@ impl Merger {
         self.raw.push(start..self.out.len());
     }
 
-    /// Entries of shard `shard`'s log collected but not emitted yet (held
-    /// back behind a transaction's `Release`).
+    /// Commands and markers of shard `shard`'s log collected but not emitted
+    /// yet (held back behind a transaction's `Release`).
     pub fn queued_on(&self, shard: usize) -> usize {
-        self.queues[shard].len()
+        self.queues[shard].iter().map(LogEntry::weight).sum()
     }
 
-    /// Entries waiting in the logs.
+    /// Commands and markers waiting in the logs.
     pub fn queued(&self) -> usize {
-        self.queues.iter().map(|q| q.len()).sum()
+        (0..self.queues.len()).map(|s| self.queued_on(s)).sum()
+    }
+
+    fn select(&mut self, db: usize) {
+        if self.db != Some(db) {
+            let db_text = db.to_string();
+            encode_command(&[b"SELECT".as_slice(), db_text.as_bytes()], &mut self.out);
+            self.db = Some(db);
+        }
     }
 
     fn emit(&mut self, e: &Effect) {
-        if self.db != Some(e.db) {
-            let db = e.db.to_string();
-            encode_command(&[b"SELECT".as_slice(), db.as_bytes()], &mut self.out);
-            self.db = Some(e.db);
-        }
+        self.select(e.db);
         encode_command(&e.args, &mut self.out);
     }
 
@@ -179,9 +222,12 @@ impl Merger {
             for s in 0..self.queues.len() {
                 while let Some(front) = self.queues[s].front() {
                     match front {
-                        LogEntry::Effect(_) => {
-                            if let Some(LogEntry::Effect(e)) = self.queues[s].pop_front() {
-                                self.emit(&e);
+                        LogEntry::Commands { .. } => {
+                            if let Some(LogEntry::Commands { db, resp, .. }) =
+                                self.queues[s].pop_front()
+                            {
+                                self.select(db);
+                                self.out.extend_from_slice(&resp);
                             }
                         }
                         LogEntry::Acquire { tx, parts } => {
@@ -257,13 +303,40 @@ mod tests {
     use super::*;
 
     fn eff(db: usize, args: &[&str]) -> LogEntry {
-        LogEntry::Effect(Effect {
+        let mut log = Vec::new();
+        log_effect(
+            &mut log,
+            &Effect {
+                db,
+                args: args
+                    .iter()
+                    .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                    .collect(),
+            },
+        );
+        log.pop().unwrap()
+    }
+
+    #[test]
+    fn a_shards_commands_in_one_db_share_one_entry() {
+        let e = |db: usize, w: &str| Effect {
             db,
-            args: args
-                .iter()
-                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-                .collect(),
-        })
+            args: vec![Bytes::copy_from_slice(w.as_bytes())],
+        };
+        let mut log = Vec::new();
+        for x in [e(0, "A"), e(0, "B"), e(1, "C"), e(0, "D")] {
+            log_effect(&mut log, &x);
+        }
+        assert_eq!(log.len(), 3);
+        let mut m = Merger::new(1);
+        m.push(0, log);
+        assert_eq!(m.queued_on(0), 4);
+        let d = m.drain();
+        assert_eq!(m.queued(), 0);
+        assert_eq!(
+            text(&d.bytes),
+            "*2 $6 SELECT $1 0 *1 $1 A *1 $1 B *2 $6 SELECT $1 1 *1 $1 C *2 $6 SELECT $1 0 *1 $1 D "
+        );
     }
 
     fn text(b: &Bytes) -> String {

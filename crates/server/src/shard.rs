@@ -369,12 +369,13 @@ impl Shard {
             return;
         }
         if let Some(log) = self.write_log.borrow_mut().as_mut() {
-            let before = log.len();
-            log.extend(effects.map(LogEntry::Effect));
-            if log.len() > before {
-                self.counters()
-                    .logged
-                    .fetch_add((log.len() - before) as u64, Ordering::Release);
+            let mut n = 0;
+            for e in effects {
+                shardis_replication::log_effect(log, &e);
+                n += 1;
+            }
+            if n > 0 {
+                self.counters().logged.fetch_add(n, Ordering::Release);
                 crate::repl::nudge(self);
             }
         }

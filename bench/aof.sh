@@ -3,16 +3,19 @@
 # appendfsync everysec and always, and redis-server with everysec and always,
 # alternating in one run. Prints requests/s and the ratios issue 18 names.
 #
-# Usage: bench/aof.sh [-n REQUESTS] [-P PIPELINE] [--threads N]
+# Usage: bench/aof.sh [-n REQUESTS] [-P PIPELINE] [--threads N] [--rounds N]
+#   --rounds N  repeat the five runs N times, in reversed order every other
+#               round, and report each configuration's median (default 1)
 # Environment: SHARDIS_BIN (default <repo>/target/release/shardis-server), REDIS_BIN.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-n=300000 pipe=16 threads=""
+n=300000 pipe=16 threads="" rounds=1
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) n=$2; shift ;;
         -P) pipe=$2; shift ;;
         --threads) threads=$2; shift ;;
+        --rounds) rounds=$2; shift ;;
         *) echo "aof.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
@@ -40,15 +43,35 @@ run() {
 
 t=()
 [ -n "$threads" ] && t=(--threads "$threads")
+names=(shardis-off redis-everysec shardis-everysec redis-always shardis-always)
+declare -A args=(
+    [shardis-off]="--appendonly no"
+    [shardis-everysec]="--appendonly yes --appendfsync everysec"
+    [shardis-always]="--appendonly yes --appendfsync always"
+    [redis-everysec]="--appendonly yes --appendfsync everysec"
+    [redis-always]="--appendonly yes --appendfsync always"
+)
+declare -A all
+for round in $(seq "$rounds"); do
+    order=("${names[@]}")
+    if [ $((round % 2)) -eq 0 ]; then
+        order=(); for ((i = ${#names[@]} - 1; i >= 0; i--)); do order+=("${names[$i]}"); done
+    fi
+    for name in "${order[@]}"; do
+        # shellcheck disable=SC2086
+        case $name in
+            shardis-*) v=$(run "$name" "$shardis" "${t[@]}" ${args[$name]}) ;;
+            redis-*) v=$(run "$name" "$redis" ${args[$name]}) ;;
+        esac
+        all[$name]="${all[$name]:-} $v"
+    done
+done
 declare -A r
-for name in shardis-off shardis-everysec shardis-always redis-everysec redis-always; do r[$name]=0; done
-r[shardis-off]=$(run shardis-off "$shardis" "${t[@]}" --appendonly no)
-r[redis-everysec]=$(run redis-everysec "$redis" --appendonly yes --appendfsync everysec)
-r[shardis-everysec]=$(run shardis-everysec "$shardis" "${t[@]}" --appendonly yes --appendfsync everysec)
-r[redis-always]=$(run redis-always "$redis" --appendonly yes --appendfsync always)
-r[shardis-always]=$(run shardis-always "$shardis" "${t[@]}" --appendonly yes --appendfsync always)
+for name in "${names[@]}"; do
+    r[$name]=$(printf '%s\n' ${all[$name]} | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+done
 
-echo "## AOF: redis-benchmark -t set -c 50 -n $n -P $pipe -r 100000 ($(date -u '+%Y-%m-%d %H:%M UTC'), shardis ${t[*]:-default threads})"
+echo "## AOF: redis-benchmark -t set -c 50 -n $n -P $pipe -r 100000, median of $rounds round(s) ($(date -u '+%Y-%m-%d %H:%M UTC'), shardis ${t[*]:-default threads})"
 echo
 echo "| server | requests/s |"
 echo "|---|---:|"

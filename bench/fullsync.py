@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Full sync and BGSAVE under writes, shardis-server against redis-server 7.0 in one run.
+
+The rows of issue 14's table, for each server (same binary for master and
+replicas; persistence off; diskless sync with no delay):
+
+  sync1     a replica's REPLICAOF until its INFO shows the link up with no
+            sync in progress, while redis-benchmark SET -P 16 -c 50 (100-byte
+            values, random keys) runs flat out against the master
+  sync2     the same for a second replica asked 0.2 s after the first
+  writes    the master's write stream in MB/s over 3 s once both are online
+            (master_repl_offset growth: what the replicas are fed)
+  bgsave    a BGSAVE under the same load: its duration, and the peak of the
+            master's RSS plus its fork child's private dirty pages (Redis's
+            copy-on-write cost; shardis has no child) against the RSS just
+            before
+
+The dataset is DEBUG POPULATE --keys keys of 100 bytes. Rounds alternate the
+order of the servers; each figure is the median over the rounds.
+
+Usage: bench/fullsync.py [--keys N] [--rounds R] [--threads T]
+Environment: SHARDIS_BIN (default <repo>/target/release/shardis-server),
+REDIS_BIN (default redis-server); redis-cli and redis-benchmark from PATH.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args],
+                          capture_output=True, text=True).stdout
+
+
+def info(port, *sections):
+    out = "".join(cli(port, "info", s) for s in sections)
+    return dict(l.split(":", 1) for l in out.replace("\r", "").split("\n") if ":" in l)
+
+
+def rollup(pid, field):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Servers:
+    """Three servers of one kind on ports base..base+2, killed on exit."""
+
+    def __init__(self, cmd, base, count, extra):
+        self.dir = tempfile.mkdtemp(prefix="fullsync.")
+        self.procs = []
+        self.ports = [base + i for i in range(count)]
+        for i, port in enumerate(self.ports):
+            d = os.path.join(self.dir, str(i))
+            os.makedirs(d)
+            self.procs.append(subprocess.Popen(
+                cmd + ["--port", str(port), "--dir", d, "--save", "", "--appendonly", "no",
+                       "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+                       "--enable-debug-command", "yes", "--logfile", os.path.join(d, "log")]
+                + extra,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 10
+        for port in self.ports:
+            while cli(port, "ping").strip() != "PONG":
+                if time.time() > deadline:
+                    sys.exit(f"fullsync: server on port {port} did not start (logs in {self.dir})")
+                time.sleep(0.05)
+
+    def close(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def load(port, keys):
+    return subprocess.Popen(
+        ["redis-benchmark", "-p", str(port), "-t", "set", "-P", "16", "-c", "50", "-d", "100",
+         "-r", str(keys), "-n", "1000000000", "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    p.wait()
+
+
+def full_sync(cmd, base, keys, extra):
+    s = Servers(cmd, base, 3, extra)
+    try:
+        m, r1, r2 = s.ports
+        cli(m, "debug", "populate", str(keys), "key", "100")
+        writer = load(m, keys)
+        time.sleep(1.0)
+        asked = {}
+        asked[r1] = time.time()
+        cli(r1, "replicaof", "127.0.0.1", str(m))
+        time.sleep(0.2)
+        asked[r2] = time.time()
+        cli(r2, "replicaof", "127.0.0.1", str(m))
+        done = {}
+        while len(done) < 2 and time.time() - asked[r1] < 120:
+            for r in (r1, r2):
+                if r not in done:
+                    i = info(r, "replication")
+                    if i.get("master_link_status") == "up" and i.get("master_sync_in_progress") == "0":
+                        done[r] = time.time() - asked[r]
+            time.sleep(0.01)
+        a = int(info(m, "replication")["master_repl_offset"])
+        time.sleep(3)
+        b = int(info(m, "replication")["master_repl_offset"])
+        stop(writer)
+        if len(done) < 2:
+            sys.exit(f"fullsync: replicas not in sync after 120 s (logs in {s.dir})")
+        return done[r1], done[r2], (b - a) / 3 / 2**20
+    finally:
+        s.close()
+
+
+def bgsave(cmd, base, keys, extra):
+    s = Servers(cmd, base, 1, extra)
+    try:
+        port, pid = s.ports[0], s.procs[0].pid
+        cli(port, "debug", "populate", str(keys), "key", "100")
+        writer = load(port, keys)
+        time.sleep(1.5)
+        before = rollup(pid, "Rss")
+        t0 = time.time()
+        cli(port, "bgsave")
+        peak = 0
+        while time.time() - t0 < 120:
+            kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                  text=True).stdout.split()
+            peak = max(peak, rollup(pid, "Rss") + sum(rollup(k, "Private_Dirty") for k in kids))
+            if time.time() - t0 > 0.05 and info(port, "persistence").get("rdb_bgsave_in_progress") == "0":
+                break
+            time.sleep(0.01)
+        took = time.time() - t0
+        stop(writer)
+        if info(port, "persistence").get("rdb_last_bgsave_status") != "ok":
+            sys.exit("fullsync: BGSAVE failed")
+        return took, before / 2**20, peak / 2**20
+    finally:
+        s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--keys", type=int, default=300000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="shardis --threads (default: its own)")
+    a = ap.parse_args()
+    shardis = os.environ.get("SHARDIS_BIN", os.path.join(REPO, "target/release/shardis-server"))
+    servers = {
+        "redis": ([os.environ.get("REDIS_BIN", "redis-server")], 7600, []),
+        "shardis": ([shardis], 7700, ["--threads", str(a.threads)] if a.threads else []),
+    }
+    rows = {k: [] for k in servers}
+    for r in range(a.rounds):
+        order = list(servers) if r % 2 == 0 else list(reversed(list(servers)))
+        for kind in order:
+            cmd, base, extra = servers[kind]
+            s1, s2, mbs = full_sync(cmd, base, a.keys, extra)
+            took, before, peak = bgsave(cmd, base, a.keys, extra)
+            rows[kind].append((s1, s2, mbs, took, before, peak))
+            print(f"round {r + 1} {kind}: sync1 {s1:.2f} s, sync2 {s2:.2f} s, writes {mbs:.1f} MB/s, "
+                  f"bgsave {took:.2f} s, rss {before:.0f} -> peak {peak:.0f} MiB", file=sys.stderr)
+    med = {k: [statistics.median(col) for col in zip(*v)] for k, v in rows.items()}
+    names = ["full sync, replica 1 (s)", "full sync, replica 2 (s)",
+             "master write stream with 2 replicas (MB/s)", "BGSAVE under writes (s)",
+             "master RSS before BGSAVE (MiB)", "peak RSS + child dirty in BGSAVE (MiB)"]
+    threads = f"--threads {a.threads}" if a.threads else "default threads"
+    print(f"### Full sync and BGSAVE under writes: {a.keys} keys x 100 B, shardis {threads}, "
+          f"median of {a.rounds} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
+    print("| | redis | shardis | shardis / redis |")
+    print("|---|---:|---:|---:|")
+    for i, name in enumerate(names):
+        r, s = med["redis"][i], med["shardis"][i]
+        print(f"| {name} | {r:.2f} | {s:.2f} | {s / r:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ replicas; persistence off; diskless sync with no delay):
             sync in progress, while redis-benchmark SET -P 16 -c 50 (100-byte
             values, random keys) runs flat out against the master
   sync2     the same for a second replica asked 0.2 s after the first
+            (a replica not in sync after 120 s is reported as "> 120")
   writes    the master's write stream in MB/s over 3 s once both are online
             (master_repl_offset growth: what the replicas are fed)
   bgsave    a BGSAVE under the same load: its duration, and the peak of the
@@ -26,13 +27,13 @@ REDIS_BIN (default redis-server); redis-cli and redis-benchmark from PATH.
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+INF = float("inf")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -95,7 +96,8 @@ def load(port, keys):
 
 
 def stop(p):
-    p.send_signal(signal.SIGINT)
+    # SIGTERM: a shell running this in the background makes it ignore SIGINT.
+    p.terminate()
     p.wait()
 
 
@@ -124,9 +126,9 @@ def full_sync(cmd, base, keys, extra):
         time.sleep(3)
         b = int(info(m, "replication")["master_repl_offset"])
         stop(writer)
-        if len(done) < 2:
-            sys.exit(f"fullsync: replicas not in sync after 120 s (logs in {s.dir})")
-        return done[r1], done[r2], (b - a) / 3 / 2**20
+        # A replica still syncing after 120 s (the output-buffer-limit loop a
+        # slow full sync falls into under writes) counts as infinitely slow.
+        return done.get(r1, INF), done.get(r2, INF), (b - a) / 3 / 2**20
     finally:
         s.close()
 
@@ -188,9 +190,13 @@ def main():
           f"median of {a.rounds} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
     print("| | redis | shardis | shardis / redis |")
     print("|---|---:|---:|---:|")
+    def fmt(v):
+        return "> 120" if v == INF else f"{v:.2f}"
+
     for i, name in enumerate(names):
         r, s = med["redis"][i], med["shardis"][i]
-        print(f"| {name} | {r:.2f} | {s:.2f} | {s / r:.2f}x |")
+        ratio = "n/a" if INF in (r, s) else f"{s / r:.2f}x"
+        print(f"| {name} | {fmt(r)} | {fmt(s)} | {ratio} |")
 
 
 if __name__ == "__main__":

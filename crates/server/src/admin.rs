@@ -1829,6 +1829,19 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 Err(e) => Reply::Error(format!("ERR Error trying to load the RDB dump: {e}")),
             }
         }
+        b"loadaof" => {
+            let done = conn
+                .shard
+                // Boxed: the load replays commands, and DEBUG is one of them.
+                .call_async(0, |s0| async move {
+                    Box::pin(crate::aof::debug_loadaof(&s0)).await
+                })
+                .await;
+            match done {
+                Ok(()) => Reply::OK,
+                Err(_) => Reply::error(errors::SHUTTING_DOWN),
+            }
+        }
         b"sleep" if args.len() == 3 => {
             let secs: f64 = std::str::from_utf8(&args[2])
                 .ok()

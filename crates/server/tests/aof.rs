@@ -800,3 +800,51 @@ fn a_command_form_base_written_by_redis_loads() {
     let h: i64 = c.hlen("bh").unwrap();
     assert_eq!(h, 66);
 }
+
+#[test]
+fn debug_loadaof_reloads_the_files_and_propagates_nothing() {
+    let dir = TempDir::new("loadaof");
+    let s = start(&dir, &[]);
+    let mut c = s.client();
+    varied_writes(&mut c);
+    let before = digest(&mut c);
+    let size = |c: &mut redis::Connection| -> u64 {
+        info_field(c, "persistence", "aof_current_size")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // The writes reach the file before the reload reads it.
+    let written = size(&mut c);
+    let _: () = redis::cmd("DEBUG").arg("LOADAOF").query(&mut c).unwrap();
+    assert!(s.wait_logged("Append Only File loaded by DEBUG LOADAOF"));
+    assert!(s.wait_logged("DB loaded from incr file appendonly.aof.1.incr.aof"));
+    assert_eq!(digest(&mut c), before);
+    assert_eq!(
+        info_field(&mut c, "persistence", "rdb_changes_since_last_save").as_deref(),
+        Some("0")
+    );
+    // Nothing loaded went to the file again; new writes still do.
+    assert_eq!(size(&mut c), written);
+    let _: () = c.set("after", "1").unwrap();
+    assert!(wait_for(5, || size(&mut c) > written));
+    drop(c);
+    drop(s);
+    let s = start(&dir, &[]);
+    let mut c = s.client();
+    let _: () = c.del("after").unwrap();
+    assert_eq!(digest(&mut c), before);
+}
+
+#[test]
+fn debug_loadaof_with_no_aof_exits_as_redis_does() {
+    // Redis 7.0.15 finds no AOF to load and calls exit(1).
+    let dir = TempDir::new("loadaof-none");
+    let mut s = Server::start(&["--dir", dir.path()]);
+    let mut c = s.client();
+    let _: () = c.set("k", "v").unwrap();
+    let r: redis::RedisResult<()> = redis::cmd("DEBUG").arg("LOADAOF").query(&mut c);
+    assert!(r.is_err());
+    let status = s.exited_within(10).expect("the server exits");
+    assert_eq!(status.code(), Some(1));
+}

@@ -748,8 +748,21 @@ pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<Manifest, String> {
             upgrade(&cfg, &mut m)?;
         }
     }
+    if load_files(shard, &cfg, &m).await? {
+        crate::log!(
+            Notice,
+            "DB loaded from append only file: {:.3} seconds",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(m)
+}
+
+/// Loads the files `m` lists, base first (Redis's `loadAppendOnlyFiles`).
+/// `Ok(false)` when there was nothing to load (no files, or all empty).
+async fn load_files(shard: &Rc<Shard>, cfg: &AofConfig, m: &Manifest) -> Result<bool, String> {
     if m.base.is_none() && m.incr.is_empty() {
-        return Ok(m);
+        return Ok(false);
     }
     let dir = cfg.aof_dir();
     let mut total = 0u64;
@@ -768,7 +781,7 @@ pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<Manifest, String> {
         }
     }
     if total == 0 {
-        return Ok(m);
+        return Ok(false);
     }
     let files: Vec<(String, bool)> = m
         .load_order()
@@ -778,7 +791,7 @@ pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<Manifest, String> {
     for (i, (name, is_base)) in files.iter().enumerate() {
         let last = i + 1 == count;
         let t = Instant::now();
-        let mut r = load_single(shard, &cfg, &dir.join(name), name).await;
+        let mut r = load_single(shard, cfg, &dir.join(name), name).await;
         if r == LoadResult::Empty && !is_base {
             r = LoadResult::Ok;
         }
@@ -805,12 +818,69 @@ pub async fn load_at_startup(shard: &Rc<Shard>) -> Result<Manifest, String> {
             return Err(String::new());
         }
     }
-    crate::log!(
-        Notice,
-        "DB loaded from append only file: {:.3} seconds",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(m)
+    Ok(true)
+}
+
+/// DEBUG LOADAOF (on shard 0), as Redis 7.0.15 does it: the AOF's pending
+/// writes go to the file, every db is emptied, and the files the manifest on
+/// disk lists are loaded again. A load that fails (or finds no AOF at all)
+/// exits the process, as Redis's `exit(1)` does. Meanwhile other clients get
+/// `-LOADING` (Redis's thread is blocked), and nothing loaded is propagated:
+/// the shards' write logs are off until the load ends.
+pub async fn debug_loadaof(shard: &Rc<Shard>) {
+    if is_open(shard) {
+        crate::repl::settle(shard).await;
+        if let Some(aof) = state(shard).open.as_mut() {
+            aof.write_buffer(Fsync::Everysec, true);
+        }
+    }
+    shard.shared.loading.store(true, Ordering::SeqCst);
+    let logging: Vec<bool> = shard
+        .broadcast(|s| {
+            let was = s.write_log.borrow_mut().take().is_some();
+            s.keyspace.borrow_mut().flush_all();
+            was
+        })
+        .await
+        .unwrap_or_default();
+    let cfg = AofConfig::read(shard);
+    let loaded = match read_manifest(&cfg) {
+        Ok(m) => load_files(shard, &cfg, &m).await,
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok(true) => {}
+        Ok(false) => {
+            // Redis: an empty AOF loads as empty; no AOF at all is fatal.
+            let m = read_manifest(&cfg).unwrap_or_default();
+            if m.base.is_none() && m.incr.is_empty() {
+                std::process::exit(1);
+            }
+        }
+        Err(e) => {
+            if !e.is_empty() {
+                crate::log!(Warning, "{}", e);
+            }
+            std::process::exit(1);
+        }
+    }
+    let _ = shard
+        .broadcast(move |s| {
+            if logging.get(s.id).copied().unwrap_or(false) {
+                *s.write_log.borrow_mut() = Some(Vec::new());
+            }
+        })
+        .await;
+    // Redis's `server.dirty = 0`: the load is no change to save.
+    let dirty = shard.shared.total(|c| &c.dirty);
+    shard
+        .shared
+        .persistence
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .dirty_at_save = dirty;
+    shard.shared.loading.store(false, Ordering::SeqCst);
+    crate::log!(Warning, "Append Only File loaded by DEBUG LOADAOF");
 }
 
 // ------------------------------------------------------------------ writing

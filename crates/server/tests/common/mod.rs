@@ -110,6 +110,16 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The process's exit status once it has exited, waiting up to `secs`.
+    pub fn exited_within(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_for(secs, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
     /// Whether the log has a line containing `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))

@@ -6,11 +6,11 @@
 //!  full sync: barrier on every shard → snapshot_begin → RDB chunks ──► replica's rdb queue
 //! ```
 //!
-//! The pump sleeps until a shard logs something ([`PumpSignal`]): shard 0 wakes
-//! it directly, another shard sends one small nudge over the mesh and sends no
-//! more until the pump has collected its log, so a burst of writes costs one
-//! message per pump cycle, not one per write. Each cycle takes everything the
-//! logs hold. A slow timer still runs it for PINGs and timeouts.
+//! The pump sleeps until there is something to merge ([`PumpSignal`]): shard 0
+//! wakes it directly; every other shard's [`shipper`] sends its whole log over
+//! the mesh once per scheduling round in which it logged, so a burst of writes
+//! costs one message per round, not one per write, and the pump never waits on
+//! another shard. A slow timer still runs it for PINGs and timeouts.
 //!
 //! A replica socket is handed over to shard 0 after PSYNC/SYNC (its fd moves),
 //! where a writer task drains the replica's queues and a reader task takes
@@ -188,6 +188,14 @@ pub struct ReplState {
     pub sync_partial_err: u64,
     /// Pump iterations (WAIT uses it to know its writes were merged).
     pub pumps: u64,
+    /// Shipments of the other shards' logs not yet taken by the pump.
+    inbox: Vec<Shipment>,
+    /// Per shard: its `logged` counter as of its last merged shipment.
+    shipped: Vec<u64>,
+    /// Per shard: the newest ship request its merged shipments answer.
+    answered: Vec<u64>,
+    /// Ship requests made by [`settle`].
+    ship_requests: u64,
     /// As a replica: our id and offset describe data we hold (a cached master),
     /// so PSYNC can ask to continue.
     pub cached: bool,
@@ -278,6 +286,10 @@ impl ReplState {
             sync_partial_ok: 0,
             sync_partial_err: 0,
             pumps: 0,
+            inbox: Vec::new(),
+            shipped: Vec::new(),
+            answered: Vec::new(),
+            ship_requests: 0,
             cached: false,
             link_db: 0,
             failover_psync: false,
@@ -551,17 +563,27 @@ fn ip_matches(a: &str, b: &str) -> bool {
     loopback(a) && loopback(b)
 }
 
-/// Wake-on-write for the pump. Every shard has one: `nudged` is that shard's
-/// "the pump knows I logged"; on shard 0 `due` and `waker` wake the pump.
+/// Wake-on-write. On shard 0 it wakes the pump; on every other shard, that
+/// shard's [`shipper`]. `requested` is the newest ship request from shard 0
+/// ([`settle`]) the shard has seen.
 #[derive(Default)]
 pub struct PumpSignal {
-    nudged: Cell<bool>,
     due: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+    requested: Cell<u64>,
+    /// Bumped on every shard each time its write log is dropped (turning
+    /// into a replica), so a shipment still on its way from before is
+    /// told from one made after.
+    epoch: Cell<u64>,
 }
 
 impl PumpSignal {
-    /// Shard 0's pump has work (called on shard 0).
+    /// The write log was dropped: later shipments belong to a new epoch.
+    pub fn new_log_epoch(&self) {
+        self.epoch.set(self.epoch.get() + 1);
+    }
+
+    /// There is work: wakes the pump (shard 0) or the shipper.
     pub fn kick(&self) {
         self.due.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
@@ -569,16 +591,21 @@ impl PumpSignal {
         }
     }
 
-    /// Waits until kicked or `period` passed.
-    async fn wait(&self, period: Duration) {
-        let kicked = std::future::poll_fn(|cx| {
+    /// Waits until kicked.
+    async fn kicked(&self) {
+        std::future::poll_fn(|cx| {
             if self.due.replace(false) {
                 return Poll::Ready(());
             }
             *self.waker.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
-        });
-        futures_lite::future::or(kicked, async {
+        })
+        .await
+    }
+
+    /// Waits until kicked or `period` passed.
+    async fn wait(&self, period: Duration) {
+        futures_lite::future::or(self.kicked(), async {
             glommio::timer::sleep(period).await;
         })
         .await;
@@ -586,28 +613,92 @@ impl PumpSignal {
     }
 }
 
-/// Tells shard 0's pump that `shard` logged something: at most one nudge is
-/// out per shard until the pump collects that shard's log.
+/// A shard's write log on its way to the pump.
+pub struct Shipment {
+    shard: usize,
+    entries: Vec<LogEntry>,
+    /// The shard's `logged` counter when the entries were taken.
+    logged: u64,
+    /// The newest ship request the shard had seen by then.
+    answers: u64,
+    /// The shard's log epoch ([`PumpSignal::new_log_epoch`]).
+    epoch: u64,
+}
+
+/// Tells whoever consumes `shard`'s log that it logged something.
 pub fn nudge(shard: &Shard) {
-    if shard.pump_signal.nudged.replace(true) {
-        return;
-    }
-    if shard.id == 0 {
-        shard.pump_signal.kick();
-        return;
-    }
-    let job: crate::shard::Job = Box::new(|s0| s0.pump_signal.kick());
-    if !shard.try_send(0, job) {
-        // Shard 0's queue is full (it has plenty to do): the next write here
-        // tries again, and the pump's idle timer is the backstop.
-        shard.pump_signal.nudged.set(false);
+    shard.pump_signal.kick();
+}
+
+/// Every shard but 0 runs one: when the shard logs something (or shard 0
+/// asks), it lets the round's other connections run, then ships the whole log
+/// to shard 0 in one mesh message. Shipments from one shard travel in order on
+/// one channel, so the pump never waits for a shard: a write's way to the
+/// AOF and the replicas is one hop, not a nudge plus a round trip.
+pub async fn shipper(shard: Rc<Shard>) {
+    let id = shard.id;
+    loop {
+        shard.pump_signal.kicked().await;
+        futures_lite::future::yield_now().await;
+        let answers = shard.pump_signal.requested.get();
+        let epoch = shard.pump_signal.epoch.get();
+        let entries = shard
+            .write_log
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let logged = shard
+            .counters()
+            .logged
+            .load(std::sync::atomic::Ordering::Acquire);
+        let job: crate::shard::Job = Box::new(move |s0| {
+            s0.repl.borrow_mut().inbox.push(Shipment {
+                shard: id,
+                entries,
+                logged,
+                answers,
+                epoch,
+            });
+            s0.pump_signal.kick();
+        });
+        if shard.send_job(0, job).await.is_err() {
+            return;
+        }
     }
 }
 
-/// Runs on shard 0: wakes the pump and waits for two pump cycles, after which
-/// every write logged before the call is in the stream (a cycle already
-/// collecting when we asked may have missed it; the next one cannot).
+/// Runs on shard 0: asks every shard to ship its log, waits until the pump
+/// has merged those shipments, then for two more pump cycles, after which
+/// every write logged before the call is in the stream (and, with the AOF
+/// on, handed to it).
 pub async fn settle(s0: &Rc<Shard>) {
+    let want = {
+        let mut repl = s0.repl.borrow_mut();
+        repl.ship_requests += 1;
+        repl.ship_requests
+    };
+    let n = s0.shards();
+    for s in 1..n {
+        let asked = s0
+            .post(s, move |sh| {
+                let p = &sh.pump_signal;
+                p.requested.set(p.requested.get().max(want));
+                p.kick();
+            })
+            .await;
+        if asked.is_err() {
+            return; // shutting down: that shard is gone
+        }
+    }
+    let answered = |s0: &Shard| {
+        let repl = s0.repl.borrow();
+        (1..n).all(|s| repl.answered.get(s).is_some_and(|&a| a >= want))
+    };
+    while !answered(s0) && s0.logging() {
+        s0.pump_signal.kick();
+        glommio::timer::sleep(Duration::from_micros(200)).await;
+    }
     let start = s0.repl.borrow().pumps;
     while s0.repl.borrow().pumps < start + 2 && s0.logging() {
         s0.pump_signal.kick();
@@ -642,57 +733,44 @@ pub async fn pump(shard: Rc<Shard>) {
             return;
         }
         crate::aof::tick(&shard);
+        // Not logging (a replica, or logging being turned on): shipments wait.
         if !shard.logging() {
             continue;
         }
-        let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(n);
-        // Per shard: entries it had logged when its log was collected.
-        let mut logged = vec![0u64; n];
-        let mut pending = Vec::new();
-        for s in 1..n {
-            match shard
-                .post(s, |sh| {
-                    sh.pump_signal.nudged.set(false);
-                    let entries = sh
-                        .write_log
-                        .borrow_mut()
-                        .as_mut()
-                        .map(std::mem::take)
-                        .unwrap_or_default();
-                    (
-                        entries,
-                        sh.counters()
-                            .logged
-                            .load(std::sync::atomic::Ordering::Acquire),
-                    )
-                })
-                .await
-            {
-                Ok(p) => pending.push((s, p)),
-                Err(_) => return,
-            }
-        }
-        shard.pump_signal.nudged.set(false);
+        let arrived = std::mem::take(&mut shard.repl.borrow_mut().inbox);
         let local = shard
             .write_log
             .borrow_mut()
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default();
-        logged[0] = shard
-            .counters()
-            .logged
-            .load(std::sync::atomic::Ordering::Acquire);
+        let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(1 + arrived.len());
         logs.push((0, local));
-        for (s, p) in pending {
-            match p.wait().await {
-                Ok((entries, count)) => {
-                    logged[s] = count;
-                    logs.push((s, entries));
+        // Per shard: entries it had logged when its last shipment left.
+        let logged: Vec<u64> = {
+            let mut repl = shard.repl.borrow_mut();
+            repl.shipped.resize(n, 0);
+            repl.answered.resize(n, 0);
+            repl.shipped[0] = shard
+                .counters()
+                .logged
+                .load(std::sync::atomic::Ordering::Acquire);
+            let epoch = shard.pump_signal.epoch.get();
+            for sh in arrived {
+                repl.answered[sh.shard] = repl.answered[sh.shard].max(sh.answers);
+                if sh.epoch > epoch {
+                    // Logged after a role change this shard has not made yet.
+                    repl.inbox.push(sh);
+                    continue;
                 }
-                Err(_) => return,
+                if sh.epoch < epoch {
+                    continue; // logged before a role change: never streamed
+                }
+                repl.shipped[sh.shard] = sh.logged;
+                logs.push((sh.shard, sh.entries));
             }
-        }
+            repl.shipped.clone()
+        };
         let limits = replica_limits(&shard);
         let period = shard.shared.config().repl_ping_replica_period.max(1);
         let timeout = shard.shared.config().repl_timeout.max(1);
@@ -1169,6 +1247,16 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
             })
             .await;
     }
+    // With logging just turned on, the stream so far is exactly what the
+    // snapshot holds: read its offset now, while every shard is still held
+    // (once the first one is released its writes may be merged at once).
+    // The group's stream starts at that same point.
+    let first_offset = offset_rx.is_none().then(|| {
+        for r in group {
+            r.stream_started.set(true);
+        }
+        shard.repl.borrow().master_offset()
+    });
     for s in 0..n {
         let _ = shard
             .call(s, move |sh| {
@@ -1180,13 +1268,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
             .await;
     }
     match offset_rx {
-        None => {
-            let offset = shard.repl.borrow().master_offset();
-            for r in group {
-                r.stream_started.set(true);
-            }
-            Some(offset)
-        }
+        None => first_offset,
         Some(rx) => rx.await.ok(),
     }
 }

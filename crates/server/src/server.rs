@@ -401,6 +401,9 @@ async fn shard_main(
         })
         .detach();
     }
+    if id != 0 {
+        glommio::spawn_local(crate::repl::shipper(shard.clone())).detach();
+    }
     // A replica from the config file is one before any client connects:
     // writes get READONLY and, with replica-serve-stale-data no, reads get
     // MASTERDOWN from the first command (the link task starts below).

@@ -689,7 +689,16 @@ impl Shard {
             .map_err(|_| ShardGone)
     }
 
-    /// Sends `job` to `target` if its queue has room, without waiting; false if not.
+    /// Sends `job` to `target`, waiting for room in its queue. Jobs from one
+    /// shard to another run in the order they were sent.
+    pub async fn send_job(&self, target: usize, job: Job) -> Result<(), ShardGone> {
+        self.senders
+            .send_to(target, job)
+            .await
+            .map_err(|_| ShardGone)
+    }
+
+    /// Sends `job` to `target` if its queue has room (false otherwise).
     pub fn try_send(&self, target: usize, job: Job) -> bool {
         self.senders.try_send_to(target, job).is_ok()
     }

@@ -19,11 +19,13 @@ fn assert_in_sync(master: &Server, replica: &Server) {
     });
     assert!(
         synced,
-        "replica did not converge: master offset {:?} digest {}, replica offset {:?} digest {}",
+        "replica did not converge: master offset {:?} digest {}, replica offset {:?} digest {}\n--- master log\n{}\n--- replica log\n{}",
         info_field(&mut m, "replication", "master_repl_offset"),
         digest(&mut m),
         info_field(&mut r, "replication", "slave_repl_offset"),
-        digest(&mut r)
+        digest(&mut r),
+        master.log_text(),
+        replica.log_text()
     );
 }
 

@@ -1085,19 +1085,25 @@ fn publish_covered(shard: &Rc<Shard>, covered: &[u64]) {
     for (s, &c) in covered.iter().enumerate() {
         shard.shared.stats[s]
             .aof_covered
-            .fetch_max(c, Ordering::AcqRel);
+            .fetch_max(c, Ordering::SeqCst);
     }
     for s in 0..shard.shards() {
         if shard.shared.stats[s]
             .aof_waiting
-            .swap(false, Ordering::AcqRel)
+            .swap(false, Ordering::SeqCst)
         {
             if s == shard.id {
                 wake_waiters(shard);
             } else {
                 let job: crate::shard::Job = Box::new(|sh| wake_waiters(sh));
-                // A full queue: the waiters' own timer is the backstop.
-                let _ = shard.try_send(s, job);
+                if let Err(Some(job)) = shard.try_send_job(s, job) {
+                    // A full queue: the wake-up waits for room, never dropped.
+                    let sh = shard.clone();
+                    glommio::spawn_local(async move {
+                        let _ = sh.send_job(s, job).await;
+                    })
+                    .detach();
+                }
             }
         }
     }
@@ -1114,7 +1120,7 @@ fn durable(shard: &Shard, targets: &[u64]) -> bool {
     targets
         .iter()
         .enumerate()
-        .all(|(s, &t)| shard.shared.stats[s].aof_covered.load(Ordering::Acquire) >= t)
+        .all(|(s, &t)| shard.shared.stats[s].aof_covered.load(Ordering::SeqCst) >= t)
 }
 
 /// Before a connection writes its replies: waits until the AOF holds (and,
@@ -1127,29 +1133,30 @@ pub async fn wait_durable(shard: &Rc<Shard>) {
         .iter()
         .map(|c| c.logged.load(Ordering::Acquire))
         .collect();
-    loop {
+    // No timer: every change that can end the wait (the file covering more,
+    // the AOF stopping) goes through `publish_covered`, which wakes this
+    // shard's waiters by a job that is never dropped. The flag and the
+    // coverage are SeqCst on both sides, so a wait that registers just as
+    // coverage moves is either seen as durable here or woken there.
+    std::future::poll_fn(|cx| {
         if durable(shard, &targets)
-            || !shard.shared.aof_on.load(Ordering::Relaxed)
+            || !shard.shared.aof_on.load(Ordering::SeqCst)
             || shard.replica.get()
             || shard.shared.exiting.load(Ordering::SeqCst)
         {
-            return;
+            return std::task::Poll::Ready(());
         }
+        shard.aof_waiters.borrow_mut().push(cx.waker().clone());
         shard.shared.stats[shard.id]
             .aof_waiting
-            .store(true, Ordering::Release);
-        let registered = std::future::poll_fn(|cx| {
-            if durable(shard, &targets) {
-                return std::task::Poll::Ready(());
-            }
-            shard.aof_waiters.borrow_mut().push(cx.waker().clone());
-            std::task::Poll::Pending
-        });
-        futures_lite::future::or(registered, async {
-            glommio::timer::sleep(Duration::from_millis(5)).await;
-        })
-        .await;
-    }
+            .store(true, Ordering::SeqCst);
+        // Coverage may have moved before the flag was up.
+        if durable(shard, &targets) {
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// A replica's AOF: the commands its link applied this round (PING and

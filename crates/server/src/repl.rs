@@ -55,6 +55,81 @@ impl ReplicaState {
     }
 }
 
+/// RDB bytes of a running diskless full sync kept for replicas that ask
+/// while it runs: up to this much, a late replica joins the running sync
+/// (it gets what was produced so far, then the rest with the others)
+/// instead of waiting for it to end and a second snapshot after it.
+const JOIN_LIMIT: usize = 64 << 20;
+
+/// A diskless full sync in progress, which replicas can still join.
+pub struct RunningSync {
+    replid: String,
+    offset: i64,
+    mark: String,
+    /// Every replica receiving this sync, joiners included.
+    group: RefCell<Vec<Rc<Replica>>>,
+    /// The payload so far (after `$EOF:`), while under [`JOIN_LIMIT`].
+    produced: RefCell<Option<Vec<Bytes>>>,
+    produced_len: Cell<usize>,
+}
+
+impl RunningSync {
+    /// Sends a chunk to every member and keeps it for joiners.
+    fn push(&self, chunk: Bytes) -> bool {
+        let mut produced = self.produced.borrow_mut();
+        if let Some(p) = produced.as_mut() {
+            let len = self.produced_len.get() + chunk.len();
+            self.produced_len.set(len);
+            if len > JOIN_LIMIT {
+                *produced = None;
+            } else {
+                p.push(chunk.clone());
+            }
+        }
+        let group = self.group.borrow();
+        for r in group.iter() {
+            r.push_rdb(chunk.clone());
+        }
+        group.iter().any(|r| !r.closed.get())
+    }
+
+    /// Adds `rep` to the sync if it is still joinable: it gets
+    /// `+FULLRESYNC` with the sync's offset, the payload so far, and the
+    /// stream since the offset, copied from a member (which holds all of it
+    /// until its transfer ends).
+    fn join(&self, rep: &Rc<Replica>) -> bool {
+        if !rep.capa_eof || rep.pre_psync {
+            return false;
+        }
+        let produced = self.produced.borrow();
+        let Some(chunks) = produced.as_ref() else {
+            return false;
+        };
+        let mut group = self.group.borrow_mut();
+        let Some(donor) = group
+            .iter()
+            .find(|m| !m.closed.get() && m.stream_started.get())
+            .cloned()
+        else {
+            return false;
+        };
+        rep.push_rdb(Bytes::from(format!(
+            "+FULLRESYNC {} {}\r\n",
+            self.replid, self.offset
+        )));
+        rep.push_rdb(Bytes::from(format!("$EOF:{}\r\n", self.mark)));
+        for c in chunks {
+            rep.push_rdb(c.clone());
+        }
+        *rep.stream.borrow_mut() = donor.stream.borrow().clone();
+        rep.stream_bytes.set(donor.stream_bytes.get());
+        rep.stream_started.set(true);
+        rep.state.set(ReplicaState::SendBulk);
+        group.push(rep.clone());
+        true
+    }
+}
+
 /// One attached replica.
 pub struct Replica {
     /// Client id.
@@ -214,6 +289,8 @@ pub struct ReplState {
     no_replicas_since: Option<Instant>,
     /// Replicas waiting for a full sync to start: they share one snapshot.
     pending_full: Vec<Rc<Replica>>,
+    /// The diskless full sync being produced, while replicas may still join it.
+    running_sync: Option<Rc<RunningSync>>,
     /// A task is counting down `repl-diskless-sync-delay` for `pending_full`.
     full_sync_scheduled: bool,
     /// The master link is applying a round of its master's stream.
@@ -296,6 +373,7 @@ impl ReplState {
             snapshot_request: None,
             failover_state: "no-failover",
             pending_full: Vec::new(),
+            running_sync: None,
             full_sync_scheduled: false,
             link_round_active: false,
             aof_marker: None,
@@ -992,7 +1070,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
             refresh_good_replicas(&shard);
         }
         PsyncDecision::FullResync { reason } => {
-            {
+            let joined = {
                 let mut repl = shard.repl.borrow_mut();
                 if let Some(r) = reason {
                     for line in r.lines() {
@@ -1004,14 +1082,30 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
                 }
                 repl.sync_full += 1;
                 repl.replicas.push(rep.clone());
-                repl.pending_full.push(rep.clone());
-            }
-            // Spawned with no borrow held: spawn_local runs the task at once.
-            let schedule =
-                !std::mem::replace(&mut shard.repl.borrow_mut().full_sync_scheduled, true);
-            if schedule {
-                let s = shard.clone();
-                glommio::spawn_local(async move { start_full_sync(s).await }).detach();
+                // A diskless sync still young enough takes it in at once.
+                let joined = repl
+                    .running_sync
+                    .as_ref()
+                    .is_some_and(|sync| sync.join(&rep));
+                if !joined {
+                    repl.pending_full.push(rep.clone());
+                }
+                joined
+            };
+            if joined {
+                crate::log!(
+                    Notice,
+                    "Replica {} joins the diskless RDB transfer in progress",
+                    rep.name()
+                );
+            } else {
+                // Spawned with no borrow held: spawn_local runs the task at once.
+                let schedule =
+                    !std::mem::replace(&mut shard.repl.borrow_mut().full_sync_scheduled, true);
+                if schedule {
+                    let s = shard.clone();
+                    glommio::spawn_local(async move { start_full_sync(s).await }).detach();
+                }
             }
         }
     }
@@ -1678,33 +1772,41 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
         repl_id: replid,
         repl_offset: offset,
     });
-    let ok = if diskless {
+    let (ok, group) = if diskless {
         let mark = crate::shared::random_hex40();
         for r in &group {
             r.push_rdb(Bytes::from(format!("$EOF:{mark}\r\n")));
         }
-        let g = group.clone();
-        let g2 = group.clone();
+        let sync = Rc::new(RunningSync {
+            replid: shard.repl.borrow().ids.replid.clone(),
+            offset,
+            mark: mark.clone(),
+            group: RefCell::new(group.clone()),
+            produced: RefCell::new(Some(Vec::new())),
+            produced_len: Cell::new(0),
+        });
+        shard.repl.borrow_mut().running_sync = Some(sync.clone());
+        let s2 = sync.clone();
         let ok = produce_rdb(
             &shard,
             aux,
-            |chunk| {
-                for r in &g {
-                    r.push_rdb(chunk.clone());
-                }
-                g.iter().any(|r| !r.closed.get())
-            },
+            |chunk| sync.push(chunk),
             || {
-                g2.iter()
+                s2.group
+                    .borrow()
+                    .iter()
                     .all(|r| r.closed.get() || r.rdb_queued() < 4 << 20)
             },
         )
         .await;
+        // No one joins from here on: the payload is complete.
+        shard.repl.borrow_mut().running_sync = None;
+        let group = sync.group.borrow().clone();
         for r in &group {
             r.push_rdb(Bytes::from(mark.clone()));
             r.wait_first_ack.set(true);
         }
-        ok
+        (ok, group)
     } else {
         let mut chunks = Vec::new();
         let ok = produce_rdb(
@@ -1725,7 +1827,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
                 r.push_rdb(c.clone());
             }
         }
-        ok
+        (ok, group)
     };
     crate::persist::release(&shard);
     if ok {

@@ -746,3 +746,55 @@ fn old_sync_and_rdb_only_get_the_payload_without_fullresync() {
     assert!(got[header_end + 2..].starts_with(b"REDIS"));
     assert!(!got.windows(3).any(|w| w == b"foo"), "no keys");
 }
+
+#[test]
+fn a_replica_asking_during_a_diskless_sync_joins_it() {
+    let port = free_port();
+    let master = Server::start_on(
+        port,
+        &["--threads", "2", "--repl-diskless-sync-delay", "0"],
+    );
+    let mut m = master.client();
+    // ~30 MB of RDB: more than the master queues for a replica that does
+    // not read (4 MB) plus what the sockets buffer, so the sync stays open.
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(250_000)
+        .arg("key")
+        .arg(100)
+        .query(&mut m)
+        .unwrap();
+    // A first replica that asks for a diskless sync, then does not read.
+    let mut slow = master.raw();
+    common::send(&mut slow, &["REPLCONF", "capa", "eof", "capa", "psync2"]);
+    common::expect(&mut slow, "+OK\r\n");
+    common::send(&mut slow, &["PSYNC", "?", "-1"]);
+    assert!(master.wait_logged("Background RDB transfer started"));
+    let _: () = redis::cmd("SET")
+        .arg("written")
+        .arg("during the sync")
+        .query(&mut m)
+        .unwrap();
+    let replica = replica_of(port, &[]);
+    assert!(master.wait_logged("joins the diskless RDB transfer in progress"));
+    // Now the first replica reads: the transfer goes on for both.
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = vec![0u8; 1 << 16];
+        slow.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        while matches!(slow.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("the join")
+        .query(&mut m)
+        .unwrap();
+    assert_in_sync(&master, &replica);
+    assert_eq!(master.count("Starting BGSAVE for SYNC"), 1);
+    let mut r = replica.client();
+    let v: String = redis::cmd("GET").arg("written").query(&mut r).unwrap();
+    assert_eq!(v, "during the sync");
+    drop(master);
+    reader.join().unwrap();
+}

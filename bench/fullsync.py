@@ -78,7 +78,9 @@ class Servers:
         for port in self.ports:
             while cli(port, "ping").strip() != "PONG":
                 if time.time() > deadline:
-                    sys.exit(f"fullsync: server on port {port} did not start (logs in {self.dir})")
+                    held = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+                    held = "\n".join(l for l in held.splitlines() if f":{port} " in l and "TIME-WAIT" not in l)
+                    sys.exit(f"fullsync: server on port {port} did not start (logs in {self.dir})\n{held}")
                 time.sleep(0.05)
 
     def close(self):

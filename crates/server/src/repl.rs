@@ -121,6 +121,7 @@ impl RunningSync {
         for c in chunks {
             rep.push_rdb(c.clone());
         }
+        rep.rdb_allowance.set(self.produced_len.get());
         *rep.stream.borrow_mut() = donor.stream.borrow().clone();
         rep.stream_bytes.set(donor.stream_bytes.get());
         rep.stream_started.set(true);
@@ -150,6 +151,9 @@ pub struct Replica {
     rdb_only: bool,
     state: Cell<ReplicaState>,
     rdb: RefCell<VecDeque<Bytes>>,
+    /// RDB bytes it may have queued beyond the usual 4 MB before the
+    /// producer waits: the catch-up a replica got when it joined a running sync.
+    rdb_allowance: Cell<usize>,
     rdb_done: Cell<bool>,
     stream: RefCell<VecDeque<Bytes>>,
     stream_bytes: Cell<usize>,
@@ -1005,6 +1009,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         rdb_only: h.rdb_only,
         state: Cell::new(ReplicaState::WaitBgsave),
         rdb: RefCell::new(VecDeque::new()),
+        rdb_allowance: Cell::new(0),
         rdb_done: Cell::new(false),
         stream: RefCell::new(VecDeque::new()),
         stream_bytes: Cell::new(0),
@@ -1795,7 +1800,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
                 s2.group
                     .borrow()
                     .iter()
-                    .all(|r| r.closed.get() || r.rdb_queued() < 4 << 20)
+                    .all(|r| r.closed.get() || r.rdb_queued() < (4 << 20) + r.rdb_allowance.get())
             },
         )
         .await;

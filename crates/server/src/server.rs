@@ -184,9 +184,45 @@ fn bind_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener>
 /// SO_REUSEPORT a second server would silently split clients and keys with it.
 /// A plain (non-reuseport) bind fails if anyone holds the port. For port 0 the
 /// kernel picks a free port, which the executors then bind.
+///
+/// A listener of a process that has just exited can hold the port a little
+/// longer: its io_uring instance is torn down by the kernel after the exit.
+/// A restart right after a kill would then fail, so a port in use is tried
+/// again for up to three seconds unless a server answers on it.
 fn claim_port(addr: SocketAddr) -> std::io::Result<u16> {
-    let probe = std::net::TcpListener::bind(addr)?;
-    probe.local_addr().map(|a| a.port())
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(probe) => return probe.local_addr().map(|a| a.port()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                let mut target = addr;
+                if target.ip().is_unspecified() {
+                    target.set_ip(match addr {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                if answers_ping(target) || Instant::now() >= deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// True if a server on `addr` answers an inline PING. A socket still
+/// listening for an exited process completes the TCP handshake in the kernel,
+/// but nothing ever reads from it.
+fn answers_ping(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut byte = [0u8; 1];
+    s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut byte), Ok(1))
 }
 
 /// Runs the server until shutdown. Returns the exit code.

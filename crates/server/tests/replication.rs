@@ -750,10 +750,7 @@ fn old_sync_and_rdb_only_get_the_payload_without_fullresync() {
 #[test]
 fn a_replica_asking_during_a_diskless_sync_joins_it() {
     let port = free_port();
-    let master = Server::start_on(
-        port,
-        &["--threads", "2", "--repl-diskless-sync-delay", "0"],
-    );
+    let master = Server::start_on(port, &["--threads", "2", "--repl-diskless-sync-delay", "0"]);
     let mut m = master.client();
     // ~30 MB of RDB: more than the master queues for a replica that does
     // not read (4 MB) plus what the sockets buffer, so the sync stays open.

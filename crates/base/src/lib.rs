@@ -65,12 +65,18 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
     }
 }
 
-/// `<prefix><n>\r\n`, the digits written from a stack buffer.
-fn put_header(out: &mut BytesMut, prefix: u8, mut n: usize) {
-    let mut buf = [0u8; 24];
+/// `<prefix><n>\r\n`.
+fn put_header(out: &mut BytesMut, prefix: u8, n: usize) {
+    out.put_u8(prefix);
+    put_decimal(out, n as u64);
+    out.put_slice(b"\r\n");
+}
+
+/// Appends the decimal digits of `n`, written from a stack buffer (no
+/// allocation, unlike `to_string`).
+pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut buf = [0u8; 20];
     let mut i = buf.len();
-    i -= 2;
-    buf[i..].copy_from_slice(b"\r\n");
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
@@ -79,8 +85,6 @@ fn put_header(out: &mut BytesMut, prefix: u8, mut n: usize) {
             break;
         }
     }
-    i -= 1;
-    buf[i] = prefix;
     out.put_slice(&buf[i..]);
 }
 
@@ -96,6 +100,10 @@ mod tests {
         super::encode_command(&[long.as_slice()], &mut out);
         assert!(out.starts_with(b"*1\r\n$1234567\r\nxxx"));
         assert_eq!(out.len(), 4 + 10 + 1234567 + 2);
+        let mut out = bytes::BytesMut::new();
+        super::put_decimal(&mut out, 0);
+        super::put_decimal(&mut out, u64::MAX);
+        assert_eq!(&out[..], b"018446744073709551615");
     }
 
     #[test]

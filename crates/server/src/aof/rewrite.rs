@@ -151,32 +151,17 @@ async fn produce_commands(
 
 // ------------------------------------------------------------------ encoding
 
-fn decimal(out: &mut BytesMut, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
 /// `*<n>\r\n`
 fn array(out: &mut BytesMut, n: usize) {
     out.put_u8(b'*');
-    decimal(out, n as u64);
+    shardis_base::put_decimal(out, n as u64);
     out.extend_from_slice(b"\r\n");
 }
 
 /// `$<len>\r\n<bytes>\r\n`
 fn bulk(out: &mut BytesMut, b: &[u8]) {
     out.put_u8(b'$');
-    decimal(out, b.len() as u64);
+    shardis_base::put_decimal(out, b.len() as u64);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(b);
     out.extend_from_slice(b"\r\n");

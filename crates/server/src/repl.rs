@@ -724,12 +724,7 @@ pub async fn shipper(shard: Rc<Shard>) {
         futures_lite::future::yield_now().await;
         let answers = shard.pump_signal.requested.get();
         let epoch = shard.pump_signal.epoch.get();
-        let entries = shard
-            .write_log
-            .borrow_mut()
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
+        let entries = shard.take_log();
         let logged = shard
             .counters()
             .logged
@@ -820,12 +815,7 @@ pub async fn pump(shard: Rc<Shard>) {
             continue;
         }
         let arrived = std::mem::take(&mut shard.repl.borrow_mut().inbox);
-        let local = shard
-            .write_log
-            .borrow_mut()
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
+        let local = shard.take_log();
         let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(1 + arrived.len());
         logs.push((0, local));
         // Per shard: entries it had logged when its last shipment left.

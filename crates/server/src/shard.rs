@@ -415,6 +415,15 @@ impl Shard {
         }
     }
 
+    /// Takes what the write log holds (nothing when logging is off).
+    pub fn take_log(&self) -> Vec<LogEntry> {
+        self.write_log
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// True if replication consumes this shard's writes.
     pub fn logging(&self) -> bool {
         self.write_log.borrow().is_some()

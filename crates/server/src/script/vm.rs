@@ -150,6 +150,8 @@ pub struct Vm {
     global_index: Function,
     load_index: Function,
     call_fn: Function,
+    /// The count the Lua hook is installed with (0: not installed yet).
+    hook_every: std::cell::Cell<u32>,
 }
 
 impl Vm {
@@ -200,7 +202,6 @@ impl Vm {
             "register_function",
             raising(
                 lua,
-                5,
                 lua.create_function(|lua, args: MultiValue| super::functions::register(lua, args))?,
             )?,
         )?;
@@ -239,6 +240,7 @@ impl Vm {
             global_index,
             load_index,
             call_fn,
+            hook_every: std::cell::Cell::new(0),
         })
     }
 
@@ -291,18 +293,45 @@ impl Vm {
         let Some(c) = self.scripts.get(sha) else {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
-        let lua = &self.lua;
-        let set = || -> mlua::Result<()> {
-            self.backing.raw_set("KEYS", string_array(lua, keys)?)?;
-            self.backing.raw_set("ARGV", string_array(lua, argv)?)?;
-            Ok(())
-        };
-        if let Err(e) = set() {
-            return Reply::Error(format!("ERR {e}"));
-        }
         take_pending();
-        let r = self.run.call::<(bool, Value)>(c.func.clone());
-        let reply = match r {
+        // One protected section per run, as Redis's C does it: KEYS and ARGV
+        // are built with the raw API (mlua's per-value calls each open their
+        // own protected call), the script runs under the `run` wrapper, and
+        // KEYS/ARGV are cleared again, leaving only the wrapper's results.
+        // SAFETY: only the Lua C API on the interpreter's own state; the
+        // stack holds the three arguments below. A Lua error (out of memory)
+        // long-jumps to exec_raw's protected call with no Rust destructor
+        // pending here (`keys` and `argv` are borrowed).
+        let r = unsafe {
+            self.lua
+                .exec_raw::<(bool, Value)>((&self.backing, &self.run, &c.func), |l| {
+                    use mlua::ffi;
+                    // Stack: 1 backing, 2 run, 3 func.
+                    for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
+                        ffi::lua_createtable(l, items.len() as i32, 0);
+                        for (i, b) in items.iter().enumerate() {
+                            ffi::lua_pushlstring(l, b.as_ptr() as *const _, b.len());
+                            ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
+                        }
+                        ffi::lua_pushstring(l, name.as_ptr());
+                        ffi::lua_insert(l, -2);
+                        ffi::lua_rawset(l, 1);
+                    }
+                    ffi::lua_pushvalue(l, 2);
+                    ffi::lua_pushvalue(l, 3);
+                    ffi::lua_call(l, 1, 2);
+                    for name in [c"KEYS", c"ARGV"] {
+                        ffi::lua_pushstring(l, name.as_ptr());
+                        ffi::lua_pushnil(l);
+                        ffi::lua_rawset(l, 1);
+                    }
+                    // Leave only (ok, value).
+                    for _ in 0..3 {
+                        ffi::lua_remove(l, 1);
+                    }
+                })
+        };
+        match r {
             Ok((true, v)) => lua_to_reply(&v, run::resp3()),
             Ok((false, Value::Table(t))) => error_reply(&t, sha),
             Ok((false, v)) => Reply::Error(format!(
@@ -312,10 +341,7 @@ impl Vm {
             Err(e) => Reply::Error(
                 format!("ERR Error running script f_{sha}, {e}").replace(['\r', '\n'], " "),
             ),
-        };
-        let _ = self.backing.raw_set("KEYS", Value::Nil);
-        let _ = self.backing.raw_set("ARGV", Value::Nil);
-        reply
+        }
     }
 
     /// Runs a library's code (FUNCTION LOAD) with only the library API
@@ -395,15 +421,23 @@ impl Vm {
         }
     }
 
-    /// Sets a hook that runs `f` every `n` VM instructions (busy-script checks).
+    /// Sets the check the hook runs every `n` VM instructions (busy-script
+    /// checks) for the run about to start.
     ///
     /// A raw `lua_sethook` rather than mlua's: Lua 5.1 copies a thread's hook
     /// to the coroutines it creates, which is how Redis's hook reaches a loop
     /// inside `coroutine.wrap`; mlua's hook switches itself off on any thread
-    /// but the one it was set on.
+    /// but the one it was set on. The Lua hook is installed once per
+    /// interpreter and stays (between runs it finds no check and returns):
+    /// setting it costs a protected call, which per run was 5% of an EVALSHA.
     pub fn set_hook(&self, n: u32, f: impl Fn() -> Option<String> + 'static) {
         HOOK.with(|h| *h.borrow_mut() = Some(Rc::new(f)));
         KILLED.with(|k| *k.borrow_mut() = None);
+        if self.hook_every.get() == n {
+            return;
+        }
+        self.hook_every.set(n);
+        HOOK_EVERY.with(|e| e.set(n));
         // SAFETY: sets a hook on the interpreter's own state, from its thread.
         let _ = unsafe {
             self.lua.exec_raw::<()>((), |l| {
@@ -417,16 +451,10 @@ impl Vm {
         };
     }
 
-    /// Removes the hook.
+    /// Ends the run's check (the Lua hook stays, finding nothing to do).
     pub fn remove_hook(&self) {
         HOOK.with(|h| *h.borrow_mut() = None);
         KILLED.with(|k| *k.borrow_mut() = None);
-        // SAFETY: as in `set_hook`.
-        let _ = unsafe {
-            self.lua.exec_raw::<()>((), |l| {
-                mlua::ffi::lua_sethook(l, None, 0, 0);
-            })
-        };
     }
 }
 
@@ -438,6 +466,8 @@ thread_local! {
     static HOOK: RefCell<Option<Check>> = const { RefCell::new(None) };
     /// The kill error once the check returned it: every later line raises it.
     static KILLED: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The count the hooks of this executor's interpreters use.
+    static HOOK_EVERY: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// The count hook (any Lua thread of the interpreter).
@@ -467,9 +497,18 @@ unsafe extern "C-unwind" fn count_hook(
 /// script (our own Lua, the error handler and the `pcall` wrapper, runs on).
 unsafe extern "C-unwind" fn line_hook(l: *mut mlua::ffi::lua_State, ar: *mut mlua::ffi::lua_Debug) {
     let Some(msg) = KILLED.with(|k| k.borrow().clone()) else {
-        // A coroutine left over from a killed run: nothing to raise any more.
+        // The kill is over (a later run, or a coroutine left over from the
+        // killed one): back to the count hook every run relies on.
+        let every = HOOK_EVERY.with(|e| e.get());
         // SAFETY: `l` is the running thread.
-        unsafe { mlua::ffi::lua_sethook(l, None, 0, 0) };
+        unsafe {
+            mlua::ffi::lua_sethook(
+                l,
+                Some(count_hook),
+                mlua::ffi::LUA_MASKCOUNT,
+                every as std::os::raw::c_int,
+            )
+        };
         return;
     };
     // SAFETY: `ar` is the hook's activation record; `source` is set by "S".
@@ -587,7 +626,6 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "call",
         raising(
             lua,
-            0,
             lua.create_function(|lua, args: MultiValue| raw_call(lua, args))?,
         )?,
     )?;
@@ -631,7 +669,6 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "sha1hex",
         raising(
             lua,
-            1,
             lua.create_function(|lua, args: MultiValue| {
                 let v: Vec<Value> = args.into_iter().collect();
                 if v.len() != 1 {
@@ -654,7 +691,6 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "log",
         raising(
             lua,
-            2,
             lua.create_function(|lua, args: MultiValue| {
                 let v: Vec<Value> = args.into_iter().collect();
                 if v.len() < 2 {
@@ -703,7 +739,6 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "setresp",
         raising(
             lua,
-            3,
             lua.create_function(|lua, args: MultiValue| {
                 let v: Vec<Value> = args.into_iter().collect();
                 if v.len() != 1 {
@@ -726,7 +761,6 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "set_repl",
         raising(
             lua,
-            4,
             lua.create_function(|lua, args: MultiValue| {
                 let v: Vec<Value> = args.into_iter().collect();
                 if v.len() != 1 {
@@ -752,7 +786,6 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         "acl_check_cmd",
         raising(
             lua,
-            6,
             lua.create_function(|lua, args: MultiValue| {
                 let v: Vec<Value> = args.into_iter().collect();
                 if v.is_empty() {
@@ -805,32 +838,19 @@ fn redis_version_num() -> i64 {
     n
 }
 
-/// Registry names of the Rust bodies behind the raising C functions.
-const RAISING: [&str; 7] = [
-    "shardis.call",
-    "shardis.sha1hex",
-    "shardis.log",
-    "shardis.setresp",
-    "shardis.set_repl",
-    "shardis.register_function",
-    "shardis.acl_check_cmd",
-];
-
-/// Calls registry function `RAISING[I]` with this call's arguments; it returns
-/// `(ok, value)`. Raises `value` (an `{err=…}` table) when not ok, as Redis's C
-/// functions do, so the error is a table, `pcall(redis.call, …)` returns it,
-/// and the error handler sees a C frame above the script's line even after a
-/// `return redis.call(…)` tail call.
-unsafe extern "C-unwind" fn trampoline<const I: usize>(l: *mut mlua::ffi::lua_State) -> i32 {
+/// Calls the Rust body (the closure's upvalue) with this call's arguments; it
+/// returns `(ok, value)`. Raises `value` (an `{err=…}` table) when not ok, as
+/// Redis's C functions do, so the error is a table, `pcall(redis.call, …)`
+/// returns it, and the error handler sees a C frame above the script's line
+/// even after a `return redis.call(…)` tail call.
+unsafe extern "C-unwind" fn trampoline(l: *mut mlua::ffi::lua_State) -> i32 {
     use mlua::ffi;
-    // SAFETY: called by Lua with a valid state; the registry entry was set
-    // before the function was exposed. No Rust value with a destructor is
+    // SAFETY: called by Lua with a valid state, as a closure whose first
+    // upvalue is the body (`raising`). No Rust value with a destructor is
     // alive when lua_error long-jumps out.
     unsafe {
         let n = ffi::lua_gettop(l);
-        let name = RAISING[I];
-        ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
-        ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         ffi::lua_insert(l, 1);
         ffi::lua_call(l, n, 2);
         if ffi::lua_toboolean(l, -2) != 0 {
@@ -840,20 +860,16 @@ unsafe extern "C-unwind" fn trampoline<const I: usize>(l: *mut mlua::ffi::lua_St
     }
 }
 
-/// The C function exposing `body` (registered as `RAISING[i]`).
-fn raising(lua: &Lua, i: usize, body: Function) -> mlua::Result<Function> {
-    lua.set_named_registry_value(RAISING[i], body)?;
-    let f: mlua::ffi::lua_CFunction = match i {
-        0 => trampoline::<0>,
-        1 => trampoline::<1>,
-        2 => trampoline::<2>,
-        3 => trampoline::<3>,
-        4 => trampoline::<4>,
-        5 => trampoline::<5>,
-        _ => trampoline::<6>,
-    };
-    // SAFETY: the trampolines only use the Lua C API on the state they get.
-    unsafe { lua.create_c_function(f) }
+/// The C function exposing `body`, which it keeps as its upvalue (no lookup
+/// by name per call).
+fn raising(lua: &Lua, body: Function) -> mlua::Result<Function> {
+    // SAFETY: the closure's one upvalue is the body pushed as the argument;
+    // the trampoline only uses the Lua C API on the state it gets.
+    unsafe {
+        lua.exec_raw::<Function>(body, |l| {
+            mlua::ffi::lua_pushcclosure(l, trampoline, 1);
+        })
+    }
 }
 
 /// An error raised from Rust as Redis raises it from C (`luaPushError` +

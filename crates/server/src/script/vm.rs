@@ -578,6 +578,146 @@ fn string_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
     Ok(t)
 }
 
+thread_local! {
+    /// What `redis.call`'s C body leaves for the general conversion
+    /// ([`convert_left`]): a reply other than a bulk string, integer or nil,
+    /// or a refusal.
+    static LEFT: RefCell<Option<CallOutcome>> = const { RefCell::new(None) };
+    /// The bulk reply being pushed: kept here, not on the C body's frame, so
+    /// that an out-of-memory error long-jumping out of the push skips no
+    /// destructor.
+    static BULK: RefCell<Bytes> = const { RefCell::new(Bytes::new()) };
+}
+
+/// The C body of `redis.call` and `redis.pcall` (`luaRedisGenericCommand`):
+/// leaves `(ok, value)` on the stack. Arguments are read straight off the
+/// Lua stack (strings as they are, numbers formatted with %.17g, not Lua's
+/// lossy %.14g) and the common replies (bulk, integer, nil) are pushed
+/// directly; everything else goes through [`convert_left`], the closure's
+/// upvalue. Going through mlua for every call (a value handle per argument,
+/// a protected call per string) cost more than the command itself.
+///
+/// # Safety
+/// Called by Lua as a C closure whose upvalue 1 is [`convert_left`]'s
+/// function. No Rust value with a destructor is alive across a Lua API call
+/// that can raise.
+unsafe fn call_body(l: *mut mlua::ffi::lua_State) -> i32 {
+    use mlua::ffi;
+    let outcome = {
+        // SAFETY: `l` is the running state; lua_type, lua_tolstring on a
+        // string and lua_tonumber never raise.
+        let n = unsafe { ffi::lua_gettop(l) };
+        let mut argv: Vec<Bytes> = Vec::with_capacity(n.max(0) as usize);
+        let mut refused =
+            (n == 0).then_some("Please specify at least one argument for this redis lib call");
+        for i in 1..=n {
+            if refused.is_some() {
+                break;
+            }
+            match unsafe { ffi::lua_type(l, i) } {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0usize;
+                    let p = unsafe { ffi::lua_tolstring(l, i, &mut len) };
+                    // SAFETY: Lua keeps the string alive while it is on the stack.
+                    let b = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
+                    argv.push(Bytes::copy_from_slice(b));
+                }
+                ffi::LUA_TNUMBER => {
+                    let v = unsafe { ffi::lua_tonumber(l, i) };
+                    argv.push(Bytes::from(format_g(v, 17)));
+                }
+                _ => refused = Some("Lua redis lib command arguments must be strings or integers"),
+            }
+        }
+        match refused {
+            Some(msg) => CallOutcome::Error(msg.to_string()),
+            None => run::call(argv),
+        }
+    };
+    let resp3 = run::resp3();
+    // SAFETY: only pushes on the running state; what they need is in
+    // thread-locals or plain values (see the function's safety note).
+    unsafe {
+        match outcome {
+            CallOutcome::Reply(Reply::Bulk(b)) => {
+                let (p, len) = BULK.with(|slot| {
+                    let mut slot = slot.borrow_mut();
+                    *slot = b;
+                    (slot.as_ptr(), slot.len())
+                });
+                ffi::lua_pushboolean(l, 1);
+                ffi::lua_pushlstring(l, p as *const _, len);
+                BULK.with(|slot| *slot.borrow_mut() = Bytes::new());
+            }
+            CallOutcome::Reply(Reply::Integer(n)) => {
+                ffi::lua_pushboolean(l, 1);
+                ffi::lua_pushnumber(l, n as ffi::lua_Number);
+            }
+            CallOutcome::Reply(Reply::Nil | Reply::NilArray) => {
+                ffi::lua_pushboolean(l, 1);
+                if resp3 {
+                    ffi::lua_pushnil(l);
+                } else {
+                    ffi::lua_pushboolean(l, 0);
+                }
+            }
+            other => {
+                LEFT.with(|left| *left.borrow_mut() = Some(other));
+                ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+                ffi::lua_call(l, 0, 2);
+            }
+        }
+    }
+    2
+}
+
+/// `redis.call`'s body: `(ok, value)`.
+unsafe extern "C-unwind" fn call_fn(l: *mut mlua::ffi::lua_State) -> i32 {
+    // SAFETY: see `call_body`.
+    unsafe { call_body(l) }
+}
+
+/// `redis.pcall`: the value only (an error reply is returned, not raised).
+unsafe extern "C-unwind" fn pcall_fn(l: *mut mlua::ffi::lua_State) -> i32 {
+    // SAFETY: see `call_body`.
+    unsafe {
+        call_body(l);
+        mlua::ffi::lua_remove(l, -2);
+    }
+    1
+}
+
+/// The general half of `redis.call`: converts what [`call_body`] left.
+/// Returns `(true, reply)` or `(false, {err=…})`.
+fn convert_left(lua: &Lua) -> mlua::Result<(bool, Value)> {
+    let Some(outcome) = LEFT.with(|left| left.borrow_mut().take()) else {
+        return fail(lua, "ERR no reply to convert");
+    };
+    match outcome {
+        CallOutcome::Reply(r) => {
+            let resp3 = run::resp3();
+            if let Reply::Error(_) = r {
+                let v = reply_to_lua(lua, r, resp3)?;
+                Ok((false, v))
+            } else {
+                Ok((true, reply_to_lua(lua, r, resp3)?))
+            }
+        }
+        CallOutcome::Error(msg) => fail(lua, &msg),
+    }
+}
+
+/// A C closure running `body` with [`convert_left`] as its upvalue.
+fn call_closure(lua: &Lua, body: mlua::ffi::lua_CFunction) -> mlua::Result<Function> {
+    let left = lua.create_function(|lua, ()| convert_left(lua))?;
+    // SAFETY: the closure's one upvalue is the function pushed as the argument.
+    unsafe {
+        lua.exec_raw::<Function>(left, |l| {
+            mlua::ffi::lua_pushcclosure(l, body, 1);
+        })
+    }
+}
+
 /// A command's arguments from Lua values (`luaArgsToRedisArgv`): strings, and
 /// numbers formatted with %.17g (not Lua's lossy %.14g); None for other types.
 fn lua_argv(values: &[Value]) -> Option<Vec<Bytes>> {
@@ -592,47 +732,11 @@ fn lua_argv(values: &[Value]) -> Option<Vec<Bytes>> {
         .collect()
 }
 
-/// `redis.call`/`redis.pcall`'s body. Returns `(true, reply)` or
-/// `(false, {err=…})`.
-fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
-    let rest: Vec<Value> = args.into_iter().collect();
-    let fail = |msg: &str| -> mlua::Result<(bool, Value)> {
-        Ok((false, Value::Table(err_table(lua, &error_text(msg))?)))
-    };
-    if rest.is_empty() {
-        return fail("Please specify at least one argument for this redis lib call");
-    }
-    let Some(argv) = lua_argv(&rest) else {
-        return fail("Lua redis lib command arguments must be strings or integers");
-    };
-    match run::call(argv) {
-        CallOutcome::Reply(r) => {
-            let resp3 = run::resp3();
-            if let Reply::Error(_) = r {
-                let v = reply_to_lua(lua, r, resp3)?;
-                Ok((false, v))
-            } else {
-                Ok((true, reply_to_lua(lua, r, resp3)?))
-            }
-        }
-        CallOutcome::Error(msg) => fail(&msg),
-    }
-}
-
 /// The `redis` table.
 fn redis_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.raw_set(
-        "call",
-        raising(
-            lua,
-            lua.create_function(|lua, args: MultiValue| raw_call(lua, args))?,
-        )?,
-    )?;
-    t.raw_set(
-        "pcall",
-        lua.create_function(|lua, args: MultiValue| Ok(raw_call(lua, args)?.1))?,
-    )?;
+    t.raw_set("call", raising(lua, call_closure(lua, call_fn)?)?)?;
+    t.raw_set("pcall", call_closure(lua, pcall_fn)?)?;
     t.raw_set(
         "error_reply",
         lua.create_function(|lua, args: MultiValue| {

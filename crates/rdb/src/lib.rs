@@ -26,6 +26,7 @@
 
 pub mod crc64;
 mod error;
+pub mod feed;
 pub mod lzf;
 mod packed;
 pub mod reader;
@@ -34,6 +35,7 @@ pub mod writer;
 use bytes::Bytes;
 
 pub use error::{RdbError, Reason, BAD_DATA_FORMAT_ERR, DUMP_PAYLOAD_ERR};
+pub use feed::RdbFeed;
 pub use reader::{
     parse_dump_payload, parse_functions_payload, read_rdb, AuxInfo, RdbFile, RdbItem, RdbReader,
 };

@@ -297,6 +297,20 @@ impl Keyspace {
         self.replica_expires.clear();
     }
 
+    /// Exchanges every db (and the hasher their tables were built with) with
+    /// `other`'s: a replica's `repl-diskless-load swapdb` installs the dataset
+    /// it loaded aside. What was chosen from the old data (eviction
+    /// candidates, keys a writable replica expires itself) is dropped; a
+    /// snapshot in progress must have been aborted.
+    pub fn swap_data(&mut self, other: &mut Keyspace) {
+        debug_assert!(self.snap.is_none() && other.snap.is_none());
+        std::mem::swap(&mut self.dbs, &mut other.dbs);
+        std::mem::swap(&mut self.hasher, &mut other.hasher);
+        self.evict_pool.clear();
+        self.replica_expires.clear();
+        self.expire_next_db = 0;
+    }
+
     /// Exchanges the contents of dbs `a` and `b`.
     pub fn swap_db(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);

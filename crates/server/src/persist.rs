@@ -234,89 +234,157 @@ pub async fn load_rdb_prefix(
     as_master: bool,
 ) -> Result<(u64, u64, usize), String> {
     let mut reader = shardis_rdb::RdbReader::new(data).map_err(|e| e.to_string())?;
-    let mut header = shardis_rdb::RdbFile::default();
-    let mut header_logged = false;
-    let databases = shard.keyspace.borrow().databases();
-    let n = shard.shards();
-    let now = unix_ms();
-    let mut per_shard: Vec<Vec<shardis_rdb::RdbEntry>> = (0..n).map(|_| Vec::new()).collect();
-    let mut expired = 0u64;
-    let mut loaded = 0u64;
-    let mut functions = Vec::new();
-    // Batches posted to other shards and not yet installed; bounded so a slow
-    // shard cannot make the whole file pile up in its queue.
-    let mut pending = std::collections::VecDeque::new();
-    loop {
-        let item = reader.next_item().map_err(|e| e.to_string())?;
-        let entry = match item {
-            Some(shardis_rdb::RdbItem::Aux(k, v)) => {
-                header.aux.push((k, v));
-                continue;
-            }
-            Some(shardis_rdb::RdbItem::Entry(e)) => Some(e),
-            Some(shardis_rdb::RdbItem::Function(code)) => {
-                functions.push(code);
-                continue;
-            }
-            Some(_) => continue,
-            None => None,
-        };
-        if !header_logged {
-            header_logged = true;
-            log_header(&header.aux_info());
+    let mut loader = Loader::new(shard, as_master);
+    while let Some(item) = reader.next_item().map_err(|e| e.to_string())? {
+        loader.item(item).await?;
+    }
+    let (loaded, expired) = loader.finish().await?;
+    Ok((loaded, expired, reader.offset()))
+}
+
+/// Installs an RDB's items as they are parsed, whether from a whole file or
+/// from a transfer still arriving (a replica's diskless load): keys go to
+/// their shards in batches of 1024, a bounded number in flight, so a slow
+/// shard cannot make the file pile up in its queue; function libraries
+/// replace the current ones at the end.
+pub(crate) struct Loader<'a> {
+    shard: &'a Rc<Shard>,
+    as_master: bool,
+    /// Install into each shard's staged dataset (`Shard::staged`).
+    staged: bool,
+    header: shardis_rdb::RdbFile,
+    header_logged: bool,
+    databases: usize,
+    now: u64,
+    per_shard: Vec<Vec<shardis_rdb::RdbEntry>>,
+    pending: std::collections::VecDeque<crate::shard::Pending<Result<(), String>>>,
+    functions: Vec<Bytes>,
+    loaded: u64,
+    expired: u64,
+}
+
+impl<'a> Loader<'a> {
+    /// A loader into the shards of `shard`'s server. `as_master` drops keys
+    /// that are already expired (a replica keeps them until its master
+    /// deletes them).
+    pub(crate) fn new(shard: &'a Rc<Shard>, as_master: bool) -> Loader<'a> {
+        let n = shard.shards();
+        Loader {
+            shard,
+            as_master,
+            staged: false,
+            header: shardis_rdb::RdbFile::default(),
+            header_logged: false,
+            databases: shard.keyspace.borrow().databases(),
+            now: unix_ms(),
+            per_shard: (0..n).map(|_| Vec::new()).collect(),
+            pending: std::collections::VecDeque::new(),
+            functions: Vec::new(),
+            loaded: 0,
+            expired: 0,
         }
-        let Some(e) = entry else { break };
-        if e.db >= databases {
+    }
+
+    /// Installs keys into each shard's staged dataset, which must exist,
+    /// instead of the live one.
+    pub(crate) fn into_staged(mut self) -> Loader<'a> {
+        self.staged = true;
+        self
+    }
+
+    /// Takes one parsed item.
+    pub(crate) async fn item(&mut self, item: shardis_rdb::RdbItem) -> Result<(), String> {
+        let e = match item {
+            shardis_rdb::RdbItem::Aux(k, v) => {
+                self.header.aux.push((k, v));
+                return Ok(());
+            }
+            shardis_rdb::RdbItem::Function(code) => {
+                self.functions.push(code);
+                return Ok(());
+            }
+            shardis_rdb::RdbItem::Entry(e) => e,
+            _ => return Ok(()),
+        };
+        self.log_header();
+        if e.db >= self.databases {
             return Err(format!(
-                "FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting"
+                "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
+                self.databases
             ));
         }
-        if as_master && e.expire_at_ms.is_some_and(|t| t < now) {
-            expired += 1;
-            continue;
+        if self.as_master && e.expire_at_ms.is_some_and(|t| t < self.now) {
+            self.expired += 1;
+            return Ok(());
         }
-        loaded += 1;
-        let s = crate::route::shard_of(&e.key, n);
-        per_shard[s].push(e);
-        if per_shard[s].len() >= 1024 {
-            let batch = std::mem::take(&mut per_shard[s]);
-            pending.push_back(
-                shard
-                    .post(s, move |sh| install(sh, batch))
-                    .await
-                    .map_err(|_| "shard gone")?,
-            );
-            while pending.len() > 4 * n {
-                if let Some(p) = pending.pop_front() {
+        self.loaded += 1;
+        let s = crate::route::shard_of(&e.key, self.per_shard.len());
+        self.per_shard[s].push(e);
+        if self.per_shard[s].len() >= 1024 {
+            let batch = std::mem::take(&mut self.per_shard[s]);
+            self.post(s, batch).await?;
+            while self.pending.len() > 4 * self.per_shard.len() {
+                if let Some(p) = self.pending.pop_front() {
                     p.wait().await.map_err(|_| "shard gone")??;
                 }
             }
         }
+        Ok(())
     }
-    for (s, batch) in per_shard.into_iter().enumerate() {
-        if !batch.is_empty() {
-            pending.push_back(
-                shard
-                    .post(s, move |sh| install(sh, batch))
-                    .await
-                    .map_err(|_| "shard gone")?,
-            );
+
+    async fn post(&mut self, s: usize, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {
+        let staged = self.staged;
+        self.pending.push_back(
+            self.shard
+                .post(s, move |sh| {
+                    if staged {
+                        match sh.staged.borrow_mut().as_mut() {
+                            Some(ks) => install_into(ks, batch),
+                            None => Err("the staged dataset is gone".into()),
+                        }
+                    } else {
+                        install_into(&mut sh.keyspace.borrow_mut(), batch)
+                    }
+                })
+                .await
+                .map_err(|_| "shard gone")?,
+        );
+        Ok(())
+    }
+
+    fn log_header(&mut self) {
+        if !self.header_logged {
+            self.header_logged = true;
+            log_header(&self.header.aux_info());
         }
     }
-    for p in pending {
-        p.wait().await.map_err(|_| "shard gone")??;
+
+    /// After the file's end: installs what is left and the libraries;
+    /// returns (keys loaded, keys expired).
+    pub(crate) async fn finish(mut self) -> Result<(u64, u64), String> {
+        self.log_header();
+        for s in 0..self.per_shard.len() {
+            let batch = std::mem::take(&mut self.per_shard[s]);
+            if !batch.is_empty() {
+                self.post(s, batch).await?;
+            }
+        }
+        for p in std::mem::take(&mut self.pending) {
+            p.wait().await.map_err(|_| "shard gone")??;
+        }
+        // The file's libraries replace the current ones (a full sync brings the
+        // master's).
+        crate::script::functions::replace_all(std::mem::take(&mut self.functions))?;
+        let mut p = self
+            .shard
+            .shared
+            .persistence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.last_load_keys = self.loaded;
+        p.last_load_expired = self.expired;
+        Ok((self.loaded, self.expired))
     }
-    // The file's libraries replace the current ones (a full sync brings the
-    // master's).
-    crate::script::functions::replace_all(functions)?;
-    let mut p = shard
-        .shared
-        .persistence
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    p.last_load_keys = loaded;
-    p.last_load_expired = expired;
-    Ok((loaded, expired, reader.offset()))
 }
 
 /// Redis's log lines for the aux fields at the head of an RDB.
@@ -340,8 +408,10 @@ fn log_header(aux: &shardis_rdb::AuxInfo) {
     }
 }
 
-fn install(sh: &Shard, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {
-    let mut ks = sh.keyspace.borrow_mut();
+fn install_into(
+    ks: &mut shardis_keyspace::Keyspace,
+    batch: Vec<shardis_rdb::RdbEntry>,
+) -> Result<(), String> {
     let now = crate::shared::unix_ms();
     for e in batch {
         let value = shardis_keyspace::rdbconv::from_rdb(e.value)?;

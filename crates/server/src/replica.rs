@@ -453,7 +453,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         let new_off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(0);
         crate::log!(Notice, "Full resync from master: {}:{}", new_id, new_off);
         set_master(shard, generation, |m| m.phase = LinkPhase::Transfer);
-        full_sync_load(shard, &mut stream, &mut buf, &mut eof_ack).await?;
+        full_sync_load(shard, &mut stream, &mut buf, &mut eof_ack, &new_id).await?;
         let mut repl = shard.repl.borrow_mut();
         repl.ids = ReplIds::new(new_id);
         repl.cached = true;
@@ -506,49 +506,224 @@ impl Drop for LoadingGuard {
     }
 }
 
+/// How the RDB of a full sync arrives: a length, or an end mark (`$EOF:`).
+enum Transfer {
+    Len(usize),
+    Mark(Vec<u8>),
+}
+
 async fn full_sync_load(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     eof_ack: &mut bool,
+    new_id: &str,
 ) -> LinkResult {
     let header = read_line(stream, buf).await?;
     let Some(spec) = header.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
     };
-    let payload: Bytes = if let Some(mark) = spec.strip_prefix("EOF:") {
-        crate::log!(
-            Notice,
-            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
-        );
-        let mark = mark.as_bytes().to_vec();
-        loop {
-            if buf.len() >= mark.len() && buf.ends_with(&mark) {
-                let body = buf.split_to(buf.len() - mark.len());
-                buf.clear();
-                *eof_ack = true;
-                break body.freeze();
+    let transfer = match spec.strip_prefix("EOF:") {
+        Some(mark) => Transfer::Mark(mark.as_bytes().to_vec()),
+        None => Transfer::Len(
+            spec.parse()
+                .map_err(|_| format!("Bad RDB length from MASTER: {spec}"))?,
+        ),
+    };
+    match diskless_load(shard).await {
+        Some(Diskless::OnEmptyDb) => {
+            return streamed_load(shard, stream, buf, eof_ack, transfer).await
+        }
+        Some(Diskless::SwapDb) => {
+            return swapdb_load(shard, stream, buf, eof_ack, transfer, new_id).await
+        }
+        None => {}
+    }
+    let payload: Bytes = match transfer {
+        Transfer::Mark(mark) => {
+            crate::log!(
+                Notice,
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+            );
+            loop {
+                if buf.len() >= mark.len() && buf.ends_with(&mark) {
+                    let body = buf.split_to(buf.len() - mark.len());
+                    buf.clear();
+                    *eof_ack = true;
+                    break body.freeze();
+                }
+                read_more(stream, buf).await?;
             }
-            read_more(stream, buf).await?;
         }
-    } else {
-        let len: usize = spec
-            .parse()
-            .map_err(|_| format!("Bad RDB length from MASTER: {spec}"))?;
-        crate::log!(
-            Notice,
-            "MASTER <-> REPLICA sync: receiving {} bytes from master to disk",
-            len
-        );
-        while buf.len() < len {
-            read_more(stream, buf).await?;
+        Transfer::Len(len) => {
+            crate::log!(
+                Notice,
+                "MASTER <-> REPLICA sync: receiving {} bytes from master to disk",
+                len
+            );
+            while buf.len() < len {
+                read_more(stream, buf).await?;
+            }
+            buf.split_to(len).freeze()
         }
-        buf.split_to(len).freeze()
     };
     crate::log!(Notice, "Discarding previously cached master state.");
     // From the flush to the end of the load clients get -LOADING, as Redis's
     // blocked main thread gives them nothing of the half-loaded data.
     let _loading = LoadingGuard::new(shard);
+    flush_for_load(shard).await;
+    crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
+    let loaded = crate::persist::load_rdb_bytes(shard, &payload, false).await;
+    finish_load(shard, loaded).await
+}
+
+/// How a diskless load installs the payload.
+enum Diskless {
+    /// Into the (empty) live dataset.
+    OnEmptyDb,
+    /// Into a dataset aside, swapped in at the end.
+    SwapDb,
+}
+
+/// `repl-diskless-load`: parse the RDB as it arrives instead of receiving it
+/// whole first. `on-empty-db` does so only when no db holds a key (Redis's
+/// "only when it is completely safe"): a transfer that fails part-way then
+/// leaves the replica empty, as it was. `swapdb` always does, loading aside.
+async fn diskless_load(shard: &Rc<Shard>) -> Option<Diskless> {
+    let mode = shard.shared.config().repl_diskless_load.clone();
+    match mode.as_str() {
+        "on-empty-db" => {
+            let sizes = shard
+                .broadcast(|s| {
+                    let ks = s.keyspace.borrow();
+                    (0..ks.databases()).map(|db| ks.dbsize(db)).sum::<usize>()
+                })
+                .await;
+            sizes
+                .is_ok_and(|v| v.iter().all(|&n| n == 0))
+                .then_some(Diskless::OnEmptyDb)
+        }
+        "swapdb" => Some(Diskless::SwapDb),
+        _ => None,
+    }
+}
+
+/// `repl-diskless-load swapdb`: the payload loads into a dataset aside while
+/// the old one stays. Clients get -LOADING during the load, unless the master
+/// continues the replication history the replica already has (the old data
+/// is an earlier point of the same dataset): then they go on reading it
+/// (`async_loading:1`), as in Redis 7.0. A failed load discards the new
+/// dataset and keeps the old; a complete one is swapped in on every shard.
+async fn swapdb_load(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    eof_ack: &mut bool,
+    transfer: Transfer,
+    new_id: &str,
+) -> LinkResult {
+    log_receiving(&transfer);
+    let async_loading = shard.repl.borrow().ids.replid == new_id;
+    let loading = (!async_loading).then(|| LoadingGuard::new(shard));
+    let _async = async_loading.then(|| AsyncLoadingGuard::new(shard));
+    crate::aof::stop(shard);
+    let databases = shard.keyspace.borrow().databases();
+    let _ = shard
+        .broadcast(move |s| {
+            *s.staged.borrow_mut() = Some(shardis_keyspace::Keyspace::new(databases));
+        })
+        .await;
+    crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
+    let loader = crate::persist::Loader::new(shard, false).into_staged();
+    let loaded = feed_loader(stream, buf, &transfer, loader).await;
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let _ = shard
+                .broadcast(|s| drop(s.staged.borrow_mut().take()))
+                .await;
+            crate::log!(
+                Notice,
+                "MASTER <-> REPLICA sync: Discarding temporary DB in background"
+            );
+            restart_aof_after_sync(shard).await;
+            return Err(format!(
+                "Failed trying to load the MASTER synchronization DB from socket: {e}"
+            ));
+        }
+    };
+    if let Transfer::Mark(_) = transfer {
+        *eof_ack = true;
+    }
+    crate::log!(Notice, "Discarding previously cached master state.");
+    crate::log!(
+        Notice,
+        "MASTER <-> REPLICA sync: Swapping active DB with loaded DB"
+    );
+    // Clients see the old dataset or the new one, never a mix of shards.
+    let _swapping = loading.unwrap_or_else(|| LoadingGuard::new(shard));
+    let _ = shard
+        .broadcast(|s| {
+            let Some(mut staged) = s.staged.borrow_mut().take() else {
+                return;
+            };
+            let mut ks = s.keyspace.borrow_mut();
+            if ks.snapshot_active() {
+                ks.snapshot_abort();
+            }
+            ks.swap_data(&mut staged);
+            drop(ks);
+            // The old dataset, now in `staged`, is freed here.
+            drop(staged);
+        })
+        .await;
+    crate::log!(
+        Notice,
+        "MASTER <-> REPLICA sync: Discarding old DB in background"
+    );
+    crate::log!(
+        Notice,
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded.0,
+        loaded.1
+    );
+    restart_aof_after_sync(shard).await;
+    Ok(())
+}
+
+/// `async_loading:1` in INFO for its lifetime.
+struct AsyncLoadingGuard(Rc<Shard>);
+
+impl AsyncLoadingGuard {
+    fn new(shard: &Rc<Shard>) -> Self {
+        shard.shared.async_loading.store(true, Ordering::Relaxed);
+        AsyncLoadingGuard(shard.clone())
+    }
+}
+
+impl Drop for AsyncLoadingGuard {
+    fn drop(&mut self) {
+        self.0.shared.async_loading.store(false, Ordering::Relaxed);
+    }
+}
+
+fn log_receiving(transfer: &Transfer) {
+    match transfer {
+        Transfer::Mark(_) => crate::log!(
+            Notice,
+            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to parser"
+        ),
+        Transfer::Len(len) => crate::log!(
+            Notice,
+            "MASTER <-> REPLICA sync: receiving {} bytes from master to parser",
+            len
+        ),
+    }
+}
+
+/// Stops what must not run during a load and empties every shard (Redis's
+/// `emptyData` before loading a master's RDB).
+async fn flush_for_load(shard: &Rc<Shard>) {
     // The AOF stops for the load and restarts with a rewrite of the new data
     // set (Redis's stopAppendOnly / restartAOFAfterSYNC).
     crate::aof::stop(shard);
@@ -562,11 +737,14 @@ async fn full_sync_load(
             ks.flush_all();
         })
         .await;
-    crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
-    let loaded = match crate::persist::load_rdb_bytes(shard, &payload, false).await {
+}
+
+/// The end of a load, successful or not: a failed one removes the
+/// half-loaded data (as Redis does); the AOF comes back either way.
+async fn finish_load(shard: &Rc<Shard>, loaded: Result<(u64, u64), String>) -> LinkResult {
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            // As Redis: remove the half-loaded data (the load installs as it parses).
             let _ = shard
                 .broadcast(|s| s.keyspace.borrow_mut().flush_all())
                 .await;
@@ -584,6 +762,103 @@ async fn full_sync_load(
     );
     restart_aof_after_sync(shard).await;
     Ok(())
+}
+
+/// Diskless load: the shards install keys while the payload still streams,
+/// so the replica never holds the whole payload, and loading overlaps the
+/// transfer. Clients get -LOADING from the flush to the end.
+async fn streamed_load(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    eof_ack: &mut bool,
+    transfer: Transfer,
+) -> LinkResult {
+    log_receiving(&transfer);
+    crate::log!(Notice, "Discarding previously cached master state.");
+    let _loading = LoadingGuard::new(shard);
+    flush_for_load(shard).await;
+    crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
+    let loader = crate::persist::Loader::new(shard, false);
+    let loaded = feed_loader(stream, buf, &transfer, loader).await;
+    if loaded.is_ok() {
+        if let Transfer::Mark(_) = transfer {
+            *eof_ack = true;
+        }
+    }
+    finish_load(shard, loaded).await
+}
+
+/// Reads the transfer into an [`RdbFeed`](shardis_rdb::RdbFeed) and installs
+/// its items as they come. Leaves in `buf` what follows the payload (the
+/// start of the replication stream).
+async fn feed_loader(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    transfer: &Transfer,
+    mut loader: crate::persist::Loader<'_>,
+) -> Result<(u64, u64), String> {
+    let mut feed = shardis_rdb::RdbFeed::new();
+    // Payload bytes still to come (length transfers).
+    let mut left = match transfer {
+        Transfer::Len(len) => *len,
+        Transfer::Mark(_) => usize::MAX,
+    };
+    loop {
+        let take = buf.len().min(left);
+        feed.extend(&buf.split_to(take));
+        if left != usize::MAX {
+            left -= take;
+            if left == 0 {
+                feed.all_received();
+            }
+        }
+        if let Transfer::Mark(mark) = transfer {
+            if feed.pending().ends_with(mark) {
+                feed.all_received();
+            }
+        }
+        while let Some(item) = feed.next_item().map_err(|e| e.to_string())? {
+            loader.item(item).await?;
+        }
+        if feed.finished() {
+            break;
+        }
+        if left == 0 {
+            return Err("the payload ended before the RDB did".into());
+        }
+        read_more(stream, buf).await?;
+    }
+    match transfer {
+        Transfer::Len(_) => {
+            if !feed.pending().is_empty() || left != 0 {
+                return Err("the RDB ended before the payload did".into());
+            }
+        }
+        Transfer::Mark(mark) => {
+            // The mark follows the RDB; it may still be arriving.
+            let mut tail = BytesMut::from(feed.pending());
+            while tail.len() < mark.len() {
+                if buf.is_empty() {
+                    read_more(stream, buf).await?;
+                }
+                let take = buf.len().min(mark.len() - tail.len());
+                tail.extend_from_slice(&buf.split_to(take));
+            }
+            if tail[..mark.len()] != mark[..] {
+                crate::log!(Warning, "Replication stream EOF marker is broken");
+                return Err("Replication stream EOF marker is broken".into());
+            }
+            // Stream bytes that came in with the mark go back first.
+            let rest = tail.split_off(mark.len());
+            if !rest.is_empty() {
+                let after = buf.split();
+                buf.extend_from_slice(&rest);
+                buf.extend_from_slice(&after);
+            }
+        }
+    }
+    loader.finish().await
 }
 
 /// Turns the AOF back on after a full sync's load (Redis's restartAOFAfterSYNC).

@@ -82,6 +82,9 @@ pub struct Shard {
     pub shared: Arc<Shared>,
     /// This shard's keys.
     pub keyspace: RefCell<Keyspace>,
+    /// The dataset a `repl-diskless-load swapdb` full sync is loading aside,
+    /// swapped in when the whole payload has loaded.
+    pub staged: RefCell<Option<Keyspace>>,
     locks: RefCell<HashMap<(usize, Bytes), u64>>,
     lock_waiters: RefCell<Vec<Waker>>,
     senders: Senders<Job>,
@@ -147,6 +150,7 @@ impl Shard {
         Shard {
             id,
             keyspace: RefCell::new(keyspace),
+            staged: RefCell::new(None),
             locks: RefCell::new(HashMap::new()),
             lock_waiters: RefCell::new(Vec::new()),
             senders,

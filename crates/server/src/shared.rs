@@ -52,6 +52,8 @@ pub struct Shared {
     pub connected_clients: AtomicUsize,
     /// Hot copies of config values read per request.
     pub proto_max_bulk_len: AtomicI64,
+    /// `busy-reply-threshold` (read per script run).
+    pub busy_reply_threshold: AtomicI64,
     /// `tracking-table-max-keys` (0: no limit).
     pub tracking_max_keys: AtomicU64,
     /// `client-query-buffer-limit`.
@@ -80,6 +82,9 @@ pub struct Shared {
     /// A replica is flushing and loading its master's RDB: commands without the
     /// `loading` flag get `-LOADING` (INFO `loading:1`).
     pub loading: AtomicBool,
+    /// A `repl-diskless-load swapdb` load goes on while clients keep reading
+    /// the old dataset (INFO `async_loading:1`).
+    pub async_loading: AtomicBool,
     /// Per-shard counters, indexed by shard id.
     pub stats: Vec<ShardCounters>,
     /// A snapshot (save or full sync) is running.
@@ -196,6 +201,7 @@ impl Shared {
         Shared {
             acl: crate::acl::AclState::new(users),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
+            busy_reply_threshold: AtomicI64::new(config.busy_reply_threshold),
             tracking_max_keys: AtomicU64::new(tracking_max_keys(&config)),
             client_pause: Default::default(),
             idle_timeout: AtomicU64::new(config.timeout),
@@ -218,6 +224,7 @@ impl Shared {
             master_link_down: AtomicBool::new(false),
             serve_stale_data: AtomicBool::new(config.replica_serve_stale_data),
             loading: AtomicBool::new(false),
+            async_loading: AtomicBool::new(false),
             port: AtomicU64::new(config.port as u64),
             obs: crate::obs::ObsShared::new(&config, shards),
             config: Mutex::new(config),
@@ -265,6 +272,8 @@ impl Shared {
         let c = self.config();
         self.proto_max_bulk_len
             .store(c.proto_max_bulk_len, Ordering::Relaxed);
+        self.busy_reply_threshold
+            .store(c.busy_reply_threshold, Ordering::Relaxed);
         self.tracking_max_keys
             .store(tracking_max_keys(&c), Ordering::Relaxed);
         self.query_buffer_limit

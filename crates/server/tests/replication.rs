@@ -795,3 +795,314 @@ fn a_replica_asking_during_a_diskless_sync_joins_it() {
     drop(master);
     reader.join().unwrap();
 }
+
+/// A dataset with every kind of value, values larger than a network read,
+/// expiring keys, several dbs and a function library.
+fn varied_dataset(m: &mut redis::Connection) {
+    for i in 0..40 {
+        let mut p = redis::pipe();
+        for j in 0..250 {
+            let k = i * 250 + j;
+            p.cmd("SET").arg(format!("k:{k}")).arg(k).ignore();
+            p.cmd("RPUSH").arg(format!("l:{}", k % 97)).arg(k).ignore();
+            p.cmd("HSET")
+                .arg(format!("h:{}", k % 89))
+                .arg(k)
+                .arg(k)
+                .ignore();
+            p.cmd("SADD").arg(format!("s:{}", k % 83)).arg(k).ignore();
+            p.cmd("ZADD")
+                .arg(format!("z:{}", k % 79))
+                .arg(k)
+                .arg(k)
+                .ignore();
+        }
+        let _: () = p.query(m).unwrap();
+    }
+    for i in 0..20 {
+        let big = format!("{i}").repeat(200_000);
+        let _: () = redis::cmd("SET")
+            .arg(format!("big:{i}"))
+            .arg(big)
+            .arg("EX")
+            .arg(10_000)
+            .query(m)
+            .unwrap();
+    }
+    let _: () = redis::cmd("XADD")
+        .arg("x")
+        .arg("*")
+        .arg("f")
+        .arg("v")
+        .query(m)
+        .unwrap();
+    let _: () = redis::pipe()
+        .cmd("SELECT")
+        .arg(5)
+        .ignore()
+        .cmd("SET")
+        .arg("in5")
+        .arg("v")
+        .ignore()
+        .cmd("SELECT")
+        .arg(0)
+        .ignore()
+        .query(m)
+        .unwrap();
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("#!lua name=feedlib\nredis.register_function{function_name='f1', callback=function() return 1 end, flags={'no-writes'}}")
+        .query(m)
+        .unwrap();
+}
+
+#[test]
+fn diskless_load_parses_the_payload_as_it_streams() {
+    // Both transfer forms: `$EOF:<mark>` (diskless sync) and `$<len>` (disk).
+    for diskless_sync in ["yes", "no"] {
+        let master = Server::start(&[
+            "--threads",
+            "2",
+            "--repl-diskless-sync",
+            diskless_sync,
+            "--repl-diskless-sync-delay",
+            "0",
+        ]);
+        let mut m = master.client();
+        varied_dataset(&mut m);
+        let replica = replica_of(master.port, &["--repl-diskless-load", "on-empty-db"]);
+        assert_in_sync(&master, &replica);
+        assert!(
+            replica.wait_logged("MASTER <-> REPLICA sync: Finished with success"),
+            "{}",
+            replica.log_text()
+        );
+        let form = if diskless_sync == "yes" {
+            "receiving streamed RDB from master with EOF to parser"
+        } else {
+            "bytes from master to parser"
+        };
+        assert!(replica.logged(form), "{}", replica.log_text());
+        let mut r = replica.client();
+        let f: i64 = redis::cmd("FCALL_RO")
+            .arg("f1")
+            .arg(0)
+            .query(&mut r)
+            .unwrap();
+        assert_eq!(f, 1);
+        let ttl: i64 = redis::cmd("TTL").arg("big:3").query(&mut r).unwrap();
+        assert!(ttl > 9000, "{ttl}");
+        // Writes after the sync reach the replica through the stream that
+        // followed the payload.
+        let _: () = redis::cmd("SET")
+            .arg("after")
+            .arg("1")
+            .query(&mut m)
+            .unwrap();
+        assert_in_sync(&master, &replica);
+    }
+}
+
+#[test]
+fn diskless_load_on_empty_db_receives_whole_when_the_replica_has_keys() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.client();
+    varied_dataset(&mut m);
+    let replica = Server::start(&["--threads", "2", "--repl-diskless-load", "on-empty-db"]);
+    let mut r = replica.client();
+    let _: () = redis::cmd("SET")
+        .arg("mine")
+        .arg("1")
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(master.port)
+        .query(&mut r)
+        .unwrap();
+    assert_in_sync(&master, &replica);
+    assert!(replica.logged("receiving streamed RDB from master with EOF to disk"));
+    assert!(!replica.logged("to parser"));
+}
+
+/// A real RDB payload of `srv` (REPLCONF rdb-only + SYNC, as redis-cli --rdb).
+fn rdb_payload(srv: &Server) -> Vec<u8> {
+    let mut s = srv.raw();
+    common::send(&mut s, &["REPLCONF", "rdb-only", "1"]);
+    common::expect(&mut s, "+OK\r\n");
+    common::send(&mut s, &["SYNC"]);
+    let got = read_until(&mut s, |_| false);
+    let start = got.iter().position(|&b| b != b'\n').unwrap();
+    let header_end = start + got[start..].windows(2).position(|w| w == b"\r\n").unwrap();
+    got[header_end + 2..].to_vec()
+}
+
+/// The names of the complete RESP commands at the start of `b`.
+fn complete_commands(b: &[u8]) -> Vec<String> {
+    fn line(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((&b[at..end], end + 2))
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    'next: while let Some((head, mut p)) = line(b, at) {
+        let Some(n) = head.strip_prefix(b"*") else {
+            break;
+        };
+        let n: usize = std::str::from_utf8(n).unwrap().parse().unwrap();
+        let mut name = None;
+        for _ in 0..n {
+            let Some((len, q)) = line(b, p) else {
+                break 'next;
+            };
+            let len: usize = std::str::from_utf8(&len[1..]).unwrap().parse().unwrap();
+            if b.len() < q + len + 2 {
+                break 'next;
+            }
+            name.get_or_insert_with(|| String::from_utf8_lossy(&b[q..q + len]).into_owned());
+            p = q + len + 2;
+        }
+        out.push(name.unwrap_or_default());
+        at = p;
+    }
+    out
+}
+
+/// A master that answers the handshake, sends `payload` as a diskless
+/// transfer (`$EOF:<mark>`) cut after `send` bytes, then closes the link.
+fn cut_master(payload: Vec<u8>, send: usize) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Each command waits for its reply: answer each complete one.
+        let mut answered = 0;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the replica left during the handshake");
+            seen.extend_from_slice(&buf[..n]);
+            let commands = complete_commands(&seen);
+            while answered < commands.len() {
+                let name = commands[answered].to_ascii_uppercase();
+                answered += 1;
+                if name == "PSYNC" {
+                    let mark = "m".repeat(40);
+                    let id = "a".repeat(40);
+                    let mut out = format!("+FULLRESYNC {id} 0\r\n$EOF:{mark}\r\n").into_bytes();
+                    out.extend_from_slice(&payload[..send]);
+                    s.write_all(&out).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    return;
+                }
+                let reply: &[u8] = if name == "PING" {
+                    b"+PONG\r\n"
+                } else {
+                    b"+OK\r\n"
+                };
+                s.write_all(reply).unwrap();
+            }
+        }
+    });
+    (port, t)
+}
+
+#[test]
+fn diskless_load_cut_mid_transfer_leaves_the_replica_empty() {
+    let master = Server::start(&["--threads", "2"]);
+    let mut m = master.client();
+    varied_dataset(&mut m);
+    let payload = rdb_payload(&master);
+    let (port, fake) = cut_master(payload.clone(), payload.len() * 2 / 3);
+    let replica = Server::start(&[
+        "--threads",
+        "2",
+        "--repl-diskless-load",
+        "on-empty-db",
+        "--replicaof",
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    assert!(
+        replica.wait_logged("receiving streamed RDB from master with EOF to parser"),
+        "{}",
+        replica.log_text()
+    );
+    fake.join().unwrap();
+    assert!(
+        replica.wait_logged("Connection with master lost"),
+        "{}",
+        replica.log_text()
+    );
+    // The half-loaded keys are gone: the replica is as empty as it was.
+    let mut r = replica.client();
+    assert!(wait_for(10, || {
+        redis::cmd("DBSIZE").query::<i64>(&mut r).ok() == Some(0)
+    }));
+    let n: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
+    assert_eq!(n, 0, "{}", replica.log_text());
+    // Pointed at the real master, it then syncs whole.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(master.port)
+        .query(&mut r)
+        .unwrap();
+    assert_in_sync(&master, &replica);
+}
+
+#[test]
+fn diskless_load_swapdb_replaces_the_old_data_only_when_the_load_completes() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut m = master.client();
+    varied_dataset(&mut m);
+    let payload = rdb_payload(&master);
+
+    let replica = Server::start(&["--threads", "2", "--repl-diskless-load", "swapdb"]);
+    let mut r = replica.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("mine:{i}"))
+            .arg(i)
+            .query(&mut r)
+            .unwrap();
+    }
+    // A transfer cut part-way: the loaded half is discarded, the old data stays.
+    let (port, fake) = cut_master(payload.clone(), payload.len() / 2);
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query(&mut r)
+        .unwrap();
+    fake.join().unwrap();
+    assert!(
+        replica.wait_logged("MASTER <-> REPLICA sync: Discarding temporary DB in background"),
+        "{}",
+        replica.log_text()
+    );
+    assert!(wait_for(10, || {
+        redis::cmd("DBSIZE").query::<i64>(&mut r).ok() == Some(100)
+    }));
+    let v: String = redis::cmd("GET").arg("mine:7").query(&mut r).unwrap();
+    assert_eq!(v, "7");
+    // A complete transfer is swapped in: the replica then equals its master.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(master.port)
+        .query(&mut r)
+        .unwrap();
+    assert_in_sync(&master, &replica);
+    assert!(replica.logged("MASTER <-> REPLICA sync: Swapping active DB with loaded DB"));
+    assert!(replica.logged("receiving streamed RDB from master with EOF to parser"));
+    let f: i64 = redis::cmd("FCALL_RO")
+        .arg("f1")
+        .arg(0)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(f, 1);
+    assert_eq!(
+        info_field(&mut r, "persistence", "async_loading").as_deref(),
+        Some("0")
+    );
+}

@@ -116,7 +116,10 @@ fn with_vm<R>(f: impl FnOnce(&mut vm::Vm) -> R) -> Result<R, String> {
 
 /// `busy-reply-threshold` in milliseconds.
 fn busy_threshold(sh: &crate::shard::Shard) -> u64 {
-    sh.shared.config().busy_reply_threshold.max(0) as u64
+    sh.shared
+        .busy_reply_threshold
+        .load(Ordering::Relaxed)
+        .max(0) as u64
 }
 
 /// Redis's `script_oom`: over maxmemory with nothing left to evict.

@@ -19,7 +19,9 @@ replicas; persistence off; diskless sync with no delay):
 The dataset is DEBUG POPULATE --keys keys of 100 bytes. Rounds alternate the
 order of the servers; each figure is the median over the rounds.
 
-Usage: bench/fullsync.py [--keys N] [--rounds R] [--threads T]
+Usage: bench/fullsync.py [--keys N] [--rounds R] [--threads T] [--diskless-load MODE]
+  --diskless-load  repl-diskless-load for every server (disabled, on-empty-db,
+                   swapdb; default: each server's own default, disabled)
 Environment: SHARDIS_BIN (default <repo>/target/release/shardis-server),
 REDIS_BIN (default redis-server); redis-cli and redis-benchmark from PATH.
 """
@@ -167,11 +169,13 @@ def main():
     ap.add_argument("--keys", type=int, default=300000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="shardis --threads (default: its own)")
+    ap.add_argument("--diskless-load", choices=["disabled", "on-empty-db", "swapdb"])
     a = ap.parse_args()
+    both = ["--repl-diskless-load", a.diskless_load] if a.diskless_load else []
     shardis = os.environ.get("SHARDIS_BIN", os.path.join(REPO, "target/release/shardis-server"))
     servers = {
-        "redis": ([os.environ.get("REDIS_BIN", "redis-server")], 7600, []),
-        "shardis": ([shardis], 7700, ["--threads", str(a.threads)] if a.threads else []),
+        "redis": ([os.environ.get("REDIS_BIN", "redis-server")], 7600, both),
+        "shardis": ([shardis], 7700, (["--threads", str(a.threads)] if a.threads else []) + both),
     }
     rows = {k: [] for k in servers}
     for r in range(a.rounds):
@@ -188,6 +192,8 @@ def main():
              "master write stream with 2 replicas (MB/s)", "BGSAVE under writes (s)",
              "master RSS before BGSAVE (MiB)", "peak RSS + child dirty in BGSAVE (MiB)"]
     threads = f"--threads {a.threads}" if a.threads else "default threads"
+    if a.diskless_load:
+        threads += f", repl-diskless-load {a.diskless_load}"
     print(f"### Full sync and BGSAVE under writes: {a.keys} keys x 100 B, shardis {threads}, "
           f"median of {a.rounds} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
     print("| | redis | shardis | shardis / redis |")

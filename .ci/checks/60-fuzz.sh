@@ -26,6 +26,7 @@ TARGETS=(
   crates/keyspace/fuzz:execute_commands
   crates/config/fuzz:parse_config
   crates/rdb/fuzz:read_rdb
+  crates/rdb/fuzz:feed_rdb
   crates/rdb/fuzz:parse_dump
 )
 

@@ -12,8 +12,7 @@
 use bytes::{Buf, BytesMut};
 
 use crate::crc64::crc64;
-use crate::error::{RdbError, Reason};
-use crate::op;
+use crate::error::RdbError;
 use crate::reader::{RdbItem, RdbReader};
 
 /// An RDB file parsed as its bytes arrive.
@@ -95,51 +94,23 @@ impl RdbFeed {
                 Err(e) => return Err(e),
             },
         };
-        if self.buf.first() == Some(&op::EOF) {
-            return self.end(version);
-        }
-        let mut reader = RdbReader::resume(&self.buf, 0, version, self.db);
+        let mut reader = RdbReader::resume(&self.buf, 0, version, self.db).crc_seed(self.crc);
         match reader.next_item() {
-            Ok(Some(item)) => {
+            Ok(item) => {
                 let used = reader.offset();
                 self.db = reader.db();
                 self.want = 0;
                 self.consume(used);
-                Ok(Some(item))
+                // `None`: the EOF opcode and a trailer that verified.
+                self.done = item.is_none();
+                Ok(item)
             }
-            // The reader only ends at the EOF opcode, handled above.
-            Ok(None) => Ok(None),
             Err(e) if e.is_truncated() => self.cut_short(),
             Err(e) => Err(RdbError {
                 offset: e.offset + self.consumed,
                 ..e
             }),
         }
-    }
-
-    /// The `EOF` opcode: checks the trailer (RDB 5+) against the running CRC.
-    fn end(&mut self, version: u32) -> Result<Option<RdbItem>, RdbError> {
-        let trailer = if version >= 5 { 8 } else { 0 };
-        if self.buf.len() < 1 + trailer {
-            return self.cut_short();
-        }
-        self.consume(1);
-        if trailer > 0 {
-            let at = self.consumed;
-            let stored = self.buf.get_u64_le();
-            self.consumed += 8;
-            if stored != 0 && stored != self.crc {
-                return Err(RdbError::new(
-                    at,
-                    Reason::Checksum {
-                        stored,
-                        computed: self.crc,
-                    },
-                ));
-            }
-        }
-        self.done = true;
-        Ok(None)
     }
 
     /// An item needs more bytes than are buffered: parse again once the
@@ -159,6 +130,7 @@ impl RdbFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Reason;
     use crate::writer::{HeaderAux, RdbWriter, WriterOptions};
     use crate::RdbValue;
     use bytes::Bytes;

@@ -524,6 +524,9 @@ pub struct RdbReader<'a> {
     version: u32,
     db: usize,
     done: bool,
+    /// CRC64 of the file's bytes before `cur.buf` starts (a reader resumed
+    /// on the tail of a file whose head is gone, see [`RdbReader::crc_seed`]).
+    crc_seed: u64,
 }
 
 impl<'a> RdbReader<'a> {
@@ -546,6 +549,7 @@ impl<'a> RdbReader<'a> {
             version,
             db: 0,
             done: false,
+            crc_seed: 0,
         })
     }
 
@@ -587,7 +591,15 @@ impl<'a> RdbReader<'a> {
             version,
             db,
             done: false,
+            crc_seed: 0,
         }
+    }
+
+    /// For a reader whose input is only the tail of the file: the CRC64 of
+    /// every byte before it, so the trailer is checked over the whole file.
+    pub fn crc_seed(mut self, crc: u64) -> Self {
+        self.crc_seed = crc;
+        self
     }
 
     /// The db selected by the last `SELECTDB`.
@@ -647,7 +659,7 @@ impl<'a> RdbReader<'a> {
                         let body_end = c.pos;
                         let trailer_at = c.pos;
                         let stored = u64::from_le_bytes(c.array()?);
-                        let computed = crc64(0, &c.buf[..body_end]);
+                        let computed = crc64(self.crc_seed, &c.buf[..body_end]);
                         if stored != 0 && stored != computed {
                             return Err(RdbError::new(
                                 trailer_at,

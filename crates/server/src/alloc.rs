@@ -14,6 +14,23 @@ static USED: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
 static STARTUP: AtomicI64 = AtomicI64::new(0);
 
+/// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h;
+/// libmimalloc-sys does not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Allocator settings, before the first allocation that matters. mimalloc 3
+/// returns freed pages to the OS only after 1 s by default (version 2: 10 ms):
+/// a snapshot's short-lived buffers then stay resident for a second, which
+/// showed as ~5 MiB of extra peak RSS during a BGSAVE of 600k keys under
+/// writes. 10 ms cost no measurable CPU per request (SET -P 16). An explicit
+/// `MIMALLOC_PURGE_DELAY` in the environment wins.
+pub fn tune() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a documented option; mimalloc reads it on its next purge.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
+    }
+}
+
 /// Records the memory in use once the server is set up, before any data is
 /// loaded (Redis's `initial_memory_usage`, MEMORY STATS's `startup.allocated`).
 pub fn mark_startup() {

@@ -73,6 +73,7 @@ struct Cli {
 }
 
 fn main() {
+    alloc::tune();
     // A first argument starting with `--` is a directive, not the config file.
     let raw: Vec<String> = std::env::args().collect();
     let (file, directives) = if raw.len() > 1 && !raw[1].starts_with("--") && raw[1] != "-" {

@@ -88,6 +88,7 @@ pub async fn save(shard: &Rc<Shard>) -> Result<(), String> {
     let ok = crate::repl::produce_rdb(
         shard,
         repl,
+        crate::repl::SAVE_STEP,
         |chunk: Bytes| match file.write_all(&chunk) {
             Ok(()) => true,
             Err(e) => {

@@ -78,6 +78,7 @@ pub(super) async fn produce_base(
         shard,
         None,
         true,
+        crate::repl::SAVE_STEP,
         |chunk: Bytes| match file.write_all(&chunk) {
             Ok(()) => true,
             Err(e) => {

@@ -731,11 +731,24 @@ impl Conn {
     }
 
     /// Redis's loading gate: while a replica loads its master's RDB only
-    /// `loading` commands run (EXEC only if everything it queued is).
+    /// `loading` commands run (EXEC only if everything it queued is). While
+    /// it loads aside and serves the old data (`async_loading`), only the
+    /// `no-async-loading` commands are refused (REPLICAOF, FAILOVER, …),
+    /// EXEC too if it queued one.
     fn denied_loading(&self, cmd: &'static Command, cmd_flags: u32) -> bool {
-        self.shard.shared.loading.load(Ordering::Relaxed)
+        let shared = &self.shard.shared;
+        if shared.loading.load(Ordering::Relaxed) {
+            return !self.resp2_subscribed_refuses(cmd)
+                && self.lacks_flag(cmd, cmd_flags, flags::LOADING);
+        }
+        shared.async_loading.load(Ordering::Relaxed)
             && !self.resp2_subscribed_refuses(cmd)
-            && self.lacks_flag(cmd, cmd_flags, flags::LOADING)
+            && (cmd_flags & flags::NO_ASYNC_LOADING != 0
+                || (cmd.id == shardis_commands::CommandId::Exec
+                    && self.tx.queued.as_ref().is_some_and(|q| {
+                        q.iter()
+                            .any(|(c, a)| c.flags_for(a) & flags::NO_ASYNC_LOADING != 0)
+                    })))
     }
 
     /// In the RESP2 subscribed state Redis answers its context error before the

@@ -453,7 +453,15 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         let new_off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(0);
         crate::log!(Notice, "Full resync from master: {}:{}", new_id, new_off);
         set_master(shard, generation, |m| m.phase = LinkPhase::Transfer);
-        full_sync_load(shard, &mut stream, &mut buf, &mut eof_ack, &new_id).await?;
+        full_sync_load(
+            shard,
+            generation,
+            &mut stream,
+            &mut buf,
+            &mut eof_ack,
+            &new_id,
+        )
+        .await?;
         let mut repl = shard.repl.borrow_mut();
         repl.ids = ReplIds::new(new_id);
         repl.cached = true;
@@ -514,6 +522,7 @@ enum Transfer {
 
 async fn full_sync_load(
     shard: &Rc<Shard>,
+    generation: u64,
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     eof_ack: &mut bool,
@@ -530,6 +539,7 @@ async fn full_sync_load(
                 .map_err(|_| format!("Bad RDB length from MASTER: {spec}"))?,
         ),
     };
+    still_current(shard, generation)?;
     match diskless_load(shard).await {
         Some(Diskless::OnEmptyDb) => {
             return streamed_load(shard, stream, buf, eof_ack, transfer).await
@@ -553,6 +563,7 @@ async fn full_sync_load(
                     break body.freeze();
                 }
                 read_more(stream, buf).await?;
+                still_current(shard, generation)?;
             }
         }
         Transfer::Len(len) => {
@@ -563,10 +574,12 @@ async fn full_sync_load(
             );
             while buf.len() < len {
                 read_more(stream, buf).await?;
+                still_current(shard, generation)?;
             }
             buf.split_to(len).freeze()
         }
     };
+    still_current(shard, generation)?;
     crate::log!(Notice, "Discarding previously cached master state.");
     // From the flush to the end of the load clients get -LOADING, as Redis's
     // blocked main thread gives them nothing of the half-loaded data.
@@ -583,6 +596,17 @@ enum Diskless {
     OnEmptyDb,
     /// Into a dataset aside, swapped in at the end.
     SwapDb,
+}
+
+/// A transfer REPLICAOF (or a promotion) has made obsolete stops before it
+/// touches the data, as Redis's cancelReplicationHandshake ends it. (Once the
+/// load has begun, those commands get -LOADING, as in Redis.)
+fn still_current(shard: &Shard, generation: u64) -> LinkResult {
+    if current(shard, generation) {
+        Ok(())
+    } else {
+        Err(String::new())
+    }
 }
 
 /// `repl-diskless-load`: parse the RDB as it arrives instead of receiving it

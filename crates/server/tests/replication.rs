@@ -4,7 +4,10 @@
 mod common;
 mod proxy;
 
-use common::{digest, free_port, info_field, wait_for, Server};
+use common::{
+    cut_master, digest, free_port, gated_master, info_field, rdb_payload, read_until, wait_for,
+    Server,
+};
 use proxy::Proxy;
 
 /// Waits until the replica has applied everything the master emitted, then
@@ -684,22 +687,6 @@ fn backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
 }
 
 /// Reads from `s` until `done` holds for what was read (or the peer closes).
-fn read_until(s: &mut std::net::TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-    use std::io::Read;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !done(&out) {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&out)),
-        }
-    }
-    out
-}
-
 #[test]
 fn old_sync_and_rdb_only_get_the_payload_without_fullresync() {
     let srv = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
@@ -925,90 +912,6 @@ fn diskless_load_on_empty_db_receives_whole_when_the_replica_has_keys() {
     assert!(!replica.logged("to parser"));
 }
 
-/// A real RDB payload of `srv` (REPLCONF rdb-only + SYNC, as redis-cli --rdb).
-fn rdb_payload(srv: &Server) -> Vec<u8> {
-    let mut s = srv.raw();
-    common::send(&mut s, &["REPLCONF", "rdb-only", "1"]);
-    common::expect(&mut s, "+OK\r\n");
-    common::send(&mut s, &["SYNC"]);
-    let got = read_until(&mut s, |_| false);
-    let start = got.iter().position(|&b| b != b'\n').unwrap();
-    let header_end = start + got[start..].windows(2).position(|w| w == b"\r\n").unwrap();
-    got[header_end + 2..].to_vec()
-}
-
-/// The names of the complete RESP commands at the start of `b`.
-fn complete_commands(b: &[u8]) -> Vec<String> {
-    fn line(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
-        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
-        Some((&b[at..end], end + 2))
-    }
-    let mut out = Vec::new();
-    let mut at = 0;
-    'next: while let Some((head, mut p)) = line(b, at) {
-        let Some(n) = head.strip_prefix(b"*") else {
-            break;
-        };
-        let n: usize = std::str::from_utf8(n).unwrap().parse().unwrap();
-        let mut name = None;
-        for _ in 0..n {
-            let Some((len, q)) = line(b, p) else {
-                break 'next;
-            };
-            let len: usize = std::str::from_utf8(&len[1..]).unwrap().parse().unwrap();
-            if b.len() < q + len + 2 {
-                break 'next;
-            }
-            name.get_or_insert_with(|| String::from_utf8_lossy(&b[q..q + len]).into_owned());
-            p = q + len + 2;
-        }
-        out.push(name.unwrap_or_default());
-        at = p;
-    }
-    out
-}
-
-/// A master that answers the handshake, sends `payload` as a diskless
-/// transfer (`$EOF:<mark>`) cut after `send` bytes, then closes the link.
-fn cut_master(payload: Vec<u8>, send: usize) -> (u16, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let t = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Each command waits for its reply: answer each complete one.
-        let mut answered = 0;
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "the replica left during the handshake");
-            seen.extend_from_slice(&buf[..n]);
-            let commands = complete_commands(&seen);
-            while answered < commands.len() {
-                let name = commands[answered].to_ascii_uppercase();
-                answered += 1;
-                if name == "PSYNC" {
-                    let mark = "m".repeat(40);
-                    let id = "a".repeat(40);
-                    let mut out = format!("+FULLRESYNC {id} 0\r\n$EOF:{mark}\r\n").into_bytes();
-                    out.extend_from_slice(&payload[..send]);
-                    s.write_all(&out).unwrap();
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    return;
-                }
-                let reply: &[u8] = if name == "PING" {
-                    b"+PONG\r\n"
-                } else {
-                    b"+OK\r\n"
-                };
-                s.write_all(reply).unwrap();
-            }
-        }
-    });
-    (port, t)
-}
-
 #[test]
 fn diskless_load_cut_mid_transfer_leaves_the_replica_empty() {
     let master = Server::start(&["--threads", "2"]);
@@ -1104,5 +1007,51 @@ fn diskless_load_swapdb_replaces_the_old_data_only_when_the_load_completes() {
     assert_eq!(
         info_field(&mut r, "persistence", "async_loading").as_deref(),
         Some("0")
+    );
+}
+
+#[test]
+fn replicaof_during_a_transfer_leaves_the_data_alone() {
+    let master = Server::start(&["--threads", "2"]);
+    let mut m = master.client();
+    varied_dataset(&mut m);
+    let payload = rdb_payload(&master);
+    let (go, gate) = std::sync::mpsc::channel();
+    let (port, fake) = gated_master(payload.clone(), payload.len() / 2, gate);
+    // repl-diskless-load disabled: the payload is received whole before the
+    // data is flushed, so the transfer can be abandoned.
+    let replica = Server::start(&["--threads", "2"]);
+    let mut r = replica.client();
+    let _: () = redis::cmd("SET")
+        .arg("mine")
+        .arg("1")
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query(&mut r)
+        .unwrap();
+    assert!(
+        replica.wait_logged("receiving streamed RDB from master with EOF to disk"),
+        "{}",
+        replica.log_text()
+    );
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut r)
+        .unwrap();
+    // The rest of the payload arrives: the replica drops it and the link.
+    go.send(()).unwrap();
+    assert!(fake.join().unwrap(), "the replica kept the old link open");
+    let v: String = redis::cmd("GET").arg("mine").query(&mut r).unwrap();
+    assert_eq!(v, "1");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
+    assert_eq!(n, 1, "{}", replica.log_text());
+    assert!(
+        !replica.logged("Flushing old data"),
+        "{}",
+        replica.log_text()
     );
 }

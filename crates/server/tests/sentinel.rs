@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::{expect, info_field, send, wait_for, Server};
+use common::{expect, gated_master, info_field, rdb_payload, send, wait_for, Server};
 use std::io::Read;
-use std::time::{Duration, Instant};
 
 const MASTERDOWN: &str =
     "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
@@ -206,46 +205,59 @@ fn client_kill_types_sentinel_sends_spare_the_caller() {
 
 #[test]
 fn replica_answers_loading_while_it_loads_the_masters_rdb() {
-    let m = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let m = Server::start(&["--threads", "2"]);
     let mut c = m.client();
-    // Enough data that the replica's load spans many polls below.
     let value = "x".repeat(64);
-    for b in 0..100 {
+    for b in 0..20 {
         let mut mset = redis::cmd("MSET");
         for j in 0..2000 {
             mset.arg(format!("k{b}:{j}")).arg(&value);
         }
         let _: () = mset.query(&mut c).unwrap();
     }
-    let port = m.port.to_string();
-    let r = Server::start(&["--threads", "2", "--replicaof", "127.0.0.1", &port]);
+    // A master that stops half-way through the payload until told to go on:
+    // the replica, parsing as it receives (on-empty-db), is loading all that
+    // time, so -LOADING is certain to be seen rather than sampled.
+    let payload = rdb_payload(&m);
+    let (go, gate) = std::sync::mpsc::channel();
+    let (port, fake) = gated_master(payload.clone(), payload.len() / 2, gate);
+    let port = port.to_string();
+    let r = Server::start(&[
+        "--threads",
+        "2",
+        "--repl-diskless-load",
+        "on-empty-db",
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+    ]);
     let mut s = r.raw();
-    let mut info = r.client();
-    let (mut loading, mut other) = (0, Vec::new());
-    // Polled without pauses: the load may last only a few tens of milliseconds.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut linked = false;
-    let mut polls = 0u64;
-    while !linked && Instant::now() < deadline {
-        polls += 1;
+    assert!(wait_for(20, || {
         send(&mut s, &["PING"]);
-        let reply = read_line(&mut s);
-        match reply.as_str() {
-            "+PONG" => {}
-            "-LOADING Redis is loading the dataset in memory" => loading += 1,
-            _ => other.push(reply),
-        }
-        // INFO only every 16th poll: PINGs must sample the short load densely.
-        if polls.is_multiple_of(16) {
-            linked =
-                info_field(&mut info, "replication", "master_link_status").as_deref() == Some("up");
-        }
-    }
-    assert!(linked, "replica never linked");
-    assert!(other.is_empty(), "unexpected replies: {other:?}");
-    assert!(loading > 0, "no -LOADING seen during the full sync");
+        read_line(&mut s) == "-LOADING Redis is loading the dataset in memory"
+    }));
+    let mut info = r.client();
+    assert_eq!(
+        info_field(&mut info, "persistence", "loading").as_deref(),
+        Some("1")
+    );
+    // Commands flagged `loading` still run.
+    send(&mut s, &["CONFIG", "GET", "maxmemory"]);
+    expect(&mut s, "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+    go.send(()).unwrap();
+    assert!(wait_for(20, || {
+        send(&mut s, &["PING"]);
+        read_line(&mut s) == "+PONG"
+    }));
     let n: i64 = redis::cmd("DBSIZE").query(&mut info).unwrap();
-    assert_eq!(n, 200_000);
+    assert_eq!(n, 40_000);
+    assert_eq!(
+        info_field(&mut info, "persistence", "loading").as_deref(),
+        Some("0")
+    );
+    // The fake master has no stream to give: the replica then drops it.
+    drop(r);
+    let _ = fake.join();
 }
 
 /// Sentinel skips replicas whose link has been down too long, reading

@@ -278,3 +278,149 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Reads from `s` until `done` holds for what was read (or the peer closes).
+pub fn read_until(s: &mut std::net::TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&out) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&out)),
+        }
+    }
+    out
+}
+
+/// A real RDB payload of `srv` (REPLCONF rdb-only + SYNC, as redis-cli --rdb).
+pub fn rdb_payload(srv: &Server) -> Vec<u8> {
+    let mut s = srv.raw();
+    send(&mut s, &["REPLCONF", "rdb-only", "1"]);
+    expect(&mut s, "+OK\r\n");
+    send(&mut s, &["SYNC"]);
+    let got = read_until(&mut s, |_| false);
+    let start = got.iter().position(|&b| b != b'\n').unwrap();
+    let header_end = start + got[start..].windows(2).position(|w| w == b"\r\n").unwrap();
+    got[header_end + 2..].to_vec()
+}
+
+/// The names of the complete RESP commands at the start of `b`.
+pub fn complete_commands(b: &[u8]) -> Vec<String> {
+    fn line(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((&b[at..end], end + 2))
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    'next: while let Some((head, mut p)) = line(b, at) {
+        let Some(n) = head.strip_prefix(b"*") else {
+            break;
+        };
+        let n: usize = std::str::from_utf8(n).unwrap().parse().unwrap();
+        let mut name = None;
+        for _ in 0..n {
+            let Some((len, q)) = line(b, p) else {
+                break 'next;
+            };
+            let len: usize = std::str::from_utf8(&len[1..]).unwrap().parse().unwrap();
+            if b.len() < q + len + 2 {
+                break 'next;
+            }
+            name.get_or_insert_with(|| String::from_utf8_lossy(&b[q..q + len]).into_owned());
+            p = q + len + 2;
+        }
+        out.push(name.unwrap_or_default());
+        at = p;
+    }
+    out
+}
+
+/// A master that answers the handshake, sends `payload` as a diskless
+/// transfer (`$EOF:<mark>`) cut after `send` bytes, then closes the link.
+pub fn cut_master(payload: Vec<u8>, send: usize) -> (u16, std::thread::JoinHandle<()>) {
+    let (go, gate) = std::sync::mpsc::channel::<()>();
+    drop(go);
+    let (port, t) = gated_master(payload, send, gate);
+    (
+        port,
+        std::thread::spawn(move || {
+            let _ = t.join().unwrap();
+        }),
+    )
+}
+
+/// A master that answers the handshake and sends `payload` as a diskless
+/// transfer: `first` bytes, then waits for `gate`; if the gate opens (a
+/// message, not a hang-up) it sends the rest and the end mark and waits for
+/// the replica to close the link. Returns whether the replica closed it.
+pub fn gated_master(
+    payload: Vec<u8>,
+    first: usize,
+    gate: std::sync::mpsc::Receiver<()>,
+) -> (u16, std::thread::JoinHandle<bool>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Each command waits for its reply: answer each complete one.
+        let mut answered = 0;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                return false;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            let commands = complete_commands(&seen);
+            while answered < commands.len() {
+                let name = commands[answered].to_ascii_uppercase();
+                answered += 1;
+                if name == "PSYNC" {
+                    let mark = "m".repeat(40);
+                    let id = "a".repeat(40);
+                    let mut out = format!("+FULLRESYNC {id} 0\r\n$EOF:{mark}\r\n").into_bytes();
+                    out.extend_from_slice(&payload[..first]);
+                    s.write_all(&out).unwrap();
+                    if gate.recv().is_err() {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        return false;
+                    }
+                    // The replica may hang up while this is written (a reset).
+                    if s.write_all(&payload[first..]).is_err()
+                        || s.write_all(mark.as_bytes()).is_err()
+                    {
+                        return true;
+                    }
+                    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                        .unwrap();
+                    let mut rest = [0u8; 4096];
+                    loop {
+                        match s.read(&mut rest) {
+                            Ok(0) => return true,
+                            Ok(_) => continue,
+                            Err(e) => {
+                                return !matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                )
+                            }
+                        }
+                    }
+                }
+                let reply: &[u8] = if name == "PING" {
+                    b"+PONG\r\n"
+                } else {
+                    b"+OK\r\n"
+                };
+                s.write_all(reply).unwrap();
+            }
+        }
+    });
+    (port, t)
+}

@@ -1,5 +1,5 @@
-//! Replication logic with no I/O: the merged stream, the backlog, and the PSYNC
-//! accept/refuse decision.
+//! Replication logic with no I/O: the merged stream, the backlog, the PSYNC
+//! accept/refuse decision, and the timing rules for replicas (`policy`).
 //!
 //! Where it sits: every shard appends [`LogEntry`]s to its own write log. The
 //! replication role (one executor) feeds those logs into a [`Merger`], which
@@ -17,11 +17,13 @@
 pub mod backlog;
 pub mod link;
 pub mod merge;
+pub mod policy;
 pub mod psync;
 
 pub use backlog::Backlog;
 pub use link::LinkPhase;
 pub use merge::{log_effect, LogEntry, Merger, TxId};
+pub use policy::{BacklogVerdict, OutputLimit};
 pub use psync::{decide, PsyncDecision, ReplIds};
 
 pub use shardis_base::encode_command;

@@ -26,7 +26,9 @@ use glommio::net::TcpStream;
 use hashbrown::HashMap;
 use shardis_protocol::{DecodeLimits, RequestDecoder};
 use shardis_rdb::{HeaderAux, RdbWriter, ReplAux, WriterOptions};
-use shardis_replication::{decide, Backlog, LogEntry, Merger, PsyncDecision, ReplIds, TxId};
+use shardis_replication::{
+    decide, policy, Backlog, LogEntry, Merger, OutputLimit, PsyncDecision, ReplIds, TxId,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -164,6 +166,8 @@ pub struct Replica {
     soft_since: Cell<Option<Instant>>,
     closed: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+    /// The reading task's, woken on close so the socket is let go at once.
+    reader_waker: RefCell<Option<Waker>>,
 }
 
 impl Replica {
@@ -186,6 +190,9 @@ impl Replica {
     fn close(&self) {
         self.closed.set(true);
         self.wake();
+        if let Some(w) = self.reader_waker.borrow_mut().take() {
+            w.wake();
+        }
     }
 
     fn push_rdb(&self, b: Bytes) {
@@ -311,16 +318,16 @@ impl ReplState {
     /// `repl-backlog-ttl`: a master that has had no replica for `ttl` seconds
     /// frees its backlog and starts a new history (Redis's replicationCron); a
     /// replica keeps its backlog for PSYNC2. 0 never frees it.
-    fn expire_backlog(&mut self, ttl: u64, is_replica: bool) {
-        if !self.replicas.is_empty() {
-            self.no_replicas_since = None;
-            return;
-        }
-        let since = *self.no_replicas_since.get_or_insert_with(Instant::now);
-        if ttl == 0 || is_replica || self.backlog.is_none() {
-            return;
-        }
-        if since.elapsed().as_secs() > ttl {
+    fn expire_backlog(&mut self, ttl: u64, is_replica: bool, now: Instant) {
+        let verdict = policy::backlog_ttl(
+            self.replicas.len(),
+            &mut self.no_replicas_since,
+            ttl,
+            is_replica,
+            self.backlog.is_some(),
+            now,
+        );
+        if verdict == policy::BacklogVerdict::Free {
             self.offset = self.master_offset();
             self.backlog = None;
             // A new id and no id2: nobody may continue the freed history.
@@ -414,7 +421,7 @@ impl ReplState {
     }
 
     /// Appends stream bytes to the backlog and every started replica queue.
-    pub fn append(&mut self, chunk: Bytes, limits: (u64, u64, u64)) {
+    pub fn append(&mut self, chunk: Bytes, limit: OutputLimit, now: Instant) {
         if chunk.is_empty() {
             return;
         }
@@ -422,7 +429,6 @@ impl ReplState {
             Some(b) => b.append(chunk.clone()),
             None => self.offset += chunk.len() as i64,
         }
-        let (hard, soft, soft_secs) = limits;
         for r in &self.replicas {
             if !r.stream_started.get() || r.closed.get() {
                 continue;
@@ -430,26 +436,18 @@ impl ReplState {
             r.stream.borrow_mut().push_back(chunk.clone());
             let queued = r.stream_bytes.get() + chunk.len();
             r.stream_bytes.set(queued);
-            let over_hard = hard > 0 && queued as u64 > hard;
-            let over_soft = soft > 0 && queued as u64 > soft;
-            if over_soft {
-                let since = r.soft_since.get().unwrap_or_else(Instant::now);
-                r.soft_since.set(Some(since));
-                if over_hard || since.elapsed().as_secs() >= soft_secs {
-                    crate::log!(
-                        Warning,
-                        "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                        r.id,
-                        r.addr
-                    );
-                    r.close();
-                    continue;
-                }
-            } else if over_hard {
+            let mut since = r.soft_since.get();
+            let over = limit.exceeded(queued as u64, &mut since, now);
+            r.soft_since.set(since);
+            if over {
+                crate::log!(
+                    Warning,
+                    "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    r.id,
+                    r.addr
+                );
                 r.close();
                 continue;
-            } else {
-                r.soft_since.set(None);
             }
             r.wake();
         }
@@ -526,12 +524,13 @@ impl ReplState {
 
     /// Online replicas with lag ≤ `max_lag` seconds (min-replicas-to-write).
     pub fn good_replicas(&self, max_lag: u64) -> usize {
+        let now = Instant::now();
         self.replicas
             .iter()
             .filter(|r| {
                 !r.closed.get()
                     && r.state.get() == ReplicaState::Online
-                    && r.last_ack.get().elapsed().as_secs() <= max_lag
+                    && policy::replica_good(r.last_ack.get(), max_lag, now)
             })
             .count()
     }
@@ -784,10 +783,14 @@ pub async fn settle(s0: &Rc<Shard>) {
 }
 
 /// Limits for `client-output-buffer-limit replica`.
-fn replica_limits(shard: &Shard) -> (u64, u64, u64) {
+pub fn replica_limits(shard: &Shard) -> OutputLimit {
     let c = shard.shared.config();
     let l = &c.client_output_buffer_limit.replica;
-    (l.hard, l.soft, l.soft_seconds)
+    OutputLimit {
+        hard: l.hard,
+        soft: l.soft,
+        soft_seconds: l.soft_seconds,
+    }
 }
 
 /// How often the pump runs with no writes (PINGs, timeouts, min-replicas).
@@ -844,6 +847,7 @@ pub async fn pump(shard: Rc<Shard>) {
             repl.shipped.clone()
         };
         let limits = replica_limits(&shard);
+        let now = Instant::now();
         let period = shard.shared.config().repl_ping_replica_period.max(1);
         let timeout = shard.shared.config().repl_timeout.max(1);
         let (aof_pieces, covered, had) = {
@@ -853,8 +857,7 @@ pub async fn pump(shard: Rc<Shard>) {
                     repl.merger.push(s, entries);
                 }
             }
-            if !repl.replicas.is_empty() && repl.last_ping.elapsed() >= Duration::from_secs(period)
-            {
+            if !repl.replicas.is_empty() && policy::ping_due(repl.last_ping, period, now) {
                 repl.merger.emit_raw(&[b"PING"]);
                 repl.last_ping = Instant::now();
             }
@@ -865,7 +868,7 @@ pub async fn pump(shard: Rc<Shard>) {
             let mut prev = 0;
             for &(tx, pos) in &drained.markers {
                 let chunk = drained.bytes.slice(prev..pos);
-                repl.append(chunk, limits);
+                repl.append(chunk, limits, now);
                 prev = pos;
                 if repl.aof_marker == Some(tx) {
                     repl.aof_marker = None;
@@ -886,7 +889,7 @@ pub async fn pump(shard: Rc<Shard>) {
             }
             let rest = drained.bytes.slice(prev..);
             let had = !rest.is_empty();
-            repl.append(rest, limits);
+            repl.append(rest, limits, now);
             if aof_on {
                 let end = drained.bytes.len();
                 aof_pieces.push((drained.without_raw(aof_prev..end), false));
@@ -898,7 +901,7 @@ pub async fn pump(shard: Rc<Shard>) {
             for r in &repl.replicas {
                 if r.state.get() == ReplicaState::Online
                     && !r.closed.get()
-                    && r.last_ack.get().elapsed() > Duration::from_secs(timeout)
+                    && policy::replica_timed_out(r.last_ack.get(), timeout, now)
                 {
                     crate::log!(
                         Warning,
@@ -910,7 +913,7 @@ pub async fn pump(shard: Rc<Shard>) {
             }
             repl.replicas.retain(|r| !r.closed.get());
             let backlog_ttl = shard.shared.config().repl_backlog_ttl;
-            repl.expire_backlog(backlog_ttl, shard.replica.get());
+            repl.expire_backlog(backlog_ttl, shard.replica.get(), now);
             shard.shared.not_counted_memory.store(
                 repl.replica_buffers_beyond_backlog(),
                 std::sync::atomic::Ordering::Relaxed,
@@ -1010,6 +1013,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         soft_since: Cell::new(None),
         closed: Cell::new(false),
         waker: RefCell::new(None),
+        reader_waker: RefCell::new(None),
     });
     crate::log!(Notice, "Replica {} asks for synchronization", rep.name());
     if h.rdb_only && h.rdb_functions_only {
@@ -1189,12 +1193,36 @@ async fn replica_writer(
         if !more {
             break;
         }
-        for b in batch.drain(..) {
-            if w.write_all(&b).await.is_err() {
+        // A replica closed meanwhile (over its output buffer limit, timed
+        // out, killed) is dropped at once, as Redis frees it, even if its
+        // socket no longer drains: the pending write is abandoned.
+        let write = async {
+            for b in batch.drain(..) {
+                w.write_all(&b).await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let closed = std::future::poll_fn(|cx| {
+            if rep.closed.get() {
+                return Poll::Ready(());
+            }
+            *rep.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        let written = futures_lite::future::or(async { Some(write.await) }, async {
+            closed.await;
+            None
+        })
+        .await;
+        match written {
+            Some(Ok(())) => {}
+            Some(Err(_)) => {
                 rep.close();
                 break;
             }
+            None => break,
         }
+        batch.clear();
         let _ = shard.counters();
     }
     let _ = w.close().await;
@@ -1254,12 +1282,27 @@ async fn replica_reader(
         }
         let len = buf.len();
         buf.resize(len + 4096, 0);
-        match r.read(&mut buf[len..]).await {
-            Ok(0) | Err(_) => {
+        // Closed by the writer's side (limits, timeout, kill): stop reading,
+        // so both halves of the socket are dropped and the link is gone.
+        let closed = std::future::poll_fn(|cx| {
+            if rep.closed.get() {
+                return Poll::Ready(());
+            }
+            *rep.reader_waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        let read = futures_lite::future::or(async { Some(r.read(&mut buf[len..]).await) }, async {
+            closed.await;
+            None
+        })
+        .await;
+        match read {
+            Some(Ok(0)) | Some(Err(_)) => {
                 rep.close();
                 return;
             }
-            Ok(n) => buf.truncate(len + n),
+            Some(Ok(n)) => buf.truncate(len + n),
+            None => return,
         }
     }
 }

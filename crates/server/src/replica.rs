@@ -1011,13 +1011,9 @@ async fn stream_loop(
         }
         if consumed > 0 {
             let chunk = forward.split().freeze();
-            let limits = {
-                let c = shard.shared.config();
-                let l = &c.client_output_buffer_limit.replica;
-                (l.hard, l.soft, l.soft_seconds)
-            };
+            let limits = crate::repl::replica_limits(shard);
             let mut repl = shard.repl.borrow_mut();
-            repl.append(chunk, limits);
+            repl.append(chunk, limits, Instant::now());
             let off = repl.master_offset();
             if let Some(m) = repl.master.as_mut() {
                 m.read_offset = off;

@@ -1055,3 +1055,44 @@ fn replicaof_during_a_transfer_leaves_the_data_alone() {
         replica.log_text()
     );
 }
+
+#[test]
+fn a_replica_over_its_output_buffer_limit_is_dropped_then_resyncs() {
+    let master = Server::start(&[
+        "--threads",
+        "2",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--client-output-buffer-limit",
+        "replica 1mb 0 0",
+    ]);
+    let proxy = Proxy::start(master.port);
+    let replica = replica_of(proxy.port, &[]);
+    assert!(wait_for(20, || link_up(&replica)));
+    // The replica stops reading: once the socket buffers are full the
+    // master's queue for it grows past the 1 MB hard limit.
+    proxy.stall();
+    let mut m = master.client();
+    let value = "v".repeat(1000);
+    let dropped = wait_for(30, || {
+        let mut p = redis::pipe();
+        for i in 0..1000 {
+            p.cmd("SET").arg(format!("k{i}")).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut m).unwrap();
+        master.logged("scheduled to be closed ASAP for overcoming of output buffer limits.")
+    });
+    assert!(
+        dropped,
+        "{}\n---\n{}",
+        master.log_text(),
+        replica.log_text()
+    );
+    assert!(
+        master.wait_logged("Connection with replica"),
+        "{}",
+        master.log_text()
+    );
+    proxy.forward();
+    assert_in_sync(&master, &replica);
+}

@@ -1,5 +1,6 @@
 //! A TCP proxy a test can cut: forward, black-hole (connections stay open but
-//! nothing passes), or drop every connection and refuse new ones.
+//! nothing passes), stall (nothing is read, so the senders' buffers fill), or
+//! drop every connection and refuse new ones.
 
 #![allow(dead_code)]
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 const FORWARD: u8 = 0;
 const BLACKHOLE: u8 = 1;
 const REFUSE: u8 = 2;
+const STALL: u8 = 3;
 
 /// A proxy from a local port to `target`.
 pub struct Proxy {
@@ -62,6 +64,12 @@ impl Proxy {
         self.mode.store(BLACKHOLE, Ordering::SeqCst);
     }
 
+    /// Stops reading: what the peers send piles up in their socket buffers
+    /// (a replica that does not keep up), until [`Proxy::forward`].
+    pub fn stall(&self) {
+        self.mode.store(STALL, Ordering::SeqCst);
+    }
+
     /// Closes every connection and refuses new ones until [`Proxy::forward`].
     pub fn cut(&self) {
         self.mode.store(REFUSE, Ordering::SeqCst);
@@ -76,10 +84,15 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, mode: Arc<AtomicU8>) {
         let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            if mode.load(Ordering::SeqCst) == STALL {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             match from.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => match mode.load(Ordering::SeqCst) {
-                    FORWARD => {
+                    // Bytes read just before a stall still pass.
+                    FORWARD | STALL => {
                         if to.write_all(&buf[..n]).is_err() {
                             break;
                         }

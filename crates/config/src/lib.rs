@@ -101,6 +101,10 @@ pub const READ_BY_NAME: &[(&str, &str)] = &[
         "gates MODULE LOAD/LOADEX/UNLOAD, where MODULE is routed",
     ),
     (
+        "shutdown-timeout",
+        "how long SHUTDOWN and SIGTERM wait for lagging replicas, in the server's shutdown",
+    ),
+    (
         "stop-writes-on-bgsave-error",
         "refuses writes after a failed BGSAVE, where writes are checked",
     ),
@@ -273,7 +277,6 @@ pub const IGNORED: &[(&str, &str)] = &[
         "executors are pinned from the affinity mask (see `threads`)",
     ),
     ("set-proc-title", "the process title is not changed"),
-    ("shutdown-timeout", "shutdown does not wait for replicas"),
     ("syslog-facility", "logging goes to logfile/stdout only"),
     ("syslog-ident", "logging goes to logfile/stdout only"),
     ("tls-auth-clients", "TLS is not supported"),

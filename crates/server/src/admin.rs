@@ -236,7 +236,16 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                 i += 1;
             }
             if args.iter().skip(1).any(|a| eq(a, "abort")) {
+                if crate::server::abort_shutdown(&conn.shard.shared) {
+                    return Reply::OK;
+                }
                 return Reply::error("ERR No shutdown in progress.");
+            }
+            let now = args.iter().skip(1).any(|a| eq(a, "now"));
+            let shared = conn.shard.shared.clone();
+            if shared.shutdown_requested.load(Ordering::SeqCst) {
+                // One is already under way: this caller waits for it too.
+                return wait_for_shutdown(&shared).await;
             }
             crate::log!(Warning, "User requested shutdown...");
             let mode = if args.iter().skip(1).any(|a| eq(a, "nosave")) {
@@ -246,14 +255,13 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             } else {
                 crate::server::SHUTDOWN_DEFAULT
             };
-            conn.shard
-                .shared
-                .shutdown_mode
-                .store(mode, Ordering::SeqCst);
-            crate::server::begin_shutdown(&conn.shard.shared);
-            conn.close_after_reply = true;
-            // Redis closes the connection without a reply when shutdown succeeds.
-            Reply::Raw(Bytes::new())
+            shared.shutdown_mode.store(mode, Ordering::SeqCst);
+            crate::server::request_shutdown(&shared, now);
+            let r = wait_for_shutdown(&shared).await;
+            if !r.is_error() {
+                conn.close_after_reply = true;
+            }
+            r
         }
         CommandId::Replconf => replconf(conn, args),
         CommandId::Psync | CommandId::Sync => {
@@ -2098,5 +2106,20 @@ fn debug_protocol(proto: Protocol, name: &[u8]) -> Reply {
             "ERR Wrong protocol type name. Please use one of the following: \
              string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
         ),
+    }
+}
+
+/// A SHUTDOWN caller stays blocked while the shutdown waits for replicas:
+/// it gets no reply when the server goes down (Redis closes the
+/// connection), and Redis's error when SHUTDOWN ABORT calls it off.
+async fn wait_for_shutdown(shared: &crate::shared::Shared) -> Reply {
+    loop {
+        if shared.shutting_down() {
+            return Reply::Raw(Bytes::new());
+        }
+        if !shared.shutdown_requested.load(Ordering::SeqCst) {
+            return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

@@ -10,7 +10,8 @@
 //!   class limit on every message; the connection checks before it writes. A
 //!   client over its hard limit, or over its soft limit for longer than the
 //!   soft seconds, is closed, with Redis's log line.
-//! - **Pause**: CLIENT PAUSE and FAILOVER are two purposes of one mechanism; a
+//! - **Pause**: CLIENT PAUSE, FAILOVER and a shutdown waiting for its
+//!   replicas are purposes of one mechanism; a
 //!   command waits while any purpose pauses it. The master link is never
 //!   paused, nor is eviction or expiry run meanwhile (as in Redis).
 
@@ -62,7 +63,13 @@ fn may_replicate(cmd: &Command, queued_writes: bool) -> bool {
 
 /// True if pauses stop eviction and expiry right now (any client pause).
 pub fn clients_paused(shared: &Shared) -> bool {
-    shared.client_pause.mode() != PAUSE_OFF
+    shared.client_pause.mode() != PAUSE_OFF || shutdown_pause(shared)
+}
+
+/// A shutdown waiting for its replicas pauses writes (Redis's
+/// PAUSE_DURING_SHUTDOWN), so they can catch up with a final offset.
+fn shutdown_pause(shared: &Shared) -> bool {
+    shared.shutdown_deadline_ms.load(Ordering::SeqCst) != 0
 }
 
 /// Whether the command behind `route` must wait for a pause to end.
@@ -73,7 +80,7 @@ fn must_wait(shared: &Shared, route: &Route, queued_writes: bool) -> bool {
     };
     let writes = may_replicate(cmd, queued_writes);
     // FAILOVER pauses writers until the switch is done (no write is lost).
-    if writes && shared.writes_paused.load(Ordering::SeqCst) {
+    if writes && (shared.writes_paused.load(Ordering::SeqCst) || shutdown_pause(shared)) {
         return true;
     }
     match shared.client_pause.mode() {

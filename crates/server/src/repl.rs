@@ -1923,6 +1923,62 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
     }
 }
 
+/// Shutdown (shard 0): true when every replica acknowledged the whole stream
+/// (Redis's `isReadyToShutdown`).
+pub fn replicas_caught_up(shard: &Shard) -> bool {
+    let repl = shard.repl.borrow();
+    let offset = repl.master_offset();
+    repl.replicas
+        .iter()
+        .all(|r| r.closed.get() || r.ack_offset.get() == offset)
+}
+
+/// Shutdown (shard 0): asks every replica for its offset now.
+pub fn ask_acks(shard: &Shard) {
+    shard
+        .repl
+        .borrow_mut()
+        .merger
+        .emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+    shard.pump_signal.kick();
+}
+
+/// Shutdown (shard 0): Redis's `finishShutdown` lines about the replicas.
+pub fn log_replicas_at_shutdown(shard: &Shard) {
+    let repl = shard.repl.borrow();
+    let offset = repl.master_offset();
+    let replicas: Vec<&Rc<Replica>> = repl.replicas.iter().filter(|r| !r.closed.get()).collect();
+    let mut lagging = 0;
+    for r in &replicas {
+        if r.ack_offset.get() == offset {
+            continue;
+        }
+        lagging += 1;
+        let online = r.state.get() == ReplicaState::Online;
+        let lag = if online {
+            r.last_ack.get().elapsed().as_secs()
+        } else {
+            0
+        };
+        crate::log!(
+            Warning,
+            "Lagging replica {} reported offset {} behind master, lag={}, state={}.",
+            r.name(),
+            offset - r.ack_offset.get().max(0),
+            lag,
+            r.state.get().name()
+        );
+    }
+    if !replicas.is_empty() {
+        crate::log!(
+            Notice,
+            "{} of {} replicas are in sync when shutting down.",
+            replicas.len() - lagging,
+            replicas.len()
+        );
+    }
+}
+
 /// Waits until `numreplicas` replicas acknowledged `offset`, or `timeout`.
 /// `None` when this server turned into a replica meanwhile: the caller is
 /// unblocked with an error, as Redis unblocks WAIT on a role change.

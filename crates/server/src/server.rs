@@ -54,6 +54,59 @@ pub fn begin_shutdown(shared: &Shared) {
     shared.shutdown.store(true, Ordering::SeqCst);
 }
 
+/// SHUTDOWN or SIGTERM/SIGINT: shard 0's cron carries it out
+/// ([`shutdown_step`]), first waiting for lagging replicas unless `now`.
+pub fn request_shutdown(shared: &Shared, now: bool) {
+    if now {
+        shared.shutdown_now.store(true, Ordering::SeqCst);
+    }
+    shared.shutdown_requested.store(true, Ordering::SeqCst);
+}
+
+/// SHUTDOWN ABORT: true if a shutdown was waiting for its replicas and is
+/// now called off (writes resume).
+pub fn abort_shutdown(shared: &Shared) -> bool {
+    if !shared.shutdown_requested.load(Ordering::SeqCst) || shared.shutting_down() {
+        return false;
+    }
+    shared.shutdown_requested.store(false, Ordering::SeqCst);
+    shared.shutdown_now.store(false, Ordering::SeqCst);
+    shared.shutdown_deadline_ms.store(0, Ordering::SeqCst);
+    crate::log!(Warning, "Shutdown manually aborted.");
+    true
+}
+
+/// Redis's `prepareForShutdown` and the cron's check of a pending one, on
+/// shard 0: with replicas lagging (and neither NOW nor `shutdown-timeout 0`)
+/// writes are paused, the replicas asked for their offsets, and the
+/// shutdown waits until they all acknowledged the stream or the timeout
+/// passed; then the replicas' state is logged and the shutdown begins.
+fn shutdown_step(shard: &Rc<Shard>) {
+    let shared = &shard.shared;
+    let deadline = shared.shutdown_deadline_ms.load(Ordering::SeqCst);
+    let now_ms = crate::shared::unix_ms();
+    if deadline == 0 {
+        let timeout: u64 = shared
+            .config()
+            .value_of("shutdown-timeout")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        let now = shared.shutdown_now.load(Ordering::SeqCst);
+        if !now && timeout != 0 && !crate::repl::replicas_caught_up(shard) {
+            shared
+                .shutdown_deadline_ms
+                .store(now_ms + timeout * 1000, Ordering::SeqCst);
+            crate::repl::ask_acks(shard);
+            crate::log!(Notice, "Waiting for replicas before shutting down.");
+            return;
+        }
+    } else if now_ms < deadline && !crate::repl::replicas_caught_up(shard) {
+        return;
+    }
+    crate::repl::log_replicas_at_shutdown(shard);
+    begin_shutdown(shared);
+}
+
 /// Raises RLIMIT_MEMLOCK as far as allowed; io_uring needs locked memory.
 fn raise_memlock() {
     #[allow(unsafe_code)]
@@ -529,6 +582,12 @@ async fn cron(shard: Rc<Shard>) {
         if shard.shared.exiting.load(Ordering::SeqCst) {
             return;
         }
+        if shard.id == 0
+            && shard.shared.shutdown_requested.load(Ordering::SeqCst)
+            && !shard.shared.shutting_down()
+        {
+            shutdown_step(&shard);
+        }
         if shard.shared.shutting_down() {
             // Shard 0 does the final save while the other shards keep serving it.
             if shard.id == 0 {
@@ -688,7 +747,7 @@ fn spawn_signal_thread(shared: Arc<Shared>) {
             }
             crate::log!(Warning, "Received {} scheduling shutdown...", name);
             crate::log!(Warning, "User requested shutdown...");
-            begin_shutdown(&shared);
+            request_shutdown(&shared, false);
         })
         .expect("spawn signal thread");
 }

@@ -44,6 +44,14 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     /// SHUTDOWN's save mode (see `server::SHUTDOWN_*`).
     pub shutdown_mode: std::sync::atomic::AtomicU8,
+    /// SHUTDOWN (or SIGTERM/SIGINT) was asked for; shard 0's cron carries it
+    /// out, first waiting for lagging replicas (`shutdown-timeout`).
+    pub shutdown_requested: AtomicBool,
+    /// The request was SHUTDOWN NOW: no wait for replicas.
+    pub shutdown_now: AtomicBool,
+    /// Unix ms until which the shutdown waits for replicas (0: not waiting).
+    /// Writes are paused meanwhile, as Redis's PAUSE_DURING_SHUTDOWN.
+    pub shutdown_deadline_ms: AtomicU64,
     /// Next client id (CLIENT ID starts at 1 as in Redis).
     pub next_client_id: AtomicU64,
     /// Next multi-shard transaction id.
@@ -238,6 +246,9 @@ impl Shared {
             paused_clients: std::sync::atomic::AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             shutdown_mode: std::sync::atomic::AtomicU8::new(0),
+            shutdown_requested: AtomicBool::new(false),
+            shutdown_now: AtomicBool::new(false),
+            shutdown_deadline_ms: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
             next_tx_id: AtomicU64::new(1),
             connected_clients: AtomicUsize::new(0),

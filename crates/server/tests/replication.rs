@@ -1096,3 +1096,95 @@ fn a_replica_over_its_output_buffer_limit_is_dropped_then_resyncs() {
     proxy.forward();
     assert_in_sync(&master, &replica);
 }
+
+/// Waits until the server process has exited on its own.
+fn exited(s: &mut Server, secs: u64) -> bool {
+    wait_for(secs, || s.child.try_wait().ok().flatten().is_some())
+}
+
+#[test]
+fn shutdown_waits_for_lagging_replicas_as_redis_does() {
+    use std::io::Read;
+    // A healthy replica: the shutdown goes at once, and the replica has it all.
+    let mut master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(20, || link_up(&replica)));
+    let mut m = master.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut m)
+            .unwrap();
+    }
+    let before = digest(&mut m);
+    let mut s = master.raw();
+    common::send(&mut s, &["SHUTDOWN"]);
+    assert!(exited(&mut master, 20), "{}", master.log_text());
+    assert!(master.logged("1 of 1 replicas are in sync when shutting down."));
+    let mut r = replica.client();
+    assert_eq!(digest(&mut r), before);
+
+    // A replica that stops reading: writes pause, reads go on, SHUTDOWN
+    // ABORT calls it off (the blocked SHUTDOWN gets Redis's error), and a
+    // second SHUTDOWN goes after shutdown-timeout with the lag logged.
+    let mut master = Server::start(&[
+        "--threads",
+        "2",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--shutdown-timeout",
+        "1",
+    ]);
+    let proxy = Proxy::start(master.port);
+    let replica = replica_of(proxy.port, &[]);
+    assert!(wait_for(20, || link_up(&replica)));
+    proxy.stall();
+    let mut m = master.client();
+    let _: () = redis::cmd("SET")
+        .arg("late")
+        .arg("1")
+        .query(&mut m)
+        .unwrap();
+    let mut s = master.raw();
+    common::send(&mut s, &["SHUTDOWN"]);
+    assert!(master.wait_logged("Waiting for replicas before shutting down."));
+    let v: String = redis::cmd("GET").arg("late").query(&mut m).unwrap();
+    assert_eq!(v, "1");
+    let mut w = master.raw();
+    common::send(&mut w, &["SET", "paused", "1"]);
+    w.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        w.read(&mut byte).is_err(),
+        "a write ran during the shutdown wait"
+    );
+    let ok: String = redis::cmd("SHUTDOWN").arg("ABORT").query(&mut m).unwrap();
+    assert_eq!(ok, "OK");
+    common::expect(&mut s, "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    w.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    common::expect(&mut w, "+OK\r\n");
+    assert!(master.logged("Shutdown manually aborted."));
+    let e = redis::cmd("SHUTDOWN")
+        .arg("ABORT")
+        .query::<String>(&mut m)
+        .unwrap_err();
+    assert!(e.to_string().contains("No shutdown in progress"), "{e}");
+    // SHUTDOWN is `no-multi`: it never waits inside a transaction.
+    let mut t = master.raw();
+    common::send(&mut t, &["MULTI"]);
+    common::expect(&mut t, "+OK\r\n");
+    common::send(&mut t, &["SHUTDOWN"]);
+    common::expect(&mut t, "-ERR Command not allowed inside a transaction\r\n");
+    let mut s = master.raw();
+    common::send(&mut s, &["SHUTDOWN"]);
+    assert!(exited(&mut master, 20), "{}", master.log_text());
+    assert!(
+        master.logged("Lagging replica")
+            && master.logged("0 of 1 replicas are in sync when shutting down."),
+        "{}",
+        master.log_text()
+    );
+}

@@ -869,7 +869,7 @@ fn diskless_load_parses_the_payload_as_it_streams() {
         } else {
             "bytes from master to parser"
         };
-        assert!(replica.logged(form), "{}", replica.log_text());
+        assert!(replica.wait_logged(form), "{}", replica.log_text());
         let mut r = replica.client();
         let f: i64 = redis::cmd("FCALL_RO")
             .arg("f1")
@@ -908,7 +908,7 @@ fn diskless_load_on_empty_db_receives_whole_when_the_replica_has_keys() {
         .query(&mut r)
         .unwrap();
     assert_in_sync(&master, &replica);
-    assert!(replica.logged("receiving streamed RDB from master with EOF to disk"));
+    assert!(replica.wait_logged("receiving streamed RDB from master with EOF to disk"));
     assert!(!replica.logged("to parser"));
 }
 
@@ -996,8 +996,8 @@ fn diskless_load_swapdb_replaces_the_old_data_only_when_the_load_completes() {
         .query(&mut r)
         .unwrap();
     assert_in_sync(&master, &replica);
-    assert!(replica.logged("MASTER <-> REPLICA sync: Swapping active DB with loaded DB"));
-    assert!(replica.logged("receiving streamed RDB from master with EOF to parser"));
+    assert!(replica.wait_logged("MASTER <-> REPLICA sync: Swapping active DB with loaded DB"));
+    assert!(replica.wait_logged("receiving streamed RDB from master with EOF to parser"));
     let f: i64 = redis::cmd("FCALL_RO")
         .arg("f1")
         .arg(0)
@@ -1121,7 +1121,7 @@ fn shutdown_waits_for_lagging_replicas_as_redis_does() {
     let mut s = master.raw();
     common::send(&mut s, &["SHUTDOWN"]);
     assert!(exited(&mut master, 20), "{}", master.log_text());
-    assert!(master.logged("1 of 1 replicas are in sync when shutting down."));
+    assert!(master.wait_logged("1 of 1 replicas are in sync when shutting down."));
     let mut r = replica.client();
     assert_eq!(digest(&mut r), before);
 
@@ -1166,7 +1166,7 @@ fn shutdown_waits_for_lagging_replicas_as_redis_does() {
     w.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     common::expect(&mut w, "+OK\r\n");
-    assert!(master.logged("Shutdown manually aborted."));
+    assert!(master.wait_logged("Shutdown manually aborted."));
     let e = redis::cmd("SHUTDOWN")
         .arg("ABORT")
         .query::<String>(&mut m)
@@ -1182,8 +1182,8 @@ fn shutdown_waits_for_lagging_replicas_as_redis_does() {
     common::send(&mut s, &["SHUTDOWN"]);
     assert!(exited(&mut master, 20), "{}", master.log_text());
     assert!(
-        master.logged("Lagging replica")
-            && master.logged("0 of 1 replicas are in sync when shutting down."),
+        master.wait_logged("Lagging replica")
+            && master.wait_logged("0 of 1 replicas are in sync when shutting down."),
         "{}",
         master.log_text()
     );

@@ -17,7 +17,7 @@ use glommio::net::TcpStream;
 use shardis_protocol::{DecodeLimits, Reply};
 use shardis_replication::{encode_command, Backlog, LinkPhase, ReplIds};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why a link attempt ended.
@@ -497,21 +497,26 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
     stream_loop(shard, generation, stream, buf, eof_ack).await
 }
 
-/// Receives the RDB (`$<len>` or `$EOF:<mark>`), flushes every shard and loads it.
-/// Sets `Shared::loading` for its lifetime (every exit of the load clears it).
-struct LoadingGuard(Rc<Shard>);
+/// Raises one of `Shared`'s loading flags for its lifetime, so every exit
+/// of a load (an error included) lowers it again.
+struct FlagGuard(Rc<Shard>, fn(&crate::shared::Shared) -> &AtomicBool);
 
-impl LoadingGuard {
-    fn new(shard: &Rc<Shard>) -> Self {
-        shard.shared.loading.store(true, Ordering::Relaxed);
-        LoadingGuard(shard.clone())
+impl FlagGuard {
+    fn raise(shard: &Rc<Shard>, flag: fn(&crate::shared::Shared) -> &AtomicBool) -> Self {
+        flag(&shard.shared).store(true, Ordering::Relaxed);
+        FlagGuard(shard.clone(), flag)
     }
 }
 
-impl Drop for LoadingGuard {
+impl Drop for FlagGuard {
     fn drop(&mut self) {
-        self.0.shared.loading.store(false, Ordering::Relaxed);
+        (self.1)(&self.0.shared).store(false, Ordering::Relaxed);
     }
+}
+
+/// `Shared::loading` (INFO `loading:1`, clients get -LOADING).
+fn loading_guard(shard: &Rc<Shard>) -> FlagGuard {
+    FlagGuard::raise(shard, |s| &s.loading)
 }
 
 /// How the RDB of a full sync arrives: a length, or an end mark (`$EOF:`).
@@ -583,7 +588,7 @@ async fn full_sync_load(
     crate::log!(Notice, "Discarding previously cached master state.");
     // From the flush to the end of the load clients get -LOADING, as Redis's
     // blocked main thread gives them nothing of the half-loaded data.
-    let _loading = LoadingGuard::new(shard);
+    let _loading = loading_guard(shard);
     flush_for_load(shard).await;
     crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
     let loaded = crate::persist::load_rdb_bytes(shard, &payload, false).await;
@@ -648,8 +653,8 @@ async fn swapdb_load(
 ) -> LinkResult {
     log_receiving(&transfer);
     let async_loading = shard.repl.borrow().ids.replid == new_id;
-    let loading = (!async_loading).then(|| LoadingGuard::new(shard));
-    let _async = async_loading.then(|| AsyncLoadingGuard::new(shard));
+    let loading = (!async_loading).then(|| loading_guard(shard));
+    let _async = async_loading.then(|| FlagGuard::raise(shard, |s| &s.async_loading));
     crate::aof::stop(shard);
     let databases = shard.keyspace.borrow().databases();
     let _ = shard
@@ -685,7 +690,7 @@ async fn swapdb_load(
         "MASTER <-> REPLICA sync: Swapping active DB with loaded DB"
     );
     // Clients see the old dataset or the new one, never a mix of shards.
-    let _swapping = loading.unwrap_or_else(|| LoadingGuard::new(shard));
+    let _swapping = loading.unwrap_or_else(|| loading_guard(shard));
     let _ = shard
         .broadcast(|s| {
             let Some(mut staged) = s.staged.borrow_mut().take() else {
@@ -713,22 +718,6 @@ async fn swapdb_load(
     );
     restart_aof_after_sync(shard).await;
     Ok(())
-}
-
-/// `async_loading:1` in INFO for its lifetime.
-struct AsyncLoadingGuard(Rc<Shard>);
-
-impl AsyncLoadingGuard {
-    fn new(shard: &Rc<Shard>) -> Self {
-        shard.shared.async_loading.store(true, Ordering::Relaxed);
-        AsyncLoadingGuard(shard.clone())
-    }
-}
-
-impl Drop for AsyncLoadingGuard {
-    fn drop(&mut self) {
-        self.0.shared.async_loading.store(false, Ordering::Relaxed);
-    }
 }
 
 fn log_receiving(transfer: &Transfer) {
@@ -800,7 +789,7 @@ async fn streamed_load(
 ) -> LinkResult {
     log_receiving(&transfer);
     crate::log!(Notice, "Discarding previously cached master state.");
-    let _loading = LoadingGuard::new(shard);
+    let _loading = loading_guard(shard);
     flush_for_load(shard).await;
     crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
     let loader = crate::persist::Loader::new(shard, false);

@@ -11,6 +11,10 @@ replicas; persistence off; diskless sync with no delay):
             (a replica not in sync after 120 s is reported as "> 120")
   writes    the master's write stream in MB/s over 3 s once both are online
             (master_repl_offset growth: what the replicas are fed)
+  lag       meanwhile, every 10 ms, how far each replica's applied offset
+            (its INFO master_repl_offset) trails the master's: the p99 in MB,
+            sampled once the replicas have caught up with the stream that
+            piled up during their sync (or after 10 s)
   bgsave    a BGSAVE under the same load: its duration, and the peak of the
             master's RSS plus its fork child's private dirty pages (Redis's
             copy-on-write cost; shardis has no child) against the RSS just
@@ -126,13 +130,34 @@ def full_sync(cmd, base, keys, extra):
                     if i.get("master_link_status") == "up" and i.get("master_sync_in_progress") == "0":
                         done[r] = time.time() - asked[r]
             time.sleep(0.01)
+        # Replica lag, the replica's view: how far its applied offset trails
+        # the master's, sampled every 10 ms over 3 s of writes, once each
+        # replica has caught up with the stream that piled up during its
+        # sync (below 1 MB behind once, or after 10 s).
+        def behind(r):
+            mo = int(info(m, "replication").get("master_repl_offset", 0))
+            ro = info(r, "replication").get("master_repl_offset")
+            return INF if ro is None else mo - int(ro)
+        settle = time.time() + 10
+        while time.time() < settle and any(behind(r) > 2**20 for r in done):
+            time.sleep(0.01)
         a = int(info(m, "replication")["master_repl_offset"])
-        time.sleep(3)
+        lags = []
+        t_end = time.time() + 3
+        while time.time() < t_end:
+            mo = int(info(m, "replication").get("master_repl_offset", 0))
+            for r in (r1, r2):
+                ro = info(r, "replication").get("master_repl_offset")
+                if ro is not None and r in done:
+                    lags.append(max(0, mo - int(ro)))
+            time.sleep(0.01)
         b = int(info(m, "replication")["master_repl_offset"])
         stop(writer)
+        lags.sort()
+        p99 = lags[int(len(lags) * 0.99) - 1] / 2**20 if lags else INF
         # A replica still syncing after 120 s (the output-buffer-limit loop a
         # slow full sync falls into under writes) counts as infinitely slow.
-        return done.get(r1, INF), done.get(r2, INF), (b - a) / 3 / 2**20
+        return done.get(r1, INF), done.get(r2, INF), (b - a) / 3 / 2**20, p99
     finally:
         s.close()
 
@@ -182,14 +207,16 @@ def main():
         order = list(servers) if r % 2 == 0 else list(reversed(list(servers)))
         for kind in order:
             cmd, base, extra = servers[kind]
-            s1, s2, mbs = full_sync(cmd, base, a.keys, extra)
+            s1, s2, mbs, lag = full_sync(cmd, base, a.keys, extra)
             took, before, peak = bgsave(cmd, base, a.keys, extra)
-            rows[kind].append((s1, s2, mbs, took, before, peak))
+            rows[kind].append((s1, s2, mbs, lag, took, before, peak))
             print(f"round {r + 1} {kind}: sync1 {s1:.2f} s, sync2 {s2:.2f} s, writes {mbs:.1f} MB/s, "
+                  f"lag p99 {lag:.2f} MB, "
                   f"bgsave {took:.2f} s, rss {before:.0f} -> peak {peak:.0f} MiB", file=sys.stderr)
     med = {k: [statistics.median(col) for col in zip(*v)] for k, v in rows.items()}
     names = ["full sync, replica 1 (s)", "full sync, replica 2 (s)",
-             "master write stream with 2 replicas (MB/s)", "BGSAVE under writes (s)",
+             "master write stream with 2 replicas (MB/s)",
+             "replica lag p99, replica's view (MB)", "BGSAVE under writes (s)",
              "master RSS before BGSAVE (MiB)", "peak RSS + child dirty in BGSAVE (MiB)"]
     threads = f"--threads {a.threads}" if a.threads else "default threads"
     if a.diskless_load:

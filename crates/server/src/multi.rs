@@ -138,20 +138,6 @@ pub async fn acquire(
     let parts = want.len();
     let mut held = Vec::with_capacity(parts);
     for (s, keys) in want {
-        // This executor's own shard: no hop, no channel (a script on its
-        // keys' shard takes only this one).
-        if s == shard.id {
-            if whole {
-                shard.lock_all(tx).await;
-            } else {
-                shard.lock(tx, &keys).await;
-            }
-            if marked {
-                shard.log_marker(LogEntry::Acquire { tx, parts });
-            }
-            held.push((s, keys));
-            continue;
-        }
         let lock_keys = keys.clone();
         let locked = shard
             .call_async(s, move |sh| async move {
@@ -192,17 +178,6 @@ pub async fn tx_effects(shard: &Rc<Shard>, tx: u64, effects: Vec<Effect>) {
 pub async fn release(shard: &Rc<Shard>, tx: u64, marked: bool, whole: bool, held: Locks) {
     let mut releases = Vec::new();
     for (s, keys) in held {
-        if s == shard.id {
-            if marked {
-                shard.log_marker(LogEntry::Release { tx });
-            }
-            if whole {
-                shard.unlock_all(tx)
-            } else {
-                shard.unlock(tx, &keys)
-            }
-            continue;
-        }
         let released = shard
             .post(s, move |sh| {
                 if marked {

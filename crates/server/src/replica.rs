@@ -675,10 +675,7 @@ async fn swapdb_load(
                 Notice,
                 "MASTER <-> REPLICA sync: Discarding temporary DB in background"
             );
-            restart_aof_after_sync(shard).await;
-            return Err(format!(
-                "Failed trying to load the MASTER synchronization DB from socket: {e}"
-            ));
+            return load_failed(shard, e).await;
         }
     };
     if let Transfer::Mark(_) = transfer {
@@ -710,14 +707,7 @@ async fn swapdb_load(
         Notice,
         "MASTER <-> REPLICA sync: Discarding old DB in background"
     );
-    crate::log!(
-        Notice,
-        "Done loading RDB, keys loaded: {}, keys expired: {}.",
-        loaded.0,
-        loaded.1
-    );
-    restart_aof_after_sync(shard).await;
-    Ok(())
+    load_done(shard, loaded).await
 }
 
 fn log_receiving(transfer: &Transfer) {
@@ -755,26 +745,36 @@ async fn flush_for_load(shard: &Rc<Shard>) {
 /// The end of a load, successful or not: a failed one removes the
 /// half-loaded data (as Redis does); the AOF comes back either way.
 async fn finish_load(shard: &Rc<Shard>, loaded: Result<(u64, u64), String>) -> LinkResult {
-    let loaded = match loaded {
-        Ok(loaded) => loaded,
+    match loaded {
+        Ok(loaded) => load_done(shard, loaded).await,
         Err(e) => {
             let _ = shard
                 .broadcast(|s| s.keyspace.borrow_mut().flush_all())
                 .await;
-            restart_aof_after_sync(shard).await;
-            return Err(format!(
-                "Failed trying to load the MASTER synchronization DB from socket: {e}"
-            ));
+            load_failed(shard, e).await
         }
-    };
+    }
+}
+
+/// A load that completed: Redis's line, then the AOF back on.
+async fn load_done(shard: &Rc<Shard>, (keys, expired): (u64, u64)) -> LinkResult {
     crate::log!(
         Notice,
         "Done loading RDB, keys loaded: {}, keys expired: {}.",
-        loaded.0,
-        loaded.1
+        keys,
+        expired
     );
     restart_aof_after_sync(shard).await;
     Ok(())
+}
+
+/// A load that failed (its data already dealt with): the AOF back on, and
+/// the link's error.
+async fn load_failed(shard: &Rc<Shard>, e: String) -> LinkResult {
+    restart_aof_after_sync(shard).await;
+    Err(format!(
+        "Failed trying to load the MASTER synchronization DB from socket: {e}"
+    ))
 }
 
 /// Diskless load: the shards install keys while the payload still streams,

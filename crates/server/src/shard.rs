@@ -691,7 +691,7 @@ impl Shard {
             .send_to(target, job)
             .await
             .map_err(|_| ShardGone)?;
-        Ok(Pending(rx))
+        Ok(Pending::Remote(rx))
     }
 
     /// Sends `job` to run on `target` (another shard) without waiting for it to run.
@@ -733,19 +733,18 @@ impl Shard {
         R: Send + 'static,
         F: FnOnce(&Rc<Shard>) -> R + Send + Sync + 'static,
     {
-        let (tx, rx) = glommio::channels::oneshot::shared();
         if target == self.id {
-            let _ = tx.send(f(self));
-        } else {
-            let job: Job = Box::new(move |s| {
-                let _ = tx.send(f(s));
-            });
-            self.senders
-                .send_to(target, job)
-                .await
-                .map_err(|_| ShardGone)?;
+            return Ok(Pending::Ready(f(self)));
         }
-        Ok(Pending(rx))
+        let (tx, rx) = glommio::channels::oneshot::shared();
+        let job: Job = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        self.senders
+            .send_to(target, job)
+            .await
+            .map_err(|_| ShardGone)?;
+        Ok(Pending::Remote(rx))
     }
 
     /// Executes a batch of requests sent by another shard's connection, in order.
@@ -811,13 +810,22 @@ impl BatchReplies {
     }
 }
 
-/// A result still being computed on another shard.
-pub struct Pending<R>(glommio::channels::oneshot::SharedReceiver<R>);
+/// A result of work posted to a shard: already there when the shard was this
+/// executor's own (no channel), else still being computed on the other one.
+pub enum Pending<R> {
+    /// Computed in place.
+    Ready(R),
+    /// On its way back from another shard.
+    Remote(glommio::channels::oneshot::SharedReceiver<R>),
+}
 
 impl<R: Send> Pending<R> {
     /// Waits for the result.
     pub async fn wait(self) -> Result<R, ShardGone> {
-        self.0.await.map_err(|_| ShardGone)
+        match self {
+            Pending::Ready(r) => Ok(r),
+            Pending::Remote(rx) => rx.await.map_err(|_| ShardGone),
+        }
     }
 }
 

@@ -100,6 +100,10 @@ pub struct ExecContext {
     pub replica: bool,
     /// What to propagate, appended by writes.
     pub effects: Vec<Effect>,
+    /// Nobody consumes this run's effects (no replica, AOF, WATCH, blocked
+    /// client or tracking client): writes skip building them. Expiry and
+    /// eviction DELs are still recorded; they are rare.
+    pub discard_effects: bool,
     /// Counters for INFO.
     pub stats: ExecStats,
     /// `(db, key)` of every key that received elements (list pushes), for
@@ -144,12 +148,19 @@ pub struct Entry {
 impl ExecContext {
     /// Appends an effect in the selected db.
     pub(crate) fn propagate(&mut self, args: Vec<Bytes>) {
-        self.effects.push(Effect { db: self.db, args });
+        if !self.discard_effects {
+            self.effects.push(Effect { db: self.db, args });
+        }
     }
 
     /// Propagates the command exactly as it was sent.
     pub(crate) fn propagate_as_sent(&mut self, args: &[Bytes]) {
-        self.propagate(args.to_vec());
+        if !self.discard_effects {
+            self.effects.push(Effect {
+                db: self.db,
+                args: args.to_vec(),
+            });
+        }
     }
 }
 

@@ -127,10 +127,14 @@ impl RequestDecoder {
                         other => return Ok(other),
                     }
                 }
-                let Some(line) = take_line(buf, ProtocolError::TooBigMultibulkCount)? else {
+                let Some(count) = take_int_line(
+                    buf,
+                    ProtocolError::TooBigMultibulkCount,
+                    ProtocolError::InvalidMultibulkLength,
+                )?
+                else {
                     return Ok(None);
                 };
-                let count = parse_int(&line[1..]).ok_or(ProtocolError::InvalidMultibulkLength)?;
                 if count > MAX_MULTIBULK {
                     return Err(ProtocolError::InvalidMultibulkLength);
                 }
@@ -161,10 +165,14 @@ impl RequestDecoder {
                             }
                             return Err(ProtocolError::ExpectedDollar(buf[0]));
                         }
-                        let Some(line) = take_line(buf, ProtocolError::TooBigBulkCount)? else {
+                        let Some(len) = take_int_line(
+                            buf,
+                            ProtocolError::TooBigBulkCount,
+                            ProtocolError::InvalidBulkLength,
+                        )?
+                        else {
                             return Ok(None);
                         };
-                        let len = parse_int(&line[1..]).ok_or(ProtocolError::InvalidBulkLength)?;
                         if len < 0 || len > limits.max_bulk_len {
                             return Err(ProtocolError::InvalidBulkLength);
                         }
@@ -215,11 +223,15 @@ impl RequestDecoder {
     }
 }
 
-/// Removes a `…\r\n` line from `buf` once it is complete.
-fn take_line(
+/// Removes a complete `<type byte><integer>\r\n` header line from `buf` and
+/// parses its integer. The line is parsed in place and skipped with `advance`:
+/// splitting it off would cost a reference-count increment and decrement on
+/// the read buffer per header line, two of them for every argument.
+fn take_int_line(
     buf: &mut BytesMut,
     too_big: ProtocolError,
-) -> Result<Option<BytesMut>, ProtocolError> {
+    invalid: ProtocolError,
+) -> Result<Option<i64>, ProtocolError> {
     match memchr::memchr(b'\r', buf) {
         None => {
             if buf.len() > INLINE_MAX {
@@ -232,9 +244,9 @@ fn take_line(
             if cr + 1 >= buf.len() {
                 return Ok(None);
             }
-            let line = buf.split_to(cr);
-            buf.advance(2);
-            Ok(Some(line))
+            let v = parse_int(&buf[1..cr]).ok_or(invalid)?;
+            buf.advance(cr + 2);
+            Ok(Some(v))
         }
     }
 }

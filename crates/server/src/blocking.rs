@@ -419,6 +419,11 @@ async fn finish(shard: &Rc<Shard>, db: usize, key: &Bytes, front: &Arc<Waiter>, 
         .await;
 }
 
+/// True while a client is blocked on a key of this shard.
+pub fn has_waiters(shard: &Shard) -> bool {
+    !shard.blocking.borrow().waiters.is_empty()
+}
+
 /// Keys written by a command (its effects) that clients wait on are served
 /// again: a stream deleted or overwritten ends an XREADGROUP, as Redis's
 /// `signalDeletedKeyAsReady` does. Costs one emptiness check when nobody is

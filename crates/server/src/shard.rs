@@ -19,7 +19,7 @@
 //! release. A single-shard command whose key is locked waits for the release;
 //! when no locks are held (the common case) the check is one `is_empty()`.
 
-use crate::shared::{unix_ms, ShardCounters, Shared};
+use crate::shared::{unix_ms, unix_us, ShardCounters, Shared};
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 use hashbrown::HashMap;
@@ -282,7 +282,9 @@ impl Shard {
 
     /// [`Shard::execute`], also returning how long it took (µs) for the slowlog.
     pub fn execute_timed(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> (Reply, u64) {
-        let start = Instant::now();
+        // One wall-clock read gives both the command's time for expiry and
+        // the start of its duration, as Redis's `call()` times with ustime().
+        let start_us = unix_us();
         // Redis's propagatePendingCommands: a command's several effects go out
         // as one MULTI … EXEC, except for commands that touch arbitrary keys.
         let wrap = !matches!(
@@ -291,8 +293,12 @@ impl Shard {
                 | shardis_commands::CommandId::Randomkey
                 | shardis_commands::CommandId::Keys
         );
-        let reply = self.run_ctx(db, wrap, |ks, ctx| ks.execute(ctx, cmd, args));
-        let usec = self.record(cmd, cmd.stat_index(args), &reply, start);
+        let discard = !self.effects_wanted();
+        let reply = self.run_ctx_at(db, wrap, start_us / 1000, discard, |ks, ctx| {
+            ks.execute(ctx, cmd, args)
+        });
+        let usec = unix_us().saturating_sub(start_us);
+        let usec = self.record_usec(cmd, cmd.stat_index(args), &reply, usec);
         (reply, usec)
     }
 
@@ -314,10 +320,36 @@ impl Shard {
         wrap: bool,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
+        self.run_ctx_at(db, wrap, unix_ms(), false, f)
+    }
+
+    /// Whether anything consumes a run's effects: the write log (replicas,
+    /// AOF), a capture, WATCH, a blocked client or a tracking client. When
+    /// nothing does, a plain command run skips building them (no argument
+    /// copies, no allocation per write).
+    fn effects_wanted(&self) -> bool {
+        self.write_log.borrow().is_some()
+            || self.capture.borrow().is_some()
+            || !self.watch.borrow().is_empty()
+            || crate::blocking::has_waiters(self)
+            || self.tracking.borrow().watching()
+    }
+
+    /// [`Shard::run_ctx`] at a wall-clock time the caller has read (ms);
+    /// `discard`: see [`Shard::effects_wanted`].
+    fn run_ctx_at<R>(
+        &self,
+        db: usize,
+        wrap: bool,
+        now_ms: u64,
+        discard: bool,
+        f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
+    ) -> R {
         self.refresh_eviction_config();
         let mut ctx = self.ctx.borrow_mut();
         ctx.db = db;
-        ctx.now_ms = unix_ms();
+        ctx.now_ms = now_ms;
+        ctx.discard_effects = discard;
         ctx.replica = self.replica.get();
         ctx.resp3 = self.resp3.get();
         ctx.notify_flags = self

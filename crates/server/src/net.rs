@@ -113,7 +113,11 @@ async fn drive(p: Rc<Poller>) {
             continue;
         }
         p.dispatch(&events[..n as usize]);
-        // Let the woken connections run their round before asking again.
+        // Let the woken connections run their round before asking again: the
+        // first yield lets them read and run their requests, the second lets
+        // them send the replies (each yields once in between, see
+        // `conn::Conn::run`), so one `epoll_wait` serves the whole round.
+        futures_lite::future::yield_now().await;
         futures_lite::future::yield_now().await;
     }
 }

@@ -432,7 +432,11 @@ impl Conn {
         // (slot, skipped) of the previous request: whether its reply is dropped
         // is known once it ran (CLIENT REPLY OFF silences its own reply).
         let mut prev: Option<(usize, bool)> = None;
+        // The end of the last command run here, while nothing has awaited
+        // since: the next local command starts from it (one clock read each).
+        let mut clock: Option<u64> = None;
         for args in reqs.drain(..) {
+            let mut start = clock.take();
             // CLIENT CACHING lasts one command: its name, kept only while tracking.
             let tracked_name = self.tracking.then(|| args[0].clone());
             if let Some((slot, skipped)) = prev.take() {
@@ -450,6 +454,7 @@ impl Conn {
                 if self.master_link {
                     // As Redis: our master's stream is held, not refused.
                     crate::script::busy::wait_idle().await;
+                    start = None;
                 } else if let Some(r) = crate::script::busy::reject(&args) {
                     self.slots.push(Some(r));
                     continue;
@@ -472,6 +477,7 @@ impl Conn {
             // CLIENT PAUSE and FAILOVER hold the command until the pause ends;
             // then it is decided again (a FAILOVER may have made us a replica).
             let route = if crate::limits::wait_if_paused(self, &route).await {
+                start = None;
                 let route = self.route(&args);
                 self.memory_gate(route)
             } else {
@@ -512,6 +518,7 @@ impl Conn {
                         !self.master_link && self.shard.replica.get() && cmd.is_write();
                     if shard == me {
                         let args = if !self.shard.unlocked() {
+                            start = None;
                             self.flush_batches().await;
                             let req = Request {
                                 db: self.db,
@@ -532,7 +539,9 @@ impl Conn {
                             crate::tracking::remember(&self.shard, t, cmd, &args);
                         }
                         self.shard.current_client.set(self.info.borrow().id);
-                        let r = self.run_inline(resp3, cmd, &args);
+                        let start = start.unwrap_or_else(crate::shared::unix_us);
+                        let (r, end) = self.run_inline(resp3, cmd, &args, start);
+                        clock = Some(end);
                         self.shard.current_client.set(0);
                         if replica_write {
                             self.shard.remember_replica_expires(self.db, cmd, &args);
@@ -663,10 +672,20 @@ impl Conn {
     }
 
     /// Runs a command on this core's shard, logging it if slow.
-    fn run_inline(&self, resp3: bool, cmd: &'static Command, args: &[Bytes]) -> Reply {
-        let (r, usec) = self.shard.execute_as_timed(resp3, self.db, cmd, args);
+    /// Starts at `start_us` (see [`Shard::execute_as_timed_from`]); returns
+    /// the reply and the end time.
+    fn run_inline(
+        &self,
+        resp3: bool,
+        cmd: &'static Command,
+        args: &[Bytes],
+        start_us: u64,
+    ) -> (Reply, u64) {
+        let (r, usec, end) = self
+            .shard
+            .execute_as_timed_from(resp3, self.db, cmd, args, start_us);
         self.log_if_slow(cmd, args, usec);
-        r
+        (r, end)
     }
 
     /// Counts an error reply in `total_error_replies` and INFO errorstats.

@@ -219,12 +219,27 @@ impl Shard {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> (Reply, u64) {
+        let (r, usec, _) = self.execute_as_timed_from(resp3, db, cmd, args, unix_us());
+        (r, usec)
+    }
+
+    /// [`Shard::execute_as_timed`] starting at `start_us`, a wall-clock read
+    /// the caller made (the previous command's end, in a run of commands with
+    /// nothing in between); also returns the end time, for the next one.
+    pub fn execute_as_timed_from(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        start_us: u64,
+    ) -> (Reply, u64, u64) {
         if let Some(oom) = self.oom_check(cmd, false) {
             self.record_rejected(cmd.stat_index(args));
-            return (oom, 0);
+            return (oom, 0, start_us);
         }
         self.resp3.set(resp3);
-        let r = self.execute_timed(db, cmd, args);
+        let r = self.execute_timed_from(db, cmd, args, start_us);
         self.resp3.set(false);
         r
     }
@@ -282,9 +297,22 @@ impl Shard {
 
     /// [`Shard::execute`], also returning how long it took (µs) for the slowlog.
     pub fn execute_timed(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> (Reply, u64) {
-        // One wall-clock read gives both the command's time for expiry and
-        // the start of its duration, as Redis's `call()` times with ustime().
-        let start_us = unix_us();
+        let (r, usec, _) = self.execute_timed_from(db, cmd, args, unix_us());
+        (r, usec)
+    }
+
+    /// [`Shard::execute_timed`] from a wall-clock time already read (µs),
+    /// which is both the command's time for expiry and the start of its
+    /// duration (Redis's `call()` times with ustime()); returns the end time.
+    /// Chaining end to start halves the clock reads of a pipelined batch
+    /// (two reads per command were 6% of the samples at GET -P 16).
+    pub fn execute_timed_from(
+        &self,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        start_us: u64,
+    ) -> (Reply, u64, u64) {
         // Redis's propagatePendingCommands: a command's several effects go out
         // as one MULTI … EXEC, except for commands that touch arbitrary keys.
         let wrap = !matches!(
@@ -297,9 +325,10 @@ impl Shard {
         let reply = self.run_ctx_at(db, wrap, start_us / 1000, discard, |ks, ctx| {
             ks.execute(ctx, cmd, args)
         });
-        let usec = unix_us().saturating_sub(start_us);
+        let end_us = unix_us();
+        let usec = end_us.saturating_sub(start_us);
         let usec = self.record_usec(cmd, cmd.stat_index(args), &reply, usec);
-        (reply, usec)
+        (reply, usec, end_us)
     }
 
     /// Runs `f` on the keyspace with a fresh context for `db`, then publishes the
@@ -695,12 +724,15 @@ impl Shard {
         let job: Job = Box::new(move |s| {
             if s.unlocked() {
                 let mut out = BatchReplies::with_capacity(reqs.len());
+                let mut clock = unix_us();
                 for q in reqs {
                     if let Some(t) = q.track {
                         crate::tracking::remember(s, t, q.cmd, &q.args);
                     }
                     s.current_client.set(q.client);
-                    let (r, usec) = s.execute_as_timed(q.resp3, q.db, q.cmd, &q.args);
+                    let (r, usec, end) =
+                        s.execute_as_timed_from(q.resp3, q.db, q.cmd, &q.args, clock);
+                    clock = end;
                     s.current_client.set(0);
                     if q.replica_write {
                         s.remember_replica_expires(q.db, q.cmd, &q.args);

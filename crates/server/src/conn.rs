@@ -304,10 +304,7 @@ impl Conn {
                     return;
                 }
                 self.info.borrow_mut().last_interaction = Instant::now();
-                self.shard
-                    .counters()
-                    .net_output_bytes
-                    .fetch_add(n, Ordering::Relaxed);
+                crate::shared::ShardCounters::add(&self.shard.counters().net_output_bytes, n);
                 self.wbuf.clear();
             }
             if self.close_after_reply
@@ -376,10 +373,7 @@ impl Conn {
             } else {
                 self.rbuf.extend_from_slice(&self.scratch[..n]);
             }
-            self.shard
-                .counters()
-                .net_input_bytes
-                .fetch_add(n as u64, Ordering::Relaxed);
+            crate::shared::ShardCounters::add(&self.shard.counters().net_input_bytes, n as u64);
             let mut info = self.info.borrow_mut();
             info.qbuf = self.rbuf.len();
             info.last_interaction = Instant::now();
@@ -421,10 +415,7 @@ impl Conn {
         let me = self.shard.id;
         self.slots.clear();
         let count = reqs.len() as u64;
-        self.shard
-            .counters()
-            .commands_processed
-            .fetch_add(count, Ordering::Relaxed);
+        crate::shared::ShardCounters::add(&self.shard.counters().commands_processed, count);
         let mut last: Option<&'static Command> = None;
         // One relaxed load per round: nothing is formatted when nobody monitors.
         let monitoring = self.shard.shared.obs.monitoring();
@@ -690,10 +681,7 @@ impl Conn {
 
     /// Counts an error reply in `total_error_replies` and INFO errorstats.
     pub fn count_error(&self, msg: &str) {
-        self.shard
-            .counters()
-            .total_error_replies
-            .fetch_add(1, Ordering::Relaxed);
+        crate::shared::ShardCounters::add(&self.shard.counters().total_error_replies, 1);
         self.shard.obs.borrow_mut().errors.count(msg);
     }
 

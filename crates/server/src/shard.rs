@@ -585,6 +585,14 @@ impl Shard {
         .await
     }
 
+    /// [`Shard::lock_all`] at once, for a caller that knows the shard is
+    /// unlocked: it saw [`Shard::unlocked`] and nothing has run on this
+    /// executor since (a script's first synchronous stretch).
+    pub fn lock_all_now(&self, tx: u64) {
+        debug_assert!(self.unlocked());
+        self.global_lock.set(Some(tx));
+    }
+
     /// Releases [`Shard::lock_all`].
     pub fn unlock_all(&self, tx: u64) {
         if self.global_lock.get() == Some(tx) {

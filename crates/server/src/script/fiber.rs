@@ -54,6 +54,14 @@ thread_local! {
 /// Runs `f` on this executor's script stack. Whenever `f` calls [`pause`], the
 /// executor runs its other tasks once before `f` goes on.
 pub async fn run<R>(f: impl FnOnce() -> R) -> R {
+    run_then(|| {}, f).await
+}
+
+/// [`run`], calling `before_first_suspend` once, right before the run first
+/// lets the executor's other tasks run (a pause or a [`wait`]); until then
+/// the run is one synchronous stretch that nothing else interleaves with.
+pub async fn run_then<R>(before_first_suspend: impl FnOnce(), f: impl FnOnce() -> R) -> R {
+    let mut before_first_suspend = Some(before_first_suspend);
     let stack = match STACK.with(|s| s.take()) {
         Some(s) => s,
         None => match DefaultStack::new(STACK_SIZE) {
@@ -83,6 +91,9 @@ pub async fn run<R>(f: impl FnOnce() -> R) -> R {
                 return r;
             }
             CoroutineResult::Yield(()) => {
+                if let Some(hold) = before_first_suspend.take() {
+                    hold();
+                }
                 PAUSED.with(|p| p.set(true));
                 let _resumed = Unpause;
                 match AWAITED.with(|a| a.borrow_mut().take()) {

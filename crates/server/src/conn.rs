@@ -267,7 +267,8 @@ impl Conn {
                 }
             }
             let more_ready = reqs.len() == MAX_ROUND;
-            if !reqs.is_empty() {
+            let ran = !reqs.is_empty();
+            if ran {
                 self.process(&mut reqs).await;
                 // Replies leave once the AOF holds the writes they may show.
                 if self.shard.shared.aof_on.load(Ordering::Relaxed) && !self.master_link {
@@ -285,18 +286,22 @@ impl Conn {
                 self.reply(Reply::Error(e.message()));
                 self.close_after_reply = true;
             }
+            // Replies leave after every connection woken in this round has
+            // read and run its requests, as Redis writes in beforeSleep: a send
+            // wakes the client's thread, and interleaving one read and one send
+            // per connection woke it once per reply (25% of the samples at SET
+            // -P 16 were that wake-up, docs/benchmarks.md). The yield also
+            // keeps a client whose data is always ready (its reads never wait)
+            // from holding the executor, replies or not.
+            if ran || !self.wbuf.is_empty() {
+                futures_lite::future::yield_now().await;
+            }
             self.subs.mailbox.drain_into(self.proto, &mut self.wbuf);
             if !self.wbuf.is_empty() {
                 let n = self.wbuf.len() as u64;
                 if self.output_limit_reached() {
                     return;
                 }
-                // Replies leave after every connection woken in this round has
-                // read and run its requests, as Redis writes in beforeSleep:
-                // a send wakes the client's thread, and interleaving one read
-                // and one send per connection woke it once per reply (25% of
-                // the samples at SET -P 16 were that wake-up, docs/benchmarks.md).
-                futures_lite::future::yield_now().await;
                 self.subs.mailbox.in_flight.set(self.wbuf.len());
                 let written = self.stream.write_all(&self.wbuf).await;
                 self.subs.mailbox.in_flight.set(0);

@@ -1023,6 +1023,12 @@ async fn stream_loop(
             last_ack = Instant::now();
             ack_due = false;
         }
+        // One round per turn: with the master's data always ready, the reads
+        // below never wait, so without this the link would keep the executor
+        // from its other tasks (its clients' INFO waited for a minute while a
+        // `--threads 1` replica applied a flat-out stream). Redis's replica
+        // likewise reads its master once per event-loop iteration.
+        futures_lite::future::yield_now().await;
         if getack {
             continue;
         }

@@ -9,6 +9,7 @@ use common::{
     Server,
 };
 use proxy::Proxy;
+use std::time::{Duration, Instant};
 
 /// Waits until the replica has applied everything the master emitted, then
 /// asserts both hold the same dataset.
@@ -1190,5 +1191,127 @@ fn shutdown_waits_for_lagging_replicas_as_redis_does() {
             && master.wait_logged("0 of 1 replicas are in sync when shutting down."),
         "{}",
         master.log_text()
+    );
+}
+
+/// A master that answers the handshake, sends `payload` as a diskless transfer,
+/// and once `go` opens streams SETs as fast as the socket takes them until
+/// `stop` is set: a stream that is always ready on the replica's side.
+fn flooding_master(
+    payload: Vec<u8>,
+    go: std::sync::mpsc::Receiver<()>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut answered = 0;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the replica hung up during the handshake");
+            seen.extend_from_slice(&buf[..n]);
+            let commands = common::complete_commands(&seen);
+            let mut synced = false;
+            while answered < commands.len() {
+                let name = commands[answered].to_ascii_uppercase();
+                answered += 1;
+                let reply = match name.as_str() {
+                    "PING" => b"+PONG\r\n".to_vec(),
+                    "PSYNC" => {
+                        let mark = "m".repeat(40);
+                        let mut out =
+                            format!("+FULLRESYNC {} 0\r\n$EOF:{mark}\r\n", "a".repeat(40))
+                                .into_bytes();
+                        out.extend_from_slice(&payload);
+                        out.extend_from_slice(mark.as_bytes());
+                        synced = true;
+                        out
+                    }
+                    _ => b"+OK\r\n".to_vec(),
+                };
+                s.write_all(&reply).unwrap();
+            }
+            if synced {
+                break;
+            }
+        }
+        if go.recv().is_err() {
+            return;
+        }
+        // 1 MiB of SETs over 8192 keys, written again and again.
+        let mut chunk = Vec::new();
+        let value = "v".repeat(100);
+        let mut i = 0;
+        while chunk.len() < 1 << 20 {
+            chunk.extend_from_slice(&common::cmd(&["SET", &format!("key:{}", i % 8192), &value]));
+            i += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            if s.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    (port, t)
+}
+
+#[test]
+fn a_replica_applying_a_flat_out_stream_still_answers_its_clients() {
+    // Before the master link yielded between rounds, a `--threads 1` replica
+    // whose master's data was always ready answered no client until the
+    // stream paused (INFO waited for a minute under redis-benchmark).
+    let empty = Server::start(&[]);
+    let payload = rdb_payload(&empty);
+    drop(empty);
+    let (go, gate) = std::sync::mpsc::channel();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, master) = flooding_master(payload, gate, stop.clone());
+    let replica = Server::start(&["--threads", "1"]);
+    let mut c = replica.client();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        wait_for(20, || {
+            info_field(&mut c, "replication", "master_link_status").as_deref() == Some("up")
+        }),
+        "the replica never finished its sync with the fake master"
+    );
+    go.send(()).unwrap();
+    let offset = |c: &mut redis::Connection| -> u64 {
+        info_field(c, "replication", "master_repl_offset")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Let the flood build up, then time PINGs for two seconds while it runs.
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let before = offset(&mut c);
+    let mut worst = t0.elapsed();
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end {
+        let t0 = Instant::now();
+        let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+        assert_eq!(pong, "PONG");
+        worst = worst.max(t0.elapsed());
+    }
+    let after = offset(&mut c);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    master.join().unwrap();
+    assert!(
+        worst < Duration::from_secs(1),
+        "a request waited {worst:?} while the replica applied its master's stream"
+    );
+    assert!(
+        after > before + (1 << 20),
+        "the stream was not flowing during the check: {before} -> {after}"
     );
 }

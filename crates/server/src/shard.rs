@@ -30,7 +30,6 @@ use shardis_replication::LogEntry;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -440,7 +439,7 @@ impl Shard {
                 n += 1;
             }
             if n > 0 {
-                bump_logged(&self.counters().logged, n);
+                ShardCounters::add_release(&self.counters().logged, n);
                 crate::repl::nudge(self);
             }
         }
@@ -475,7 +474,7 @@ impl Shard {
     pub fn log_marker(&self, entry: LogEntry) {
         if let Some(log) = self.write_log.borrow_mut().as_mut() {
             log.push(entry);
-            bump_logged(&self.counters().logged, 1);
+            ShardCounters::add_release(&self.counters().logged, 1);
             crate::repl::nudge(self);
         }
     }
@@ -910,11 +909,4 @@ pub fn request_keys(req: &Request) -> Vec<Bytes> {
         .into_iter()
         .map(|i| req.args[i].clone())
         .collect()
-}
-
-/// Advances a shard's `logged` count (written only by the shard itself, read
-/// by the pump with Acquire): a Release store, not a locked add, on the path
-/// of every logged write (see `ShardCounters::add`).
-fn bump_logged(logged: &std::sync::atomic::AtomicU64, n: u64) {
-    logged.store(logged.load(Ordering::Relaxed) + n, Ordering::Release);
 }

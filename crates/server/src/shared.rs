@@ -181,6 +181,16 @@ impl ShardCounters {
             );
         }
     }
+
+    /// [`ShardCounters::add`] with a Release store, for a counter another
+    /// thread reads with Acquire to see what was written before it (`logged`,
+    /// which the pump reads before taking the shard's log).
+    pub fn add_release(counter: &AtomicU64, n: u64) {
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Release,
+        );
+    }
 }
 
 /// The process-wide settings the keyspace reads (HyperLogLog's sparse

@@ -1202,43 +1202,20 @@ fn flooding_master(
     go: std::sync::mpsc::Receiver<()>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (u16, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let t = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        let mut answered = 0;
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "the replica hung up during the handshake");
-            seen.extend_from_slice(&buf[..n]);
-            let commands = common::complete_commands(&seen);
-            let mut synced = false;
-            while answered < commands.len() {
-                let name = commands[answered].to_ascii_uppercase();
-                answered += 1;
-                let reply = match name.as_str() {
-                    "PING" => b"+PONG\r\n".to_vec(),
-                    "PSYNC" => {
-                        let mark = "m".repeat(40);
-                        let mut out =
-                            format!("+FULLRESYNC {} 0\r\n$EOF:{mark}\r\n", "a".repeat(40))
-                                .into_bytes();
-                        out.extend_from_slice(&payload);
-                        out.extend_from_slice(mark.as_bytes());
-                        synced = true;
-                        out
-                    }
-                    _ => b"+OK\r\n".to_vec(),
-                };
-                s.write_all(&reply).unwrap();
-            }
-            if synced {
-                break;
-            }
-        }
+        assert!(
+            common::answer_until_psync(&mut s),
+            "the replica hung up during the handshake"
+        );
+        let mark = "m".repeat(40);
+        let mut out = common::fullresync_header(&mark);
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(mark.as_bytes());
+        s.write_all(&out).unwrap();
         if go.recv().is_err() {
             return;
         }

@@ -367,60 +367,73 @@ pub fn gated_master(
     let port = listener.local_addr().unwrap().port();
     let t = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Each command waits for its reply: answer each complete one.
-        let mut answered = 0;
+        if !answer_until_psync(&mut s) {
+            return false;
+        }
+        let mark = "m".repeat(40);
+        let mut out = fullresync_header(&mark);
+        out.extend_from_slice(&payload[..first]);
+        s.write_all(&out).unwrap();
+        if gate.recv().is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            return false;
+        }
+        // The replica may hang up while this is written (a reset).
+        if s.write_all(&payload[first..]).is_err() || s.write_all(mark.as_bytes()).is_err() {
+            return true;
+        }
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut rest = [0u8; 4096];
         loop {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                return false;
-            }
-            seen.extend_from_slice(&buf[..n]);
-            let commands = complete_commands(&seen);
-            while answered < commands.len() {
-                let name = commands[answered].to_ascii_uppercase();
-                answered += 1;
-                if name == "PSYNC" {
-                    let mark = "m".repeat(40);
-                    let id = "a".repeat(40);
-                    let mut out = format!("+FULLRESYNC {id} 0\r\n$EOF:{mark}\r\n").into_bytes();
-                    out.extend_from_slice(&payload[..first]);
-                    s.write_all(&out).unwrap();
-                    if gate.recv().is_err() {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
-                        return false;
-                    }
-                    // The replica may hang up while this is written (a reset).
-                    if s.write_all(&payload[first..]).is_err()
-                        || s.write_all(mark.as_bytes()).is_err()
-                    {
-                        return true;
-                    }
-                    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-                        .unwrap();
-                    let mut rest = [0u8; 4096];
-                    loop {
-                        match s.read(&mut rest) {
-                            Ok(0) => return true,
-                            Ok(_) => continue,
-                            Err(e) => {
-                                return !matches!(
-                                    e.kind(),
-                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                                )
-                            }
-                        }
-                    }
+            match s.read(&mut rest) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
                 }
-                let reply: &[u8] = if name == "PING" {
-                    b"+PONG\r\n"
-                } else {
-                    b"+OK\r\n"
-                };
-                s.write_all(reply).unwrap();
             }
         }
     });
     (port, t)
+}
+
+/// A fake master's side of the replica's handshake: answers each command
+/// (`+PONG` to PING, `+OK` to the rest) until PSYNC arrives, which it leaves
+/// for the caller to answer. False if the replica hung up first.
+pub fn answer_until_psync(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut answered = 0;
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            return false;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let commands = complete_commands(&seen);
+        while answered < commands.len() {
+            let name = commands[answered].to_ascii_uppercase();
+            answered += 1;
+            if name == "PSYNC" {
+                return true;
+            }
+            let reply: &[u8] = if name == "PING" {
+                b"+PONG\r\n"
+            } else {
+                b"+OK\r\n"
+            };
+            s.write_all(reply).unwrap();
+        }
+    }
+}
+
+/// `+FULLRESYNC` with a made-up id at offset 0, then the start of a diskless
+/// transfer ending with `mark`.
+pub fn fullresync_header(mark: &str) -> Vec<u8> {
+    format!("+FULLRESYNC {} 0\r\n$EOF:{mark}\r\n", "a".repeat(40)).into_bytes()
 }

@@ -94,6 +94,9 @@ pub struct Conn {
     pub(crate) holds_every_shard: bool,
     /// How long the current blocking command's first try ran (µs), for commandstats.
     pub(crate) blocking_usec: u64,
+    /// When the command being run started (unix µs): a script's start for
+    /// `busy-reply-threshold`, and the start of its first call's duration.
+    pub(crate) cmd_start_us: u64,
     /// CLIENT TRACKING is on (its state is in the executor's tracking table).
     pub tracking: bool,
 }
@@ -245,6 +248,7 @@ impl Conn {
             write_in_flight: false,
             holds_every_shard: false,
             blocking_usec: 0,
+            cmd_start_us: 0,
             tracking: false,
         }
     }
@@ -582,7 +586,11 @@ impl Conn {
                     // Named before it runs, so CLIENT LIST/INFO show themselves.
                     last = None;
                     self.info.borrow_mut().set_cmd(cmd, &args);
-                    self.flush_batches().await;
+                    if self.batches.iter().any(|b| !b.is_empty()) {
+                        // Waited for: the duration starts after the flush.
+                        self.flush_batches().await;
+                        start = None;
+                    }
                     if monitoring && cmd.id == shardis_commands::CommandId::Exec {
                         self.feed_queued();
                     }
@@ -591,9 +599,17 @@ impl Conn {
                     if monitoring && script {
                         self.feed_monitors(cmd, &args);
                     }
-                    let start = Instant::now();
+                    let start = start.unwrap_or_else(crate::shared::unix_us);
+                    self.cmd_start_us = start;
                     let r = crate::admin::special(self, cmd, &args).await;
-                    let usec = self.shard.record(cmd, cmd.stat_index(&args), &r, start);
+                    let end = crate::shared::unix_us();
+                    clock = Some(end);
+                    let usec = self.shard.record_usec(
+                        cmd,
+                        cmd.stat_index(&args),
+                        &r,
+                        end.saturating_sub(start),
+                    );
                     self.log_if_slow(cmd, &args, usec);
                     if monitoring && !script {
                         self.feed_monitors(cmd, &args);

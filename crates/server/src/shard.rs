@@ -252,10 +252,23 @@ impl Shard {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Reply {
+        self.execute_resp_from(resp3, db, cmd, args, unix_us()).0
+    }
+
+    /// [`Shard::execute_resp`] starting at `start_us` (see
+    /// [`Shard::execute_timed_from`]); also returns the end time.
+    pub fn execute_resp_from(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        start_us: u64,
+    ) -> (Reply, u64) {
         self.resp3.set(resp3);
-        let r = self.execute_timed(db, cmd, args).0;
+        let (r, _, end) = self.execute_timed_from(db, cmd, args, start_us);
         self.resp3.set(false);
-        r
+        (r, end)
     }
 
     /// A blocking command's try (or re-try when its key is ready): as

@@ -63,13 +63,68 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
     (ALLOW_CROSS_SLOT, "allow-cross-slot-keys"),
 ];
 
+/// A script's id: the lower-case hex SHA1 of its body, as EVALSHA names it,
+/// held inline (no allocation per EVALSHA).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScriptSha([u8; 40]);
+
+impl ScriptSha {
+    /// The id of `body`.
+    pub fn of_body(body: &[u8]) -> ScriptSha {
+        let digest = sha1_smol::Sha1::from(body).digest().bytes();
+        let mut hex = [0u8; 40];
+        for (i, b) in digest.iter().enumerate() {
+            hex[2 * i] = b"0123456789abcdef"[(b >> 4) as usize];
+            hex[2 * i + 1] = b"0123456789abcdef"[(b & 15) as usize];
+        }
+        ScriptSha(hex)
+    }
+
+    /// The id an EVALSHA argument names, lower-cased as Redis does; None when
+    /// it cannot name any script (not 40 ASCII characters: Redis's NOSCRIPT).
+    pub fn parse(arg: &[u8]) -> Option<ScriptSha> {
+        let hex: [u8; 40] = arg.try_into().ok()?;
+        if !hex.is_ascii() {
+            return None;
+        }
+        Some(ScriptSha(hex.map(|b| b.to_ascii_lowercase())))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Built only from ASCII bytes (see `of_body` and `parse`).
+        std::str::from_utf8(&self.0).expect("ASCII script id")
+    }
+}
+
+impl AsRef<str> for ScriptSha {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for ScriptSha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScriptSha({})", self.as_str())
+    }
+}
+
+impl std::fmt::Display for ScriptSha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a run executes: an EVAL script by SHA1 or a registered function.
 pub enum Target {
     /// EVAL/EVALSHA.
-    Eval(String),
+    Eval(ScriptSha),
     /// FCALL: the function's name and callback.
     Function(String, mlua::Function),
 }
+
+/// EVALSHA of a script the cache does not hold.
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 /// Bumped by SCRIPT FLUSH; executors drop their compiled scripts when it moves.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -130,7 +185,7 @@ fn over_maxmemory(sh: &crate::shard::Shard) -> bool {
 
 /// Lower-case hex SHA1, as `redis.sha1hex` and script ids.
 pub fn sha1hex(b: &[u8]) -> String {
-    sha1_smol::Sha1::from(b).digest().to_string()
+    ScriptSha::of_body(b).to_string()
 }
 
 /// Parses a `#!lua flags=…` first line: the flags (None without a shebang) and
@@ -168,7 +223,7 @@ pub fn shebang(body: &[u8]) -> Result<(Option<u32>, usize), String> {
 }
 
 /// Compiles `body` on this executor unless it is cached; returns its flags.
-fn ensure_compiled(sha: &str, body: &[u8]) -> Result<Option<u32>, String> {
+fn ensure_compiled(sha: &ScriptSha, body: &[u8]) -> Result<Option<u32>, String> {
     with_vm(|vm| {
         if let Some(f) = vm.flags(sha) {
             return Ok(f);
@@ -181,7 +236,7 @@ fn ensure_compiled(sha: &str, body: &[u8]) -> Result<Option<u32>, String> {
 
 /// A script ready to run: its id, flags and where KEYS end.
 struct Resolved {
-    sha: String,
+    sha: ScriptSha,
     flags: Option<u32>,
     ro_cmd: bool,
     numkeys: usize,
@@ -203,22 +258,24 @@ fn resolve(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Result<Resolve
     }
     let by_sha = matches!(cmd.id, CommandId::Evalsha | CommandId::EvalshaRo);
     let sha = if by_sha {
-        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+        match ScriptSha::parse(&args[1]) {
+            Some(sha) => sha,
+            None => return Err(Reply::error(NOSCRIPT)),
+        }
     } else {
-        sha1hex(&args[1])
+        ScriptSha::of_body(&args[1])
     };
     let flags = match with_vm(|vm| vm.flags(&sha)).map_err(Reply::Error)? {
         Some(f) => f,
         None => {
             let body = if by_sha {
-                let found = registry().lock().ok().and_then(|r| r.get(&sha).cloned());
+                let found = registry()
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.get(sha.as_str()).cloned());
                 match found {
                     Some(b) => b,
-                    None => {
-                        return Err(Reply::error(
-                            "NOSCRIPT No matching script. Please use EVAL.",
-                        ))
-                    }
+                    None => return Err(Reply::error(NOSCRIPT)),
                 }
             } else {
                 args[1].clone()
@@ -226,7 +283,7 @@ fn resolve(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Result<Resolve
             let f = ensure_compiled(&sha, &body).map_err(Reply::Error)?;
             if !by_sha {
                 if let Ok(mut r) = registry().lock() {
-                    r.entry(sha.clone()).or_insert(body);
+                    r.entry(sha.to_string()).or_insert(body);
                 }
             }
             f
@@ -258,7 +315,7 @@ pub async fn eval(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Rep
 /// own Lua state (a [`Target`] holds this executor's compiled function).
 pub(crate) enum Job {
     /// EVAL/EVALSHA by SHA1 (the body is in the registry).
-    Eval(String),
+    Eval(ScriptSha),
     /// FCALL by function name.
     Function(String),
 }
@@ -270,12 +327,13 @@ impl Job {
         match self {
             Job::Eval(sha) => {
                 if with_vm(|vm| vm.flags(&sha).is_none()).map_err(Reply::Error)? {
-                    let body = registry().lock().ok().and_then(|r| r.get(&sha).cloned());
+                    let body = registry()
+                        .lock()
+                        .ok()
+                        .and_then(|r| r.get(sha.as_str()).cloned());
                     // SCRIPT FLUSH since the caller resolved it.
                     let Some(body) = body else {
-                        return Err(Reply::error(
-                            "NOSCRIPT No matching script. Please use EVAL.",
-                        ));
+                        return Err(Reply::error(NOSCRIPT));
                     };
                     ensure_compiled(&sha, &body).map_err(Reply::Error)?;
                 }
@@ -300,6 +358,8 @@ struct Caller {
     user: Option<std::sync::Arc<shardis_acl::User>>,
     track: Option<crate::tracking::Track>,
     client: u64,
+    /// When the run starts (unix µs): the command's start on its own core.
+    start_us: u64,
 }
 
 impl Caller {
@@ -310,6 +370,7 @@ impl Caller {
             user: (!conn.master_link).then(|| conn.user.clone()),
             track: crate::tracking::caller(conn),
             client: conn.info.borrow().id,
+            start_us: conn.cmd_start_us,
         }
     }
 }
@@ -336,6 +397,11 @@ pub(crate) async fn dispatch(
             let (keys, argv) = (keys.to_vec(), argv.to_vec());
             shard
                 .call_async(home, move |sh| async move {
+                    // Its time starts here, after the hop.
+                    let caller = Caller {
+                        start_us: crate::shared::unix_us(),
+                        ..caller
+                    };
                     match job.target() {
                         Ok(target) => {
                             run_target(sh, caller, target, flags, ro_cmd, &keys, &argv).await
@@ -346,9 +412,16 @@ pub(crate) async fn dispatch(
                 .await
                 .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
         }
-        _ => match job.target() {
-            Ok(target) => run_target(shard, caller, target, flags, ro_cmd, keys, argv).await,
-            Err(r) => r,
+        // Resolved on this executor a moment ago, with nothing run since:
+        // an EVAL script is compiled here already.
+        _ => match job {
+            Job::Eval(sha) => {
+                run_target(shard, caller, Target::Eval(sha), flags, ro_cmd, keys, argv).await
+            }
+            job => match job.target() {
+                Ok(target) => run_target(shard, caller, target, flags, ro_cmd, keys, argv).await,
+                Err(r) => r,
+            },
         },
     }
 }
@@ -427,21 +500,28 @@ async fn run_once(
     ctx.user = caller.user.clone();
     ctx.track = caller.track;
     ctx.client = caller.client;
+    ctx.clock_us = caller.start_us;
     run::begin(ctx);
-    let now = crate::shared::unix_ms();
+    let now = caller.start_us / 1000;
     let tracked = busy::start(now, matches!(target, Target::Function(..)));
     let threshold = busy_threshold(shard);
     // The hook of a run that is not tracked (another core's script is) only
     // pauses: `-BUSY` and SCRIPT KILL belong to the tracked one.
-    let hook = move |name: String| {
+    // Named by a `ScriptSha` (no allocation per run) or a function's name.
+    fn hook<N: AsRef<str> + 'static>(
+        tracked: bool,
+        threshold: u64,
+        now: u64,
+        name: N,
+    ) -> impl Fn() -> Option<String> + 'static {
         move || {
             if tracked {
-                busy::check(threshold, &name)
+                busy::check(threshold, name.as_ref())
             } else {
                 busy::check_untracked(threshold, now)
             }
         }
-    };
+    }
     let r = fiber::run_then(
         || {
             if let Some(l) = lazy {
@@ -450,13 +530,16 @@ async fn run_once(
         },
         || match target {
             Target::Eval(sha) => with_vm(|vm| {
-                vm.set_hook(busy::HOOK_EVERY, hook(sha.to_string()));
+                vm.set_hook(busy::HOOK_EVERY, hook(tracked, threshold, now, *sha));
                 let r = vm.run(sha, keys, argv);
                 vm.remove_hook();
                 r
             }),
             Target::Function(name, cb) => functions::with_vm(|vm| {
-                vm.set_hook(busy::HOOK_EVERY, hook(name.clone()));
+                vm.set_hook(
+                    busy::HOOK_EVERY,
+                    hook(tracked, threshold, now, name.clone()),
+                );
                 let r = vm.call_function(cb, name, keys, argv);
                 vm.remove_hook();
                 r
@@ -522,20 +605,17 @@ async fn run_target(
     argv: &[Bytes],
 ) -> Reply {
     let n = shard.shards();
-    let mut hold: Vec<usize> = keys
+    let local = keys
         .iter()
-        .map(|k| crate::route::shard_of(k, n))
-        .chain(std::iter::once(shard.id))
-        .collect();
-    hold.sort_unstable();
-    hold.dedup();
+        .all(|k| crate::route::shard_of(k, n) == shard.id);
     // Every declared key is local, nothing holds this shard and no replica
     // needs the run's markers: the run starts without taking the shard's lock.
     // Until it first lets other tasks run (a busy pause, MIGRATE's wait) it is
     // one synchronous stretch nobody can interleave with, so the lock is taken
     // only then (`LazyHold`), or before rolling back for a restart. Locking and
     // releasing the shard was ~3% of EVALSHA's samples at -P 16.
-    if hold.len() == 1 && hold[0] == shard.id && !shard.logging() && shard.unlocked() {
+    let mut hold: Vec<usize>;
+    if local && !shard.logging() && shard.unlocked() {
         let lazy = LazyHold::default();
         let (r, ctx) = run_once(
             &shard,
@@ -545,7 +625,7 @@ async fn run_target(
             ro_cmd,
             keys,
             argv,
-            &hold,
+            &[shard.id],
             Some(&lazy),
         )
         .await;
@@ -567,7 +647,16 @@ async fn run_target(
             return r;
         }
         hold = (0..n).collect();
+    } else {
+        hold = keys
+            .iter()
+            .map(|k| crate::route::shard_of(k, n))
+            .chain(std::iter::once(shard.id))
+            .collect();
+        hold.sort_unstable();
+        hold.dedup();
     }
+    let mut caller = caller;
     loop {
         let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
         let marked = shard.logging();
@@ -596,6 +685,7 @@ async fn run_target(
             return reply;
         }
         hold = (0..n).collect();
+        caller.start_us = crate::shared::unix_us();
     }
 }
 
@@ -669,14 +759,14 @@ pub async fn script(_conn: &mut Conn, args: &[Bytes]) -> Reply {
     match sub.as_str() {
         "load" => {
             let body = args[2].clone();
-            let sha = sha1hex(&body);
+            let sha = ScriptSha::of_body(&body);
             if let Err(e) = ensure_compiled(&sha, &body) {
                 return Reply::Error(e);
             }
             if let Ok(mut r) = registry().lock() {
-                r.entry(sha.clone()).or_insert(body);
+                r.entry(sha.to_string()).or_insert(body);
             }
-            Reply::bulk_string(sha)
+            Reply::bulk_string(sha.to_string())
         }
         "exists" => {
             let r = registry().lock();
@@ -732,5 +822,26 @@ pub async fn script(_conn: &mut Conn, args: &[Bytes]) -> Reply {
             .map(|l| Reply::Status(l.to_string()))
             .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScriptSha;
+
+    #[test]
+    fn script_ids_are_lower_case_hex_sha1_and_evalsha_names_them_in_any_case() {
+        // redis-cli SCRIPT LOAD "return 1" on redis-server 7.0.15.
+        let sha = ScriptSha::of_body(b"return 1");
+        assert_eq!(sha.as_str(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+        assert_eq!(
+            ScriptSha::parse(b"E0E1F9FABFC9D4800C877A703B823AC0578FF8DB"),
+            Some(sha)
+        );
+        assert_eq!(
+            ScriptSha::parse(b"e0e1f9fabfc9d4800c877a703b823ac0578ff8d"),
+            None
+        );
+        assert_eq!(ScriptSha::parse("é".repeat(20).as_bytes()), None);
     }
 }

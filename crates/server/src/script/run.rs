@@ -24,6 +24,50 @@ use shardis_protocol::Reply;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// The shards a run holds: one bit each, in a word when there are at most
+/// 64 (no allocation per run).
+enum Held {
+    Word(u64),
+    Many(Vec<bool>),
+}
+
+impl Held {
+    fn of(shards: usize, held: &[usize]) -> Held {
+        if shards <= 64 {
+            Held::Word(held.iter().fold(0, |m, &s| m | 1 << s))
+        } else {
+            let mut v = vec![false; shards];
+            for &s in held {
+                v[s] = true;
+            }
+            Held::Many(v)
+        }
+    }
+
+    fn has(&self, shard: usize) -> bool {
+        match self {
+            Held::Word(m) => m >> shard & 1 == 1,
+            Held::Many(v) => v[shard],
+        }
+    }
+}
+
+/// A list of indices that is usually one long, held without allocating.
+enum OneOrMany {
+    One([usize; 1]),
+    Many(Vec<usize>),
+}
+
+impl std::ops::Deref for OneOrMany {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        match self {
+            OneOrMany::One(a) => a,
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 /// What one `redis.call` produced.
 pub enum CallOutcome {
     /// The command ran (its reply may be an error reply).
@@ -45,8 +89,8 @@ pub struct RunCtx {
     pub shard: Rc<Shard>,
     /// The db the script's commands use (SELECT inside a script changes it).
     pub db: usize,
-    /// Shards held, by index.
-    pub held: Vec<bool>,
+    /// Shards held.
+    held: Held,
     /// Every shard is held: nothing can force a restart.
     pub all: bool,
     /// Effects to propagate, in order.
@@ -84,21 +128,22 @@ pub struct RunCtx {
     pub track: Option<crate::tracking::Track>,
     /// The calling client's id (NOLOOP).
     pub client: u64,
+    /// The end of the last call run on this executor (unix µs; the run's
+    /// start before the first): the next local call starts from it, as a
+    /// connection chains its pipelined commands (one clock read per call).
+    pub clock_us: u64,
 }
 
 impl RunCtx {
     /// A context holding `held` of `shard.shards()` shards.
     pub fn new(shard: Rc<Shard>, db: usize, held: &[usize]) -> RunCtx {
         let n = shard.shards();
-        let mut h = vec![false; n];
-        for &s in held {
-            h[s] = true;
-        }
+        let held = Held::of(n, held);
         RunCtx {
-            all: h.iter().all(|&x| x),
+            all: (0..n).all(|s| held.has(s)),
             shard,
             db,
-            held: h,
+            held,
             effects: Vec::new(),
             kept: Vec::new(),
             undo: Vec::new(),
@@ -116,6 +161,7 @@ impl RunCtx {
             track: None,
             client: 0,
             user: None,
+            clock_us: 0,
         }
     }
 }
@@ -480,19 +526,37 @@ impl RunCtx {
 
     fn keyed(&mut self, cmd: &'static Command, argv: Vec<Bytes>) -> Result<Reply, String> {
         let n = self.shard.shards();
-        let raw: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
-        let keys = cmd.key_indices(&raw).unwrap_or_default();
-        let mut owners: Vec<usize> = keys
-            .iter()
-            .map(|&i| crate::route::shard_of(&argv[i], n))
-            .collect();
-        owners.sort_unstable();
-        owners.dedup();
-        if owners.is_empty() {
-            // Malformed key arguments: the keyspace replies the command's error.
-            owners.push(self.shard.id);
-        }
-        if owners.iter().any(|&s| !self.held[s]) {
+        // One key at argv[1] (GET, SET, INCR, …; arity is checked already):
+        // the connection's routing shortcut, without building index lists.
+        let one_key = matches!(
+            cmd.keys,
+            shardis_commands::KeySpec::Range {
+                first: 1,
+                last: 1,
+                ..
+            }
+        ) && argv.len() > 1;
+        let (keys, owners) = if one_key {
+            (
+                OneOrMany::One([1]),
+                OneOrMany::One([crate::route::shard_of(&argv[1], n)]),
+            )
+        } else {
+            let raw: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+            let keys = cmd.key_indices(&raw).unwrap_or_default();
+            let mut owners: Vec<usize> = keys
+                .iter()
+                .map(|&i| crate::route::shard_of(&argv[i], n))
+                .collect();
+            owners.sort_unstable();
+            owners.dedup();
+            if owners.is_empty() {
+                // Malformed key arguments: the keyspace replies the command's error.
+                owners.push(self.shard.id);
+            }
+            (OneOrMany::Many(keys), OneOrMany::Many(owners))
+        };
+        if owners.iter().any(|&s| !self.held.has(s)) {
             return self.need_more();
         }
         if cmd.is_write() && !self.all {
@@ -505,7 +569,7 @@ impl RunCtx {
             .filter(|_| cmd.flags_for(&argv) & shardis_commands::flags::READONLY != 0);
         let client = self.client;
         if let Some(t) = track.filter(|_| owners.len() > 1) {
-            for &o in &owners {
+            for &o in owners.iter() {
                 let a = argv.clone();
                 blocking(&self.shard, o, move |sh| {
                     crate::tracking::remember(sh, t, cmd, &a)
@@ -514,16 +578,22 @@ impl RunCtx {
             }
         }
         let reply = if owners.len() == 1 {
-            let (r, fx) = blocking(&self.shard, owners[0], move |sh| {
+            // Another core reads its own clock (the hop is not the call's time).
+            let start = (owners[0] == self.shard.id && self.clock_us != 0).then_some(self.clock_us);
+            let ((r, end), fx) = blocking(&self.shard, owners[0], move |sh| {
                 if let Some(t) = track {
                     crate::tracking::remember(sh, t, cmd, &argv);
                 }
                 sh.current_client.set(client);
-                let r = sh.captured(|| sh.execute_resp(resp3, db, cmd, &argv));
+                let start = start.unwrap_or_else(crate::shared::unix_us);
+                let r = sh.captured(|| sh.execute_resp_from(resp3, db, cmd, &argv, start));
                 sh.current_client.set(0);
                 r
             })
             .map_err(|_| self.gone())?;
+            if start.is_some() {
+                self.clock_us = end;
+            }
             if cmd.is_write() {
                 self.push_effects(fx);
             } else {

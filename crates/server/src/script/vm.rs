@@ -141,8 +141,10 @@ pub struct Vm {
     lua: Lua,
     /// The real globals, behind the read-only `_G`.
     backing: Table,
+    /// The error handler a script runs under (Redis's `__redis__err__handler`).
+    handler: Function,
     run: Function,
-    scripts: HashMap<String, Compiled>,
+    scripts: HashMap<super::ScriptSha, Compiled>,
     /// The registry epoch the cache belongs to (SCRIPT FLUSH bumps it).
     pub epoch: u64,
     /// `_G`'s metatable: its `__index` is switched while a library loads.
@@ -211,7 +213,7 @@ impl Vm {
         for name in REMOVED {
             g.raw_set(*name, Value::Nil)?;
         }
-        g.raw_set("__redis__err__handler", handler)?;
+        g.raw_set("__redis__err__handler", handler.clone())?;
         // Move every global into the backing table and protect the libraries.
         let pairs: Vec<(Value, Value)> = g.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
         for (k, v) in pairs {
@@ -233,6 +235,7 @@ impl Vm {
         Ok(Vm {
             lua: lua.clone(),
             backing,
+            handler,
             run,
             scripts: HashMap::new(),
             epoch: 0,
@@ -252,12 +255,12 @@ impl Vm {
     }
 
     /// True if `sha` is compiled here.
-    pub fn has(&self, sha: &str) -> bool {
+    pub fn has(&self, sha: &super::ScriptSha) -> bool {
         self.scripts.contains_key(sha)
     }
 
     /// The flags of a compiled script.
-    pub fn flags(&self, sha: &str) -> Option<Option<u32>> {
+    pub fn flags(&self, sha: &super::ScriptSha) -> Option<Option<u32>> {
         self.scripts.get(sha).map(|c| c.flags)
     }
 
@@ -265,7 +268,7 @@ impl Vm {
     /// long) under `sha`. Errors are Redis's reply texts.
     pub fn compile(
         &mut self,
-        sha: &str,
+        sha: &super::ScriptSha,
         body: &[u8],
         skip: usize,
         flags: Option<u32>,
@@ -283,30 +286,30 @@ impl Vm {
                 };
                 format!("ERR Error compiling script (new function): {msg}")
             })?;
-        self.scripts
-            .insert(sha.to_string(), Compiled { func, flags });
+        self.scripts.insert(*sha, Compiled { func, flags });
         Ok(())
     }
 
     /// Runs compiled script `sha` with KEYS and ARGV. Returns the reply.
-    pub fn run(&self, sha: &str, keys: &[Bytes], argv: &[Bytes]) -> Reply {
+    pub fn run(&self, sha: &super::ScriptSha, keys: &[Bytes], argv: &[Bytes]) -> Reply {
         let Some(c) = self.scripts.get(sha) else {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
         take_pending();
-        // One protected section per run, as Redis's C does it: KEYS and ARGV
-        // are built with the raw API (mlua's per-value calls each open their
-        // own protected call), the script runs under the `run` wrapper, and
-        // KEYS/ARGV are cleared again, leaving only the wrapper's results.
+        // As Redis's C does it: KEYS and ARGV are built with the raw API
+        // (mlua's per-value calls each open their own protected call), the
+        // script runs under `lua_pcall` with the error handler (no Lua
+        // wrapper frame, no `xpcall`), and KEYS/ARGV are cleared again,
+        // leaving `(ok, value)`.
         // SAFETY: only the Lua C API on the interpreter's own state; the
         // stack holds the three arguments below. A Lua error (out of memory)
         // long-jumps to exec_raw's protected call with no Rust destructor
         // pending here (`keys` and `argv` are borrowed).
         let r = unsafe {
             self.lua
-                .exec_raw::<(bool, Value)>((&self.backing, &self.run, &c.func), |l| {
+                .exec_raw::<(bool, Value)>((&self.backing, &self.handler, &c.func), |l| {
                     use mlua::ffi;
-                    // Stack: 1 backing, 2 run, 3 func.
+                    // Stack: 1 backing, 2 handler, 3 func.
                     for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
                         ffi::lua_createtable(l, items.len() as i32, 0);
                         for (i, b) in items.iter().enumerate() {
@@ -317,9 +320,8 @@ impl Vm {
                         ffi::lua_insert(l, -2);
                         ffi::lua_rawset(l, 1);
                     }
-                    ffi::lua_pushvalue(l, 2);
                     ffi::lua_pushvalue(l, 3);
-                    ffi::lua_call(l, 1, 2);
+                    let ok = ffi::lua_pcall(l, 0, 1, 2) == 0;
                     for name in [c"KEYS", c"ARGV"] {
                         ffi::lua_pushstring(l, name.as_ptr());
                         ffi::lua_pushnil(l);
@@ -329,11 +331,13 @@ impl Vm {
                     for _ in 0..3 {
                         ffi::lua_remove(l, 1);
                     }
+                    ffi::lua_pushboolean(l, ok as i32);
+                    ffi::lua_insert(l, 1);
                 })
         };
         match r {
             Ok((true, v)) => lua_to_reply(&v, run::resp3()),
-            Ok((false, Value::Table(t))) => error_reply(&t, sha),
+            Ok((false, Value::Table(t))) => error_reply(&t, sha.as_str()),
             Ok((false, v)) => Reply::Error(format!(
                 "ERR Error running script {sha}, {:.100}",
                 value_text(&v)

@@ -9,7 +9,8 @@
 #   --rounds N   repeat the whole alternation N times, report medians (default 1)
 #   --tests L    space-separated tests (default "set get"); "evalsha" runs
 #                EVALSHA of a short script (one GET) on a random key, loaded
-#                with SCRIPT LOAD into each server first
+#                with SCRIPT LOAD into each server first; "mset2" runs MSET
+#                of two random keys (a cross-shard command half the time)
 #   --threads L  space-separated shardis thread counts to run (default "1 2");
 #                bench/scaling.sh passes 1..nproc
 #   --out FILE   also write the markdown table to FILE
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
         --out) out=${2:?--out needs a file}; shift ;;
         --tests) tests_arg=${2:?--tests needs a list}; shift ;;
         --threads) threads_arg=${2:?--threads needs a list}; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "server-core.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -146,6 +147,9 @@ run_one() {
     local what=(-t "$test")
     if [ "$test" = evalsha ]; then
         what=(-r 100000 EVALSHA "$script_sha" 1 "key:__rand_int__")
+    elif [ "$test" = mset2 ]; then
+        # Two random keys: on two shards about half the time.
+        what=(-r 100000 MSET "key:__rand_int__" v "other:__rand_int__" v)
     fi
     before=$(cpu_ticks "$pid")
     if ! csv=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$requests" -P "$pipe" --csv "${what[@]}" 2>"$workdir/bench.err"); then

@@ -9,15 +9,19 @@
 //!
 //! Rule: a shard's log is consumed freely, except that it stops at `Release(tx)`
 //! until `tx` is emitted; `tx` is emitted once every involved shard has passed
-//! its `Acquire(tx)` and the effects have arrived. Between `Acquire` and
+//! its `Acquire(tx)` and the effects have arrived. `Abort(tx)` withdraws a
+//! transaction that only its coordinator's shard had acquired. Between `Acquire` and
 //! `Release` on a shard no other entry touches the transaction's keys, so any
 //! point inside that window is correct for that shard.
 //!
 //! Why this cannot wedge: if `tx1` waits on a shard stopped at `Release(tx2)`
 //! (before that shard's `Acquire(tx1)`), then tx2 released there before tx1
 //! acquired there, so tx2 executed before tx1. A cycle of waits would need a
-//! cycle in execution time, which cannot exist. A snapshot for full sync is the
-//! same mechanism with every shard involved.
+//! cycle in execution time, which cannot exist. That takes one rule of every
+//! coordinator: a transaction's `Acquire`s are all logged before any of its
+//! `Release`s. The one-message path (`multi::run`) keeps it: the coordinator
+//! logs its own `Acquire` before the last shard acquires, runs and releases.
+//! A snapshot for full sync is the same mechanism with every shard involved.
 
 use crate::encode_command;
 use bytes::{Bytes, BytesMut};
@@ -51,6 +55,13 @@ pub enum LogEntry {
     },
     /// The shard released `tx`'s locks.
     Release {
+        /// Transaction.
+        tx: TxId,
+    },
+    /// The shard logged `Acquire(tx)` but `tx` did not go ahead: another
+    /// shard refused its locks, so it changed nothing anywhere and logs
+    /// nothing more (a coordinator's try that falls back to ordered locking).
+    Abort {
         /// Transaction.
         tx: TxId,
     },
@@ -236,6 +247,10 @@ impl Merger {
                             t.acquired += 1;
                             self.queues[s].pop_front();
                         }
+                        LogEntry::Abort { tx } => {
+                            self.txs.remove(tx);
+                            self.queues[s].pop_front();
+                        }
                         LogEntry::Release { tx } => {
                             let tx = *tx;
                             let t = self.txs.entry(tx).or_default();
@@ -415,6 +430,65 @@ mod tests {
             "*5 $4 MSET $1 x $1 1 $1 y $1 2 *3 $3 SET $1 x $5 after "
         );
         assert!(m.txs.is_empty());
+    }
+
+    #[test]
+    fn an_aborted_transaction_is_forgotten() {
+        let mut m = Merger::new(2);
+        m.push(
+            0,
+            [
+                LogEntry::Acquire { tx: 4, parts: 2 },
+                LogEntry::Abort { tx: 4 },
+                eff(0, &["SET", "a", "1"]),
+            ],
+        );
+        m.push(1, [eff(0, &["SET", "b", "1"])]);
+        let d = m.drain();
+        assert_eq!(m.queued(), 0);
+        assert!(m.txs.is_empty());
+        assert_eq!(
+            text(&d.bytes),
+            "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 *3 $3 SET $1 b $1 1 "
+        );
+    }
+
+    #[test]
+    fn one_message_transactions_crossing_on_two_shards_do_not_wedge() {
+        // tx 1 is coordinated by shard 0, tx 2 by shard 1, keys disjoint:
+        // each coordinator acquired at home, then the other shard acquired,
+        // ran and released both parts' remote halves in one message.
+        let mut m = Merger::new(2);
+        m.push(
+            0,
+            [
+                LogEntry::Acquire { tx: 1, parts: 2 },
+                LogEntry::Acquire { tx: 2, parts: 2 },
+                LogEntry::Release { tx: 2 },
+                LogEntry::Release { tx: 1 },
+            ],
+        );
+        m.push(
+            1,
+            [
+                LogEntry::Acquire { tx: 2, parts: 2 },
+                LogEntry::Acquire { tx: 1, parts: 2 },
+                LogEntry::Release { tx: 1 },
+                LogEntry::Release { tx: 2 },
+            ],
+        );
+        for tx in 1..=2 {
+            m.tx_effects(
+                tx,
+                vec![Effect {
+                    db: 0,
+                    args: vec![Bytes::from(format!("T{tx}"))],
+                }],
+            );
+        }
+        let d = m.drain();
+        assert_eq!(m.queued(), 0);
+        assert_eq!(text(&d.bytes), "*2 $6 SELECT $1 0 *1 $2 T1 *1 $2 T2 ");
     }
 
     #[test]

@@ -95,6 +95,19 @@ pub async fn run(
             })
             .collect()
     };
+    if !global {
+        if let Some(reply) =
+            run_one_message(shard, db, cmd, &args, &by_shard, tx, marked, &want).await
+        {
+            return reply;
+        }
+    }
+    let tx = if marked {
+        // The try logged (and withdrew) this id; the ordered path takes a fresh one.
+        shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed)
+    } else {
+        tx
+    };
     let (held, all) = acquire(shard, tx, marked, global, want).await;
     let mut effects = Vec::new();
     let result = if all {
@@ -110,6 +123,118 @@ pub async fn run(
     }
     release(shard, tx, marked, global, held).await;
     result.unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN))
+}
+
+/// A split command (MGET, MSET, DEL, …) whose keys are on this shard and
+/// one other, in one message to that other shard: this shard takes its key
+/// locks without waiting, then the other shard takes its own, runs its part
+/// and releases, all in one job; then this shard runs its part and
+/// releases. Every lock is held at the moment the other shard runs, so no
+/// reader sees half the command, and nobody waits while holding a lock, so
+/// it cannot deadlock with the ordered path ([`acquire`]). Returns None,
+/// having changed nothing, when a lock is taken or awaited on either shard:
+/// the caller then takes the ordered path.
+///
+/// For the replication stream it keeps the merger's rule (`merge.rs`): this
+/// shard logs its `Acquire` before the other shard's whole window, and an
+/// `Abort` when the other shard refused.
+#[allow(clippy::too_many_arguments)]
+async fn run_one_message(
+    shard: &Rc<Shard>,
+    db: usize,
+    cmd: &'static Command,
+    args: &[Bytes],
+    by_shard: &BTreeMap<usize, Vec<usize>>,
+    tx: u64,
+    marked: bool,
+    want: &Locks,
+) -> Option<Reply> {
+    let stride = split_stride(cmd.split)?;
+    if by_shard.len() != 2 || !by_shard.contains_key(&shard.id) {
+        return None;
+    }
+    let (local_keys, (remote, remote_keys)) = {
+        let mut it = want.iter();
+        let (a, b) = (it.next()?, it.next()?);
+        if a.0 == shard.id {
+            (&a.1, (b.0, b.1.clone()))
+        } else {
+            (&b.1, (a.0, a.1.clone()))
+        }
+    };
+    if !shard.try_lock(tx, local_keys) {
+        return None;
+    }
+    if marked {
+        shard.log_marker(LogEntry::Acquire { tx, parts: 2 });
+    }
+    let sub = sub_command(args, &by_shard[&remote], stride);
+    let done = shard
+        .call(remote, move |sh| {
+            if !sh.try_lock(tx, &remote_keys) {
+                return None;
+            }
+            if marked {
+                sh.log_marker(LogEntry::Acquire { tx, parts: 2 });
+            }
+            let part = sh.captured(|| sh.execute(db, cmd, &sub));
+            if marked {
+                sh.log_marker(LogEntry::Release { tx });
+            }
+            sh.unlock(tx, &remote_keys);
+            Some(part)
+        })
+        .await;
+    let (remote_reply, remote_fx) = match done {
+        Ok(Some(part)) => part,
+        refused => {
+            if marked {
+                shard.log_marker(LogEntry::Abort { tx });
+            }
+            shard.unlock(tx, local_keys);
+            return match refused {
+                Err(ShardGone) => Some(Reply::error(crate::errors::SHUTTING_DOWN)),
+                Ok(_) => None,
+            };
+        }
+    };
+    let sub = sub_command(args, &by_shard[&shard.id], stride);
+    let (local_reply, local_fx) = shard.captured(|| shard.execute(db, cmd, &sub));
+    // Parts in shard order, as the ordered path gives them.
+    let (replies, mut effects, later_fx) = if shard.id < remote {
+        (vec![local_reply, remote_reply], local_fx, remote_fx)
+    } else {
+        (vec![remote_reply, local_reply], remote_fx, local_fx)
+    };
+    effects.extend(later_fx);
+    if marked {
+        send_tx_effects(shard, tx, effects).await;
+        shard.log_marker(LogEntry::Release { tx });
+    } else if !effects.is_empty() {
+        // Lazy-expiry deletions found by a read-only command.
+        shard.log_effects(effects.into_iter());
+    }
+    shard.unlock(tx, local_keys);
+    Some(combine(cmd.split, args.len(), by_shard, replies))
+}
+
+/// [`tx_effects`] without waiting for the merger to take them: the merger
+/// holds the transaction's `Release`s back until they arrive.
+async fn send_tx_effects(shard: &Rc<Shard>, tx: u64, effects: Vec<Effect>) {
+    if shard.id == 0 {
+        shard.repl.borrow_mut().merger.tx_effects(tx, effects);
+        shard.pump_signal.kick();
+        return;
+    }
+    let _ = shard
+        .send(
+            0,
+            Box::new(move |s0| {
+                s0.repl.borrow_mut().merger.tx_effects(tx, effects);
+                s0.pump_signal.kick();
+            }),
+        )
+        .await;
 }
 
 /// What a coordinator locks or holds for one transaction, per shard: the
@@ -230,20 +355,11 @@ async fn dispatch(
     fx: &mut Vec<Effect>,
     resp3: bool,
 ) -> Result<Reply, ShardGone> {
+    if let Some(stride) = split_stride(cmd.split) {
+        let replies = split(shard, db, cmd, args, by_shard, stride, fx).await?;
+        return Ok(combine(cmd.split, args.len(), by_shard, replies));
+    }
     match cmd.split {
-        Split::Values => mget(shard, db, cmd, args, by_shard, fx).await,
-        Split::Pairs => split(shard, db, cmd, args, by_shard, 2, fx)
-            .await
-            .map(|_| Reply::OK),
-        Split::Count => split(shard, db, cmd, args, by_shard, 1, fx)
-            .await
-            .map(|rs| {
-                Reply::Integer(
-                    rs.iter()
-                        .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
-                        .sum(),
-                )
-            }),
         Split::PairsIfAbsent => msetnx(shard, db, args, by_shard, fx).await,
         Split::No
             if matches!(cmd.id, CommandId::Sort | CommandId::SortRo)
@@ -251,7 +367,58 @@ async fn dispatch(
         {
             sort_everywhere(shard, db, cmd, args, fx, resp3).await
         }
-        Split::No => gather(shard, db, cmd, args, by_shard, fx, resp3).await,
+        _ => gather(shard, db, cmd, args, by_shard, fx, resp3).await,
+    }
+}
+
+/// How many arguments each key of a command that splits into per-shard
+/// sub-commands brings (the key and its values); None for one that does not.
+fn split_stride(split: Split) -> Option<usize> {
+    match split {
+        Split::Values | Split::Count => Some(1),
+        Split::Pairs => Some(2),
+        Split::PairsIfAbsent | Split::No => None,
+    }
+}
+
+/// Shard `idxs`'s part of `args`: the command name, then each key with its
+/// `stride - 1` values.
+fn sub_command(args: &[Bytes], idxs: &[usize], stride: usize) -> Vec<Bytes> {
+    let mut sub = Vec::with_capacity(1 + idxs.len() * stride);
+    sub.push(args[0].clone());
+    for &i in idxs {
+        sub.extend_from_slice(&args[i..i + stride]);
+    }
+    sub
+}
+
+/// The reply of a split command from its parts' replies, in shard order:
+/// MGET's values back in argument order, a count summed, or OK.
+fn combine(
+    split: Split,
+    n_args: usize,
+    by_shard: &BTreeMap<usize, Vec<usize>>,
+    replies: Vec<Reply>,
+) -> Reply {
+    match split {
+        Split::Values => {
+            let mut values = vec![Reply::Nil; n_args - 1];
+            for ((_, idxs), reply) in by_shard.iter().zip(replies) {
+                if let Reply::Array(items) = reply {
+                    for (&i, v) in idxs.iter().zip(items) {
+                        values[i - 1] = v;
+                    }
+                }
+            }
+            Reply::Array(values)
+        }
+        Split::Count => Reply::Integer(
+            replies
+                .iter()
+                .map(|r| if let Reply::Integer(n) = r { *n } else { 0 })
+                .sum(),
+        ),
+        _ => Reply::OK,
     }
 }
 
@@ -268,11 +435,7 @@ async fn split(
 ) -> Result<Vec<Reply>, ShardGone> {
     let mut pending: Vec<Pending<(Reply, Vec<Effect>)>> = Vec::new();
     for (&s, idxs) in by_shard {
-        let mut sub = Vec::with_capacity(1 + idxs.len() * stride);
-        sub.push(args[0].clone());
-        for &i in idxs {
-            sub.extend_from_slice(&args[i..i + stride]);
-        }
+        let sub = sub_command(args, idxs, stride);
         pending.push(
             shard
                 .post(s, move |sh| sh.captured(|| sh.execute(db, cmd, &sub)))
@@ -286,26 +449,6 @@ async fn split(
         out.push(reply);
     }
     Ok(out)
-}
-
-async fn mget(
-    shard: &Rc<Shard>,
-    db: usize,
-    cmd: &'static Command,
-    args: &[Bytes],
-    by_shard: &BTreeMap<usize, Vec<usize>>,
-    fx: &mut Vec<Effect>,
-) -> Result<Reply, ShardGone> {
-    let replies = split(shard, db, cmd, args, by_shard, 1, fx).await?;
-    let mut values = vec![Reply::Nil; args.len() - 1];
-    for ((_, idxs), reply) in by_shard.iter().zip(replies) {
-        if let Reply::Array(items) = reply {
-            for (&i, v) in idxs.iter().zip(items) {
-                values[i - 1] = v;
-            }
-        }
-    }
-    Ok(Reply::Array(values))
 }
 
 async fn msetnx(

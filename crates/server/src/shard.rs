@@ -648,6 +648,24 @@ impl Shard {
         .await
     }
 
+    /// Takes `tx`'s intent locks on `keys` only if that needs no wait: no key
+    /// is held, the shard is not held whole, and nobody waits for a lock here
+    /// (so a waiting transaction is never overtaken for long). Nothing is
+    /// taken when it returns false.
+    pub fn try_lock(&self, tx: u64, keys: &[(usize, Bytes)]) -> bool {
+        let mut locks = self.locks.borrow_mut();
+        if self.global_lock.get().is_some()
+            || !self.lock_waiters.borrow().is_empty()
+            || keys.iter().any(|k| locks.contains_key(k))
+        {
+            return false;
+        }
+        for k in keys {
+            locks.insert(k.clone(), tx);
+        }
+        true
+    }
+
     /// Releases `tx`'s locks on `keys` and wakes every waiter to re-check.
     pub fn unlock(&self, tx: u64, keys: &[(usize, Bytes)]) {
         {

@@ -308,6 +308,50 @@ fn replicas_converge_under_concurrent_writes_during_full_sync() {
     );
 }
 
+/// Cross-shard MSET, MGET and DEL on a few hot keys from clients
+/// on both executors: most run in one message to the other shard, many find
+/// a key locked and fall back to ordered locking (an `Abort` in the log).
+/// The replica must apply them in one order the master agrees with.
+#[test]
+fn hot_cross_shard_writes_with_fallbacks_replicate_in_one_order() {
+    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(30, || link_up(&replica)));
+    let mut writers = Vec::new();
+    for w in 0..8u64 {
+        let mut c = master.client();
+        writers.push(std::thread::spawn(move || {
+            for i in 0..400u64 {
+                let a = format!("hot:{}", (i + w) % 5);
+                let b = format!("hot:{}", (i * 3 + w) % 7 + 5);
+                let _: () = redis::pipe()
+                    .cmd("MSET")
+                    .arg(&a)
+                    .arg(format!("{w}-{i}"))
+                    .arg(&b)
+                    .arg(format!("{w}-{i}"))
+                    .ignore()
+                    .cmd("MGET")
+                    .arg(&b)
+                    .arg(&a)
+                    .ignore()
+                    .cmd("DEL")
+                    .arg(&b)
+                    .arg(format!("hot:{}", (i + 2 * w) % 12))
+                    .ignore()
+                    .query(&mut c)
+                    .unwrap();
+            }
+        }));
+    }
+    let done = wait_for(60, || writers.iter().all(|w| w.is_finished()));
+    assert!(done, "hot cross-shard load did not finish: deadlock?");
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_in_sync(&master, &replica);
+}
+
 #[test]
 fn link_cut_within_backlog_resyncs_partially_and_beyond_it_fully() {
     let master = Server::start(&[

@@ -21,7 +21,7 @@ pub mod policy;
 pub mod psync;
 
 pub use backlog::Backlog;
-pub use link::LinkPhase;
+pub use link::{LinkError, LinkPhase};
 pub use merge::{log_effect, LogEntry, Merger, TxId};
 pub use policy::{BacklogVerdict, OutputLimit};
 pub use psync::{decide, PsyncDecision, ReplIds};

@@ -15,13 +15,13 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use shardis_protocol::{DecodeLimits, Reply};
-use shardis_replication::{encode_command, Backlog, LinkPhase, ReplIds};
+use shardis_replication::{encode_command, Backlog, LinkError, LinkPhase, ReplIds};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Why a link attempt ended.
-type LinkResult = Result<(), String>;
+/// How a link attempt ended.
+type LinkResult = Result<(), LinkError>;
 
 /// REPLICAOF host port (runs on shard 0).
 /// `who` is the requesting client's description, or None for `replicaof` in the
@@ -236,14 +236,10 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
         crate::log!(Notice, "Non blocking connect for SYNC fired the event.");
         set_master(&shard, generation, |m| m.phase = LinkPhase::Handshake);
         if let Err(e) = run_link(&shard, generation, stream).await {
-            if e == TIMED_OUT {
-                // The phase the master went silent in says which timeout.
-                let phase = shard.repl.borrow().master.as_ref().map(|m| m.phase);
-                if let Some(msg) = phase.and_then(|p| p.timeout_message()) {
-                    crate::log!(Warning, "{}", msg);
-                }
-            } else if !e.is_empty() {
-                crate::log!(Warning, "{}", e);
+            // The phase the link ended in says which timeout it was.
+            let phase = shard.repl.borrow().master.as_ref().map(|m| m.phase);
+            if let Some(line) = phase.and_then(|p| e.log_line(p)) {
+                crate::log!(Warning, "{}", line);
             }
         }
         set_master(&shard, generation, |m| {
@@ -255,9 +251,6 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
         });
     }
 }
-
-/// A read that `repl-timeout` ended during the handshake or the transfer.
-const TIMED_OUT: &str = "\0timed out";
 
 fn is_timeout(e: &impl std::fmt::Display) -> bool {
     let e = e.to_string();
@@ -274,7 +267,7 @@ fn strerror(e: &str) -> String {
 }
 
 /// Reads until a full line (without CRLF), skipping the master's "\n" keepalives.
-async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, LinkError> {
     loop {
         while buf.first() == Some(&b'\n') {
             buf.advance(1);
@@ -290,13 +283,13 @@ async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String,
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, String> {
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, LinkError> {
     let len = buf.len();
     buf.resize(len + 64 * 1024, 0);
     match stream.read(&mut buf[len..]).await {
         Ok(0) => {
             buf.truncate(len);
-            Err("Connection with master lost.".into())
+            Err(LinkError::ConnectionLost)
         }
         Ok(n) => {
             buf.truncate(len + n);
@@ -309,9 +302,9 @@ async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, 
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
             ) || is_timeout(&e)
             {
-                return Err(TIMED_OUT.into());
+                return Err(LinkError::TimedOut);
             }
-            Err(format!("Error condition on socket for SYNC: {e}"))
+            Err(LinkError::SyncSocket(e.to_string()))
         }
     }
 }
@@ -320,13 +313,13 @@ async fn command(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     args: &[&[u8]],
-) -> Result<String, String> {
+) -> Result<String, LinkError> {
     let mut out = BytesMut::new();
     encode_command(args, &mut out);
     stream
         .write_all(&out)
         .await
-        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
+        .map_err(|e| LinkError::SyncSocket(e.to_string()))?;
     read_line(stream, buf).await
 }
 
@@ -340,7 +333,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         && !pong.starts_with("-NOPERM")
         && !pong.starts_with("-ERR operation not permitted")
     {
-        return Err(format!("Error reply to PING from master: '{pong}'"));
+        return Err(LinkError::PingRefused(pong));
     }
     crate::log!(
         Notice,
@@ -373,7 +366,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
             None => command(&mut stream, &mut buf, &[b"AUTH", pass.as_bytes()]).await?,
         };
         if reply.starts_with('-') {
-            return Err(format!("Unable to AUTH to MASTER: {reply}"));
+            return Err(LinkError::AuthRefused(reply));
         }
     }
     let port_s = port.to_string();
@@ -419,7 +412,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         );
     }
     if !current(shard, generation) {
-        return Err(String::new());
+        return Err(LinkError::Superseded);
     }
     let (replid, offset, cached) = {
         let repl = shard.repl.borrow();
@@ -487,7 +480,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
             "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization."
         );
     } else {
-        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+        return Err(LinkError::UnexpectedPsyncReply(reply));
     }
     set_master(shard, generation, |m| {
         m.phase = LinkPhase::Connected;
@@ -535,13 +528,13 @@ async fn full_sync_load(
 ) -> LinkResult {
     let header = read_line(stream, buf).await?;
     let Some(spec) = header.strip_prefix('$') else {
-        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
+        return Err(LinkError::BadPayloadHeader(header));
     };
     let transfer = match spec.strip_prefix("EOF:") {
         Some(mark) => Transfer::Mark(mark.as_bytes().to_vec()),
         None => Transfer::Len(
             spec.parse()
-                .map_err(|_| format!("Bad RDB length from MASTER: {spec}"))?,
+                .map_err(|_| LinkError::BadPayloadLength(spec.to_string()))?,
         ),
     };
     still_current(shard, generation)?;
@@ -610,7 +603,7 @@ fn still_current(shard: &Shard, generation: u64) -> LinkResult {
     if current(shard, generation) {
         Ok(())
     } else {
-        Err(String::new())
+        Err(LinkError::Superseded)
     }
 }
 
@@ -772,9 +765,7 @@ async fn load_done(shard: &Rc<Shard>, (keys, expired): (u64, u64)) -> LinkResult
 /// the link's error.
 async fn load_failed(shard: &Rc<Shard>, e: String) -> LinkResult {
     restart_aof_after_sync(shard).await;
-    Err(format!(
-        "Failed trying to load the MASTER synchronization DB from socket: {e}"
-    ))
+    Err(LinkError::LoadFailed(e))
 }
 
 /// Diskless load: the shards install keys while the payload still streams,
@@ -840,7 +831,7 @@ async fn feed_loader(
         if left == 0 {
             return Err("the payload ended before the RDB did".into());
         }
-        read_more(stream, buf).await?;
+        read_more(stream, buf).await.map_err(transfer_error)?;
     }
     match transfer {
         Transfer::Len(_) => {
@@ -853,7 +844,7 @@ async fn feed_loader(
             let mut tail = BytesMut::from(feed.pending());
             while tail.len() < mark.len() {
                 if buf.is_empty() {
-                    read_more(stream, buf).await?;
+                    read_more(stream, buf).await.map_err(transfer_error)?;
                 }
                 let take = buf.len().min(mark.len() - tail.len());
                 tail.extend_from_slice(&buf.split_to(take));
@@ -872,6 +863,11 @@ async fn feed_loader(
         }
     }
     loader.finish().await
+}
+
+/// A read error while a load consumes the payload, as the load's reason.
+fn transfer_error(e: LinkError) -> String {
+    e.log_line(LinkPhase::Transfer).unwrap_or_default()
 }
 
 /// Turns the AOF back on after a full sync's load (Redis's restartAOFAfterSYNC).
@@ -899,7 +895,7 @@ async fn stream_loop(
     send_ack_now: bool,
 ) -> LinkResult {
     let stream = crate::net::Socket::from_glommio(stream)
-        .map_err(|e| format!("Error registering the master link's socket: {e}"))?;
+        .map_err(|e| LinkError::RegisterSocket(e.to_string()))?;
     let info = Rc::new(std::cell::RefCell::new(
         crate::client::ClientInfo::master_link(std::os::fd::AsRawFd::as_raw_fd(&stream)),
     ));
@@ -929,7 +925,7 @@ async fn stream_loop(
     let mut scratch = vec![0u8; 64 * 1024].into_boxed_slice();
     loop {
         if !current(shard, generation) {
-            return Err(String::new());
+            return Err(LinkError::Superseded);
         }
         // A sub-replica's full sync: snapshot here, between rounds.
         let request = shard.repl.borrow_mut().snapshot_request.take();
@@ -973,7 +969,7 @@ async fn stream_loop(
                     reqs.push(args);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(format!("Protocol error from MASTER: {}", e.message())),
+                Err(e) => return Err(LinkError::Protocol(e.message().to_string())),
             }
         }
         // A round is applied and appended as one unit (see `link_round_done`).
@@ -1019,7 +1015,7 @@ async fn stream_loop(
             conn.stream
                 .write_all(&out)
                 .await
-                .map_err(|e| format!("Error writing ACK to MASTER: {e}"))?;
+                .map_err(|e| LinkError::AckWrite(e.to_string()))?;
             last_ack = Instant::now();
             ack_due = false;
         }
@@ -1048,7 +1044,7 @@ async fn stream_loop(
             Ok(0) => {
                 crate::log!(Notice, "Connection with master lost.");
                 crate::log!(Notice, "Caching the disconnected master state.");
-                return Err(String::new());
+                return Err(LinkError::StreamClosed);
             }
             Ok(n) => {
                 conn.rbuf.extend_from_slice(&scratch[..n]);
@@ -1060,12 +1056,12 @@ async fn stream_loop(
                     || e.kind() == std::io::ErrorKind::WouldBlock =>
             {
                 if last_io.elapsed() > repl_timeout {
-                    return Err("MASTER timeout: no data nor PING received...".into());
+                    return Err(LinkError::StreamTimedOut);
                 }
             }
             Err(e) => {
                 crate::log!(Notice, "Connection with master lost.");
-                return Err(format!("Error condition on socket for SYNC: {e}"));
+                return Err(LinkError::SyncSocket(e.to_string()));
             }
         }
     }

@@ -5,6 +5,7 @@
 //!   patterns, PSUBSCRIBE, CONFIG GET, COMMAND LIST FILTERBY PATTERN);
 //! - [`Effect`]: the write record a shard produces and replication (and the
 //!   AOF) consumes;
+//! - [`TxId`]: a multi-shard transaction's identity;
 //! - [`encode_command`]: a command as a RESP multibulk, as it travels in the
 //!   replication stream and in requests;
 //! - [`notify`]: the classes of `notify-keyspace-events` and their string form.
@@ -15,6 +16,12 @@ pub mod glob;
 pub mod notify;
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+/// A multi-shard transaction's id (a command holding several shards, EXEC,
+/// a script, a snapshot barrier): it names the transaction's key locks on
+/// each shard and its `Acquire`/`Release` markers in their write logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
 
 /// One command to propagate to replicas (and later the AOF), in db `db`.
 #[derive(Debug, Clone, PartialEq)]

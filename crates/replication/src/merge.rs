@@ -29,8 +29,7 @@ use hashbrown::HashMap;
 use shardis_base::Effect;
 use std::collections::VecDeque;
 
-/// A multi-shard transaction's id.
-pub type TxId = u64;
+pub use shardis_base::TxId;
 
 /// One entry of a shard's write log.
 #[derive(Debug, Clone, PartialEq)]
@@ -392,8 +391,11 @@ mod tests {
             0,
             [
                 eff(0, &["SET", "x", "before"]),
-                LogEntry::Acquire { tx: 7, parts: 2 },
-                LogEntry::Release { tx: 7 },
+                LogEntry::Acquire {
+                    tx: TxId(7),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(7) },
                 eff(0, &["SET", "x", "after"]),
             ],
         );
@@ -406,13 +408,16 @@ mod tests {
         m.push(
             1,
             [
-                LogEntry::Acquire { tx: 7, parts: 2 },
-                LogEntry::Release { tx: 7 },
+                LogEntry::Acquire {
+                    tx: TxId(7),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(7) },
             ],
         );
         assert!(m.drain().bytes.is_empty(), "effects not yet known");
         m.tx_effects(
-            7,
+            TxId(7),
             vec![Effect {
                 db: 0,
                 args: vec![
@@ -438,8 +443,11 @@ mod tests {
         m.push(
             0,
             [
-                LogEntry::Acquire { tx: 4, parts: 2 },
-                LogEntry::Abort { tx: 4 },
+                LogEntry::Acquire {
+                    tx: TxId(4),
+                    parts: 2,
+                },
+                LogEntry::Abort { tx: TxId(4) },
                 eff(0, &["SET", "a", "1"]),
             ],
         );
@@ -462,24 +470,36 @@ mod tests {
         m.push(
             0,
             [
-                LogEntry::Acquire { tx: 1, parts: 2 },
-                LogEntry::Acquire { tx: 2, parts: 2 },
-                LogEntry::Release { tx: 2 },
-                LogEntry::Release { tx: 1 },
+                LogEntry::Acquire {
+                    tx: TxId(1),
+                    parts: 2,
+                },
+                LogEntry::Acquire {
+                    tx: TxId(2),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(2) },
+                LogEntry::Release { tx: TxId(1) },
             ],
         );
         m.push(
             1,
             [
-                LogEntry::Acquire { tx: 2, parts: 2 },
-                LogEntry::Acquire { tx: 1, parts: 2 },
-                LogEntry::Release { tx: 1 },
-                LogEntry::Release { tx: 2 },
+                LogEntry::Acquire {
+                    tx: TxId(2),
+                    parts: 2,
+                },
+                LogEntry::Acquire {
+                    tx: TxId(1),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(1) },
+                LogEntry::Release { tx: TxId(2) },
             ],
         );
         for tx in 1..=2 {
             m.tx_effects(
-                tx,
+                TxId(tx),
                 vec![Effect {
                     db: 0,
                     args: vec![Bytes::from(format!("T{tx}"))],
@@ -499,33 +519,51 @@ mod tests {
         m.push(
             0,
             [
-                LogEntry::Acquire { tx: 1, parts: 2 },
-                LogEntry::Release { tx: 1 },
-                LogEntry::Acquire { tx: 3, parts: 2 },
-                LogEntry::Release { tx: 3 },
+                LogEntry::Acquire {
+                    tx: TxId(1),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(1) },
+                LogEntry::Acquire {
+                    tx: TxId(3),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(3) },
             ],
         );
         m.push(
             1,
             [
-                LogEntry::Acquire { tx: 1, parts: 2 },
-                LogEntry::Acquire { tx: 2, parts: 2 },
-                LogEntry::Release { tx: 1 },
-                LogEntry::Release { tx: 2 },
+                LogEntry::Acquire {
+                    tx: TxId(1),
+                    parts: 2,
+                },
+                LogEntry::Acquire {
+                    tx: TxId(2),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(1) },
+                LogEntry::Release { tx: TxId(2) },
             ],
         );
         m.push(
             2,
             [
-                LogEntry::Acquire { tx: 2, parts: 2 },
-                LogEntry::Release { tx: 2 },
-                LogEntry::Acquire { tx: 3, parts: 2 },
-                LogEntry::Release { tx: 3 },
+                LogEntry::Acquire {
+                    tx: TxId(2),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(2) },
+                LogEntry::Acquire {
+                    tx: TxId(3),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(3) },
             ],
         );
         for tx in 1..=3 {
             m.tx_effects(
-                tx,
+                TxId(tx),
                 vec![Effect {
                     db: 0,
                     args: vec![Bytes::from(format!("T{tx}"))],
@@ -543,26 +581,32 @@ mod tests {
     #[test]
     fn markers_report_their_position() {
         let mut m = Merger::new(2);
-        m.marker(9);
+        m.marker(TxId(9));
         m.push(
             0,
             [
                 eff(0, &["SET", "a", "1"]),
-                LogEntry::Acquire { tx: 9, parts: 2 },
-                LogEntry::Release { tx: 9 },
+                LogEntry::Acquire {
+                    tx: TxId(9),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(9) },
                 eff(0, &["SET", "a", "2"]),
             ],
         );
         m.push(
             1,
             [
-                LogEntry::Acquire { tx: 9, parts: 2 },
-                LogEntry::Release { tx: 9 },
+                LogEntry::Acquire {
+                    tx: TxId(9),
+                    parts: 2,
+                },
+                LogEntry::Release { tx: TxId(9) },
             ],
         );
         let d = m.drain();
         let (id, pos) = d.markers[0];
-        assert_eq!(id, 9);
+        assert_eq!(id, TxId(9));
         assert_eq!(
             text(&d.bytes.slice(..pos)),
             "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 "

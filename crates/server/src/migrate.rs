@@ -285,10 +285,7 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         keys.sort();
         keys.dedup();
     }
-    let tx = shard
-        .shared
-        .next_tx_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tx = shard.shared.next_tx();
     let marked = shard.logging();
     let want: crate::multi::Locks = by_shard.into_iter().collect();
     let (held, all) = crate::multi::acquire(&shard, tx, marked, false, want).await;

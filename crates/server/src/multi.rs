@@ -27,7 +27,7 @@ use bytes::Bytes;
 use shardis_commands::{Command, CommandId, Split};
 use shardis_keyspace::{Effect, Entry, ExecContext, Keyspace};
 use shardis_protocol::Reply;
-use shardis_replication::LogEntry;
+use shardis_replication::{LogEntry, TxId};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -73,10 +73,7 @@ pub async fn run(
             .or_default()
             .push(i);
     }
-    let tx = shard
-        .shared
-        .next_tx_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tx = shard.shared.next_tx();
     // Writes are marked in every involved shard's log so the replication
     // stream can place the command once, consistently with each shard.
     let marked = cmd.is_write() && shard.logging();
@@ -104,7 +101,7 @@ pub async fn run(
     }
     let tx = if marked {
         // The try logged (and withdrew) this id; the ordered path takes a fresh one.
-        shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed)
+        shard.shared.next_tx()
     } else {
         tx
     };
@@ -145,7 +142,7 @@ async fn run_one_message(
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
-    tx: u64,
+    tx: TxId,
     marked: bool,
     want: &Locks,
 ) -> Option<Reply> {
@@ -220,7 +217,7 @@ async fn run_one_message(
 
 /// [`tx_effects`] without waiting for the merger to take them: the merger
 /// holds the transaction's `Release`s back until they arrive.
-async fn send_tx_effects(shard: &Rc<Shard>, tx: u64, effects: Vec<Effect>) {
+async fn send_tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
     if shard.id == 0 {
         shard.repl.borrow_mut().merger.tx_effects(tx, effects);
         shard.pump_signal.kick();
@@ -255,7 +252,7 @@ pub fn whole_shards(shards: impl IntoIterator<Item = usize>) -> Locks {
 /// holds, which [`release`] must be given even then, and whether that is all.
 pub async fn acquire(
     shard: &Rc<Shard>,
-    tx: u64,
+    tx: TxId,
     marked: bool,
     whole: bool,
     want: Locks,
@@ -287,7 +284,7 @@ pub async fn acquire(
 /// Hands the effects of the marked transaction `tx` to the replication
 /// merger (on shard 0), which places them once, between the Acquire and
 /// Release markers of the shards it held.
-pub async fn tx_effects(shard: &Rc<Shard>, tx: u64, effects: Vec<Effect>) {
+pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
     let _ = shard
         .call(0, move |s0| {
             s0.repl.borrow_mut().merger.tx_effects(tx, effects);
@@ -300,7 +297,7 @@ pub async fn tx_effects(shard: &Rc<Shard>, tx: u64, effects: Vec<Effect>) {
 /// even after a failure, so no key stays blocked: each logs the Release
 /// marker when `marked` and drops its locks (the whole shard's when
 /// `whole`); returns once all have.
-pub async fn release(shard: &Rc<Shard>, tx: u64, marked: bool, whole: bool, held: Locks) {
+pub async fn release(shard: &Rc<Shard>, tx: TxId, marked: bool, whole: bool, held: Locks) {
     let mut releases = Vec::new();
     for (s, keys) in held {
         let released = shard
@@ -774,10 +771,7 @@ where
         return out;
     }
     let n = shard.shards();
-    let tx = shard
-        .shared
-        .next_tx_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tx = shard.shared.next_tx();
     let marked = shard.logging();
     let (taken, all) = acquire(shard, tx, marked, true, whole_shards(0..n)).await;
     let out = if all {

@@ -39,7 +39,7 @@ pub fn release(shard: &Shard) {
 /// Starts a snapshot on every shard at one point in time (no replication marker).
 pub async fn begin_snapshot(shard: &Rc<Shard>) {
     let n = shard.shards();
-    let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+    let tx = shard.shared.next_tx();
     for s in 0..n {
         let _ = shard
             .call_async(s, move |sh| async move { sh.lock_all(tx).await })

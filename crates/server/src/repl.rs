@@ -1333,10 +1333,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
         return Some(shard.repl.borrow().master_offset());
     }
     let n = shard.shards();
-    let tx = shard
-        .shared
-        .next_tx_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tx = shard.shared.next_tx();
     let first = !shard.logging();
     let offset_rx = if first {
         let size = shard.shared.config().repl_backlog_size as usize;

@@ -26,7 +26,7 @@ use hashbrown::HashMap;
 use shardis_commands::Command;
 use shardis_keyspace::{Effect, ExecContext, Keyspace};
 use shardis_protocol::Reply;
-use shardis_replication::LogEntry;
+use shardis_replication::{LogEntry, TxId};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
@@ -84,7 +84,7 @@ pub struct Shard {
     /// The dataset a `repl-diskless-load swapdb` full sync is loading aside,
     /// swapped in when the whole payload has loaded.
     pub staged: RefCell<Option<Keyspace>>,
-    locks: RefCell<HashMap<(usize, Bytes), u64>>,
+    locks: RefCell<HashMap<(usize, Bytes), TxId>>,
     lock_waiters: RefCell<Vec<Waker>>,
     senders: Senders<Job>,
     /// Per-command stats, indexed by `CommandId`.
@@ -97,7 +97,7 @@ pub struct Shard {
     /// Entries waiting for the replication role (None: replication is off).
     pub write_log: RefCell<Option<Vec<LogEntry>>>,
     /// A transaction that holds the whole shard (snapshot barrier).
-    global_lock: Cell<Option<u64>>,
+    global_lock: Cell<Option<TxId>>,
     /// Effects are captured here instead of logged while set (multi-shard
     /// commands hand their effects to the replication role as one unit).
     capture: RefCell<Option<Vec<Effect>>>,
@@ -585,7 +585,7 @@ impl Shard {
     /// Takes the whole shard for `tx` (a snapshot barrier): waits until no key
     /// lock is held, then blocks every command and every other lock until
     /// [`Shard::unlock_all`].
-    pub async fn lock_all(&self, tx: u64) {
+    pub async fn lock_all(&self, tx: TxId) {
         std::future::poll_fn(|cx| {
             if self.global_lock.get().is_some() || !self.locks.borrow().is_empty() {
                 self.lock_waiters.borrow_mut().push(cx.waker().clone());
@@ -600,13 +600,13 @@ impl Shard {
     /// [`Shard::lock_all`] at once, for a caller that knows the shard is
     /// unlocked: it saw [`Shard::unlocked`] and nothing has run on this
     /// executor since (a script's first synchronous stretch).
-    pub fn lock_all_now(&self, tx: u64) {
+    pub fn lock_all_now(&self, tx: TxId) {
         debug_assert!(self.unlocked());
         self.global_lock.set(Some(tx));
     }
 
     /// Releases [`Shard::lock_all`].
-    pub fn unlock_all(&self, tx: u64) {
+    pub fn unlock_all(&self, tx: TxId) {
         if self.global_lock.get() == Some(tx) {
             self.global_lock.set(None);
         }
@@ -631,7 +631,7 @@ impl Shard {
     /// Takes intent locks on `keys` for transaction `tx`, waiting while any is held
     /// by another transaction. All keys are taken at once, so a shard never holds
     /// part of a transaction's keys.
-    pub async fn lock(&self, tx: u64, keys: &[(usize, Bytes)]) {
+    pub async fn lock(&self, tx: TxId, keys: &[(usize, Bytes)]) {
         std::future::poll_fn(|cx| {
             let mut locks = self.locks.borrow_mut();
             if self.global_lock.get().is_some()
@@ -652,7 +652,7 @@ impl Shard {
     /// is held, the shard is not held whole, and nobody waits for a lock here
     /// (so a waiting transaction is never overtaken for long). Nothing is
     /// taken when it returns false.
-    pub fn try_lock(&self, tx: u64, keys: &[(usize, Bytes)]) -> bool {
+    pub fn try_lock(&self, tx: TxId, keys: &[(usize, Bytes)]) -> bool {
         let mut locks = self.locks.borrow_mut();
         if self.global_lock.get().is_some()
             || !self.lock_waiters.borrow().is_empty()
@@ -667,7 +667,7 @@ impl Shard {
     }
 
     /// Releases `tx`'s locks on `keys` and wakes every waiter to re-check.
-    pub fn unlock(&self, tx: u64, keys: &[(usize, Bytes)]) {
+    pub fn unlock(&self, tx: TxId, keys: &[(usize, Bytes)]) {
         {
             let mut locks = self.locks.borrow_mut();
             for k in keys {

@@ -166,6 +166,13 @@ pub struct ShardCounters {
     pub aof_waiting: AtomicBool,
 }
 
+impl Shared {
+    /// A fresh multi-shard transaction id.
+    pub fn next_tx(&self) -> shardis_base::TxId {
+        shardis_base::TxId(self.next_tx_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 impl ShardCounters {
     /// Adds `n` to one of this shard's own counters. Only the shard's own
     /// executor writes its counters (CONFIG RESETSTAT is broadcast, so each

@@ -22,7 +22,6 @@ use shardis_keyspace::{Effect, ExecContext};
 use shardis_protocol::Reply;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 
 /// One watched key: where it lives and what it looked like at WATCH.
 #[derive(Debug, Clone)]
@@ -409,7 +408,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
     if global {
         locks = (0..n).map(|s| (s, Vec::new())).collect();
     }
-    let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+    let tx = shard.shared.next_tx();
     let marked = plan.iter().any(|p| p.cmd.is_write() || global) && shard.logging();
     let (held, all) =
         crate::multi::acquire(&shard, tx, marked, global, locks.into_iter().collect()).await;

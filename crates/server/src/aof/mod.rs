@@ -1374,7 +1374,7 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
         // The same barrier a full sync takes: every shard held at once, a
         // marker logged on each, the snapshot started while they are held.
         let n = shard.shards();
-        let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+        let tx = shard.shared.next_tx();
         {
             let mut repl = shard.repl.borrow_mut();
             repl.merger.marker(tx);

@@ -658,7 +658,7 @@ async fn run_target(
     }
     let mut caller = caller;
     loop {
-        let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+        let tx = shard.shared.next_tx();
         let marked = shard.logging();
         let want = crate::multi::whole_shards(hold.iter().copied());
         let (held, all) = crate::multi::acquire(&shard, tx, marked, true, want).await;
@@ -693,14 +693,14 @@ async fn run_target(
 /// `run_target`): taken at most once, when the run first needs it.
 #[derive(Default)]
 pub(crate) struct LazyHold {
-    tx: std::cell::Cell<Option<u64>>,
+    tx: std::cell::Cell<Option<shardis_replication::TxId>>,
 }
 
 impl LazyHold {
     /// Takes the whole shard now, if not yet taken.
     fn take(&self, shard: &crate::shard::Shard) {
         if self.tx.get().is_none() {
-            let tx = shard.shared.next_tx_id.fetch_add(1, Ordering::Relaxed);
+            let tx = shard.shared.next_tx();
             shard.lock_all_now(tx);
             self.tx.set(Some(tx));
         }
@@ -718,7 +718,7 @@ impl LazyHold {
 /// every held shard, even after an error.
 async fn release(
     shard: &Rc<crate::shard::Shard>,
-    tx: u64,
+    tx: shardis_replication::TxId,
     held: crate::multi::Locks,
     marked: bool,
     effects: &mut Vec<shardis_keyspace::Effect>,

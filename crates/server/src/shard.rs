@@ -92,8 +92,6 @@ pub struct Shard {
     ctx: RefCell<ExecContext>,
     /// True while this server is a replica (keys are not expired here).
     pub replica: Cell<bool>,
-    /// The command being executed comes from a RESP3 client.
-    pub(crate) resp3: Cell<bool>,
     /// Entries waiting for the replication role (None: replication is off).
     pub write_log: RefCell<Option<Vec<LogEntry>>>,
     /// A transaction that holds the whole shard (snapshot barrier).
@@ -156,7 +154,6 @@ impl Shard {
             cmdstats: RefCell::new(vec![CommandStat::default(); shardis_commands::meta::COUNT]),
             ctx: RefCell::new(ExecContext::default()),
             replica: Cell::new(false),
-            resp3: Cell::new(false),
             write_log: RefCell::new(None),
             global_lock: Cell::new(None),
             capture: RefCell::new(None),
@@ -237,10 +234,7 @@ impl Shard {
             self.record_rejected(cmd.stat_index(args));
             return (oom, 0, start_us);
         }
-        self.resp3.set(resp3);
-        let r = self.execute_timed_from(db, cmd, args, start_us);
-        self.resp3.set(false);
-        r
+        self.run_command(resp3, db, cmd, args, start_us)
     }
 
     /// [`Shard::execute`] speaking RESP3 or not, without the maxmemory step
@@ -265,9 +259,7 @@ impl Shard {
         args: &[Bytes],
         start_us: u64,
     ) -> (Reply, u64) {
-        self.resp3.set(resp3);
-        let (r, _, end) = self.execute_timed_from(db, cmd, args, start_us);
-        self.resp3.set(false);
+        let (r, _, end) = self.run_command(resp3, db, cmd, args, start_us);
         (r, end)
     }
 
@@ -286,9 +278,7 @@ impl Shard {
             return (oom, 0);
         }
         let start = Instant::now();
-        self.resp3.set(resp3);
-        let reply = self.run_ctx(db, true, |ks, ctx| ks.execute(ctx, cmd, args));
-        self.resp3.set(false);
+        let reply = self.run_ctx(db, true, resp3, |ks, ctx| ks.execute(ctx, cmd, args));
         (reply, start.elapsed().as_micros() as u64)
     }
 
@@ -325,6 +315,19 @@ impl Shard {
         args: &[Bytes],
         start_us: u64,
     ) -> (Reply, u64, u64) {
+        self.run_command(false, db, cmd, args, start_us)
+    }
+
+    /// Every way of running one command ends here: [`Shard::execute_timed_from`]
+    /// with replies shaped for RESP3 when `resp3` (the client's protocol).
+    fn run_command(
+        &self,
+        resp3: bool,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+        start_us: u64,
+    ) -> (Reply, u64, u64) {
         // Redis's propagatePendingCommands: a command's several effects go out
         // as one MULTI … EXEC, except for commands that touch arbitrary keys.
         let wrap = !matches!(
@@ -334,7 +337,7 @@ impl Shard {
                 | shardis_commands::CommandId::Keys
         );
         let discard = !self.effects_wanted();
-        let reply = self.run_ctx_at(db, wrap, start_us / 1000, discard, |ks, ctx| {
+        let reply = self.run_ctx_at(db, wrap, resp3, start_us / 1000, discard, |ks, ctx| {
             ks.execute(ctx, cmd, args)
         });
         let end_us = unix_us();
@@ -350,18 +353,20 @@ impl Shard {
         db: usize,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
-        self.run_ctx(db, false, f)
+        self.run_ctx(db, false, false, f)
     }
 
     /// [`Shard::with_ctx`]; `wrap`: the effects are one command's, wrapped in
-    /// MULTI … EXEC when there are several (see [`Shard::log_effects_of`]).
+    /// MULTI … EXEC when there are several (see [`Shard::log_effects_of`]);
+    /// `resp3`: replies shaped for a RESP3 client.
     fn run_ctx<R>(
         &self,
         db: usize,
         wrap: bool,
+        resp3: bool,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
-        self.run_ctx_at(db, wrap, unix_ms(), false, f)
+        self.run_ctx_at(db, wrap, resp3, unix_ms(), false, f)
     }
 
     /// Whether anything consumes a run's effects: the write log (replicas,
@@ -382,6 +387,7 @@ impl Shard {
         &self,
         db: usize,
         wrap: bool,
+        resp3: bool,
         now_ms: u64,
         discard: bool,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
@@ -392,7 +398,7 @@ impl Shard {
         ctx.now_ms = now_ms;
         ctx.discard_effects = discard;
         ctx.replica = self.replica.get();
-        ctx.resp3 = self.resp3.get();
+        ctx.resp3 = resp3;
         ctx.notify_flags = self
             .shared
             .notify_flags

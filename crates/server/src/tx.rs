@@ -551,11 +551,9 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
                     }
                     sh.captured(|| {
                         // The client's protocol shapes a few replies (WITHSCORES pairs).
-                        sh.resp3.set(resp3);
                         sh.current_client.set(client);
-                        let r = sh.execute(db, cmd, &args);
+                        let r = sh.execute_resp(resp3, db, cmd, &args);
                         sh.current_client.set(0);
-                        sh.resp3.set(false);
                         r
                     })
                 })

@@ -5,7 +5,8 @@
 //!   patterns, PSUBSCRIBE, CONFIG GET, COMMAND LIST FILTERBY PATTERN);
 //! - [`Effect`]: the write record a shard produces and replication (and the
 //!   AOF) consumes;
-//! - [`TxId`]: a multi-shard transaction's identity;
+//! - [`TxId`] and [`ReplId`]: a multi-shard transaction's and a replication
+//!   history's identities;
 //! - [`encode_command`]: a command as a RESP multibulk, as it travels in the
 //!   replication stream and in requests;
 //! - [`notify`]: the classes of `notify-keyspace-events` and their string form.
@@ -22,6 +23,41 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// each shard and its `Acquire`/`Release` markers in their write logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TxId(pub u64);
+
+/// A replication history's id (`master_replid`): 40 characters, random for a
+/// new history, else as a master, a dump file or a promotion named it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReplId(String);
+
+impl ReplId {
+    /// "No id": 40 zeros (`master_replid2` without a previous history).
+    pub fn none() -> ReplId {
+        ReplId("0".repeat(40))
+    }
+
+    /// The id named by `text` (a master's `+FULLRESYNC`, a dump file's
+    /// `repl-id`, a freshly drawn random id).
+    pub fn from_text(text: impl Into<String>) -> ReplId {
+        ReplId(text.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `text` names this id, in any case (Redis compares ids
+    /// with `strcasecmp`).
+    pub fn is(&self, text: &str) -> bool {
+        self.0.eq_ignore_ascii_case(text)
+    }
+}
+
+impl std::fmt::Display for ReplId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// One command to propagate to replicas (and later the AOF), in db `db`.
 #[derive(Debug, Clone, PartialEq)]

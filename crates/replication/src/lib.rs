@@ -24,6 +24,6 @@ pub use backlog::Backlog;
 pub use link::{LinkError, LinkPhase};
 pub use merge::{log_effect, LogEntry, Merger, TxId};
 pub use policy::{BacklogVerdict, OutputLimit};
-pub use psync::{decide, PsyncDecision, ReplIds};
+pub use psync::{decide, PsyncDecision, ReplId, ReplIds};
 
 pub use shardis_base::encode_command;

@@ -2,41 +2,39 @@
 //! function of the request, the two replication ids and the backlog window.
 
 use crate::backlog::Backlog;
+pub use shardis_base::ReplId;
 
 /// The master's replication identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplIds {
     /// `master_replid`.
-    pub replid: String,
+    pub replid: ReplId,
     /// `master_replid2`: the previous id (after a promotion), or 40 zeros.
-    pub replid2: String,
+    pub replid2: ReplId,
     /// `second_repl_offset`: up to which offset `replid2` is valid (-1 if none).
     pub second_offset: i64,
 }
 
-/// 40 zeros: "no id".
-pub const NO_ID: &str = "0000000000000000000000000000000000000000";
-
 impl ReplIds {
     /// A fresh identity with no history.
-    pub fn new(replid: String) -> ReplIds {
+    pub fn new(replid: ReplId) -> ReplIds {
         ReplIds {
             replid,
-            replid2: NO_ID.to_string(),
+            replid2: ReplId::none(),
             second_offset: -1,
         }
     }
 
     /// Promotion (REPLICAOF NO ONE): the old id becomes id2, valid up to
     /// `master_offset + 1`, so replicas of the old master can continue.
-    pub fn shift(&mut self, new_replid: String, master_offset: i64) {
+    pub fn shift(&mut self, new_replid: ReplId, master_offset: i64) {
         self.replid2 = std::mem::replace(&mut self.replid, new_replid);
         self.second_offset = master_offset + 1;
     }
 
     /// Forgets id2 (`clearReplicationId2`).
     pub fn clear_second(&mut self) {
-        self.replid2 = NO_ID.to_string();
+        self.replid2 = ReplId::none();
         self.second_offset = -1;
     }
 }
@@ -66,13 +64,12 @@ pub fn decide(
     req_offset: i64,
     replica: &str,
 ) -> PsyncDecision {
-    let same_id = req_replid.eq_ignore_ascii_case(&ids.replid);
-    let old_id_ok =
-        req_replid.eq_ignore_ascii_case(&ids.replid2) && req_offset <= ids.second_offset;
+    let same_id = ids.replid.is(req_replid);
+    let old_id_ok = ids.replid2.is(req_replid) && req_offset <= ids.second_offset;
     if !same_id && !old_id_ok {
         let reason = if req_replid.starts_with('?') {
             format!("Full resync requested by replica {replica}")
-        } else if !req_replid.eq_ignore_ascii_case(&ids.replid2) {
+        } else if !ids.replid2.is(req_replid) {
             format!(
                 "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{}', my replication IDs are '{}' and '{}')",
                 req_replid, ids.replid, ids.replid2
@@ -115,8 +112,8 @@ mod tests {
 
     fn ids() -> ReplIds {
         ReplIds {
-            replid: "a".repeat(40),
-            replid2: "b".repeat(40),
+            replid: ReplId::from_text("a".repeat(40)),
+            replid2: ReplId::from_text("b".repeat(40)),
             second_offset: 101,
         }
     }
@@ -178,9 +175,9 @@ mod tests {
 
     #[test]
     fn promotion_keeps_old_id() {
-        let mut i = ReplIds::new("a".repeat(40));
-        i.shift("n".repeat(40), 500);
-        assert_eq!(i.replid2, "a".repeat(40));
+        let mut i = ReplIds::new(ReplId::from_text("a".repeat(40)));
+        i.shift(ReplId::from_text("n".repeat(40)), 500);
+        assert_eq!(i.replid2.as_str(), "a".repeat(40));
         assert_eq!(i.second_offset, 501);
     }
 }

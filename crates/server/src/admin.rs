@@ -1881,7 +1881,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 .shard
                 .call(0, |s0| {
                     s0.repl.borrow_mut().ids =
-                        shardis_replication::ReplIds::new(crate::shared::random_hex40());
+                        shardis_replication::ReplIds::new(crate::shared::random_repl_id());
                 })
                 .await;
             match r {

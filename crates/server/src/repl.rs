@@ -27,7 +27,7 @@ use hashbrown::HashMap;
 use shardis_protocol::{DecodeLimits, RequestDecoder};
 use shardis_rdb::{HeaderAux, RdbWriter, ReplAux, WriterOptions};
 use shardis_replication::{
-    decide, policy, Backlog, LogEntry, Merger, OutputLimit, PsyncDecision, ReplIds, TxId,
+    decide, policy, Backlog, LogEntry, Merger, OutputLimit, PsyncDecision, ReplId, ReplIds, TxId,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -65,7 +65,7 @@ const JOIN_LIMIT: usize = 64 << 20;
 
 /// A diskless full sync in progress, which replicas can still join.
 pub struct RunningSync {
-    replid: String,
+    replid: ReplId,
     offset: i64,
     mark: String,
     /// Every replica receiving this sync, joiners included.
@@ -331,7 +331,7 @@ impl ReplState {
             self.offset = self.master_offset();
             self.backlog = None;
             // A new id and no id2: nobody may continue the freed history.
-            self.ids = ReplIds::new(crate::shared::random_hex40());
+            self.ids = ReplIds::new(crate::shared::random_repl_id());
             crate::log!(
                 Notice,
                 "Replication backlog freed after {} seconds without connected replicas.",
@@ -347,7 +347,7 @@ impl ReplState {
         if self.backlog.is_some() {
             return;
         }
-        self.ids = ReplIds::new(crate::shared::random_hex40());
+        self.ids = ReplIds::new(crate::shared::random_repl_id());
         self.backlog = Some(Backlog::new(size, self.offset));
         crate::log!(
             Notice,
@@ -361,7 +361,7 @@ impl ReplState {
     pub fn new(shards: usize) -> ReplState {
         ReplState {
             no_replicas_since: None,
-            ids: ReplIds::new(crate::shared::random_hex40()),
+            ids: ReplIds::new(crate::shared::random_repl_id()),
             backlog: None,
             offset: 0,
             merger: Merger::new(shards),
@@ -1419,7 +1419,7 @@ pub async fn save_snapshot(shard: &Rc<Shard>) -> Option<ReplAux> {
 async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
     let aux = |shard: &Rc<Shard>, offset: i64, db: usize| ReplAux {
         stream_db: db as i64,
-        repl_id: shard.repl.borrow().ids.replid.clone(),
+        repl_id: shard.repl.borrow().ids.replid.to_string(),
         repl_offset: offset,
     };
     if shard.repl.borrow().master.is_some() {
@@ -1482,7 +1482,7 @@ pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo
     let size = shard.shared.config().repl_backlog_size as usize;
     if shard.shared.config().replicaof.is_some() {
         let mut repl = shard.repl.borrow_mut();
-        repl.ids = ReplIds::new(id.clone());
+        repl.ids = ReplIds::new(ReplId::from_text(id.clone()));
         repl.offset = offset;
         repl.backlog = Some(Backlog::new(size, offset));
         repl.cached = true;
@@ -1498,8 +1498,8 @@ pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo
     {
         let mut repl = shard.repl.borrow_mut();
         repl.offset = offset;
-        repl.ids = ReplIds::new(crate::shared::random_hex40());
-        repl.ids.replid2 = id.clone();
+        repl.ids = ReplIds::new(crate::shared::random_repl_id());
+        repl.ids.replid2 = ReplId::from_text(id.clone());
         repl.ids.second_offset = offset + 1;
         repl.backlog = Some(Backlog::new(size, offset));
         crate::log!(
@@ -1833,7 +1833,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
     );
     let aux = Some(ReplAux {
         stream_db: -1,
-        repl_id: replid,
+        repl_id: replid.to_string(),
         repl_offset: offset,
     });
     let (ok, group) = if diskless {

@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use shardis_protocol::{DecodeLimits, Reply};
-use shardis_replication::{encode_command, Backlog, LinkError, LinkPhase, ReplIds};
+use shardis_replication::{encode_command, Backlog, LinkError, LinkPhase, ReplId, ReplIds};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ async fn promote_quietly(shard: &Rc<Shard>) {
     {
         let mut repl = shard.repl.borrow_mut();
         let offset = repl.master_offset();
-        let new_id = crate::shared::random_hex40();
+        let new_id = crate::shared::random_repl_id();
         repl.ids.shift(new_id, offset);
         crate::log!(
             Notice,
@@ -157,7 +157,7 @@ async fn promote_quietly(shard: &Rc<Shard>) {
 pub async fn promote_for_failover(shard: Rc<Shard>, replid: String, who: String) -> Reply {
     {
         let repl = shard.repl.borrow();
-        if repl.master.is_none() || !replid.eq_ignore_ascii_case(&repl.ids.replid) {
+        if repl.master.is_none() || !repl.ids.replid.is(&replid) {
             return Reply::error("ERR PSYNC FAILOVER replid must match my replid.");
         }
     }
@@ -427,7 +427,8 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
             replid,
             offset + 1
         );
-        let mut psync: Vec<&[u8]> = vec![b"PSYNC", replid.as_bytes(), psync_off.as_bytes()];
+        let mut psync: Vec<&[u8]> =
+            vec![b"PSYNC", replid.as_str().as_bytes(), psync_off.as_bytes()];
         if failover {
             psync.push(b"FAILOVER");
         }
@@ -456,7 +457,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         )
         .await?;
         let mut repl = shard.repl.borrow_mut();
-        repl.ids = ReplIds::new(new_id);
+        repl.ids = ReplIds::new(ReplId::from_text(new_id));
         repl.cached = true;
         // The stream after a full sync starts with a SELECT.
         repl.link_db = 0;
@@ -469,9 +470,9 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         crate::log!(Notice, "Successful partial resynchronization with master.");
         let new_id = rest.trim();
         let mut repl = shard.repl.borrow_mut();
-        if !new_id.is_empty() && new_id != repl.ids.replid {
+        if !new_id.is_empty() && new_id != repl.ids.replid.as_str() {
             let off = repl.master_offset();
-            repl.ids.shift(new_id.to_string(), off);
+            repl.ids.shift(ReplId::from_text(new_id), off);
             crate::log!(Notice, "Master replication ID changed to {}", new_id);
             repl.disconnect_replicas();
         }
@@ -645,7 +646,7 @@ async fn swapdb_load(
     new_id: &str,
 ) -> LinkResult {
     log_receiving(&transfer);
-    let async_loading = shard.repl.borrow().ids.replid == new_id;
+    let async_loading = shard.repl.borrow().ids.replid.as_str() == new_id;
     let loading = (!async_loading).then(|| loading_guard(shard));
     let _async = async_loading.then(|| FlagGuard::raise(shard, |s| &s.async_loading));
     crate::aof::stop(shard);

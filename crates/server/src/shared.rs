@@ -363,6 +363,12 @@ pub fn unix_us() -> u64 {
 }
 
 /// 40 random hex characters (run ids, replication ids).
+/// A new replication history's id.
+pub fn random_repl_id() -> shardis_replication::ReplId {
+    shardis_replication::ReplId::from_text(random_hex40())
+}
+
+/// 40 random lower-case hex characters (run ids, replication ids).
 pub fn random_hex40() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();

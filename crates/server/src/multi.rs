@@ -205,7 +205,7 @@ async fn run_one_message(
     };
     effects.extend(later_fx);
     if marked {
-        send_tx_effects(shard, tx, effects).await;
+        tx_effects(shard, tx, effects).await;
         shard.log_marker(LogEntry::Release { tx });
     } else if !effects.is_empty() {
         // Lazy-expiry deletions found by a read-only command.
@@ -215,9 +215,15 @@ async fn run_one_message(
     Some(combine(cmd.split, args.len(), by_shard, replies))
 }
 
-/// [`tx_effects`] without waiting for the merger to take them: the merger
-/// holds the transaction's `Release`s back until they arrive.
-async fn send_tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
+/// Hands the effects of the marked transaction `tx` to the replication
+/// merger (on shard 0), which places them once, between the Acquire and
+/// Release markers of the shards it held. It does not wait for the merger
+/// to take them: the merger holds the transaction's `Release`s back until
+/// they arrive. Nothing that reads the stream's end misses them either:
+/// they travel to shard 0 on this shard's channel ahead of the shipment
+/// that carries this shard's `Release`, and `repl::settle` (WAIT, FAILOVER)
+/// waits for every shard's shipment.
+pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
     if shard.id == 0 {
         shard.repl.borrow_mut().merger.tx_effects(tx, effects);
         shard.pump_signal.kick();
@@ -281,17 +287,6 @@ pub async fn acquire(
     (held, true)
 }
 
-/// Hands the effects of the marked transaction `tx` to the replication
-/// merger (on shard 0), which places them once, between the Acquire and
-/// Release markers of the shards it held.
-pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
-    let _ = shard
-        .call(0, move |s0| {
-            s0.repl.borrow_mut().merger.tx_effects(tx, effects);
-            s0.pump_signal.kick();
-        })
-        .await;
-}
 
 /// Ends transaction `tx` on every shard in `held` (what [`acquire`] took),
 /// even after a failure, so no key stays blocked: each logs the Release

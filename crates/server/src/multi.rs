@@ -287,7 +287,6 @@ pub async fn acquire(
     (held, true)
 }
 
-
 /// Ends transaction `tx` on every shard in `held` (what [`acquire`] took),
 /// even after a failure, so no key stays blocked: each logs the Release
 /// marker when `marked` and drops its locks (the whole shard's when

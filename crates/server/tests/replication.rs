@@ -309,13 +309,21 @@ fn replicas_converge_under_concurrent_writes_during_full_sync() {
 }
 
 /// Cross-shard MSET, MGET and DEL on a few hot keys from clients
-/// on both executors: most run in one message to the other shard, many find
-/// a key locked and fall back to ordered locking (an `Abort` in the log).
-/// The replica must apply them in one order the master agrees with.
+/// on every executor: most run in one message to the other shard, many find
+/// a key locked and fall back to ordered locking (an `Abort` in the log);
+/// with three shards, commands spanning two other shards take the ordered
+/// path beside them. The replica must apply them in one order the master
+/// agrees with.
 #[test]
 fn hot_cross_shard_writes_with_fallbacks_replicate_in_one_order() {
-    let master = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
-    let replica = replica_of(master.port, &[]);
+    for threads in ["2", "3"] {
+        hot_cross_shard_writes(threads);
+    }
+}
+
+fn hot_cross_shard_writes(threads: &str) {
+    let master = Server::start(&["--threads", threads, "--repl-diskless-sync-delay", "0"]);
+    let replica = replica_of(master.port, &["--threads", threads]);
     assert!(wait_for(30, || link_up(&replica)));
     let mut writers = Vec::new();
     for w in 0..8u64 {
@@ -324,12 +332,21 @@ fn hot_cross_shard_writes_with_fallbacks_replicate_in_one_order() {
             for i in 0..400u64 {
                 let a = format!("hot:{}", (i + w) % 5);
                 let b = format!("hot:{}", (i * 3 + w) % 7 + 5);
+                let third = format!("hot:{}", (i * 5 + w) % 11);
                 let _: () = redis::pipe()
                     .cmd("MSET")
                     .arg(&a)
                     .arg(format!("{w}-{i}"))
                     .arg(&b)
                     .arg(format!("{w}-{i}"))
+                    .ignore()
+                    .cmd("MSET")
+                    .arg(&third)
+                    .arg(i)
+                    .arg(&a)
+                    .arg(i)
+                    .arg(&b)
+                    .arg(i)
                     .ignore()
                     .cmd("MGET")
                     .arg(&b)

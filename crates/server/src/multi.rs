@@ -73,7 +73,6 @@ pub async fn run(
             .or_default()
             .push(i);
     }
-    let tx = shard.shared.next_tx();
     // Writes are marked in every involved shard's log so the replication
     // stream can place the command once, consistently with each shard.
     let marked = cmd.is_write() && shard.logging();
@@ -93,18 +92,12 @@ pub async fn run(
             .collect()
     };
     if !global {
-        if let Some(reply) =
-            run_one_message(shard, db, cmd, &args, &by_shard, tx, marked, &want).await
+        if let Some(reply) = run_one_message(shard, db, cmd, &args, &by_shard, marked, &want).await
         {
             return reply;
         }
     }
-    let tx = if marked {
-        // The try logged (and withdrew) this id; the ordered path takes a fresh one.
-        shard.shared.next_tx()
-    } else {
-        tx
-    };
+    let tx = shard.shared.next_tx();
     let (held, all) = acquire(shard, tx, marked, global, want).await;
     let mut effects = Vec::new();
     let result = if all {
@@ -135,14 +128,12 @@ pub async fn run(
 /// For the replication stream it keeps the merger's rule (`merge.rs`): this
 /// shard logs its `Acquire` before the other shard's whole window, and an
 /// `Abort` when the other shard refused.
-#[allow(clippy::too_many_arguments)]
 async fn run_one_message(
     shard: &Rc<Shard>,
     db: usize,
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
-    tx: TxId,
     marked: bool,
     want: &Locks,
 ) -> Option<Reply> {
@@ -159,6 +150,7 @@ async fn run_one_message(
             (&b.1, (a.0, a.1.clone()))
         }
     };
+    let tx = shard.shared.next_tx();
     if !shard.try_lock(tx, local_keys) {
         return None;
     }

@@ -230,7 +230,7 @@ def main():
 
     for i, name in enumerate(names):
         r, s = med["redis"][i], med["shardis"][i]
-        ratio = "n/a" if INF in (r, s) else f"{s / r:.2f}x"
+        ratio = "n/a" if INF in (r, s) or r == 0 else f"{s / r:.2f}x"
         print(f"| {name} | {fmt(r)} | {fmt(s)} | {ratio} |")
 
 

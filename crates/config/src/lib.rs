@@ -272,10 +272,6 @@ pub const IGNORED: &[(&str, &str)] = &[
         "sanitize-dump-payload",
         "RESTORE/DUMP payloads are always validated",
     ),
-    (
-        "server_cpulist",
-        "executors are pinned from the affinity mask (see `threads`)",
-    ),
     ("set-proc-title", "the process title is not changed"),
     ("syslog-facility", "logging goes to logfile/stdout only"),
     ("syslog-ident", "logging goes to logfile/stdout only"),
@@ -411,8 +407,12 @@ pub struct Config {
     pub tcp_keepalive: u64,
     /// `tcp-backlog`.
     pub tcp_backlog: u32,
-    /// `threads` (shardis only): number of shards/executors; None = all CPUs in the affinity mask.
+    /// `threads` (shardis only): number of shards/executors; None = one per CPU of
+    /// `server_cpulist`, else of the affinity mask.
     pub threads: Option<usize>,
+    /// `server_cpulist`: the CPUs the executors are pinned to, executor i to the
+    /// i-th listed CPU ([`parse_cpulist`]); empty = not pinned (as Redis's threads).
+    pub server_cpulist: String,
     /// `daemonize`.
     pub daemonize: bool,
     /// `proto-max-bulk-len` bytes.
@@ -573,6 +573,7 @@ impl Default for Config {
             tcp_keepalive: 300,
             tcp_backlog: 511,
             threads: None,
+            server_cpulist: String::new(),
             daemonize: false,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
@@ -720,6 +721,8 @@ enum Kind {
     NotifyClasses,
     /// Integer 0..=65535 stored as `Option<usize>` (0 = None).
     Threads,
+    /// Redis's CPU list syntax (`0-7:2,9`), checked with [`parse_cpulist`].
+    CpuList,
     Save,
     Bind,
     ClientOutputBufferLimit,
@@ -1430,7 +1433,13 @@ static PARAMS: &[Param] = &[
         Enum(&["no", "yes", "clients"]),
         "no",
     ),
-    ign_f("server_cpulist", None, Str, IMMUTABLE, ""),
+    p(
+        "server_cpulist",
+        None,
+        CpuList,
+        IMMUTABLE,
+        field!(Str, server_cpulist),
+    ),
     ign_f("set-proc-title", None, Bool, IMMUTABLE, "yes"),
     ign_f("shutdown-on-sigint", None, Words, MULTI_ARG, "default"),
     ign_f("shutdown-on-sigterm", None, Words, MULTI_ARG, "default"),
@@ -1560,6 +1569,8 @@ fn parse_scalar(kind: Kind, arg: &str) -> Result<Value, String> {
                     names.join(", ")
                 )
             }),
+        CpuList if arg.is_empty() => Ok(Value::Str(String::new())),
+        CpuList => parse_cpulist(arg).map(|_| Value::Str(arg.to_string())),
         // Kept as given: `A` hides `n` in the canonical form, not in effect.
         NotifyClasses => match shardis_base::notify::parse_flags(arg.as_bytes()) {
             Some(_) => Ok(Value::Str(arg.to_string())),
@@ -1580,6 +1591,46 @@ fn parse_scalar(kind: Kind, arg: &str) -> Result<Value, String> {
 
 /// `latency-tracking-info-percentiles`: numbers in 0..=100 (Redis's checks and texts),
 /// normalised to space-separated `%f`-free form.
+/// The most CPUs a list may name (glibc's `CPU_SETSIZE`).
+const MAX_CPUS: usize = 1024;
+
+/// Parses Redis's CPU list syntax, as `server_cpulist` takes it: CPUs `N`,
+/// ranges `A-B` and stepped ranges `A-B:S`, separated by commas
+/// (`0-7:2,9` is 0, 2, 4, 6, 9). Returns the CPUs in the order listed, each
+/// once. Redis skips a list it cannot parse; shardis refuses it, because it
+/// decides where the executors run.
+pub fn parse_cpulist(list: &str) -> Result<Vec<usize>, String> {
+    let bad = || {
+        format!("Invalid CPU list '{list}': expected CPUs (N), ranges (A-B) or stepped ranges (A-B:S) below {MAX_CPUS}, separated by commas")
+    };
+    let num = |t: &str| {
+        t.parse::<usize>()
+            .ok()
+            .filter(|&n| n < MAX_CPUS && !t.starts_with('+'))
+            .ok_or_else(bad)
+    };
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let (range, step) = match part.split_once(':') {
+            Some((range, step)) => (range, num(step).ok().filter(|&s| s > 0).ok_or_else(bad)?),
+            None => (part, 1),
+        };
+        let (first, last) = match range.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(range)?, num(range)?),
+        };
+        if first > last {
+            return Err(bad());
+        }
+        for cpu in (first..=last).step_by(step) {
+            if !cpus.contains(&cpu) {
+                cpus.push(cpu);
+            }
+        }
+    }
+    Ok(cpus)
+}
+
 fn parse_percentiles(args: &[String]) -> Result<String, String> {
     let mut out = Vec::with_capacity(args.len());
     for a in args.iter().flat_map(|a| a.split_whitespace()) {

@@ -94,7 +94,7 @@ fn lines_for(
         }
         Kind::Bind | Kind::Words | Kind::Percentiles => (vec![format!("{name} {value}")], changed),
         Kind::Mem(..) => (vec![format!("{name} {}", memory(&value))], changed),
-        Kind::Str | Kind::FileName | Kind::MemOrPercent | Kind::NotifyClasses => {
+        Kind::Str | Kind::FileName | Kind::MemOrPercent | Kind::NotifyClasses | Kind::CpuList => {
             let force = changed || name == "dir";
             (vec![format!("{name} {}", repr(&value))], force)
         }

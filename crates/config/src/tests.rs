@@ -599,3 +599,31 @@ fn default_only_directives_refuse_other_values() {
         );
     }
 }
+
+#[test]
+fn server_cpulist_takes_redis_syntax_and_refuses_what_it_cannot_pin() {
+    assert_eq!(parse_cpulist("3").unwrap(), vec![3]);
+    assert_eq!(parse_cpulist("0-7:2,9").unwrap(), vec![0, 2, 4, 6, 9]);
+    assert_eq!(parse_cpulist("1-3,2,0").unwrap(), vec![1, 2, 3, 0]);
+    for bad in [
+        "", "a", "1-", "-1", "3-1", "0-4:0", "0,,1", "1024", "+1", "0-3:x",
+    ] {
+        assert!(parse_cpulist(bad).is_err(), "{bad:?}");
+    }
+    let c = cfg("server_cpulist 0-1\n").unwrap();
+    assert_eq!(c.server_cpulist, "0-1");
+    assert_eq!(
+        c.get("server_cpulist"),
+        vec![("server_cpulist".to_string(), "0-1".to_string())]
+    );
+    assert!(cfg("server_cpulist \"\"\n")
+        .unwrap()
+        .server_cpulist
+        .is_empty());
+    let e = cfg("server_cpulist 2-x\n").unwrap_err();
+    assert!(
+        e.redis_message().contains("Invalid CPU list '2-x'"),
+        "{}",
+        e.redis_message()
+    );
+}

@@ -129,9 +129,8 @@ fn main() {
         std::process::exit(1);
     }
     server::block_signals();
-    let threads = config
-        .threads
-        .unwrap_or_else(|| server::affinity_cpus().len());
+    // A placement that cannot be honoured is reported by `server::run`.
+    let threads = server::executor_cpus(&config, &server::affinity_cpus()).map_or(0, |(t, _)| t);
     log!(Warning, "oO0OoO0OoO0Oo shardis is starting oO0OoO0OoO0Oo");
     log!(
         Warning,

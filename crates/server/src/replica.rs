@@ -887,6 +887,9 @@ async fn restart_aof_after_sync(shard: &Rc<Shard>) {
     std::process::exit(1);
 }
 
+/// The most a link round reads before applying what it has.
+const MAX_ROUND_BYTES: usize = 4 << 20;
+
 /// Applies the master's stream until the link breaks.
 async fn stream_loop(
     shard: &Rc<Shard>,
@@ -1049,6 +1052,19 @@ async fn stream_loop(
             }
             Ok(n) => {
                 conn.rbuf.extend_from_slice(&scratch[..n]);
+                // Take all the kernel holds (up to a bound): while this round
+                // waited for the other shards, the stream piled up, and a
+                // round's cost is mostly its hops, not its bytes.
+                let mut last = n;
+                while last == scratch.len() && conn.rbuf.len() < MAX_ROUND_BYTES {
+                    match futures_lite::future::poll_once(conn.stream.read(&mut scratch)).await {
+                        Some(Ok(m)) if m > 0 => {
+                            conn.rbuf.extend_from_slice(&scratch[..m]);
+                            last = m;
+                        }
+                        _ => break,
+                    }
+                }
                 last_io = Instant::now();
                 set_master(shard, generation, |m| m.last_io = last_io);
             }

@@ -1,8 +1,9 @@
-//! Process start-up: one pinned glommio executor per core, each owning a shard
-//! and accepting on the shared port; plus signals and shutdown.
+//! Process start-up: one glommio executor per core, each owning a shard and
+//! accepting on the shared port, pinned to a CPU when `server_cpulist` lists
+//! them ([`executor_cpus`]); plus signals and shutdown.
 //!
 //! ```text
-//!  main thread ── spawns ──► executor 0 … executor N-1   (Placement::Fixed(cpu))
+//!  main thread ── spawns ──► executor 0 … executor N-1   (Placement::Fixed(cpu) or Unbound)
 //!       │                      │ mesh.join() → Shard, drain loops, listeners, cron
 //!       │◄── ready/err ────────┘
 //!       └── signal thread: SIGTERM/SIGINT → Shared::shutdown
@@ -25,6 +26,39 @@ use std::time::{Duration, Instant};
 /// Capacity of each mesh channel. Large, because a full channel makes the
 /// sender wait, and the receivers never wait on anything but the channel.
 const MESH_CAPACITY: usize = 4096;
+
+/// How many executors to start and, with `server_cpulist`, the CPU each is
+/// pinned to (executor i on the i-th listed CPU).
+///
+/// Without `server_cpulist` the executors are not pinned, as Redis's threads
+/// are not: on a machine shared with clients or other servers (a master and its
+/// replicas on one host, every benchmark), pinning put every process's
+/// executor 0 on the same CPU while another sat idle, and a replica could not
+/// keep up with its master (docs/benchmarks.md). Pin where cores are dedicated.
+pub fn executor_cpus(
+    cfg: &shardis_config::Config,
+    mask: &[usize],
+) -> Result<(usize, Option<Vec<usize>>), String> {
+    if cfg.server_cpulist.is_empty() {
+        return Ok((cfg.threads.unwrap_or(mask.len()).max(1), None));
+    }
+    let listed = shardis_config::parse_cpulist(&cfg.server_cpulist)?;
+    if let Some(&cpu) = listed.iter().find(|c| !mask.contains(c)) {
+        return Err(format!(
+            "server_cpulist names CPU {cpu}, which this process may not run on (its affinity mask has {} CPUs: {:?})",
+            mask.len(),
+            mask
+        ));
+    }
+    let threads = cfg.threads.unwrap_or(listed.len()).max(1);
+    if threads > listed.len() {
+        return Err(format!(
+            "threads {threads} needs as many CPUs in server_cpulist, which lists {}: one executor is pinned per CPU",
+            listed.len()
+        ));
+    }
+    Ok((threads, Some(listed[..threads].to_vec())))
+}
 
 /// The CPUs this process may run on (its affinity mask).
 pub fn affinity_cpus() -> Vec<usize> {
@@ -281,8 +315,13 @@ fn answers_ping(addr: SocketAddr) -> bool {
 /// Runs the server until shutdown. Returns the exit code.
 pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i32 {
     raise_memlock();
-    let cpus = affinity_cpus();
-    let threads = shared_cfg.threads.unwrap_or(cpus.len()).max(1);
+    let (threads, pinned) = match executor_cpus(&shared_cfg, &affinity_cpus()) {
+        Ok(placement) => placement,
+        Err(e) => {
+            crate::log!(Warning, "{}", e);
+            return 1;
+        }
+    };
     let addrs = listen_addrs(&shared_cfg.bind, shared_cfg.port);
     let Some(&(first, _)) = addrs.first() else {
         crate::log!(
@@ -340,10 +379,9 @@ pub fn run(shared_cfg: shardis_config::Config, config_file: Option<String>) -> i
     let (exit_tx, exit_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
     for i in 0..threads {
-        let placement = if threads <= cpus.len() {
-            Placement::Fixed(cpus[i])
-        } else {
-            Placement::Unbound
+        let placement = match &pinned {
+            Some(cpus) => Placement::Fixed(cpus[i]),
+            None => Placement::Unbound,
         };
         let (shared, mesh, addrs, ready) = (
             shared.clone(),

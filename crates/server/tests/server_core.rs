@@ -582,3 +582,81 @@ fn client_reply_off_and_skip_drop_replies() {
     }
     assert_eq!(String::from_utf8_lossy(&read_n(&mut s, want.len())), want);
 }
+
+/// `Cpus_allowed_list` of each thread of `pid` whose name starts with `shard-`.
+fn shard_thread_cpus(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("shard-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        if let Some(l) = status.lines().find(|l| l.starts_with("Cpus_allowed_list:")) {
+            out.push(l["Cpus_allowed_list:".len()..].trim().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn executors_float_unless_server_cpulist_pins_them() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let first: String = mask.chars().take_while(|c| c.is_ascii_digit()).collect();
+
+    // Default: not pinned, as Redis's threads; every executor may use the whole mask.
+    let srv = Server::start(&["--threads", "2"]);
+    let cpus = shard_thread_cpus(srv.child.id());
+    assert!(!cpus.is_empty());
+    assert!(cpus.iter().all(|c| *c == mask), "{cpus:?} vs {mask}");
+    drop(srv);
+
+    // server_cpulist: executor i on the i-th listed CPU; threads defaults to the list's length.
+    let srv = Server::start(&["--server_cpulist", &first]);
+    let cpus = shard_thread_cpus(srv.child.id());
+    assert!(cpus.contains(&first), "{cpus:?}");
+    assert!(cpus.iter().all(|c| *c == first || *c == mask), "{cpus:?}");
+    let mut c = srv.client();
+    let info: String = redis::cmd("INFO").arg("server").query(&mut c).unwrap();
+    assert!(info.contains("shards:1\r\n"), "{info}");
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("server_cpulist")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, vec!["server_cpulist".to_string(), first.clone()]);
+    drop(srv);
+
+    // What cannot be honoured stops the start, with the reason.
+    for (args, why) in [
+        (
+            vec!["--server_cpulist", "1023"],
+            "server_cpulist names CPU 1023, which this process may not run on",
+        ),
+        (
+            vec!["--server_cpulist", first.as_str(), "--threads", "2"],
+            "threads 2 needs as many CPUs in server_cpulist, which lists 1",
+        ),
+        (vec!["--server_cpulist", "0-"], "Invalid CPU list '0-'"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+            .args(["--port", "0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(why), "{args:?}: {text}");
+    }
+}

@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::resp::{parse_reply, ReplyKind};
+use shardis_base::reply::{scan, ReplyKind};
 
 /// Produces the requests of one workload; one per connection.
 pub trait Generator: Send {
@@ -359,7 +359,7 @@ fn drive(
             let lat = now.duration_since(c.start).as_nanos() as u64;
             let mut got = 0u64;
             while c.replied < c.classes.len() {
-                let Some((len, kind)) = parse_reply(&c.inbuf[c.consumed..c.filled])
+                let Some((len, kind)) = scan(&c.inbuf[c.consumed..c.filled])
                     .map_err(|e| io::Error::new(ErrorKind::InvalidData, e.to_string()))?
                 else {
                     break;
@@ -398,7 +398,7 @@ fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resp::parse_reply;
+    use shardis_base::reply::scan;
     use std::net::TcpListener;
 
     /// A stand-in server in this process: answers each request (a RESP array
@@ -423,7 +423,7 @@ mod tests {
                         };
                         buf.extend_from_slice(&chunk[..n]);
                         let mut out = Vec::new();
-                        while let Ok(Some((len, _))) = parse_reply(&buf) {
+                        while let Ok(Some((len, _))) = scan(&buf) {
                             let req = buf.drain(..len).collect::<Vec<u8>>();
                             let fail = memchr::memmem::find(&req, b"fail").is_some();
                             out.extend_from_slice(if fail {

@@ -8,16 +8,7 @@ use rand::Rng;
 /// of the number that replaces it.
 pub const RAND_PLACEHOLDER: &[u8] = b"__rand_int__";
 
-/// Encodes one command as a RESP multibulk request.
-pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        let a = a.as_ref();
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
+pub use shardis_base::encode_command;
 
 /// A pre-encoded request with the offsets of its placeholders.
 #[derive(Debug, Clone)]

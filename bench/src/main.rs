@@ -8,17 +8,18 @@
 //! # Layout
 //! - [`cli`]: flags (redis-benchmark's, plus scenario subcommands).
 //! - [`engine`]: the multi-threaded mio event loop that sends and times requests.
-//! - [`resp`]: the allocation-free reply reader.
 //! - [`keys`]: request templates, `__rand_int__` keys, payload bytes.
 //! - [`zipf`]: uniform and Zipfian key distributions.
 //! - [`scenario`]: workloads, one module each (`suite`, `mixed`, `fanout`, `fullsync`).
 //! - [`report`]: progress, per-test output, CSV and the summary table.
+//!
+//! Replies are read with `shardis_base::reply` (the allocation-free `scan`) and
+//! requests encoded with `shardis_base::encode_command`, as shardis-cli does.
 
 mod cli;
 mod engine;
 mod keys;
 mod report;
-mod resp;
 mod scenario;
 mod zipf;
 

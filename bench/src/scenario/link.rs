@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::keys::{benchmark_data, encode_command, push_key};
-use crate::resp::{parse_reply, ReplyKind};
+use shardis_base::reply::{ReplyKind, Scanner};
 
 /// A blocking connection that sends one command at a time.
 pub struct Client {
@@ -91,8 +91,9 @@ impl Client {
 
     fn read_one(&mut self) -> io::Result<(usize, ReplyKind)> {
         let mut chunk = [0u8; 16 * 1024];
+        let mut scanner = Scanner::new();
         loop {
-            match parse_reply(&self.buf) {
+            match scanner.scan(&self.buf) {
                 Ok(Some(r)) => return Ok(r),
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::new(ErrorKind::InvalidData, e.to_string())),

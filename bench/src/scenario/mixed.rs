@@ -199,7 +199,7 @@ pub fn run(common: &Common, args: &MixedArgs, progress: &mut Progress) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resp::parse_reply;
+    use shardis_base::reply::scan;
 
     fn args(read_ratio: f64, dist: Dist) -> MixedArgs {
         MixedArgs {
@@ -216,7 +216,7 @@ mod tests {
     fn commands(mut buf: &[u8]) -> Vec<&[u8]> {
         let mut v = Vec::new();
         while !buf.is_empty() {
-            let (len, _) = parse_reply(buf).unwrap().unwrap();
+            let (len, _) = scan(buf).unwrap().unwrap();
             v.push(&buf[..len]);
             buf = &buf[len..];
         }

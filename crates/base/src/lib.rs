@@ -8,13 +8,17 @@
 //! - [`TxId`] and [`ReplId`]: a multi-shard transaction's and a replication
 //!   history's identities;
 //! - [`encode_command`]: a command as a RESP multibulk, as it travels in the
-//!   replication stream and in requests;
+//!   replication stream and in requests (into the server's `BytesMut` and the
+//!   tools' `Vec<u8>` alike, through [`RespBuf`]);
+//! - [`reply`]: a server's replies as a client reads them (shardis-cli and
+//!   shardis-benchmark);
 //! - [`notify`]: the classes of `notify-keyspace-events` and their string form.
 //!
 //! It may depend on nothing of shardis's own. Sans-IO.
 
 pub mod glob;
 pub mod notify;
+pub mod reply;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -93,31 +97,57 @@ pub fn repr(out: &mut String, s: &[u8]) {
     out.push('"');
 }
 
+/// A buffer RESP is written into: the server's `BytesMut`s, the tools' `Vec<u8>`s.
+pub trait RespBuf {
+    /// Makes room for `n` more bytes.
+    fn reserve_more(&mut self, n: usize);
+    /// Appends `b`.
+    fn put(&mut self, b: &[u8]);
+}
+
+impl RespBuf for BytesMut {
+    fn reserve_more(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn put(&mut self, b: &[u8]) {
+        self.put_slice(b);
+    }
+}
+
+impl RespBuf for Vec<u8> {
+    fn reserve_more(&mut self, n: usize) {
+        self.reserve(n);
+    }
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
 /// Encodes a command as a RESP multibulk, as it travels in the stream.
-pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+pub fn encode_command<A: AsRef<[u8]>, O: RespBuf>(args: &[A], out: &mut O) {
     // Sized once and written without formatting: this runs for every write a
     // replica or the AOF receives.
     let need = 16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>();
-    out.reserve(need);
+    out.reserve_more(need);
     put_header(out, b'*', args.len());
     for a in args {
         let a = a.as_ref();
         put_header(out, b'$', a.len());
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
+        out.put(a);
+        out.put(b"\r\n");
     }
 }
 
 /// `<prefix><n>\r\n`.
-fn put_header(out: &mut BytesMut, prefix: u8, n: usize) {
-    out.put_u8(prefix);
+fn put_header<O: RespBuf>(out: &mut O, prefix: u8, n: usize) {
+    out.put(&[prefix]);
     put_decimal(out, n as u64);
-    out.put_slice(b"\r\n");
+    out.put(b"\r\n");
 }
 
 /// Appends the decimal digits of `n`, written from a stack buffer (no
 /// allocation, unlike `to_string`).
-pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
+pub fn put_decimal<O: RespBuf>(out: &mut O, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -128,7 +158,7 @@ pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
             break;
         }
     }
-    out.put_slice(&buf[i..]);
+    out.put(&buf[i..]);
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The connection: connect, then AUTH, SELECT and HELLO 3 as redis-cli's `cliConnect` does.
 
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 
 use crate::resp::{self, ReadError, Reply};
@@ -24,7 +24,7 @@ pub struct Target {
 
 /// An open connection.
 pub struct Client {
-    reader: BufReader<TcpStream>,
+    reader: resp::ReplyReader<TcpStream>,
     writer: TcpStream,
 }
 
@@ -47,7 +47,7 @@ impl Client {
         let _ = stream.set_nodelay(true);
         let writer = stream.try_clone().ok()?;
         let mut c = Client {
-            reader: BufReader::new(stream),
+            reader: resp::ReplyReader::new(stream),
             writer,
         };
         if let Some(pass) = &t.pass {
@@ -105,7 +105,7 @@ impl Client {
 
     /// Reads one reply.
     pub fn read(&mut self) -> Result<Reply, ReadError> {
-        resp::read_reply(&mut self.reader)
+        self.reader.read_reply()
     }
 
     /// Reads one reply, skipping RESP3 push messages (redis-cli does not print them outside

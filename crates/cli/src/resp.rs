@@ -1,41 +1,15 @@
-//! Blocking RESP2/RESP3 reply reader and command encoder.
+//! Blocking reply reader and command encoder, over shardis-base's sans-IO
+//! reply reader (the one the benchmark uses too).
 //!
-//! The client reads one reply at a time from a `BufRead`, so "not enough bytes yet" simply means
-//! "block for more". A short read at end of stream is reported as `ServerClosed`, which is how
-//! hiredis names it and how redis-cli reports it (`Error: Server closed the connection`).
+//! [`ReplyReader`] reads from the socket until one whole reply is buffered and
+//! keeps what arrived beyond it for the next call. A short read at end of
+//! stream is reported as `ServerClosed`, which is how hiredis names it and how
+//! redis-cli reports it (`Error: Server closed the connection`).
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read};
 
-/// One reply from the server, with the shapes hiredis distinguishes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// `+OK` simple string.
-    Status(Vec<u8>),
-    /// `-ERR ...` or RESP3 `!` blob error.
-    Error(Vec<u8>),
-    /// `:1` integer.
-    Integer(i64),
-    /// `$` bulk string.
-    Bulk(Vec<u8>),
-    /// `$-1`, `*-1` or RESP3 `_`.
-    Nil,
-    /// `*` array.
-    Array(Vec<Reply>),
-    /// RESP3 `%` map, as a flat key, value, key, value list.
-    Map(Vec<Reply>),
-    /// RESP3 `~` set.
-    Set(Vec<Reply>),
-    /// RESP3 `>` push message.
-    Push(Vec<Reply>),
-    /// RESP3 `,` double, kept as the server wrote it.
-    Double(Vec<u8>),
-    /// RESP3 `#t` / `#f`.
-    Bool(bool),
-    /// RESP3 `=` verbatim string, without its `txt:` format prefix.
-    Verbatim(Vec<u8>),
-    /// RESP3 `(` big number: redis-cli 7.0 cannot print it and exits.
-    BigNumber(Vec<u8>),
-}
+pub use shardis_base::reply::Reply;
+use shardis_base::reply::{self, Scanner};
 
 /// Why a reply could not be read.
 #[derive(Debug)]
@@ -68,125 +42,64 @@ impl From<io::Error> for ReadError {
     }
 }
 
-/// Nesting deeper than this is refused rather than risking stack exhaustion.
-const MAX_DEPTH: usize = 512;
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
 
-/// Reads exactly one reply.
-pub fn read_reply<R: BufRead>(r: &mut R) -> Result<Reply, ReadError> {
-    read_at(r, 0)
+/// Replies read one at a time from a byte stream.
+pub struct ReplyReader<R> {
+    inner: R,
+    /// What was read and not yet returned: the current reply's start first.
+    buf: Vec<u8>,
+    /// How far the current reply was walked, so a long one is walked once.
+    scanner: Scanner,
 }
 
-fn read_line<R: BufRead>(r: &mut R) -> Result<Vec<u8>, ReadError> {
-    let mut line = Vec::new();
-    let n = r.read_until(b'\n', &mut line)?;
-    if n == 0 || !line.ends_with(b"\r\n") {
-        return Err(ReadError::ServerClosed);
+impl<R: Read> ReplyReader<R> {
+    /// Reads replies from `inner`.
+    pub fn new(inner: R) -> ReplyReader<R> {
+        ReplyReader {
+            inner,
+            buf: Vec::new(),
+            scanner: Scanner::new(),
+        }
     }
-    line.truncate(line.len() - 2);
-    Ok(line)
-}
 
-fn parse_int(b: &[u8]) -> Result<i64, ReadError> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ReadError::Protocol("Bad integer value".into()))
-}
-
-fn read_blob<R: BufRead>(r: &mut R, len: i64) -> Result<Vec<u8>, ReadError> {
-    let len =
-        usize::try_from(len).map_err(|_| ReadError::Protocol("Bad bulk string length".into()))?;
-    let mut buf = vec![0u8; len + 2];
-    r.read_exact(&mut buf)?;
-    if &buf[len..] != b"\r\n" {
-        return Err(ReadError::Protocol("Bad bulk string terminator".into()));
-    }
-    buf.truncate(len);
-    Ok(buf)
-}
-
-fn read_items<R: BufRead>(r: &mut R, n: i64, depth: usize) -> Result<Vec<Reply>, ReadError> {
-    let n = usize::try_from(n).map_err(|_| ReadError::Protocol("Bad multi-bulk length".into()))?;
-    // Cap the pre-allocation: the count comes from the peer.
-    let mut items = Vec::with_capacity(n.min(1024));
-    for _ in 0..n {
-        items.push(read_at(r, depth + 1)?);
-    }
-    Ok(items)
-}
-
-fn read_at<R: BufRead>(r: &mut R, depth: usize) -> Result<Reply, ReadError> {
-    if depth > MAX_DEPTH {
-        return Err(ReadError::Protocol("Reply nested too deeply".into()));
-    }
-    let line = read_line(r)?;
-    let Some((&kind, rest)) = line.split_first() else {
-        return Err(ReadError::Protocol("Empty reply line".into()));
-    };
-    let rest = rest.to_vec();
-    Ok(match kind {
-        b'+' => Reply::Status(rest),
-        b'-' => Reply::Error(rest),
-        b':' => Reply::Integer(parse_int(&rest)?),
-        b',' => Reply::Double(rest),
-        b'(' => Reply::BigNumber(rest),
-        b'_' => Reply::Nil,
-        b'#' => match rest.as_slice() {
-            b"t" => Reply::Bool(true),
-            b"f" => Reply::Bool(false),
-            _ => return Err(ReadError::Protocol("Bad bool value".into())),
-        },
-        b'$' | b'!' | b'=' => {
-            let len = parse_int(&rest)?;
-            if len < 0 {
-                Reply::Nil
-            } else {
-                let blob = read_blob(r, len)?;
-                match kind {
-                    b'$' => Reply::Bulk(blob),
-                    b'!' => Reply::Error(blob),
-                    // hiredis strips the three-letter format and its colon.
-                    _ => Reply::Verbatim(blob.get(4..).unwrap_or_default().to_vec()),
+    /// Reads exactly one reply.
+    pub fn read_reply(&mut self) -> Result<Reply, ReadError> {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            match self.scanner.scan(&self.buf) {
+                Ok(Some((len, _))) => {
+                    let parsed = reply::parse(&self.buf[..len]);
+                    self.buf.drain(..len);
+                    self.scanner.reset();
+                    return match parsed {
+                        Ok(Some((r, _))) => Ok(r),
+                        Ok(None) => Err(ReadError::ServerClosed),
+                        Err(e) => Err(ReadError::Protocol(e.message())),
+                    };
                 }
+                Ok(None) => {}
+                Err(e) => return Err(ReadError::Protocol(e.message())),
             }
-        }
-        b'*' | b'~' | b'>' => {
-            let n = parse_int(&rest)?;
-            if n < 0 {
-                Reply::Nil
-            } else {
-                let items = read_items(r, n, depth)?;
-                match kind {
-                    b'*' => Reply::Array(items),
-                    b'~' => Reply::Set(items),
-                    _ => Reply::Push(items),
+            let n = loop {
+                match self.inner.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
                 }
+            };
+            if n == 0 {
+                return Err(ReadError::ServerClosed);
             }
+            self.buf.extend_from_slice(&chunk[..n]);
         }
-        b'%' => {
-            let n = parse_int(&rest)?;
-            Reply::Map(read_items(r, n.saturating_mul(2), depth)?)
-        }
-        other => {
-            return Err(ReadError::Protocol(format!(
-                "Protocol error, got {} as reply type byte",
-                String::from_utf8_lossy(&crate::format::repr(&[other]))
-            )))
-        }
-    })
+    }
 }
 
 /// Encodes a command as a RESP array of bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
-    write!(out, "*{}\r\n", args.len()).expect("write to Vec");
-    for a in args {
-        let a = a.as_ref();
-        write!(out, "${}\r\n", a.len()).expect("write to Vec");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::new();
+    shardis_base::encode_command(args, &mut out);
     out
 }
 
@@ -195,8 +108,7 @@ mod tests {
     use super::*;
 
     fn parse(bytes: &[u8]) -> Result<Reply, ReadError> {
-        let mut r = bytes;
-        read_reply(&mut r)
+        ReplyReader::new(bytes).read_reply()
     }
 
     fn bulk(s: &str) -> Reply {
@@ -292,9 +204,9 @@ mod tests {
 
     #[test]
     fn reads_consecutive_replies() {
-        let mut r = &b"+A\r\n:2\r\n"[..];
-        assert_eq!(read_reply(&mut r).unwrap(), Reply::Status(b"A".to_vec()));
-        assert_eq!(read_reply(&mut r).unwrap(), Reply::Integer(2));
+        let mut r = ReplyReader::new(&b"+A\r\n:2\r\n"[..]);
+        assert_eq!(r.read_reply().unwrap(), Reply::Status(b"A".to_vec()));
+        assert_eq!(r.read_reply().unwrap(), Reply::Integer(2));
     }
 
     #[test]

@@ -416,6 +416,11 @@ impl Conn {
         if let Reply::Error(msg) = &reply {
             self.count_error(msg);
         }
+        // Our master (or the AOF being loaded) gets no replies: they are
+        // counted, not encoded (Redis's prepareClientToWrite refuses them).
+        if self.master_link {
+            return;
+        }
         reply.encode(self.proto, &mut self.wbuf);
     }
 

@@ -640,6 +640,9 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 .shard
                 .broadcast(move |s| {
                     // Connections, then replication links (master, replicas).
+                    if s.id == 0 {
+                        crate::repl::refresh_link_buffers(s);
+                    }
                     let links = s.obs.borrow().links.clone();
                     let clients = s.clients.borrow();
                     let mut v: Vec<(u64, String)> = clients

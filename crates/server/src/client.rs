@@ -30,6 +30,9 @@ pub struct ClientInfo {
     pub flags: String,
     /// Pending query buffer bytes.
     pub qbuf: usize,
+    /// Output waiting to be written (`omem=`): for a replica, the stream
+    /// queued for it on the master ([`crate::repl::refresh_link_buffers`]).
+    pub omem: usize,
     /// Set when the connection should close at the next chance.
     pub killed: bool,
     /// Channels subscribed.
@@ -66,6 +69,7 @@ impl ClientInfo {
             last_cmd: String::new(),
             flags: "M".into(),
             qbuf: 0,
+            omem: 0,
             killed: false,
             sub: 0,
             psub: 0,
@@ -81,7 +85,7 @@ impl ClientInfo {
     pub fn line(&self) -> String {
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -97,7 +101,8 @@ impl ClientInfo {
             self.multi,
             self.qbuf,
             16384usize.saturating_sub(self.qbuf),
-            16384 + self.qbuf,
+            self.omem,
+            16384 + self.qbuf + self.omem,
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,
             self.redir,

@@ -179,6 +179,7 @@ pub async fn serve(shard: Rc<Shard>, stream: glommio::net::TcpStream) {
         last_cmd: String::new(),
         flags: "N".into(),
         qbuf: 0,
+        omem: 0,
         killed: false,
         sub: 0,
         psub: 0,

@@ -218,6 +218,19 @@ pub type PendingSnapshot = (
     glommio::channels::oneshot::Sender<(i64, usize)>,
 );
 
+/// Sets each replica's CLIENT LIST `omem` to what is queued for it (the RDB
+/// not yet written and the stream behind it), as Redis shows a replica's
+/// output buffer. Runs where the replicas live (shard 0), before a listing.
+pub fn refresh_link_buffers(s0: &Shard) {
+    let repl = s0.repl.borrow();
+    let links = s0.obs.borrow().links.clone();
+    for r in &repl.replicas {
+        if let Some(l) = links.iter().find(|l| l.borrow().id == r.id) {
+            l.borrow_mut().omem = r.stream_bytes.get() + r.rdb_queued();
+        }
+    }
+}
+
 /// Marks sub-replicas as receiving the stream from now on.
 pub fn start_streams(group: &[Rc<Replica>]) {
     for r in group {

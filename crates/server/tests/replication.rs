@@ -707,6 +707,48 @@ fn client_list_shows_the_master_link_and_replicas() {
     assert_eq!(all.lines().count(), normal.lines().count() + 1);
 }
 
+/// A replica's `omem` in the master's CLIENT LIST is the stream queued for it:
+/// it grows while the replica does not read, and drains when it reads again.
+#[test]
+fn client_list_shows_what_is_queued_for_a_stalled_replica() {
+    let master = Server::start(&["--threads", "2"]);
+    let replica = replica_of(master.port, &[]);
+    assert!(wait_for(20, || link_up(&replica)));
+    let mut m = master.client();
+    let omem = |m: &mut redis::Connection| -> u64 {
+        let line: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .arg("TYPE")
+            .arg("replica")
+            .query(m)
+            .unwrap();
+        let field = line
+            .split(' ')
+            .find_map(|f| f.strip_prefix("omem="))
+            .unwrap_or_else(|| panic!("no omem in {line}"));
+        field.parse().unwrap()
+    };
+    assert_eq!(omem(&mut m), 0);
+    let pid = replica.child.id() as i32;
+    // SAFETY: signals to the child process this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // More than the kernel's socket buffers hold on both ends.
+    let value = vec![b'v'; 256 * 1024];
+    for i in 0..160 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big:{i}"))
+            .arg(&value[..])
+            .query(&mut m)
+            .unwrap();
+    }
+    let queued = wait_for(20, || omem(&mut m) > 4 << 20);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(queued, "omem stayed at {}", omem(&mut m));
+    assert!(wait_for(30, || omem(&mut m) == 0), "omem {}", omem(&mut m));
+    assert_in_sync(&master, &replica);
+}
+
 /// `repl-backlog-ttl`: a master left without replicas frees its backlog after
 /// the ttl and starts a new history (new replid, no replid2), as Redis's
 /// replicationCron does; the next replica full-syncs and gets a new backlog.

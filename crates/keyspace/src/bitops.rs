@@ -36,12 +36,12 @@ pub fn set_proto_max_bulk_len(n: i64) {
 /// Parses a bit offset (`getBitOffsetFromArgument`). With `bits` > 0 a
 /// `#N` offset means `N * bits`. The replica applying its master's stream is
 /// not held to the size limit, as in Redis.
-fn bit_offset(ks: &Keyspace, raw: &[u8], bits: u32) -> Result<u64, Reply> {
+fn bit_offset(obey_master: bool, raw: &[u8], bits: u32) -> Result<u64, Reply> {
     let hash = bits > 0 && raw.first() == Some(&b'#');
     let n = parse_int(&raw[hash as usize..]).ok_or_else(|| err(BAD_OFFSET))?;
     // Redis multiplies in C `long long`; wrapping reproduces its overflow.
     let n = if hash { n.wrapping_mul(bits as i64) } else { n };
-    if n < 0 || (!ks.obey_master && (n >> 3) as u64 >= PROTO_MAX_BULK_LEN.load(Ordering::Relaxed)) {
+    if n < 0 || (!obey_master && (n >> 3) as u64 >= PROTO_MAX_BULK_LEN.load(Ordering::Relaxed)) {
         return Err(err(BAD_OFFSET));
     }
     Ok(n as u64)
@@ -82,7 +82,7 @@ fn string_for_write<'a>(
 
 /// SETBIT key offset value
 pub fn setbit(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let offset = match bit_offset(ks, &args[2], 0) {
+    let offset = match bit_offset(ctx.obey_master, &args[2], 0) {
         Ok(o) => o,
         Err(e) => return e,
     };
@@ -112,7 +112,7 @@ pub fn setbit(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
 
 /// GETBIT key offset
 pub fn getbit(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let offset = match bit_offset(ks, &args[2], 0) {
+    let offset = match bit_offset(ctx.obey_master, &args[2], 0) {
         Ok(o) => o,
         Err(e) => return e,
     };
@@ -594,7 +594,7 @@ pub fn bitfield(
             Ok(t) => t,
             Err(e) => return e,
         };
-        let offset = match bit_offset(ks, &args[j + 2], ty.bits) {
+        let offset = match bit_offset(ctx.obey_master, &args[j + 2], ty.bits) {
             Ok(o) => o,
             Err(e) => return e,
         };

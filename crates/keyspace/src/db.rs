@@ -219,8 +219,6 @@ pub struct Keyspace {
     pub(crate) dbs: Vec<Db>,
     hasher: DefaultHashBuilder,
     pub(crate) rng: StdRng,
-    /// Set while a replica applies a write from its master (see `execute`).
-    pub(crate) obey_master: bool,
     /// Where the next active expire cycle starts.
     expire_next_db: usize,
     /// The point-in-time snapshot in progress, if any (see [`crate::snapshot`]).
@@ -261,7 +259,6 @@ impl Keyspace {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             hasher: DefaultHashBuilder::default(),
             rng: StdRng::from_entropy(),
-            obey_master: false,
             expire_next_db: 0,
             snap: None,
             snap_epoch: 0,
@@ -333,7 +330,7 @@ impl Keyspace {
     fn expired_policy(&self, ctx: &ExecContext) -> Expired {
         if !ctx.replica {
             Expired::Delete
-        } else if self.obey_master {
+        } else if ctx.obey_master {
             Expired::Keep
         } else {
             Expired::Hide
@@ -426,7 +423,7 @@ impl Keyspace {
             .get(segment_of(hash))?
             .find(hash, |s| s.key[..] == *key)?;
         let expired = slot.expire_at != 0 && slot.expire_at <= ctx.now_ms;
-        (!expired || self.obey_master).then_some(&slot.value)
+        (!expired || ctx.obey_master).then_some(&slot.value)
     }
 
     /// The key's slot as stored, expired or not, with no side effects (Redis's

@@ -98,6 +98,11 @@ pub struct ExecContext {
     /// Replicas never expire keys themselves: expired keys are hidden on read,
     /// never deleted (and writes from the master see them as live).
     pub replica: bool,
+    /// Set by [`Keyspace::execute`] for a replica's write (its master's
+    /// stream): such a write sees keys the replica's clock thinks expired as
+    /// live (Redis's expireIfNeeded) and is not held to the limits a client's
+    /// command is (bit offsets, XADD/XTRIM's LIMIT).
+    pub obey_master: bool,
     /// What to propagate, appended by writes.
     pub effects: Vec<Effect>,
     /// Nobody consumes this run's effects (no replica, AOF, WATCH, blocked
@@ -175,9 +180,11 @@ impl Keyspace {
     ) -> Reply {
         // A replica applies only its master's writes; those must see keys the
         // replica's clock thinks are expired as live (Redis's expireIfNeeded).
-        self.obey_master = ctx.replica && cmd.is_write();
+        ctx.obey_master = ctx.replica && cmd.is_write();
         let reply = self.dispatch(ctx, cmd, args);
-        self.obey_master = false;
+        // A context may outlive the command (a transaction's): what follows
+        // it is not the master's write.
+        ctx.obey_master = false;
         reply
     }
 

@@ -495,7 +495,11 @@ struct AddArgs {
 
 /// streamParseAddOrTrimArgsOrReply: returns the index of XADD's id argument
 /// (`*` or explicit) or, for XTRIM, the end.
-fn parse_add_or_trim(ks: &Keyspace, args: &[Bytes], xadd: bool) -> Result<(AddArgs, usize), Reply> {
+fn parse_add_or_trim(
+    obey_master: bool,
+    args: &[Bytes],
+    xadd: bool,
+) -> Result<(AddArgs, usize), Reply> {
     let mut a = AddArgs::default();
     let mut limit_given = false;
     let mut i = 2;
@@ -556,7 +560,7 @@ fn parse_add_or_trim(ks: &Keyspace, args: &[Bytes], xadd: bool) -> Result<(AddAr
             "ERR syntax error, XTRIM must be called with a trimming strategy",
         ));
     }
-    if ks.obey_master {
+    if obey_master {
         // The master rewrote the trim to an exact one: never limit it.
         a.trim.limit = 0;
     } else if limit_given {
@@ -639,7 +643,7 @@ fn rewrite_trim(argv: &mut [Bytes], s: &Stream, t: &TrimArgs) {
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
 pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let (a, i) = match parse_add_or_trim(ks, args, true) {
+    let (a, i) = match parse_add_or_trim(ctx.obey_master, args, true) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -711,7 +715,7 @@ pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
 pub fn xtrim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
-    let (a, _) = match parse_add_or_trim(ks, args, false) {
+    let (a, _) = match parse_add_or_trim(ctx.obey_master, args, false) {
         Ok(v) => v,
         Err(e) => return e,
     };

@@ -1,7 +1,10 @@
 //! The error texts the server itself produces (the keyspace has its own table
-//! for data errors). Kept byte-identical to Redis 7.0.15.
+//! for data errors). Kept byte-identical to Redis 7.0.15. A text both give is
+//! written once, in the keyspace's table, and re-exported here.
 
 use bytes::Bytes;
+
+pub use shardis_keyspace::errors::{DB_OUT_OF_RANGE, INVALID_CURSOR, NOT_INTEGER, SYNTAX};
 
 /// Before AUTH when a password is set.
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
@@ -25,16 +28,8 @@ pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots
 pub const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 /// DEBUG refused by `enable-debug-command` (Redis's protected-command check).
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-/// Generic syntax error.
-pub const SYNTAX: &str = "ERR syntax error";
-/// Not an integer.
-pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
-/// SELECT/SWAPDB out of range.
-pub const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 /// Work could not reach a shard because the server is stopping.
 pub const SHUTTING_DOWN: &str = "ERR server is shutting down";
-/// SCAN with a bad cursor.
-pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 
 /// Refusal sent to non-loopback clients in protected mode, then the connection closes.
 pub const PROTECTED_MODE: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";

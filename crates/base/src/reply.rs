@@ -4,8 +4,8 @@
 //! [`Scanner`] finds where one whole RESP2/RESP3 reply ends without
 //! allocating (the benchmark only counts replies and notices errors). It
 //! resumes where it stopped when more bytes arrive, so a reply that comes in
-//! many reads is walked once. [`parse`] builds the [`Reply`] value of a reply
-//! the scanner found complete (the cli prints it).
+//! many reads is walked once. [`scanned`] builds the [`Reply`] value of a
+//! reply the scanner found complete (the cli prints it); [`parse`] does both.
 //!
 //! The grammar is hiredis 1.x's, as redis-cli 7.0 reads it: attributes (`|`)
 //! are refused, and [`ReplyError::message`] gives hiredis's texts.
@@ -241,13 +241,17 @@ pub fn scan(buf: &[u8]) -> Result<Option<(usize, ReplyKind)>, ReplyError> {
 pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
     match scan(buf)? {
         None => Ok(None),
-        Some((len, _)) => {
-            let mut pos = 0;
-            let reply = build(buf, &mut pos)?;
-            debug_assert_eq!(pos, len);
-            Ok(Some((reply, len)))
-        }
+        Some((len, _)) => Ok(Some((scanned(&buf[..len])?, len))),
     }
+}
+
+/// Builds the reply a [`Scanner`] found complete: `reply` is exactly its
+/// bytes, already checked, so they are not walked a second time.
+pub fn scanned(reply: &[u8]) -> Result<Reply, ReplyError> {
+    let mut pos = 0;
+    let value = build(reply, &mut pos)?;
+    debug_assert_eq!(pos, reply.len());
+    Ok(value)
 }
 
 /// Builds the reply at `*pos` of a buffer [`scan`] found complete, and moves

@@ -70,14 +70,10 @@ impl<R: Read> ReplyReader<R> {
         loop {
             match self.scanner.scan(&self.buf) {
                 Ok(Some((len, _))) => {
-                    let parsed = reply::parse(&self.buf[..len]);
+                    let parsed = reply::scanned(&self.buf[..len]);
                     self.buf.drain(..len);
                     self.scanner.reset();
-                    return match parsed {
-                        Ok(Some((r, _))) => Ok(r),
-                        Ok(None) => Err(ReadError::ServerClosed),
-                        Err(e) => Err(ReadError::Protocol(e.message())),
-                    };
+                    return parsed.map_err(|e| ReadError::Protocol(e.message()));
                 }
                 Ok(None) => {}
                 Err(e) => return Err(ReadError::Protocol(e.message())),

@@ -508,10 +508,13 @@ pub struct EventOutbox {
 /// `notifyKeyspaceEvent`): `__keyspace@<db>__:<key>` with the event, then
 /// `__keyevent@<db>__:<event>` with the key, as `flags` (K, E) ask.
 ///
-/// Subscribers on this executor receive them at once; the other executors
-/// receive them in order through one sender task per executor, so events of
-/// one key (always produced on the shard that owns it) reach every
-/// subscriber in the order they happened.
+/// Subscribers on this executor receive them at once. The other executors
+/// are sent them right away, before the command's reply can leave, so a
+/// client that waits for its reply and writes again on another shard is seen
+/// in that order by every subscriber, as with Redis's one thread. A full
+/// queue to an executor falls back to a sender task; while it runs, later
+/// events queue behind it, so events of one key (always produced on the shard
+/// that owns it) still reach every subscriber in the order they happened.
 pub fn keyspace_events(shard: &Shard, flags: u32, events: &mut Vec<Event>) {
     use shardis_keyspace::notify::{KEYEVENT, KEYSPACE};
     let mut msgs = Vec::with_capacity(events.len() * 2);
@@ -534,42 +537,67 @@ pub fn keyspace_events(shard: &Shard, flags: u32, events: &mut Vec<Event>) {
         return;
     }
     let out = &shard.events_out;
-    out.queue.borrow_mut().extend(msgs);
-    if out.sending.replace(true) {
+    if out.sending.get() {
+        // A sender task is behind on some executor: keep the order.
+        out.queue.borrow_mut().extend(msgs);
+        return;
+    }
+    let batch = std::sync::Arc::new(msgs);
+    let mut missed = Vec::new();
+    for t in 0..shard.shards() {
+        if t == shard.id {
+            continue;
+        }
+        if let Err(Some(_)) = shard.try_send_job(t, deliver_job(&batch)) {
+            missed.push(t);
+        }
+    }
+    if missed.is_empty() {
         return;
     }
     match shard.me() {
         Some(me) => {
-            glommio::spawn_local(send_events(me)).detach();
+            out.sending.set(true);
+            glommio::spawn_local(send_events(me, batch, missed)).detach();
         }
         // The shard is being dropped: nobody is left to send to.
-        None => {
-            out.queue.borrow_mut().clear();
-            out.sending.set(false);
-        }
+        None => out.queue.borrow_mut().clear(),
     }
 }
 
-/// Drains this executor's outbox to every other executor, batch by batch.
-async fn send_events(shard: Rc<Shard>) {
-    loop {
-        let batch = std::mem::take(&mut *shard.events_out.queue.borrow_mut());
-        if batch.is_empty() {
-            shard.events_out.sending.set(false);
-            return;
+/// A job that hands `batch` to the subscribers of the executor it runs on.
+fn deliver_job(batch: &std::sync::Arc<Vec<(Bytes, Bytes)>>) -> crate::shard::Job {
+    let b = batch.clone();
+    Box::new(move |s| {
+        for (ch, msg) in b.iter() {
+            deliver_here(s, ch, msg);
         }
-        let batch = std::sync::Arc::new(batch);
-        for t in 0..shard.shards() {
-            if t == shard.id {
-                continue;
-            }
-            let b = batch.clone();
-            let job: crate::shard::Job = Box::new(move |s| {
-                for (ch, msg) in b.iter() {
-                    deliver_here(s, ch, msg);
+    })
+}
+
+/// Sends `first` to the executors in `missed` (their queues were full), then
+/// drains this executor's outbox to every other executor, batch by batch.
+async fn send_events(
+    shard: Rc<Shard>,
+    first: std::sync::Arc<Vec<(Bytes, Bytes)>>,
+    missed: Vec<usize>,
+) {
+    let mut pending = Some((first, missed));
+    loop {
+        let (batch, targets) = match pending.take() {
+            Some(p) => p,
+            None => {
+                let batch = std::mem::take(&mut *shard.events_out.queue.borrow_mut());
+                if batch.is_empty() {
+                    shard.events_out.sending.set(false);
+                    return;
                 }
-            });
-            if shard.send(t, job).await.is_err() {
+                let all = (0..shard.shards()).filter(|&t| t != shard.id).collect();
+                (std::sync::Arc::new(batch), all)
+            }
+        };
+        for t in targets {
+            if shard.send(t, deliver_job(&batch)).await.is_err() {
                 // Shutting down: nobody is left to receive them.
                 shard.events_out.queue.borrow_mut().clear();
                 shard.events_out.sending.set(false);

@@ -765,6 +765,7 @@ impl Shard {
         reqs: Vec<Request>,
     ) -> Result<Pending<BatchReplies>, ShardGone> {
         let (tx, rx) = glommio::channels::oneshot::shared();
+        let home = self.id;
         let job: Job = Box::new(move |s| {
             if s.unlocked() {
                 let mut out = BatchReplies::with_capacity(reqs.len());
@@ -783,7 +784,25 @@ impl Shard {
                     }
                     out.push(s, q, r, usec);
                 }
-                let _ = tx.send(out);
+                if s.shared
+                    .notify_flags
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    == 0
+                {
+                    let _ = tx.send(out);
+                    return;
+                }
+                // Keyspace events of this batch went to `home` on this
+                // shard's queue to it; the replies follow on the same queue,
+                // so `home`'s subscribers see them before the client can
+                // write again (see `pubsub::keyspace_events`).
+                let reply: Job = Box::new(move |_| {
+                    let _ = tx.send(out);
+                });
+                if let Err(Some(reply)) = s.try_send_job(home, reply) {
+                    // A full queue: the replies go straight back, unordered.
+                    reply(s);
+                }
             } else {
                 let s = s.clone();
                 glommio::spawn_local(async move {

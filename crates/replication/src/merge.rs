@@ -291,6 +291,10 @@ impl Merger {
                     0 => {}
                     1 => self.emit(&effects[0]),
                     _ => {
+                        // MULTI in the first effect's db, so a SELECT goes
+                        // before it, as Redis 7.0's propagatePendingCommands
+                        // sends a transaction.
+                        self.select(effects[0].db);
                         encode_command(&[b"MULTI".as_slice()], &mut self.out);
                         for e in &effects {
                             self.emit(e);

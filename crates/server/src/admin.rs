@@ -137,11 +137,8 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                 db,
                 args: args.to_vec(),
             };
-            let r = crate::multi::with_every_shard(
-                &conn.shard,
-                conn.holds_every_shard,
-                effect,
-                move |s| {
+            let r =
+                crate::multi::with_every_shard(&conn.shard, conn.held.as_mut(), effect, move |s| {
                     s.watch.borrow_mut().touch_db((!all).then_some(db));
                     crate::tracking::flushed(s);
                     {
@@ -153,9 +150,8 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                         }
                     }
                     crate::blocking::dbs_changed(s, (!all).then_some(&[db][..]));
-                },
-            )
-            .await;
+                })
+                .await;
             if r.is_err() {
                 return Reply::error(errors::SHUTTING_DOWN);
             }
@@ -184,7 +180,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                 };
                 if crate::multi::with_every_shard(
                     &conn.shard,
-                    conn.holds_every_shard,
+                    conn.held.as_mut(),
                     effect,
                     move |s| {
                         s.watch.borrow_mut().touch_db(Some(a));

@@ -34,7 +34,7 @@
 //! waiter like a timeout does, on the executor of its connection.
 
 use crate::conn::{Conn, Route};
-use crate::shard::Shard;
+use crate::shard::{Admit, Run, Shard};
 use bytes::Bytes;
 use futures_lite::AsyncRead;
 use hashbrown::HashMap;
@@ -357,8 +357,12 @@ async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
         } else {
             let args = narrowed(&front, &key);
             shard
-                .try_blocking(front.resp3, front.db, front.cmd, &args)
-                .0
+                .run(
+                    Run::new(front.db, front.cmd, &args)
+                        .resp3(front.resp3)
+                        .admit(Admit::Retry),
+                )
+                .reply
         };
         // XREADGROUP whose group was destroyed: Redis unblocks it with this.
         let reply = match reply {
@@ -578,7 +582,10 @@ pub async fn run(
         Route::Keyed(s, _) => {
             let a = args.clone();
             let (r, usec) = shard
-                .call(s, move |sh| sh.try_blocking(resp3, db, cmd, &a))
+                .call(s, move |sh| {
+                    let out = sh.run(Run::new(db, cmd, &a).resp3(resp3).admit(Admit::Retry));
+                    (out.reply, out.usec)
+                })
                 .await
                 .unwrap_or_else(|_| (Reply::error(crate::errors::SHUTTING_DOWN), 0));
             conn.blocking_usec = usec;

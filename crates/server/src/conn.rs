@@ -10,7 +10,7 @@
 use crate::client::ClientInfo;
 use crate::errors;
 use crate::net::Socket;
-use crate::shard::{BatchReplies, Pending, Request, Shard};
+use crate::shard::{BatchReplies, Pending, Request, Run, Shard};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWriteExt};
 use shardis_commands::{flags, lookup, Command, KeySpec};
@@ -89,9 +89,11 @@ pub struct Conn {
     pub no_evict: bool,
     /// This round holds a write counted in `Shared::writes_in_flight`.
     pub(crate) write_in_flight: bool,
-    /// A global EXEC of this connection holds every shard right now, so
-    /// FLUSHALL/FLUSHDB/SWAPDB inside it must not take them again.
-    pub(crate) holds_every_shard: bool,
+    /// Some while a global EXEC of this connection holds every shard: what
+    /// its server commands replicate (FLUSHALL, PUBLISH, FUNCTION LOAD…)
+    /// collects here, to take its place in the transaction, and
+    /// FLUSHALL/FLUSHDB/SWAPDB do not take the shards again.
+    pub(crate) held: Option<Vec<shardis_keyspace::Effect>>,
     /// How long the current blocking command's first try ran (µs), for commandstats.
     pub(crate) blocking_usec: u64,
     /// When the command being run started (unix µs): a script's start for
@@ -247,7 +249,7 @@ impl Conn {
             subs: Default::default(),
             no_evict: false,
             write_in_flight: false,
-            holds_every_shard: false,
+            held: None,
             blocking_usec: 0,
             cmd_start_us: 0,
             tracking: false,
@@ -690,7 +692,7 @@ impl Conn {
     }
 
     /// Runs a command on this core's shard, logging it if slow.
-    /// Starts at `start_us` (see [`Shard::execute_as_timed_from`]); returns
+    /// Starts at `start_us` (see [`crate::shard::Run::start_us`]); returns
     /// the reply and the end time.
     fn run_inline(
         &self,
@@ -699,11 +701,21 @@ impl Conn {
         args: &[Bytes],
         start_us: u64,
     ) -> (Reply, u64) {
-        let (r, usec, end) = self
+        let out = self
             .shard
-            .execute_as_timed_from(resp3, self.db, cmd, args, start_us);
-        self.log_if_slow(cmd, args, usec);
-        (r, end)
+            .run(Run::new(self.db, cmd, args).resp3(resp3).at(start_us));
+        self.log_if_slow(cmd, args, out.usec);
+        (out.reply, out.end_us)
+    }
+
+    /// Replicates what a server command did (not a keyspace command: those
+    /// log their effects where they run): into the transaction while a
+    /// global EXEC holds every shard, else to this executor's write log.
+    pub fn propagate(&mut self, effect: shardis_keyspace::Effect) {
+        match self.held.as_mut() {
+            Some(held) => held.push(effect),
+            None => self.shard.log_effects(std::iter::once(effect)),
+        }
     }
 
     /// Counts an error reply in `total_error_replies` and INFO errorstats.

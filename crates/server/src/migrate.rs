@@ -374,16 +374,17 @@ async fn lookup(
         pending.push(
             shard
                 .post(s, move |sh| {
-                    sh.captured(|| {
-                        keys.into_iter()
-                            .map(|(i, k)| {
-                                let f = sh.with_ctx(db, |ks, ctx| {
-                                    shardis_keyspace::generic::migrate_payload(ks, ctx, &k)
-                                });
-                                (i, f)
-                            })
-                            .collect()
-                    })
+                    let mut fx = Vec::new();
+                    let looked = keys
+                        .into_iter()
+                        .map(|(i, k)| {
+                            let f = sh.with_ctx_into(db, &mut fx, |ks, ctx| {
+                                shardis_keyspace::generic::migrate_payload(ks, ctx, &k)
+                            });
+                            (i, f)
+                        })
+                        .collect();
+                    (looked, fx)
                 })
                 .await?,
         );

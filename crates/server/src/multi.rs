@@ -166,7 +166,7 @@ async fn run_one_message(
             if marked {
                 sh.log_marker(LogEntry::Acquire { tx, parts: 2 });
             }
-            let part = sh.captured(|| sh.execute(db, cmd, &sub));
+            let part = sh.run_part(db, cmd, &sub);
             if marked {
                 sh.log_marker(LogEntry::Release { tx });
             }
@@ -188,7 +188,7 @@ async fn run_one_message(
         }
     };
     let sub = sub_command(args, &by_shard[&shard.id], stride);
-    let (local_reply, local_fx) = shard.captured(|| shard.execute(db, cmd, &sub));
+    let (local_reply, local_fx) = shard.run_part(db, cmd, &sub);
     // Parts in shard order, as the ordered path gives them.
     let (replies, mut effects, later_fx) = if shard.id < remote {
         (vec![local_reply, remote_reply], local_fx, remote_fx)
@@ -419,11 +419,7 @@ async fn split(
     let mut pending: Vec<Pending<(Reply, Vec<Effect>)>> = Vec::new();
     for (&s, idxs) in by_shard {
         let sub = sub_command(args, idxs, stride);
-        pending.push(
-            shard
-                .post(s, move |sh| sh.captured(|| sh.execute(db, cmd, &sub)))
-                .await?,
-        );
+        pending.push(shard.post(s, move |sh| sh.run_part(db, cmd, &sub)).await?);
     }
     let mut out = Vec::with_capacity(pending.len());
     for p in pending {
@@ -528,14 +524,15 @@ async fn gather(
         pending.push(
             shard
                 .post(s, move |sh| {
-                    sh.captured(|| {
-                        keys.into_iter()
-                            .map(|(d, k)| {
-                                let e = sh.with_ctx(d, |ks, ctx| ks.clone_entry(ctx, &k));
-                                (d, k, e)
-                            })
-                            .collect()
-                    })
+                    let mut fx = Vec::new();
+                    let gathered = keys
+                        .into_iter()
+                        .map(|(d, k)| {
+                            let e = sh.with_ctx_into(d, &mut fx, |ks, ctx| ks.clone_entry(ctx, &k));
+                            (d, k, e)
+                        })
+                        .collect();
+                    (gathered, fx)
                 })
                 .await?,
         );
@@ -637,14 +634,16 @@ async fn fetch_into(
         pending.push(
             shard
                 .post(s, move |sh| {
-                    sh.captured(|| {
-                        keys.into_iter()
-                            .map(|k| {
-                                let e = sh.with_ctx(db, |ks, ctx| ks.clone_entry(ctx, &k));
-                                (k, e)
-                            })
-                            .collect()
-                    })
+                    let mut fx = Vec::new();
+                    let entries = keys
+                        .into_iter()
+                        .map(|k| {
+                            let e =
+                                sh.with_ctx_into(db, &mut fx, |ks, ctx| ks.clone_entry(ctx, &k));
+                            (k, e)
+                        })
+                        .collect();
+                    (entries, fx)
                 })
                 .await?,
         );
@@ -738,10 +737,11 @@ async fn sort_everywhere(
 /// command waits for the shards), and the replication stream places `effect`
 /// once, after everything each shard logged before it and before anything
 /// after (the same Acquire/Release markers as a multi-shard command).
-/// A caller that already holds every shard (a global EXEC) passes `held`.
+/// A caller that already holds every shard (a global EXEC) passes `held`,
+/// its transaction's effects, where `effect` then goes.
 pub async fn with_every_shard<R, F>(
     shard: &Rc<Shard>,
-    held: bool,
+    held: Option<&mut Vec<Effect>>,
     effect: Effect,
     f: F,
 ) -> Result<Vec<R>, ShardGone>
@@ -749,10 +749,10 @@ where
     R: Send + 'static,
     F: Fn(&Rc<Shard>) -> R + Send + Sync + Clone + 'static,
 {
-    if held {
+    if let Some(held) = held {
         let out = shard.broadcast(f).await;
         if out.is_ok() {
-            shard.log_effects(std::iter::once(effect));
+            held.push(effect);
         }
         return out;
     }

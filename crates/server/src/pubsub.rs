@@ -366,10 +366,10 @@ pub async fn publish(conn: &mut Conn, args: &[Bytes], sharded: bool) -> Reply {
         return Reply::error(errors::SHUTTING_DOWN);
     };
     if !conn.master_link {
-        conn.shard.log_effects(std::iter::once(Effect {
+        conn.propagate(Effect {
             db: conn.db,
             args: args.to_vec(),
-        }));
+        });
     }
     Reply::Integer(counts.iter().sum())
 }

@@ -60,6 +60,97 @@ pub struct Request {
     pub track: Option<crate::tracking::Track>,
 }
 
+/// How a command run is admitted and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// A client's command: Redis's maxmemory step first (over the limit this
+    /// shard evicts, and refuses a `denyoom` command it cannot make room
+    /// for), then counted in commandstats.
+    Client,
+    /// Admission was decided before (EXEC, a script, a multi-shard command
+    /// that checked once): no maxmemory step; counted.
+    Decided,
+    /// A blocking command's try or re-try when its key is ready: the
+    /// maxmemory step, but not counted, because the connection counts the
+    /// command once, as Redis counts a blocked command once however often it
+    /// was retried.
+    Retry,
+}
+
+/// One command for [`Shard::run`].
+pub struct Run<'a> {
+    /// Selected database.
+    pub db: usize,
+    /// Table entry.
+    pub cmd: &'static Command,
+    /// Arguments including the name.
+    pub args: &'a [Bytes],
+    /// Replies shaped for RESP3 (the client's protocol).
+    pub resp3: bool,
+    /// Wall-clock start (unix µs): the command's time for expiry and the
+    /// start of its duration (Redis's `call()` times with ustime()). In a
+    /// run of commands with nothing in between, the previous one's end:
+    /// chaining halves the clock reads of a pipelined batch (two reads per
+    /// command were 6% of the samples at GET -P 16).
+    pub start_us: u64,
+    /// How it is admitted and counted.
+    pub admit: Admit,
+    /// Where its effects go instead of the write log: a transaction, a
+    /// multi-shard command or a script collects them, and the merger
+    /// replicates them as one unit. `None`: the write log.
+    pub collect: Option<&'a mut Vec<Effect>>,
+}
+
+impl<'a> Run<'a> {
+    /// A client's command starting now, replies in RESP2, effects logged.
+    pub fn new(db: usize, cmd: &'static Command, args: &'a [Bytes]) -> Run<'a> {
+        Run {
+            db,
+            cmd,
+            args,
+            resp3: false,
+            start_us: 0,
+            admit: Admit::Client,
+            collect: None,
+        }
+        .at(unix_us())
+    }
+
+    /// Starting at `start_us` (see [`Run::start_us`]).
+    pub fn at(mut self, start_us: u64) -> Run<'a> {
+        self.start_us = start_us;
+        self
+    }
+
+    /// Replies shaped for RESP3 when `resp3`.
+    pub fn resp3(mut self, resp3: bool) -> Run<'a> {
+        self.resp3 = resp3;
+        self
+    }
+
+    /// Admitted as `admit`.
+    pub fn admit(mut self, admit: Admit) -> Run<'a> {
+        self.admit = admit;
+        self
+    }
+
+    /// Effects appended to `effects` instead of the write log.
+    pub fn collect(mut self, effects: &'a mut Vec<Effect>) -> Run<'a> {
+        self.collect = Some(effects);
+        self
+    }
+}
+
+/// What came of a [`Run`].
+pub struct Outcome {
+    /// The reply.
+    pub reply: Reply,
+    /// How long it ran (µs), for the slowlog.
+    pub usec: u64,
+    /// When it ended (unix µs), the next command's start in a chain.
+    pub end_us: u64,
+}
+
 /// Per-command counters for INFO commandstats.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandStat {
@@ -96,9 +187,6 @@ pub struct Shard {
     pub write_log: RefCell<Option<Vec<LogEntry>>>,
     /// A transaction that holds the whole shard (snapshot barrier).
     global_lock: Cell<Option<TxId>>,
-    /// Effects are captured here instead of logged while set (multi-shard
-    /// commands hand their effects to the replication role as one unit).
-    capture: RefCell<Option<Vec<Effect>>>,
     /// Wakes the replication pump when this shard logs a write.
     pub pump_signal: crate::repl::PumpSignal,
     /// The replication role's state (used on shard 0 only).
@@ -156,7 +244,6 @@ impl Shard {
             replica: Cell::new(false),
             write_log: RefCell::new(None),
             global_lock: Cell::new(None),
-            capture: RefCell::new(None),
             pump_signal: Default::default(),
             repl: RefCell::new(crate::repl::ReplState::new(shared.shards)),
             clients: RefCell::new(HashMap::new()),
@@ -194,92 +281,79 @@ impl Shard {
         &self.shared.stats[self.id]
     }
 
-    /// [`Shard::execute`] for a client's command (one that may speak RESP3),
-    /// after Redis's maxmemory step: over the limit, this shard evicts first
-    /// and refuses a `denyoom` command it cannot make room for.
-    pub fn execute_as(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-    ) -> Reply {
-        self.execute_as_timed(resp3, db, cmd, args).0
-    }
-
-    /// [`Shard::execute_as`], also returning how long it ran (µs) for the slowlog.
-    pub fn execute_as_timed(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-    ) -> (Reply, u64) {
-        let (r, usec, _) = self.execute_as_timed_from(resp3, db, cmd, args, unix_us());
-        (r, usec)
-    }
-
-    /// [`Shard::execute_as_timed`] starting at `start_us`, a wall-clock read
-    /// the caller made (the previous command's end, in a run of commands with
-    /// nothing in between); also returns the end time, for the next one.
-    pub fn execute_as_timed_from(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-        start_us: u64,
-    ) -> (Reply, u64, u64) {
-        if let Some(oom) = self.oom_check(cmd, false) {
-            self.record_rejected(cmd.stat_index(args));
-            return (oom, 0, start_us);
+    /// Runs one command on this shard's keyspace (its keys are local and
+    /// unlocked) and returns what came of it. Every way of running a command
+    /// ends here; [`Run`] says how (see [`Admit`]), and whether its effects go
+    /// to the write log or back to the caller ([`Run::collect`]).
+    pub fn run(&self, run: Run<'_>) -> Outcome {
+        let Run {
+            db,
+            cmd,
+            args,
+            resp3,
+            start_us,
+            admit,
+            collect,
+        } = run;
+        if admit != Admit::Decided {
+            if let Some(oom) = self.oom_check(cmd, false) {
+                if admit == Admit::Client {
+                    self.record_rejected(cmd.stat_index(args));
+                }
+                return Outcome {
+                    reply: oom,
+                    usec: 0,
+                    end_us: start_us,
+                };
+            }
         }
-        self.run_command(resp3, db, cmd, args, start_us)
-    }
-
-    /// [`Shard::execute`] speaking RESP3 or not, without the maxmemory step
-    /// (a script's commands: the script decided about OOM once).
-    pub fn execute_resp(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-    ) -> Reply {
-        self.execute_resp_from(resp3, db, cmd, args, unix_us()).0
-    }
-
-    /// [`Shard::execute_resp`] starting at `start_us` (see
-    /// [`Shard::execute_timed_from`]); also returns the end time.
-    pub fn execute_resp_from(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-        start_us: u64,
-    ) -> (Reply, u64) {
-        let (r, _, end) = self.run_command(resp3, db, cmd, args, start_us);
-        (r, end)
-    }
-
-    /// A blocking command's try (or re-try when its key is ready): as
-    /// [`Shard::execute_as`] but not counted in commandstats, because the
-    /// connection counts the command once, as Redis counts a blocked command
-    /// once however often it was retried. Returns the execution time (µs).
-    pub fn try_blocking(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-    ) -> (Reply, u64) {
-        if let Some(oom) = self.oom_check(cmd, false) {
-            return (oom, 0);
+        // Redis's propagatePendingCommands: a command's several effects go out
+        // as one MULTI … EXEC, except for commands that touch arbitrary keys.
+        let wrap = !matches!(
+            cmd.id,
+            shardis_commands::CommandId::Scan
+                | shardis_commands::CommandId::Randomkey
+                | shardis_commands::CommandId::Keys
+        );
+        let discard = collect.is_none() && !self.effects_wanted();
+        let reply = self.run_ctx_at(
+            db,
+            wrap,
+            resp3,
+            start_us / 1000,
+            discard,
+            collect,
+            |ks, ctx| ks.execute(ctx, cmd, args),
+        );
+        let end_us = unix_us();
+        let usec = end_us.saturating_sub(start_us);
+        let usec = if admit == Admit::Retry {
+            usec
+        } else {
+            self.record_usec(cmd, cmd.stat_index(args), &reply, usec)
+        };
+        Outcome {
+            reply,
+            usec,
+            end_us,
         }
-        let start = Instant::now();
-        let reply = self.run_ctx(db, true, resp3, |ks, ctx| ks.execute(ctx, cmd, args));
-        (reply, start.elapsed().as_micros() as u64)
+    }
+
+    /// One part of a multi-shard command, admitted already: returns its reply
+    /// and effects, which the caller replicates with the other parts.
+    pub fn run_part(
+        &self,
+        db: usize,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> (Reply, Vec<Effect>) {
+        let mut effects = Vec::new();
+        let out = self.run(
+            Run::new(db, cmd, args)
+                .admit(Admit::Decided)
+                .collect(&mut effects),
+        );
+        (out.reply, effects)
     }
 
     /// After a client's write on a writable replica: remembers the keys it
@@ -292,60 +366,6 @@ impl Shard {
         }
     }
 
-    /// Runs one command on this shard's keyspace (keys must be local and unlocked).
-    pub fn execute(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> Reply {
-        self.execute_timed(db, cmd, args).0
-    }
-
-    /// [`Shard::execute`], also returning how long it took (µs) for the slowlog.
-    pub fn execute_timed(&self, db: usize, cmd: &'static Command, args: &[Bytes]) -> (Reply, u64) {
-        let (r, usec, _) = self.execute_timed_from(db, cmd, args, unix_us());
-        (r, usec)
-    }
-
-    /// [`Shard::execute_timed`] from a wall-clock time already read (µs),
-    /// which is both the command's time for expiry and the start of its
-    /// duration (Redis's `call()` times with ustime()); returns the end time.
-    /// Chaining end to start halves the clock reads of a pipelined batch
-    /// (two reads per command were 6% of the samples at GET -P 16).
-    pub fn execute_timed_from(
-        &self,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-        start_us: u64,
-    ) -> (Reply, u64, u64) {
-        self.run_command(false, db, cmd, args, start_us)
-    }
-
-    /// Every way of running one command ends here: [`Shard::execute_timed_from`]
-    /// with replies shaped for RESP3 when `resp3` (the client's protocol).
-    fn run_command(
-        &self,
-        resp3: bool,
-        db: usize,
-        cmd: &'static Command,
-        args: &[Bytes],
-        start_us: u64,
-    ) -> (Reply, u64, u64) {
-        // Redis's propagatePendingCommands: a command's several effects go out
-        // as one MULTI … EXEC, except for commands that touch arbitrary keys.
-        let wrap = !matches!(
-            cmd.id,
-            shardis_commands::CommandId::Scan
-                | shardis_commands::CommandId::Randomkey
-                | shardis_commands::CommandId::Keys
-        );
-        let discard = !self.effects_wanted();
-        let reply = self.run_ctx_at(db, wrap, resp3, start_us / 1000, discard, |ks, ctx| {
-            ks.execute(ctx, cmd, args)
-        });
-        let end_us = unix_us();
-        let usec = end_us.saturating_sub(start_us);
-        let usec = self.record_usec(cmd, cmd.stat_index(args), &reply, usec);
-        (reply, usec, end_us)
-    }
-
     /// Runs `f` on the keyspace with a fresh context for `db`, then publishes the
     /// context's effects and counters.
     pub fn with_ctx<R>(
@@ -353,36 +373,39 @@ impl Shard {
         db: usize,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
-        self.run_ctx(db, false, false, f)
+        self.run_ctx_at(db, false, false, unix_ms(), false, None, f)
     }
 
-    /// [`Shard::with_ctx`]; `wrap`: the effects are one command's, wrapped in
-    /// MULTI … EXEC when there are several (see [`Shard::log_effects_of`]);
-    /// `resp3`: replies shaped for a RESP3 client.
-    fn run_ctx<R>(
+    /// [`Shard::with_ctx`], handing the effects to `effects` instead of the
+    /// write log (a part of a multi-shard command or script, whose effects
+    /// replicate as one unit).
+    pub fn with_ctx_into<R>(
         &self,
         db: usize,
-        wrap: bool,
-        resp3: bool,
+        effects: &mut Vec<Effect>,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
-        self.run_ctx_at(db, wrap, resp3, unix_ms(), false, f)
+        self.run_ctx_at(db, false, false, unix_ms(), false, Some(effects), f)
     }
 
     /// Whether anything consumes a run's effects: the write log (replicas,
-    /// AOF), a capture, WATCH, a blocked client or a tracking client. When
-    /// nothing does, a plain command run skips building them (no argument
-    /// copies, no allocation per write).
+    /// AOF), WATCH, a blocked client or a tracking client. When nothing
+    /// does, a plain command run skips building them (no argument copies,
+    /// no allocation per write).
     fn effects_wanted(&self) -> bool {
         self.write_log.borrow().is_some()
-            || self.capture.borrow().is_some()
             || !self.watch.borrow().is_empty()
             || crate::blocking::has_waiters(self)
             || self.tracking.borrow().watching()
     }
 
-    /// [`Shard::run_ctx`] at a wall-clock time the caller has read (ms);
-    /// `discard`: see [`Shard::effects_wanted`].
+    /// Runs `f` with a fresh context for `db` at a wall-clock time the caller
+    /// has read (ms), then publishes the run (see [`Shard::publish`]).
+    /// `wrap`: the effects are one command's (see [`Shard::log_effects_of`]);
+    /// `resp3`: replies shaped for a RESP3 client; `discard`: build no
+    /// effects (see [`Shard::effects_wanted`]); `collect`: where the effects
+    /// go instead of the write log.
+    #[allow(clippy::too_many_arguments)]
     fn run_ctx_at<R>(
         &self,
         db: usize,
@@ -390,6 +413,7 @@ impl Shard {
         resp3: bool,
         now_ms: u64,
         discard: bool,
+        collect: Option<&mut Vec<Effect>>,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
         self.refresh_eviction_config();
@@ -404,11 +428,14 @@ impl Shard {
             .notify_flags
             .load(std::sync::atomic::Ordering::Relaxed);
         let r = f(&mut self.keyspace.borrow_mut(), &mut ctx);
-        self.publish(&mut ctx, wrap);
+        self.publish(&mut ctx, wrap, collect);
         r
     }
 
-    fn publish(&self, ctx: &mut ExecContext, wrap: bool) {
+    /// Hands a run's results to what consumes them on this executor: the
+    /// counters, WATCH versions, blocked and tracking clients, the write log
+    /// (or `collect`), and keyspace events.
+    fn publish(&self, ctx: &mut ExecContext, wrap: bool, collect: Option<&mut Vec<Effect>>) {
         let c = self.counters();
         let s = std::mem::take(&mut ctx.stats);
         ShardCounters::add(&c.keyspace_hits, s.keyspace_hits);
@@ -427,7 +454,10 @@ impl Shard {
             }
             crate::blocking::effects_written(self, &ctx.effects);
             crate::tracking::effects_written(self, &ctx.effects);
-            self.log_effects_of(&mut ctx.effects, wrap);
+            match collect {
+                Some(out) => out.append(&mut ctx.effects),
+                None => self.log_effects_of(&mut ctx.effects, wrap),
+            }
         }
         crate::blocking::keys_ready(self, &mut ctx.ready_keys);
         if !ctx.events.is_empty() {
@@ -444,13 +474,8 @@ impl Shard {
         crate::blocking::keys_ready(self, &mut vec![(db, key.clone())]);
     }
 
-    /// Appends effects to the write log if replication consumes it (or to the
-    /// capture buffer while a multi-shard command runs here).
+    /// Appends effects to the write log if replication consumes it.
     pub fn log_effects(&self, effects: impl Iterator<Item = Effect>) {
-        if let Some(cap) = self.capture.borrow_mut().as_mut() {
-            cap.extend(effects);
-            return;
-        }
         if let Some(log) = self.write_log.borrow_mut().as_mut() {
             let mut n = 0;
             for e in effects {
@@ -468,11 +493,12 @@ impl Shard {
     /// effects (lazy-expiry DELs before a write, SPOP's SREMs, XREADGROUP's
     /// XCLAIMs…) are surrounded by MULTI … EXEC as Redis 7.0's
     /// `propagatePendingCommands` does: MULTI in the first effect's db (so a
-    /// SELECT goes before it), EXEC in the last one's. Not while captured: a
-    /// transaction or multi-shard command is wrapped as a whole by the merger.
+    /// SELECT goes before it), EXEC in the last one's. (A transaction or a
+    /// multi-shard command collects its effects instead, and the merger
+    /// wraps them as a whole.)
     /// The expire cycle and eviction never wrap (Redis's `propagate_no_multi`).
     pub fn log_effects_of(&self, effects: &mut Vec<Effect>, wrap: bool) {
-        if !wrap || effects.len() < 2 || self.capture.borrow().is_some() || !self.logging() {
+        if !wrap || effects.len() < 2 || !self.logging() {
             self.log_effects(effects.drain(..));
             return;
         }
@@ -510,25 +536,6 @@ impl Shard {
     /// True if replication consumes this shard's writes.
     pub fn logging(&self) -> bool {
         self.write_log.borrow().is_some()
-    }
-
-    /// Captures this shard's effects instead of logging them until
-    /// [`Shard::take_capture`] (a global EXEC around a server command).
-    pub fn start_capture(&self) {
-        *self.capture.borrow_mut() = Some(Vec::new());
-    }
-
-    /// Ends [`Shard::start_capture`], returning what was captured.
-    pub fn take_capture(&self) -> Vec<Effect> {
-        self.capture.borrow_mut().take().unwrap_or_default()
-    }
-
-    /// Runs `f` with effects captured instead of logged, returning them.
-    pub fn captured<R>(&self, f: impl FnOnce() -> R) -> (R, Vec<Effect>) {
-        *self.capture.borrow_mut() = Some(Vec::new());
-        let r = f();
-        let effects = self.capture.borrow_mut().take().unwrap_or_default();
-        (r, effects)
     }
 
     /// Records one call in commandstats, the latency histogram and the
@@ -775,9 +782,9 @@ impl Shard {
                         crate::tracking::remember(s, t, q.cmd, &q.args);
                     }
                     s.current_client.set(q.client);
-                    let (r, usec, end) =
-                        s.execute_as_timed_from(q.resp3, q.db, q.cmd, &q.args, clock);
-                    clock = end;
+                    let out_q = s.run(Run::new(q.db, q.cmd, &q.args).resp3(q.resp3).at(clock));
+                    let (r, usec) = (out_q.reply, out_q.usec);
+                    clock = out_q.end_us;
                     s.current_client.set(0);
                     if q.replica_write {
                         s.remember_replica_expires(q.db, q.cmd, &q.args);
@@ -887,7 +894,8 @@ impl Shard {
                 crate::tracking::remember(&self, t, req.cmd, &req.args);
             }
             self.current_client.set(req.client);
-            let (r, usec) = self.execute_as_timed(req.resp3, req.db, req.cmd, &req.args);
+            let Outcome { reply: r, usec, .. } =
+                self.run(Run::new(req.db, req.cmd, &req.args).resp3(req.resp3));
             self.current_client.set(0);
             if req.replica_write {
                 self.remember_replica_expires(req.db, req.cmd, &req.args);

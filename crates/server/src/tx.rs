@@ -14,7 +14,7 @@
 
 use crate::conn::{Conn, Route};
 use crate::errors;
-use crate::shard::{Shard, ShardGone};
+use crate::shard::{Admit, Run, Shard, ShardGone};
 use bytes::Bytes;
 use hashbrown::HashMap;
 use shardis_commands::{flags, Command, CommandId, KeySpec};
@@ -419,7 +419,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
         Reply::NilArray
     } else {
         let mut replies = Vec::with_capacity(plan.len());
-        conn.holds_every_shard = global;
+        conn.held = global.then(Vec::new);
         for p in plan {
             let r = match crate::acl::exec_check(conn, p.cmd, &p.args) {
                 Some(denied) => denied,
@@ -435,7 +435,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
             };
             replies.push(r);
         }
-        conn.holds_every_shard = false;
+        conn.held = None;
         Reply::Array(replies)
     };
     if marked {
@@ -518,15 +518,12 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
         r
     } else if crate::route::keyless(cmd, &args) {
         let start = std::time::Instant::now();
-        // Holding every shard, nothing else runs: what the command logs here
-        // (FLUSHALL's effect) belongs in the transaction, in its place.
-        let capture = conn.holds_every_shard;
-        if capture {
-            shard.start_capture();
-        }
+        // Holding every shard, nothing else runs: what the command
+        // replicates (FLUSHALL's effect) belongs in the transaction, in its
+        // place (see `Conn::propagate`).
         let r = Box::pin(crate::admin::special(conn, cmd, &args)).await;
-        if capture {
-            effects.extend(shard.take_capture());
+        if let Some(held) = conn.held.as_mut() {
+            effects.append(held);
         }
         shard.record(cmd, cmd.stat_index(&args), &r, start);
         r
@@ -549,13 +546,17 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
                     if let Some(t) = track {
                         crate::tracking::remember(sh, t, cmd, &args);
                     }
-                    sh.captured(|| {
-                        // The client's protocol shapes a few replies (WITHSCORES pairs).
-                        sh.current_client.set(client);
-                        let r = sh.execute_resp(resp3, db, cmd, &args);
-                        sh.current_client.set(0);
-                        r
-                    })
+                    // The client's protocol shapes a few replies (WITHSCORES pairs).
+                    sh.current_client.set(client);
+                    let mut fx = Vec::new();
+                    let out = sh.run(
+                        Run::new(db, cmd, &args)
+                            .resp3(resp3)
+                            .admit(Admit::Decided)
+                            .collect(&mut fx),
+                    );
+                    sh.current_client.set(0);
+                    (out.reply, fx)
                 })
                 .await
                 .map(|(r, fx)| {

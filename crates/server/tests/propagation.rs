@@ -200,3 +200,26 @@ fn publish_and_spublish_reach_replicas() {
         "{t}"
     );
 }
+
+#[test]
+fn a_transactions_server_commands_replicate_in_their_place() {
+    // FLUSHALL and PUBLISH inside EXEC go out between the writes around
+    // them, inside the transaction's MULTI … EXEC, as from Redis.
+    let srv = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut r = FakeReplica::attach(&srv);
+    let mut c = srv.client();
+    let q = |c: &mut redis::Connection, args: &[&str]| -> redis::Value {
+        redis::cmd(args[0]).arg(&args[1..]).query(c).unwrap()
+    };
+    q(&mut c, &["MULTI"]);
+    q(&mut c, &["SET", "a", "1"]);
+    q(&mut c, &["PUBLISH", "ch", "m"]);
+    q(&mut c, &["FLUSHALL"]);
+    q(&mut c, &["SET", "b", "2"]);
+    q(&mut c, &["EXEC"]);
+    assert_eq!(
+        r.stream_until("*1 $4 EXEC "),
+        "*2 $6 SELECT $1 0 *1 $5 MULTI *3 $3 SET $1 a $1 1 *3 $7 PUBLISH $2 ch $1 m \
+         *1 $8 FLUSHALL *3 $3 SET $1 b $1 2 *1 $4 EXEC "
+    );
+}

@@ -381,15 +381,14 @@ fn bump() {
 }
 
 /// Replicates a FUNCTION command that changed the libraries.
-fn propagate(conn: &Conn, args: &[Bytes]) {
+fn propagate(conn: &mut Conn, args: &[Bytes]) {
     if conn.master_link {
         return;
     }
-    conn.shard
-        .log_effects(std::iter::once(shardis_keyspace::Effect {
-            db: conn.db,
-            args: args.to_vec(),
-        }));
+    conn.propagate(shardis_keyspace::Effect {
+        db: conn.db,
+        args: args.to_vec(),
+    });
     conn.shard.counters().dirty.fetch_add(1, Ordering::Relaxed);
 }
 

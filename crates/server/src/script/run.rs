@@ -15,7 +15,7 @@
 //! every key before its first write) and the script runs again holding every
 //! shard. A script that only touches its declared keys never pays for this.
 
-use crate::shard::{Job, Shard, ShardGone};
+use crate::shard::{Admit, Job, Run, Shard, ShardGone};
 use bytes::Bytes;
 use hashbrown::HashSet;
 use shardis_commands::{flags, lookup, Command, CommandId};
@@ -475,7 +475,10 @@ impl RunCtx {
                         for s in 0..n {
                             let pattern = argv[1].clone();
                             let (keys, fx) = blocking(&self.shard, s, move |sh| {
-                                sh.captured(|| sh.with_ctx(db, |ks, ctx| ks.keys(ctx, &pattern)))
+                                let mut fx = Vec::new();
+                                let keys =
+                                    sh.with_ctx_into(db, &mut fx, |ks, ctx| ks.keys(ctx, &pattern));
+                                (keys, fx)
                             })
                             .map_err(|_| self.gone())?;
                             self.push_effects(fx);
@@ -586,9 +589,16 @@ impl RunCtx {
                 }
                 sh.current_client.set(client);
                 let start = start.unwrap_or_else(crate::shared::unix_us);
-                let r = sh.captured(|| sh.execute_resp_from(resp3, db, cmd, &argv, start));
+                let mut fx = Vec::new();
+                let out = sh.run(
+                    Run::new(db, cmd, &argv)
+                        .resp3(resp3)
+                        .at(start)
+                        .admit(Admit::Decided)
+                        .collect(&mut fx),
+                );
                 sh.current_client.set(0);
-                r
+                ((out.reply, out.end_us), fx)
             })
             .map_err(|_| self.gone())?;
             if start.is_some() {
@@ -652,7 +662,9 @@ impl RunCtx {
                 }
                 let k = key.clone();
                 let (entry, fx) = blocking(&self.shard, s, move |sh| {
-                    sh.captured(|| sh.with_ctx(d, |ks, ctx| ks.clone_entry(ctx, &k)))
+                    let mut fx = Vec::new();
+                    let entry = sh.with_ctx_into(d, &mut fx, |ks, ctx| ks.clone_entry(ctx, &k));
+                    (entry, fx)
                 })
                 .map_err(|_| self.gone())?;
                 self.push_kept(fx);

@@ -116,7 +116,10 @@ fn rule_errors_match_redis() {
         .setuser(b"k", &[b"~a"])
         .unwrap_err()
         .ends_with("Try 'resetkeys' to start with an empty list of patterns"));
-    assert_eq!(u.setuser(b"a b", &[]).unwrap_err(), users::BAD_USERNAME);
+    assert_eq!(
+        u.setuser(b"a b", &[]).unwrap_err(),
+        "ERR Usernames can't contain spaces or null characters"
+    );
     assert_eq!(
         u.deluser(&[b"default"]).unwrap_err(),
         "ERR The 'default' user cannot be removed"

@@ -19,9 +19,6 @@ impl Default for Users {
     }
 }
 
-/// `ERR Usernames can't contain spaces or null characters`.
-pub const BAD_USERNAME: &str = "ERR Usernames can't contain spaces or null characters";
-
 fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&b| b.is_ascii_whitespace() || b == 0)
 }
@@ -88,7 +85,7 @@ impl Users {
     /// changes and the reply is Redis's error text.
     pub fn setuser(&mut self, name: &[u8], ops: &[&[u8]]) -> Result<(), String> {
         if has_spaces(name) {
-            return Err(BAD_USERNAME.to_string());
+            return Err(shardis_base::errors::BAD_USERNAME.to_string());
         }
         let name = String::from_utf8_lossy(name).into_owned();
         let ops = merge_selectors(ops).map_err(|at| {
@@ -117,7 +114,7 @@ impl Users {
     /// ACL DELUSER: how many of `names` existed. `default` cannot go.
     pub fn deluser(&mut self, names: &[&[u8]]) -> Result<usize, &'static str> {
         if names.iter().any(|n| *n == b"default") {
-            return Err("ERR The 'default' user cannot be removed");
+            return Err(shardis_base::errors::DEFAULT_USER_UNDELETABLE);
         }
         Ok(names
             .iter()

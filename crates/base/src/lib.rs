@@ -12,10 +12,12 @@
 //!   tools' `Vec<u8>` alike, through [`RespBuf`]);
 //! - [`reply`]: a server's replies as a client reads them (shardis-cli and
 //!   shardis-benchmark);
-//! - [`notify`]: the classes of `notify-keyspace-events` and their string form.
+//! - [`notify`]: the classes of `notify-keyspace-events` and their string form;
+//! - [`errors`]: every error text shardis replies with, Redis's, written once.
 //!
 //! It may depend on nothing of shardis's own. Sans-IO.
 
+pub mod errors;
 pub mod glob;
 pub mod notify;
 pub mod reply;

@@ -17,14 +17,6 @@ use shardis_protocol::Reply;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A bit offset that is not an integer, negative, or past `proto-max-bulk-len`.
-pub const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
-/// SETBIT's value is not 0 or 1.
-const BAD_BIT: &str = "ERR bit is not an integer or out of range";
-/// BITFIELD type that is not `i1..i64` or `u1..u63`.
-const BAD_TYPE: &str =
-    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
-
 /// `proto-max-bulk-len`: bit offsets must address a byte below it.
 static PROTO_MAX_BULK_LEN: AtomicU64 = AtomicU64::new(MAX_STRING_LEN as u64);
 
@@ -38,11 +30,12 @@ pub fn set_proto_max_bulk_len(n: i64) {
 /// not held to the size limit, as in Redis.
 fn bit_offset(obey_master: bool, raw: &[u8], bits: u32) -> Result<u64, Reply> {
     let hash = bits > 0 && raw.first() == Some(&b'#');
-    let n = parse_int(&raw[hash as usize..]).ok_or_else(|| err(BAD_OFFSET))?;
+    let n = parse_int(&raw[hash as usize..])
+        .ok_or_else(|| err(crate::errors::BIT_OFFSET_NOT_INTEGER))?;
     // Redis multiplies in C `long long`; wrapping reproduces its overflow.
     let n = if hash { n.wrapping_mul(bits as i64) } else { n };
     if n < 0 || (!obey_master && (n >> 3) as u64 >= PROTO_MAX_BULK_LEN.load(Ordering::Relaxed)) {
-        return Err(err(BAD_OFFSET));
+        return Err(err(crate::errors::BIT_OFFSET_NOT_INTEGER));
     }
     Ok(n as u64)
 }
@@ -88,7 +81,7 @@ pub fn setbit(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
     };
     let on = match parse_int(&args[3]) {
         Some(v @ (0 | 1)) => v as u8,
-        _ => return err(BAD_BIT),
+        _ => return err(crate::errors::BIT_NOT_INTEGER),
     };
     let (buf, grew) = match string_for_write(ks, ctx, &args[1], offset) {
         Ok(b) => b,
@@ -428,14 +421,14 @@ fn field_type(raw: &[u8]) -> Result<FieldType, Reply> {
     let signed = match raw.first() {
         Some(b'i') => true,
         Some(b'u') => false,
-        _ => return Err(err(BAD_TYPE)),
+        _ => return Err(err(crate::errors::BITFIELD_BAD_TYPE)),
     };
     match parse_int(&raw[1..]) {
         Some(n) if n >= 1 && n <= if signed { 64 } else { 63 } => Ok(FieldType {
             signed,
             bits: n as u32,
         }),
-        _ => Err(err(BAD_TYPE)),
+        _ => Err(err(crate::errors::BITFIELD_BAD_TYPE)),
     }
 }
 
@@ -729,10 +722,19 @@ mod tests {
         assert_eq!(t.run("GETBIT k 7"), int(1));
         assert_eq!(t.run("GETBIT k 100"), int(0));
         assert_eq!(t.run("GETBIT nope 0"), int(0));
-        assert_eq!(t.run("SETBIT k -1 1"), err(BAD_OFFSET));
-        assert_eq!(t.run("SETBIT k 4294967296 1"), err(BAD_OFFSET));
-        assert_eq!(t.run("SETBIT k 4294967295 2"), err(BAD_BIT));
-        assert_eq!(t.run("SETBIT k 1 a"), err(BAD_BIT));
+        assert_eq!(
+            t.run("SETBIT k -1 1"),
+            err(crate::errors::BIT_OFFSET_NOT_INTEGER)
+        );
+        assert_eq!(
+            t.run("SETBIT k 4294967296 1"),
+            err(crate::errors::BIT_OFFSET_NOT_INTEGER)
+        );
+        assert_eq!(
+            t.run("SETBIT k 4294967295 2"),
+            err(crate::errors::BIT_NOT_INTEGER)
+        );
+        assert_eq!(t.run("SETBIT k 1 a"), err(crate::errors::BIT_NOT_INTEGER));
         t.run("SET n 1");
         assert_eq!(t.run("GETBIT n 2"), int(1), "'1' is 0x31");
         assert_eq!(t.run("SETBIT n 7 0"), int(1));
@@ -827,7 +829,10 @@ mod tests {
             t.run("BITFIELD_RO k SET u8 0 1"),
             err("ERR BITFIELD_RO only supports the GET subcommand")
         );
-        assert_eq!(t.run("BITFIELD k GET u64 0"), err(BAD_TYPE));
+        assert_eq!(
+            t.run("BITFIELD k GET u64 0"),
+            err(crate::errors::BITFIELD_BAD_TYPE)
+        );
     }
 
     proptest! {

@@ -197,7 +197,7 @@ pub(crate) fn debug(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) ->
                 .collect(),
         ),
         b"digest" if args.len() == 2 => Reply::Status(hex(&ks.digest())),
-        _ => errors::unknown_subcommand(&args[1], "DEBUG"),
+        _ => Reply::Error(errors::unknown_subcommand(&args[1], "DEBUG")),
     }
 }
 

@@ -25,7 +25,7 @@ pub fn expire(ks: &mut Keyspace, ctx: &mut ExecContext, cmd: &Command, args: &[B
             b"xx" => xx = true,
             b"gt" => gt = true,
             b"lt" => lt = true,
-            _ => return errors::unsupported_option(a),
+            _ => return Reply::Error(errors::unsupported_option(a)),
         }
     }
     if nx && (xx || gt || lt) {
@@ -40,14 +40,14 @@ pub fn expire(ks: &mut Keyspace, ctx: &mut ExecContext, cmd: &Command, args: &[B
     };
     if secs {
         if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
-            return errors::invalid_expire(cmd.name);
+            return Reply::Error(errors::invalid_expire(cmd.name));
         }
         when *= 1000;
     }
     if relative {
         let base = ctx.now_ms as i64;
         if when > i64::MAX - base {
-            return errors::invalid_expire(cmd.name);
+            return Reply::Error(errors::invalid_expire(cmd.name));
         }
         when += base;
     }

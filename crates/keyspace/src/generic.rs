@@ -199,11 +199,11 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
         b"refcount" => "refcount",
         b"idletime" => "idletime",
         b"freq" => "freq",
-        _ => return errors::unknown_subcommand(&args[1], "OBJECT"),
+        _ => return Reply::Error(errors::unknown_subcommand(&args[1], "OBJECT")),
     };
     let want = if name == "help" { 2 } else { 3 };
     if args.len() != want {
-        return errors::wrong_arity(&format!("object|{name}"));
+        return Reply::Error(errors::wrong_arity(&format!("object|{name}")));
     }
     if name == "help" {
         return Reply::Array(OBJECT_HELP.iter().map(|l| Reply::Simple(l)).collect());
@@ -235,7 +235,7 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
 /// the value, and lists carry no `ql_*` fields: they are not quicklists here.
 pub fn debug_object(ks: &Keyspace, now_ms: u64, db: usize, key: &[u8]) -> Reply {
     let Some(slot) = ks.slot_raw(db, key) else {
-        return err("ERR no such key");
+        return err(errors::NO_SUCH_KEY);
     };
     let value = &slot.value;
     let rdb = shardis_rdb::dump_payload(&to_rdb(value));
@@ -276,7 +276,7 @@ pub fn debug_structure(
 ) -> Reply {
     let db = ctx.db;
     let Some(f) = ks.find(ctx, db, key, Lookup::ReadNoTouchNoNotify) else {
-        return err("ERR no such key");
+        return err(errors::NO_SUCH_KEY);
     };
     let value = &f.slot.value;
     let (title, status) = match encoding {
@@ -411,7 +411,7 @@ pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
         Err(e) => return Reply::Error(e.restore_reply().to_owned()),
     };
     let Ok(value) = from_rdb(value) else {
-        return Reply::Error(shardis_rdb::BAD_DATA_FORMAT_ERR.to_owned());
+        return Reply::Error(crate::errors::BAD_DATA_FORMAT.to_owned());
     };
     let deleted = replace && ks.delete(ctx, db, key);
     let now = ctx.now_ms as i64;

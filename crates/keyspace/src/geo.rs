@@ -786,7 +786,7 @@ fn search_inner(
                 xy = z
                     .score(&args[2])
                     .and_then(decode_score)
-                    .ok_or_else(|| err("ERR could not decode requested zset member"))?;
+                    .ok_or_else(|| err(errors::ZSET_MEMBER_UNDECODABLE))?;
                 let (r, c) = parse_distance(&args[3..5])?;
                 (kind, conversion) = (ShapeKind::Circle { radius: r }, c);
             }
@@ -828,7 +828,7 @@ fn search_inner(
         } else if is(b"count") && i + 1 < remaining {
             count = parse_i64(&opts[i + 1])?;
             if count <= 0 {
-                return Err(err("ERR COUNT must be > 0"));
+                return Err(err(errors::COUNT_MUST_BE_POSITIVE));
             }
             i += 1;
         } else if (is(b"store") || is(b"storedist")) && i + 1 < remaining && !nostore && !geosearch
@@ -844,7 +844,7 @@ fn search_inner(
                 xy = z
                     .score(&opts[i + 1])
                     .and_then(decode_score)
-                    .ok_or_else(|| err("ERR could not decode requested zset member"))?;
+                    .ok_or_else(|| err(errors::ZSET_MEMBER_UNDECODABLE))?;
             }
             frommember = true;
             i += 1;

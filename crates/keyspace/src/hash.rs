@@ -203,7 +203,7 @@ fn hash_or_create<'a>(
 /// HSET key field value [field value ...] / HMSET (replies OK).
 pub fn hset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], hmset: bool) -> Reply {
     if args.len() % 2 == 1 {
-        return errors::wrong_arity(if hmset { "hmset" } else { "hset" });
+        return Reply::Error(errors::wrong_arity(if hmset { "hmset" } else { "hset" }));
     }
     let h = match hash_or_create(ks, ctx, &args[1]) {
         Ok(h) => h,

@@ -43,8 +43,6 @@ const SPARSE_XZERO_MAX_LEN: usize = 16384;
 const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
 const SEED: u64 = 0xadc8_3b19;
 
-/// A value that is not a HyperLogLog (the text starts with its own code).
-pub const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 /// A HyperLogLog whose sparse opcodes do not cover exactly 16384 registers.
 pub const CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
 
@@ -504,7 +502,7 @@ fn hll_value<'a>(
     // An integer-encoded string is never a HyperLogLog.
     let ok = !matches!(s, StrValue::Int(_)) && s.with_bytes(is_hll);
     if !ok {
-        return Err(err(NOT_HLL));
+        return Err(err(crate::errors::NOT_HLL));
     }
     Ok(Some(s))
 }
@@ -817,10 +815,10 @@ mod tests {
             err("ERR Unknown PFDEBUG subcommand 'FOO'")
         );
         t.run("SET s hello");
-        assert_eq!(t.run("PFADD s a"), err(NOT_HLL));
-        assert_eq!(t.run("PFCOUNT s"), err(NOT_HLL));
+        assert_eq!(t.run("PFADD s a"), err(crate::errors::NOT_HLL));
+        assert_eq!(t.run("PFCOUNT s"), err(crate::errors::NOT_HLL));
         t.run("SET n 1");
-        assert_eq!(t.run("PFCOUNT n"), err(NOT_HLL));
+        assert_eq!(t.run("PFCOUNT n"), err(crate::errors::NOT_HLL));
         t.run("LPUSH l a");
         assert_eq!(t.run("PFCOUNT l"), err(errors::WRONGTYPE));
         // A sparse HLL whose opcodes cover too few registers.

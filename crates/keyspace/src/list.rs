@@ -237,7 +237,7 @@ fn parse_positive(raw: &[u8]) -> Result<i64, Reply> {
 pub fn pop(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], left: bool) -> Reply {
     let end = if left { End::Left } else { End::Right };
     if args.len() > 3 {
-        return errors::wrong_arity(if left { "lpop" } else { "rpop" });
+        return Reply::Error(errors::wrong_arity(if left { "lpop" } else { "rpop" }));
     }
     let count = match args.get(2) {
         Some(raw) => match parse_positive(raw) {

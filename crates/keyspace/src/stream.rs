@@ -158,8 +158,6 @@ pub(crate) fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(id_bytes(id))
 }
 
-const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
-
 /// Redis's `string2ull`: a canonical non-negative i64, or what `strtoull`
 /// accepts in full (leading blanks, a sign, digits).
 fn string2ull(b: &[u8]) -> Option<u64> {
@@ -194,7 +192,7 @@ enum IdForm {
 /// streamGenericParseIDOrReply: `(id, seq_given)`; a missing sequence is
 /// `missing_seq`.
 fn parse_id_form(b: &[u8], missing_seq: u64, form: IdForm) -> Result<(StreamId, bool), Reply> {
-    let invalid = || err(INVALID_ID);
+    let invalid = || err(crate::errors::INVALID_STREAM_ID);
     if b.len() > 127 {
         return Err(invalid());
     }
@@ -649,7 +647,7 @@ pub fn xadd(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
     };
     let nfields = args.len().saturating_sub(i + 1);
     if nfields < 2 || nfields % 2 == 1 {
-        return errors::wrong_arity("xadd");
+        return Reply::Error(errors::wrong_arity("xadd"));
     }
     if let Some((ZERO_ID, true)) = a.id {
         return err("ERR The ID specified in XADD must be greater than 0-0");
@@ -907,7 +905,7 @@ struct ReadArgs {
 /// `ERR timeout is not an integer or out of range` / `… is negative`, in ms.
 pub fn parse_block_timeout(b: &[u8]) -> Result<u64, Reply> {
     match shardis_protocol::decode::parse_int(b) {
-        None => Err(err("ERR timeout is not an integer or out of range")),
+        None => Err(err(errors::TIMEOUT_NOT_INTEGER)),
         Some(n) if n < 0 => Err(err(errors::TIMEOUT_NEGATIVE)),
         Some(n) => Ok(n as u64),
     }

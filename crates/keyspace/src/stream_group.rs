@@ -230,14 +230,14 @@ fn check_sub(
 ) -> Result<&'static str, Reply> {
     let sub = args[1].to_ascii_lowercase();
     let Some(&(name, arity)) = subs.iter().find(|(n, _)| n.as_bytes() == &sub[..]) else {
-        return Err(errors::unknown_subcommand(&args[1], cmd));
+        return Err(Reply::Error(errors::unknown_subcommand(&args[1], cmd)));
     };
     let n = args.len() as i32;
     if (arity >= 0 && n != arity) || (arity < 0 && n < -arity) {
-        return Err(errors::wrong_arity(&format!(
+        return Err(Reply::Error(errors::wrong_arity(&format!(
             "{}|{name}",
             cmd.to_ascii_lowercase()
-        )));
+        ))));
     }
     Ok(name)
 }
@@ -766,7 +766,7 @@ pub fn xautoclaim(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> R
         if args[j].eq_ignore_ascii_case(b"count") && more > 0 {
             count = match parse_i64(&args[j + 1]) {
                 Ok(n) if (1..=i64::MAX / 10).contains(&n) => n,
-                _ => return err("ERR COUNT must be > 0"),
+                _ => return err(errors::COUNT_MUST_BE_POSITIVE),
             };
             j += 1;
         } else if args[j].eq_ignore_ascii_case(b"justid") {

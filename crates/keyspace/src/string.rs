@@ -27,7 +27,7 @@ fn expire_at(ctx: &ExecContext, kind: ExpireKind, raw: &[u8], cmd: &str) -> Resu
     let mut ms = parse_i64(raw)?;
     let secs = matches!(kind, ExpireKind::Ex | ExpireKind::Exat);
     if ms <= 0 || (secs && ms > i64::MAX / 1000) {
-        return Err(errors::invalid_expire(cmd));
+        return Err(Reply::Error(errors::invalid_expire(cmd)));
     }
     if secs {
         ms *= 1000;
@@ -35,7 +35,7 @@ fn expire_at(ctx: &ExecContext, kind: ExpireKind, raw: &[u8], cmd: &str) -> Resu
     if matches!(kind, ExpireKind::Ex | ExpireKind::Px) {
         ms = ms
             .checked_add(ctx.now_ms as i64)
-            .ok_or_else(|| errors::invalid_expire(cmd))?;
+            .ok_or_else(|| Reply::Error(errors::invalid_expire(cmd)))?;
     }
     Ok(ms as u64)
 }
@@ -350,7 +350,7 @@ pub fn mget(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply {
 /// MSET key value [key value ...] / MSETNX (all or nothing)
 pub fn mset(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], nx: bool) -> Reply {
     if args.len().is_multiple_of(2) {
-        return errors::wrong_arity(if nx { "msetnx" } else { "mset" });
+        return Reply::Error(errors::wrong_arity(if nx { "msetnx" } else { "mset" }));
     }
     let db = ctx.db;
     if nx {

@@ -2,11 +2,6 @@
 
 use std::fmt;
 
-/// The reply Redis 7.0 gives when RESTORE's payload footer does not verify.
-pub const DUMP_PAYLOAD_ERR: &str = "ERR DUMP payload version or checksum are wrong";
-/// The reply Redis 7.0 gives when RESTORE's payload footer verifies but the value does not parse.
-pub const BAD_DATA_FORMAT_ERR: &str = "ERR Bad data format";
-
 /// A corrupt, truncated or unsupported input, with the offset where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RdbError {
@@ -59,8 +54,8 @@ impl RdbError {
     /// The exact Redis 7.0 RESTORE error reply for this failure (without the leading `-`).
     pub fn restore_reply(&self) -> &'static str {
         match self.reason {
-            Reason::DumpFooter => DUMP_PAYLOAD_ERR,
-            _ => BAD_DATA_FORMAT_ERR,
+            Reason::DumpFooter => shardis_base::errors::DUMP_PAYLOAD_INVALID,
+            _ => shardis_base::errors::BAD_DATA_FORMAT,
         }
     }
 }

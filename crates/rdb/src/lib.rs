@@ -23,6 +23,8 @@
 //! - [`crc64`]: Redis's CRC-64/Jones.
 //! - [`lzf`]: Redis's LZF compressor and decompressor.
 //! - `packed`: ziplist, listpack, intset and zipmap blobs.
+//!
+//! It may depend on `shardis-base` only (for Redis's error texts). Sans-IO.
 
 pub mod crc64;
 mod error;
@@ -34,7 +36,7 @@ pub mod writer;
 
 use bytes::Bytes;
 
-pub use error::{RdbError, Reason, BAD_DATA_FORMAT_ERR, DUMP_PAYLOAD_ERR};
+pub use error::{RdbError, Reason};
 pub use feed::RdbFeed;
 pub use reader::{
     parse_dump_payload, parse_functions_payload, read_rdb, AuxInfo, RdbFile, RdbItem, RdbReader,

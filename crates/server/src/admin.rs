@@ -296,7 +296,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
         CommandId::Failover => crate::failover::command(conn, args).await,
         CommandId::Save => {
             if !crate::persist::try_claim(&conn.shard) {
-                return Reply::error("ERR Background save already in progress");
+                return Reply::error(errors::BGSAVE_IN_PROGRESS);
             }
             let shard = conn.shard.clone();
             let r = crate::persist::save(&shard).await;
@@ -317,7 +317,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             // Redis schedules only behind an AOF rewrite child; shardis has none,
             // so SCHEDULE meets the same error as a plain BGSAVE during a save.
             if !crate::persist::try_claim(&conn.shard) {
-                return Reply::error("ERR Background save already in progress");
+                return Reply::error(errors::BGSAVE_IN_PROGRESS);
             }
             crate::persist::spawn_bgsave(&conn.shard);
             Reply::Simple("Background saving started")
@@ -451,8 +451,8 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
     };
     let timeout = match parse_int(&args[2]) {
         Some(t) if t >= 0 => t,
-        Some(_) => return Reply::error("ERR timeout is negative"),
-        None => return Reply::error("ERR timeout is not an integer or out of range"),
+        Some(_) => return Reply::error(errors::TIMEOUT_NEGATIVE),
+        None => return Reply::error(errors::TIMEOUT_NOT_INTEGER),
     };
     // Blocked like BLPOP as far as CLIENT UNBLOCK and CLIENT LIST can tell.
     let id = conn.info.borrow().id;
@@ -476,13 +476,13 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
     crate::blocking::wait_ended(&conn.shard, id);
     crate::tx::refresh_flags(conn);
     if unblocked.load(Ordering::Acquire) == crate::blocking::UNBLOCK_ERROR {
-        return Reply::error(crate::blocking::UNBLOCKED_BY_CLIENT);
+        return Reply::error(crate::errors::UNBLOCKED_BY_CLIENT);
     }
     match n {
         Some(n) => Reply::Integer(n as i64),
         None => {
             conn.close_after_reply = true;
-            Reply::error(crate::blocking::UNBLOCKED_ROLE_CHANGE)
+            Reply::error(crate::errors::UNBLOCKED_ROLE_CHANGE)
         }
     }
 }
@@ -1188,14 +1188,14 @@ fn lookup_full(full: &[u8]) -> Option<(usize, &'static Command)> {
 /// COMMAND GETKEYS / GETKEYSANDFLAGS (server.c getKeysSubcommandImpl).
 fn command_getkeys(argv: &[Bytes], with_flags: bool) -> Reply {
     let Some(cmd) = lookup(&argv[0]) else {
-        return Reply::error("ERR Invalid command specified");
+        return Reply::error(errors::INVALID_COMMAND);
     };
     // As Redis's lookupCommand: a container followed by an argument resolves
     // to that subcommand; alone, it is itself.
     let i = match argv.get(1) {
         Some(sub) if cmd.meta.is_container() => match cmd.sub(sub) {
             Some(i) => i,
-            None => return Reply::error("ERR Invalid command specified"),
+            None => return Reply::error(errors::INVALID_COMMAND),
         },
         _ => cmd.meta_index,
     };
@@ -1993,7 +1993,7 @@ fn stringmatch_fuzz() {
 /// kept. Each shard adds the keys it owns. Not propagated and not counted as
 /// changes (as Redis), but WATCH sees the keys.
 async fn debug_populate(conn: &mut Conn, args: &[Bytes]) -> Reply {
-    const POSITIVE: &str = "ERR value is out of range, must be positive";
+    const POSITIVE: &str = errors::OUT_OF_RANGE_POSITIVE;
     let count = match parse_int(&args[2]) {
         Some(n) if n >= 0 => n as u64,
         _ => return Reply::error(POSITIVE),

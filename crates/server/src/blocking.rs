@@ -75,11 +75,6 @@ struct Local {
     close: std::cell::Cell<bool>,
 }
 
-/// The error a client blocked across a role change gets (Redis 7.0's
-/// `disconnectAllBlockedClients`); the connection is closed after it.
-pub const UNBLOCKED_ROLE_CHANGE: &str =
-    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
-
 /// Answers every client blocked on this executor with `err` and closes each
 /// after its reply. A client being served at this instant (claimed by a
 /// shard) gets that reply instead: its pop happened before the change.
@@ -335,7 +330,14 @@ async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
             Some(_) => Kind::Other,
         });
         if front.cmd.id == CommandId::Xreadgroup && kind != Kind::Stream {
-            finish(shard, db, &key, &front, Reply::error(UNBLOCKED_STREAM_GONE)).await;
+            finish(
+                shard,
+                db,
+                &key,
+                &front,
+                Reply::error(crate::errors::UNBLOCKED_STREAM_GONE),
+            )
+            .await;
             continue;
         }
         let argv: Vec<&[u8]> = front.args.iter().map(|a| a.as_ref()).collect();
@@ -401,9 +403,6 @@ enum Kind {
     Stream,
     Other,
 }
-
-/// Redis 7.0's reply to XREADGROUP when its stream is deleted or replaced.
-const UNBLOCKED_STREAM_GONE: &str = "UNBLOCKED the stream key no longer exists";
 
 /// Ends a claimed (BUSY) waiter with `reply`: drops it from `key`'s queue and
 /// sends the reply to its executor.
@@ -485,8 +484,6 @@ pub fn dbs_changed(shard: &Shard, dbs: Option<&[usize]>) {
 pub const UNBLOCK_TIMEOUT: u8 = 1;
 /// CLIENT UNBLOCK … ERROR on a client in WAIT.
 pub const UNBLOCK_ERROR: u8 = 2;
-/// The error CLIENT UNBLOCK … ERROR sends the blocked client.
-pub const UNBLOCKED_BY_CLIENT: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
 /// Registers client `id` (of this executor) as blocked in WAIT; the flag
 /// tells the wait loop it was unblocked, and how.
@@ -526,7 +523,7 @@ pub fn unblock_client(shard: &Shard, id: u64, error: bool) -> bool {
         return false;
     }
     *l.reply.borrow_mut() = Some(if error {
-        Reply::error(UNBLOCKED_BY_CLIENT)
+        Reply::error(crate::errors::UNBLOCKED_BY_CLIENT)
     } else {
         Reply::NilArray
     });

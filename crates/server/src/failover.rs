@@ -100,7 +100,7 @@ async fn run(
             return Reply::error("ERR FAILOVER is not valid when server is a replica.");
         }
         if repl.replicas.is_empty() {
-            return Reply::error("ERR FAILOVER requires connected replicas.");
+            return Reply::error(errors::FAILOVER_NO_REPLICAS);
         }
         if repl.failover_state != "no-failover" {
             return Reply::error("ERR FAILOVER already in progress.");
@@ -115,7 +115,7 @@ async fn run(
             },
             None => match repl.best_replica() {
                 Some(r) => r,
-                None => return Reply::error("ERR FAILOVER requires connected replicas."),
+                None => return Reply::error(errors::FAILOVER_NO_REPLICAS),
             },
         }
     };

@@ -163,9 +163,9 @@ pub async fn writes_drained(shared: &Shared) {
 /// stricter, never shortened or relaxed (only CLIENT UNPAUSE ends it early).
 pub fn pause(shared: &Shared, args: &[Bytes]) -> Reply {
     let ms = match parse_int(&args[2]) {
-        Some(n) if n < 0 => return Reply::error("ERR timeout is negative"),
+        Some(n) if n < 0 => return Reply::error(crate::errors::TIMEOUT_NEGATIVE),
         Some(n) => n as u64,
-        None => return Reply::error("ERR timeout is not an integer or out of range"),
+        None => return Reply::error(crate::errors::TIMEOUT_NOT_INTEGER),
     };
     let mode = match args.get(3).map(|a| a.to_ascii_lowercase()) {
         None => PAUSE_ALL,
@@ -200,7 +200,7 @@ pub fn no_evict(conn: &mut Conn, arg: &[u8]) -> Reply {
     } else if arg.eq_ignore_ascii_case(b"off") {
         false
     } else {
-        return Reply::error("ERR syntax error");
+        return Reply::error(crate::errors::SYNTAX);
     };
     crate::tx::refresh_flags(conn);
     Reply::OK

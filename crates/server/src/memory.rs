@@ -27,9 +27,6 @@ use shardis_protocol::Reply;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Redis's OOM refusal.
-pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
-
 /// How long one eviction step may run (Redis: 500 µs at the default
 /// `maxmemory-eviction-tenacity`); the cron continues where it stopped.
 const EVICTION_TIME_LIMIT: Duration = Duration::from_micros(500);
@@ -178,7 +175,8 @@ impl Shard {
             return None;
         }
         let failed = self.perform_evictions() == Evict::Fail;
-        (failed && rejected_on_oom(cmd, in_multi, exec_denyoom)).then(|| Reply::error(OOM))
+        (failed && rejected_on_oom(cmd, in_multi, exec_denyoom))
+            .then(|| Reply::error(crate::errors::OOM))
     }
 }
 

@@ -53,8 +53,6 @@ const WRITE_CHUNK: usize = 64 * 1024;
 const LINE_MAX: usize = 1023;
 
 const ERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
-const ERR_KEYS_OPTION: &str =
-    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
 
 /// The process-wide cache of connections to MIGRATE targets, by `host:port`
 /// exactly as the command named them.
@@ -215,7 +213,7 @@ fn parse(args: &[Bytes]) -> Result<Options, Reply> {
             j += 2;
         } else if a.eq_ignore_ascii_case(b"keys") {
             if !args[3].is_empty() {
-                return Err(Reply::error(ERR_KEYS_OPTION));
+                return Err(Reply::error(crate::errors::MIGRATE_KEYS_OPTION));
             }
             first = j + 1;
             num = args.len() - j - 1;
@@ -813,7 +811,10 @@ mod tests {
         assert_eq!(err(&with(&base, &["foo"])), "ERR syntax error");
         assert_eq!(err(&with(&base, &["auth"])), "ERR syntax error");
         assert_eq!(err(&with(&base, &["auth2", "u"])), "ERR syntax error");
-        assert_eq!(err(&with(&base, &["keys", "a"])), ERR_KEYS_OPTION);
+        assert_eq!(
+            err(&with(&base, &["keys", "a"])),
+            crate::errors::MIGRATE_KEYS_OPTION
+        );
         // Options before the integers: a syntax error wins over a bad timeout.
         assert_eq!(
             err(&["migrate", "h", "1", "k", "x", "y", "foo"]),

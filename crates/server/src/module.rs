@@ -23,8 +23,6 @@ const HELP: &[&str] = &[
     "    Unload a module.",
 ];
 
-const LOAD_FAILED: &str = "ERR Error loading the extension. Please check the server logs.";
-
 /// The subcommands Redis marks `protected`.
 pub fn is_protected(sub: &[u8]) -> bool {
     [&b"load"[..], b"loadex", b"unload"]
@@ -45,7 +43,7 @@ pub fn module(_conn: &mut Conn, args: &[Bytes]) -> Reply {
                 "Module {} failed to load: shardis does not load Redis modules",
                 String::from_utf8_lossy(&args[2])
             );
-            Reply::error(LOAD_FAILED)
+            Reply::error(crate::errors::MODULE_LOAD_FAILED)
         }
         b"unload" => Reply::error("ERR Error unloading module: no such module with that name"),
         _ => Reply::Error(errors::unknown_subcommand(&args[1], "MODULE")),

@@ -48,7 +48,7 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
             s.replica.set(true);
             *s.write_log.borrow_mut() = None;
             s.pump_signal.new_log_epoch();
-            crate::blocking::unblock_all_here(s, crate::blocking::UNBLOCKED_ROLE_CHANGE);
+            crate::blocking::unblock_all_here(s, crate::errors::UNBLOCKED_ROLE_CHANGE);
         })
         .await;
     crate::logging::set_role(b'S');

@@ -1303,16 +1303,13 @@ pub fn write_error(shard: &Shard) -> Option<String> {
 
 // ------------------------------------------------------------------ rewrite
 
-/// Redis's reply texts for BGREWRITEAOF.
-pub const REWRITE_RUNNING: &str = "ERR Background append only file rewriting already in progress";
-
 /// BGREWRITEAOF (on shard 0).
 pub fn bgrewriteaof(shard: &Rc<Shard>) -> shardis_protocol::Reply {
     use shardis_protocol::Reply;
     {
         let mut st = state(shard);
         if st.rewrite_in_progress {
-            return Reply::error(REWRITE_RUNNING);
+            return Reply::error(crate::errors::AOF_REWRITE_RUNNING);
         }
         if shard.shared.snapshot_running.load(Ordering::SeqCst) {
             st.rewrite_scheduled = true;

@@ -28,13 +28,6 @@ thread_local! {
     static TRACKED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Redis's reply to other clients while an EVAL script is busy (`slowevalerr`).
-pub const BUSY_ERR: &str =
-    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-/// The same while a function is busy (`slowscripterr`).
-pub const BUSY_FUNCTION_ERR: &str =
-    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
-
 /// Lua instructions between two checks (Redis's count hook uses the same).
 pub const HOOK_EVERY: u32 = 100_000;
 
@@ -108,9 +101,9 @@ pub fn check_untracked(threshold_ms: u64, started: u64) -> Option<String> {
 /// The `-BUSY` text for the tracked script's kind.
 pub fn text() -> String {
     if FUNCTION.load(Ordering::Relaxed) {
-        BUSY_FUNCTION_ERR
+        crate::errors::BUSY_FUNCTION
     } else {
-        BUSY_ERR
+        crate::errors::BUSY_SCRIPT
     }
     .to_string()
 }

@@ -294,17 +294,17 @@ pub async fn fcall(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> Re
     let name = String::from_utf8_lossy(&args[1]).into_owned();
     let flags = match lookup(&name) {
         Ok(Some((_, flags))) => flags,
-        Ok(None) => return Reply::error("ERR Function not found"),
+        Ok(None) => return Reply::error(errors::FUNCTION_NOT_FOUND),
         Err(e) => return Reply::Error(e),
     };
     let Some(numkeys) = shardis_protocol::decode::parse_int(&args[2]) else {
-        return Reply::error("ERR Bad number of keys provided");
+        return Reply::error(errors::BAD_NUMKEYS);
     };
     if numkeys > args.len() as i64 - 3 {
-        return Reply::error("ERR Number of keys can't be greater than number of args");
+        return Reply::error(errors::NUMKEYS_TOO_MANY);
     }
     if numkeys < 0 {
-        return Reply::error("ERR Number of keys can't be negative");
+        return Reply::error(errors::NUMKEYS_NEGATIVE);
     }
     let ro_cmd = cmd.id == CommandId::FcallRo;
     if let Err(r) = super::prepare(conn, Some(flags), ro_cmd) {
@@ -347,7 +347,7 @@ fn install(codes: Vec<Bytes>, flush: bool, replace_same: bool) -> Result<(), Str
         }
         let registered = vm.load_library(&code, skip)?;
         if registered.is_empty() {
-            return Err("ERR No functions registered".into());
+            return Err(errors::NO_FUNCTIONS.into());
         }
         for r in &registered {
             let clash = next
@@ -491,7 +491,7 @@ pub async fn function(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 }
             };
             let Some(codes) = shardis_rdb::parse_functions_payload(&args[2]) else {
-                return Reply::error("ERR DUMP payload version or checksum are wrong");
+                return Reply::error(errors::DUMP_PAYLOAD_INVALID);
             };
             match install(codes, flush, replace) {
                 Ok(()) => {
@@ -537,7 +537,7 @@ fn load(conn: &mut Conn, args: &[Bytes]) -> Reply {
         Err(e) => return Reply::Error(e),
     };
     if registered.is_empty() {
-        return Reply::error("ERR No functions registered");
+        return Reply::error(errors::NO_FUNCTIONS);
     }
     for r in &registered {
         let clash = existing

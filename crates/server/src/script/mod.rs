@@ -123,9 +123,6 @@ pub enum Target {
     Function(String, mlua::Function),
 }
 
-/// EVALSHA of a script the cache does not hold.
-const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
-
 /// Bumped by SCRIPT FLUSH; executors drop their compiled scripts when it moves.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -249,18 +246,16 @@ fn resolve(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Result<Resolve
         None => return Err(Reply::error(errors::NOT_INTEGER)),
     };
     if numkeys > args.len() as i64 - 3 {
-        return Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(Reply::error(errors::NUMKEYS_TOO_MANY));
     }
     if numkeys < 0 {
-        return Err(Reply::error("ERR Number of keys can't be negative"));
+        return Err(Reply::error(errors::NUMKEYS_NEGATIVE));
     }
     let by_sha = matches!(cmd.id, CommandId::Evalsha | CommandId::EvalshaRo);
     let sha = if by_sha {
         match ScriptSha::parse(&args[1]) {
             Some(sha) => sha,
-            None => return Err(Reply::error(NOSCRIPT)),
+            None => return Err(Reply::error(crate::errors::NOSCRIPT)),
         }
     } else {
         ScriptSha::of_body(&args[1])
@@ -275,7 +270,7 @@ fn resolve(conn: &Conn, cmd: &'static Command, args: &[Bytes]) -> Result<Resolve
                     .and_then(|r| r.get(sha.as_str()).cloned());
                 match found {
                     Some(b) => b,
-                    None => return Err(Reply::error(NOSCRIPT)),
+                    None => return Err(Reply::error(crate::errors::NOSCRIPT)),
                 }
             } else {
                 args[1].clone()
@@ -333,7 +328,7 @@ impl Job {
                         .and_then(|r| r.get(sha.as_str()).cloned());
                     // SCRIPT FLUSH since the caller resolved it.
                     let Some(body) = body else {
-                        return Err(Reply::error(NOSCRIPT));
+                        return Err(Reply::error(crate::errors::NOSCRIPT));
                     };
                     ensure_compiled(&sha, &body).map_err(Reply::Error)?;
                 }
@@ -341,7 +336,7 @@ impl Job {
             }
             Job::Function(name) => match functions::lookup(&name) {
                 Ok(Some((cb, _))) => Ok(Target::Function(name, cb)),
-                Ok(None) => Err(Reply::error("ERR Function not found")),
+                Ok(None) => Err(Reply::error(errors::FUNCTION_NOT_FOUND)),
                 Err(e) => Err(Reply::Error(e)),
             },
         }
@@ -439,17 +434,17 @@ pub async fn eval_held(
             let name = String::from_utf8_lossy(&args[1]).into_owned();
             let (cb, flags) = match functions::lookup(&name) {
                 Ok(Some(f)) => f,
-                Ok(None) => return Reply::error("ERR Function not found"),
+                Ok(None) => return Reply::error(errors::FUNCTION_NOT_FOUND),
                 Err(e) => return Reply::Error(e),
             };
             let Some(nk) = shardis_protocol::decode::parse_int(&args[2]) else {
-                return Reply::error("ERR Bad number of keys provided");
+                return Reply::error(errors::BAD_NUMKEYS);
             };
             if nk > args.len() as i64 - 3 {
-                return Reply::error("ERR Number of keys can't be greater than number of args");
+                return Reply::error(errors::NUMKEYS_TOO_MANY);
             }
             if nk < 0 {
-                return Reply::error("ERR Number of keys can't be negative");
+                return Reply::error(errors::NUMKEYS_NEGATIVE);
             }
             let ro = cmd.id == CommandId::FcallRo;
             if let Err(r) = prepare(conn, Some(flags), ro) {
@@ -570,9 +565,7 @@ fn prepare(conn: &Conn, flags: Option<u32>, ro_cmd: bool) -> Result<(), Reply> {
     let sh = &conn.shard;
     if f & NO_WRITES == 0 {
         if f & ALLOW_OOM == 0 && over_maxmemory(sh) {
-            return Err(Reply::error(
-                "OOM command not allowed when used memory > 'maxmemory'.",
-            ));
+            return Err(Reply::error(errors::OOM));
         }
         if sh.replica.get() && sh.shared.config().replica_read_only {
             return Err(Reply::error(errors::READONLY));

@@ -293,7 +293,7 @@ impl Vm {
     /// Runs compiled script `sha` with KEYS and ARGV. Returns the reply.
     pub fn run(&self, sha: &super::ScriptSha, keys: &[Bytes], argv: &[Bytes]) -> Reply {
         let Some(c) = self.scripts.get(sha) else {
-            return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
+            return Reply::error(crate::errors::NOSCRIPT);
         };
         take_pending();
         // As Redis's C does it: KEYS and ARGV are built with the raw API
@@ -755,7 +755,7 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
                     };
                     err_table(lua, &error_text(&raw))
                 }
-                _ => err_table(lua, "ERR wrong number or type of arguments"),
+                _ => err_table(lua, crate::errors::LUA_WRONG_ARGS),
             }
         })?,
     )?;
@@ -769,7 +769,7 @@ fn redis_table(lua: &Lua) -> mlua::Result<Table> {
                     t.raw_set("ok", s.clone())?;
                     Ok(t)
                 }
-                _ => err_table(lua, "ERR wrong number or type of arguments"),
+                _ => err_table(lua, crate::errors::LUA_WRONG_ARGS),
             }
         })?,
     )?;

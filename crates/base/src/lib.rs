@@ -5,8 +5,8 @@
 //!   patterns, PSUBSCRIBE, CONFIG GET, COMMAND LIST FILTERBY PATTERN);
 //! - [`Effect`]: the write record a shard produces and replication (and the
 //!   AOF) consumes;
-//! - [`TxId`] and [`ReplId`]: a multi-shard transaction's and a replication
-//!   history's identities;
+//! - [`TxId`], [`ReplId`] and [`DbIndex`]: a multi-shard transaction's, a
+//!   replication history's and a database's identities;
 //! - [`encode_command`]: a command as a RESP multibulk, as it travels in the
 //!   replication stream and in requests (into the server's `BytesMut` and the
 //!   tools' `Vec<u8>` alike, through [`RespBuf`]);
@@ -65,11 +65,30 @@ impl std::fmt::Display for ReplId {
     }
 }
 
+/// A database's index: SELECT's argument, `0..databases`. Its own type so
+/// that it is never mixed up with a shard id or a count, which are numbers
+/// of the same kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct DbIndex(pub usize);
+
+impl DbIndex {
+    /// The index into a shard's databases.
+    pub const fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl std::fmt::Display for DbIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// One command to propagate to replicas (and later the AOF), in db `db`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effect {
     /// The db the command applies to.
-    pub db: usize,
+    pub db: DbIndex,
     /// The command and its arguments.
     pub args: Vec<Bytes>,
 }

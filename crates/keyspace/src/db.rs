@@ -9,6 +9,7 @@
 //! (The same fixed partition is what a fork-free snapshot walks.) The segment
 //! array is allocated on a db's first insert, so empty dbs cost nothing.
 
+use crate::DbIndex;
 use crate::{notify, CompactBytes, Effect, Entry, ExecContext, Value};
 use bytes::Bytes;
 use hashbrown::hash_table::OccupiedEntry;
@@ -233,7 +234,7 @@ pub struct Keyspace {
     pub(crate) evict_next_db: usize,
     /// Keys that clients of a writable replica gave a TTL (Redis's
     /// `slaveKeysWithExpire`): the only keys a replica expires itself.
-    replica_expires: hashbrown::HashSet<(usize, Bytes)>,
+    replica_expires: hashbrown::HashSet<(DbIndex, Bytes)>,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -245,7 +246,7 @@ impl std::fmt::Debug for Keyspace {
     }
 }
 
-fn del_effect(db: usize, key: Bytes) -> Effect {
+fn del_effect(db: DbIndex, key: Bytes) -> Effect {
     Effect {
         db,
         args: vec![Bytes::from_static(b"DEL"), key],
@@ -275,13 +276,13 @@ impl Keyspace {
     }
 
     /// Keys in `db`, including expired ones not yet reclaimed (as Redis counts).
-    pub fn dbsize(&self, db: usize) -> usize {
-        self.dbs[db].len
+    pub fn dbsize(&self, db: DbIndex) -> usize {
+        self.dbs[db.get()].len
     }
 
     /// Empties `db`.
-    pub fn flush_db(&mut self, db: usize) {
-        let old = std::mem::take(&mut self.dbs[db]);
+    pub fn flush_db(&mut self, db: DbIndex) {
+        let old = std::mem::take(&mut self.dbs[db.get()]);
         // A running snapshot takes over the old table instead of copying it.
         self.snapshot_on_flush(db, old);
     }
@@ -289,7 +290,7 @@ impl Keyspace {
     /// Empties every db.
     pub fn flush_all(&mut self) {
         for db in 0..self.dbs.len() {
-            self.flush_db(db);
+            self.flush_db(DbIndex(db));
         }
         self.replica_expires.clear();
     }
@@ -309,7 +310,8 @@ impl Keyspace {
     }
 
     /// Exchanges the contents of dbs `a` and `b`.
-    pub fn swap_db(&mut self, a: usize, b: usize) {
+    pub fn swap_db(&mut self, a: DbIndex, b: DbIndex) {
+        let (a, b) = (a.get(), b.get());
         self.dbs.swap(a, b);
         self.snapshot_on_swap(a, b);
     }
@@ -343,7 +345,7 @@ impl Keyspace {
     pub fn find_entry(
         &mut self,
         ctx: &mut ExecContext,
-        db: usize,
+        db: DbIndex,
         key: &[u8],
         mode: Lookup,
     ) -> Option<FoundEntry<'_>> {
@@ -352,7 +354,7 @@ impl Keyspace {
         // its old value first.
         self.snapshot_touch(db, hash, key);
         let policy = self.expired_policy(ctx);
-        let d = &mut self.dbs[db];
+        let d = &mut self.dbs[db.get()];
         let found = d
             .segments
             .get_mut(segment_of(hash))
@@ -405,7 +407,7 @@ impl Keyspace {
     pub fn find(
         &mut self,
         ctx: &mut ExecContext,
-        db: usize,
+        db: DbIndex,
         key: &[u8],
         mode: Lookup,
     ) -> Option<Found<'_>> {
@@ -416,9 +418,9 @@ impl Keyspace {
     /// A live key's value, with no side effects (no expiry, stats or access
     /// time): for multi-key commands that first looked each key up with
     /// [`Keyspace::find`] and then read several values at once.
-    pub fn peek(&self, ctx: &ExecContext, db: usize, key: &[u8]) -> Option<&Value> {
+    pub fn peek(&self, ctx: &ExecContext, db: DbIndex, key: &[u8]) -> Option<&Value> {
         let hash = self.hash(key);
-        let slot = self.dbs[db]
+        let slot = self.dbs[db.get()]
             .segments
             .get(segment_of(hash))?
             .find(hash, |s| s.key[..] == *key)?;
@@ -428,9 +430,9 @@ impl Keyspace {
 
     /// The key's slot as stored, expired or not, with no side effects (Redis's
     /// bare `dictFind`, as MEMORY USAGE uses).
-    pub fn slot_raw(&self, db: usize, key: &[u8]) -> Option<&Slot> {
+    pub fn slot_raw(&self, db: DbIndex, key: &[u8]) -> Option<&Slot> {
         let hash = self.hash(key);
-        self.dbs[db]
+        self.dbs[db.get()]
             .segments
             .get(segment_of(hash))?
             .find(hash, |s| s.key[..] == *key)
@@ -442,7 +444,7 @@ impl Keyspace {
     pub fn insert_new(
         &mut self,
         ctx: &mut ExecContext,
-        db: usize,
+        db: DbIndex,
         key: &[u8],
         value: Value,
         expire_at: Option<u64>,
@@ -458,7 +460,7 @@ impl Keyspace {
     pub fn insert_replacing(
         &mut self,
         ctx: &mut ExecContext,
-        db: usize,
+        db: DbIndex,
         key: &[u8],
         value: Value,
         expire_at: Option<u64>,
@@ -474,7 +476,7 @@ impl Keyspace {
 
     fn insert_hashed(
         &mut self,
-        db: usize,
+        db: DbIndex,
         hash: u64,
         key: &[u8],
         value: Value,
@@ -486,7 +488,7 @@ impl Keyspace {
         let hasher = &self.hasher;
         // An owned copy: never a slice pinning the caller's network buffer.
         let key = CompactBytes::new(key);
-        let d = &mut self.dbs[db];
+        let d = &mut self.dbs[db.get()];
         if d.segments.is_empty() {
             d.segments.resize_with(SEGMENTS, HashTable::new);
         }
@@ -511,7 +513,7 @@ impl Keyspace {
 
     /// Deletes a live key (expired ones are reclaimed as by any lookup and
     /// count as missing). Returns whether a live key was deleted.
-    pub fn delete(&mut self, ctx: &mut ExecContext, db: usize, key: &[u8]) -> bool {
+    pub fn delete(&mut self, ctx: &mut ExecContext, db: DbIndex, key: &[u8]) -> bool {
         match self.find_entry(ctx, db, key, Lookup::Write) {
             Some(e) => {
                 e.remove();
@@ -523,10 +525,10 @@ impl Keyspace {
 
     /// Removes `key` from `db` whatever its state (even logically expired);
     /// true if it was there.
-    pub fn remove(&mut self, db: usize, key: &[u8]) -> bool {
+    pub fn remove(&mut self, db: DbIndex, key: &[u8]) -> bool {
         let hash = self.hash(key);
         self.snapshot_touch(db, hash, key);
-        let d = &mut self.dbs[db];
+        let d = &mut self.dbs[db.get()];
         let Some(t) = d.segments.get_mut(segment_of(hash)) else {
             return false;
         };
@@ -554,7 +556,7 @@ impl Keyspace {
 
     /// Stores `entry` under `key` in `db`, replacing whatever was there, as
     /// accessed at `now_ms` (Unix ms).
-    pub fn put_entry(&mut self, db: usize, key: Bytes, entry: Entry, now_ms: u64) {
+    pub fn put_entry(&mut self, db: DbIndex, key: Bytes, entry: Entry, now_ms: u64) {
         self.remove(db, &key);
         let hash = self.hash(&key);
         self.insert_hashed(db, hash, &key, entry.value, entry.expire_at_ms, now_ms);
@@ -568,7 +570,7 @@ impl Keyspace {
         let now = ctx.now_ms;
         let mut out = Vec::new();
         let mut expired = Vec::new();
-        for s in self.dbs[db].iter() {
+        for s in self.dbs[db.get()].iter() {
             if !all && !crate::glob::glob_match(pattern, &s.key, false) {
                 continue;
             }
@@ -583,7 +585,7 @@ impl Keyspace {
     }
 
     /// Runs the lazy-expiry lookup on keys seen expired during a walk.
-    fn reclaim(&mut self, ctx: &mut ExecContext, db: usize, keys: &[CompactBytes]) {
+    fn reclaim(&mut self, ctx: &mut ExecContext, db: DbIndex, keys: &[CompactBytes]) {
         if self.expired_policy(ctx) == Expired::Delete {
             for k in keys {
                 self.find_entry(ctx, db, k, Lookup::Write);
@@ -605,7 +607,7 @@ impl Keyspace {
     ) -> (u64, Vec<Bytes>) {
         let db = ctx.db;
         let now = ctx.now_ms;
-        let d = &self.dbs[db];
+        let d = &self.dbs[db.get()];
         if d.len == 0 || cursor >= SEGMENTS as u64 {
             return (0, Vec::new());
         }
@@ -651,7 +653,7 @@ impl Keyspace {
             let key = self.sample_key(db)?;
             let slot_expired = {
                 let hash = self.hash(&key);
-                self.dbs[db].segments[segment_of(hash)]
+                self.dbs[db.get()].segments[segment_of(hash)]
                     .find(hash, |s| s.key[..] == key[..])
                     .is_some_and(|s| s.expire_at != 0 && s.expire_at <= ctx.now_ms)
             };
@@ -670,8 +672,8 @@ impl Keyspace {
     }
 
     /// A random key of `db`, expired or not.
-    pub(crate) fn sample_key(&mut self, db: usize) -> Option<Bytes> {
-        let d = &self.dbs[db];
+    pub(crate) fn sample_key(&mut self, db: DbIndex) -> Option<Bytes> {
+        let d = &self.dbs[db.get()];
         if d.len == 0 {
             return None;
         }
@@ -684,9 +686,9 @@ impl Keyspace {
     }
 
     /// The raw expiry of `key` (even if logically expired), if it has one.
-    fn raw_expire_at(&self, db: usize, key: &[u8]) -> Option<u64> {
+    fn raw_expire_at(&self, db: DbIndex, key: &[u8]) -> Option<u64> {
         let hash = self.hash(key);
-        let slot = self.dbs[db]
+        let slot = self.dbs[db.get()]
             .segments
             .get(segment_of(hash))?
             .find(hash, |s| s.key[..] == *key)?;
@@ -696,7 +698,7 @@ impl Keyspace {
     /// On a writable replica: a client (not the master) just wrote `key`;
     /// if it now has a TTL, this replica must expire it itself, since no
     /// master will ever send its `DEL`.
-    pub fn remember_replica_expire(&mut self, db: usize, key: &[u8]) {
+    pub fn remember_replica_expire(&mut self, db: DbIndex, key: &[u8]) {
         if self.raw_expire_at(db, key).is_some() {
             self.replica_expires
                 .insert((db, Bytes::copy_from_slice(key)));
@@ -747,10 +749,11 @@ impl Keyspace {
             if deleted >= budget {
                 break;
             }
-            let db = (start + i) % ndb;
-            self.expire_next_db = (db + 1) % ndb;
+            let next = (start + i) % ndb;
+            self.expire_next_db = (next + 1) % ndb;
+            let db = DbIndex(next);
             loop {
-                let d = &self.dbs[db];
+                let d = &self.dbs[db.get()];
                 let n = d.ttl.len();
                 if n == 0 || deleted >= budget {
                     break;
@@ -775,7 +778,7 @@ impl Keyspace {
                 }
                 if let Some(avg) = ttl_sum.checked_div(ttl_n) {
                     // Redis's smoothing: 2% of the new sample's average.
-                    let d = &mut self.dbs[db];
+                    let d = &mut self.dbs[db.get()];
                     d.avg_ttl = if d.avg_ttl == 0 {
                         avg
                     } else {
@@ -795,8 +798,8 @@ impl Keyspace {
                     break;
                 }
             }
-            if self.dbs[db].ttl.len() == 0 {
-                self.dbs[db].avg_ttl = 0;
+            if self.dbs[db.get()].ttl.len() == 0 {
+                self.dbs[db.get()].avg_ttl = 0;
             }
         }
         deleted
@@ -811,20 +814,38 @@ mod tests {
     use std::collections::HashSet;
 
     fn set(t: &mut T, k: &str) {
-        t.ks.insert_new(&mut t.ctx, 0, k.as_bytes(), Value::string(b"v"), None);
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(0),
+            k.as_bytes(),
+            Value::string(b"v"),
+            None,
+        );
     }
 
     #[test]
     fn lazy_expiry_deletes_and_propagates() {
         let mut t = T::new();
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&mut t.ctx, 0, b"k", Value::string(b"v"), Some(now + 10));
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(0),
+            b"k",
+            Value::string(b"v"),
+            Some(now + 10),
+        );
         assert_eq!(t.ks.dbs[0].ttl.len(), 1);
-        assert!(t.ks.find(&mut t.ctx, 0, b"k", Lookup::Read).is_some());
+        assert!(t
+            .ks
+            .find(&mut t.ctx, DbIndex(0), b"k", Lookup::Read)
+            .is_some());
         t.advance(10);
-        assert_eq!(t.ks.dbsize(0), 1, "not reclaimed until touched");
-        assert!(t.ks.find(&mut t.ctx, 0, b"k", Lookup::Read).is_none());
-        assert_eq!(t.ks.dbsize(0), 0);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 1, "not reclaimed until touched");
+        assert!(t
+            .ks
+            .find(&mut t.ctx, DbIndex(0), b"k", Lookup::Read)
+            .is_none());
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 0);
         assert_eq!(t.ks.dbs[0].ttl.len(), 0);
         assert_eq!(t.effects(), vec!["DEL k"]);
         assert_eq!(t.ctx.stats.expired_keys, 1);
@@ -837,14 +858,17 @@ mod tests {
         let mut t = T::new();
         t.ctx.replica = true;
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&mut t.ctx, 0, b"k", Value::string(b"v"), Some(now));
-        assert!(t.ks.find(&mut t.ctx, 0, b"k", Lookup::Read).is_none());
-        assert_eq!(t.ks.dbsize(0), 1);
+        t.ks.insert_new(&mut t.ctx, DbIndex(0), b"k", Value::string(b"v"), Some(now));
+        assert!(t
+            .ks
+            .find(&mut t.ctx, DbIndex(0), b"k", Lookup::Read)
+            .is_none());
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 1);
         assert!(t.effects().is_empty());
         assert_eq!(t.ks.active_expire(&mut t.ctx, 100), 0);
         assert_eq!(t.ks.keys(&mut t.ctx, b"*"), Vec::<Bytes>::new());
         assert_eq!(t.ks.random_key(&mut t.ctx), Some(Bytes::from_static(b"k")));
-        assert_eq!(t.ks.dbsize(0), 1);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 1);
     }
 
     #[test]
@@ -855,14 +879,14 @@ mod tests {
             let k = format!("k{i}");
             t.ks.insert_new(
                 &mut t.ctx,
-                0,
+                DbIndex(0),
                 k.as_bytes(),
                 Value::string(b"v"),
                 Some(now + 1000 + i),
             );
         }
         for i in (0..100).step_by(3) {
-            assert!(t.ks.remove(0, format!("k{i}").as_bytes()));
+            assert!(t.ks.remove(DbIndex(0), format!("k{i}").as_bytes()));
         }
         let d = &t.ks.dbs[0];
         assert_eq!(d.ttl.len(), 66);
@@ -884,7 +908,7 @@ mod tests {
             let k = format!("k{i}");
             t.ks.insert_new(
                 &mut t.ctx,
-                3,
+                DbIndex(3),
                 k.as_bytes(),
                 Value::string(b"v"),
                 Some(now + 5),
@@ -892,7 +916,13 @@ mod tests {
         }
         for i in 0..50 {
             let k = format!("p{i}");
-            t.ks.insert_new(&mut t.ctx, 3, k.as_bytes(), Value::string(b"v"), None);
+            t.ks.insert_new(
+                &mut t.ctx,
+                DbIndex(3),
+                k.as_bytes(),
+                Value::string(b"v"),
+                None,
+            );
         }
         t.advance(5);
         assert_eq!(t.ks.active_expire(&mut t.ctx, 30), 30);
@@ -901,14 +931,14 @@ mod tests {
             .ctx
             .effects
             .iter()
-            .all(|e| e.db == 3 && e.args[0] == "DEL"));
+            .all(|e| e.db == DbIndex(3) && e.args[0] == "DEL"));
         let mut total = 30;
         while total < 200 {
             let n = t.ks.active_expire(&mut t.ctx, 1000);
             assert!(n > 0);
             total += n;
         }
-        assert_eq!(t.ks.dbsize(3), 50);
+        assert_eq!(t.ks.dbsize(DbIndex(3)), 50);
         assert_eq!(t.ctx.stats.expired_keys, 200);
         assert_eq!(t.ks.keyspace_info()[3], (50, 0, 0));
     }
@@ -925,7 +955,7 @@ mod tests {
         assert_eq!(t.ks.keys(&mut t.ctx, b"*").len(), 3);
         let r = t.ks.random_key(&mut t.ctx).unwrap();
         assert!(["foo", "bar", "baz"].contains(&&r[..].escape_ascii().to_string()[..]));
-        t.ctx.db = 1;
+        t.ctx.db = DbIndex(1);
         assert_eq!(t.ks.random_key(&mut t.ctx), None);
     }
 
@@ -933,7 +963,13 @@ mod tests {
     fn random_key_skips_and_reclaims_expired() {
         let mut t = T::new();
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&mut t.ctx, 0, b"dead", Value::string(b"v"), Some(now));
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(0),
+            b"dead",
+            Value::string(b"v"),
+            Some(now),
+        );
         set(&mut t, "live");
         // Never returned. (How often "dead" is sampled, and so reclaimed,
         // depends on where the per-process hash seed puts the two keys: a
@@ -942,10 +978,16 @@ mod tests {
             assert_eq!(t.ks.random_key(&mut t.ctx).unwrap(), "live");
         }
         // Alone, an expired key is sampled, deleted, and nothing is returned.
-        t.ctx.db = 1;
-        t.ks.insert_new(&mut t.ctx, 1, b"dead", Value::string(b"v"), Some(now));
+        t.ctx.db = DbIndex(1);
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(1),
+            b"dead",
+            Value::string(b"v"),
+            Some(now),
+        );
         assert_eq!(t.ks.random_key(&mut t.ctx), None);
-        assert_eq!(t.ks.dbsize(1), 0);
+        assert_eq!(t.ks.dbsize(DbIndex(1)), 0);
     }
 
     #[test]
@@ -976,26 +1018,32 @@ mod tests {
     fn swap_and_flush() {
         let mut t = T::new();
         set(&mut t, "a");
-        t.ks.swap_db(0, 5);
-        assert_eq!((t.ks.dbsize(0), t.ks.dbsize(5)), (0, 1));
-        t.ks.flush_db(5);
-        assert_eq!(t.ks.dbsize(5), 0);
+        t.ks.swap_db(DbIndex(0), DbIndex(5));
+        assert_eq!((t.ks.dbsize(DbIndex(0)), t.ks.dbsize(DbIndex(5))), (0, 1));
+        t.ks.flush_db(DbIndex(5));
+        assert_eq!(t.ks.dbsize(DbIndex(5)), 0);
         set(&mut t, "a");
         t.ks.flush_all();
-        assert_eq!(t.ks.dbsize(0), 0);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 0);
     }
 
     #[test]
     fn entries_round_trip() {
         let mut t = T::new();
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&mut t.ctx, 0, b"k", Value::string(b"v"), Some(now + 100));
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(0),
+            b"k",
+            Value::string(b"v"),
+            Some(now + 100),
+        );
         let e = t.ks.clone_entry(&mut t.ctx, b"k").unwrap();
         assert_eq!(e.expire_at_ms, Some(now + 100));
         let mut other = Keyspace::new(16);
-        other.put_entry(2, Bytes::from_static(b"k"), e.clone(), now);
-        other.put_entry(2, Bytes::from_static(b"k"), e, now);
-        assert_eq!(other.dbsize(2), 1);
+        other.put_entry(DbIndex(2), Bytes::from_static(b"k"), e.clone(), now);
+        other.put_entry(DbIndex(2), Bytes::from_static(b"k"), e, now);
+        assert_eq!(other.dbsize(DbIndex(2)), 1);
         assert_eq!(other.dbs[2].ttl.len(), 1);
         assert!(t.ks.clone_entry(&mut t.ctx, b"missing").is_none());
     }
@@ -1024,11 +1072,11 @@ mod tests {
                 for (n, add) in ops.by_ref().take(50) {
                     let k = format!("c{n}");
                     if add {
-                        if t.ks.find(&mut t.ctx, 0, k.as_bytes(), Lookup::Write).is_none() {
+                        if t.ks.find(&mut t.ctx, DbIndex(0), k.as_bytes(), Lookup::Write).is_none() {
                             set(&mut t, &k);
                         }
                     } else {
-                        t.ks.remove(0, k.as_bytes());
+                        t.ks.remove(DbIndex(0), k.as_bytes());
                     }
                 }
                 if next == 0 {

@@ -11,6 +11,7 @@
 use crate::db::Slot;
 use crate::errors;
 use crate::rdbconv::to_rdb;
+use crate::DbIndex;
 use crate::{ExecContext, Keyspace};
 use bytes::Bytes;
 use shardis_protocol::reply::format_double;
@@ -173,9 +174,9 @@ impl Keyspace {
 
     /// DEBUG DIGEST-VALUE of `key` in `db`: zeros if absent. Like Redis it
     /// sees logically expired keys and does not touch or reclaim them.
-    pub fn digest_value(&self, db: usize, key: &[u8]) -> Digest {
+    pub fn digest_value(&self, db: DbIndex, key: &[u8]) -> Digest {
         let hash = self.hash(key);
-        self.dbs[db]
+        self.dbs[db.get()]
             .segments
             .get(crate::db::segment_of(hash))
             .and_then(|t| t.find(hash, |s| s.key[..] == *key))
@@ -217,7 +218,10 @@ mod tests {
     fn empty_dataset_is_zeros() {
         let t = T::new();
         assert_eq!(hex(&t.ks.digest()), "0".repeat(40));
-        assert_eq!(hex(&t.ks.digest_value(0, b"missing")), "0".repeat(40));
+        assert_eq!(
+            hex(&t.ks.digest_value(DbIndex(0), b"missing")),
+            "0".repeat(40)
+        );
     }
 
     #[test]
@@ -237,7 +241,7 @@ mod tests {
                 Reply::Status("0".repeat(40)),
             ])
         );
-        t.ctx.db = 3;
+        t.ctx.db = DbIndex(3);
         t.run("SET x hello");
         t.run("SET e v EX 1000");
         assert_eq!(
@@ -245,23 +249,23 @@ mod tests {
             Reply::Status("e8990034722b7198491666020ec8c795903c03bb".into())
         );
         assert_eq!(
-            hex(&t.ks.digest_value(3, b"x")),
+            hex(&t.ks.digest_value(DbIndex(3), b"x")),
             "36b23a1456b2dce2c3ed252c456761301dba8060"
         );
         assert_eq!(
-            hex(&t.ks.digest_value(3, b"e")),
+            hex(&t.ks.digest_value(DbIndex(3), b"e")),
             "311b17018163335616e089f6b951c82c477335ac",
             "an expiry adds its marker"
         );
-        t.ctx.db = 6;
+        t.ctx.db = DbIndex(6);
         t.run(&format!("SET big {}", "x".repeat(100)));
         t.run("SET neg -42");
         assert_eq!(
-            hex(&t.ks.digest_value(6, b"big")),
+            hex(&t.ks.digest_value(DbIndex(6), b"big")),
             "6942b9b71aaff9a398b7a2f898756f5e28dd3cd1"
         );
         assert_eq!(
-            hex(&t.ks.digest_value(6, b"neg")),
+            hex(&t.ks.digest_value(DbIndex(6), b"neg")),
             "ce70a5674f228eaf3e2c2d01f6152e36f7e792a7"
         );
     }
@@ -274,10 +278,10 @@ mod tests {
         for (i, k) in ["foo", "a", "x", "e", "y", "z"].iter().enumerate() {
             let db = [0, 0, 3, 3, 7, 0][i];
             let line = format!("SET {k} v{i}");
-            one.ctx.db = db;
+            one.ctx.db = DbIndex(db);
             one.run(&line);
             let half = if i % 2 == 0 { &mut a } else { &mut b };
-            half.ctx.db = db;
+            half.ctx.db = DbIndex(db);
             half.run(&line);
         }
         let merged = merge_db_digests(&[a.ks.db_digests(), b.ks.db_digests()]);
@@ -364,7 +368,7 @@ mod tests {
         for (db, k, v, exp) in items {
             match crate::rdbconv::from_rdb(v.clone()) {
                 Ok(value) => t.ks.put_entry(
-                    db,
+                    DbIndex(db),
                     s(k),
                     crate::Entry {
                         value,

@@ -20,6 +20,7 @@
 //! whether memory is over the limit; this module only picks and deletes keys.
 
 use crate::db::{segment_of, Keyspace};
+use crate::DbIndex;
 use crate::{Effect, ExecContext};
 use bytes::Bytes;
 use rand::Rng;
@@ -115,7 +116,7 @@ impl Default for EvictionConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Candidate {
     idle: u64,
-    db: usize,
+    db: DbIndex,
     key: Bytes,
 }
 
@@ -269,13 +270,13 @@ impl Keyspace {
     }
 
     /// A random key (with a TTL if `volatile`), visiting dbs round-robin.
-    fn random_victim(&mut self, volatile: bool) -> Option<(usize, Bytes)> {
+    fn random_victim(&mut self, volatile: bool) -> Option<(DbIndex, Bytes)> {
         let ndb = self.dbs.len();
         for _ in 0..ndb {
             self.evict_next_db = (self.evict_next_db + 1) % ndb;
-            let db = self.evict_next_db;
+            let db = DbIndex(self.evict_next_db);
             let key = if volatile {
-                let keys = &self.dbs[db].ttl.keys;
+                let keys = &self.dbs[db.get()].ttl.keys;
                 (!keys.is_empty()).then(|| keys[self.rng.gen_range(0..keys.len())].0.to_bytes())
             } else {
                 self.sample_key(db)
@@ -289,11 +290,11 @@ impl Keyspace {
 
     /// The best candidate of the pool after sampling every db (Redis's
     /// `evictionPoolPopulate` + pick from the end, skipping ghosts).
-    fn pool_victim(&mut self, now_ms: u64) -> Option<(usize, Bytes)> {
+    fn pool_victim(&mut self, now_ms: u64) -> Option<(DbIndex, Bytes)> {
         loop {
             let mut total = 0;
             for db in 0..self.dbs.len() {
-                total += self.populate_pool(db, now_ms);
+                total += self.populate_pool(DbIndex(db), now_ms);
             }
             if total == 0 {
                 return None;
@@ -310,20 +311,20 @@ impl Keyspace {
 
     /// Samples `maxmemory-samples` keys of `db` into the pool; returns the number
     /// of keys the db could have offered (0: nothing to sample).
-    fn populate_pool(&mut self, db: usize, now_ms: u64) -> usize {
+    fn populate_pool(&mut self, db: DbIndex, now_ms: u64) -> usize {
         let cfg = self.eviction;
         let volatile = cfg.policy.volatile();
         let available = if volatile {
-            self.dbs[db].ttl.len()
+            self.dbs[db.get()].ttl.len()
         } else {
-            self.dbs[db].len()
+            self.dbs[db.get()].len()
         };
         if available == 0 {
             return 0;
         }
         for _ in 0..cfg.samples.max(1) {
             let picked = if volatile {
-                let keys = &self.dbs[db].ttl.keys;
+                let keys = &self.dbs[db.get()].ttl.keys;
                 let (k, h) = &keys[self.rng.gen_range(0..keys.len())];
                 Some((k.to_bytes(), *h))
             } else {
@@ -334,7 +335,7 @@ impl Keyspace {
             };
             let Some((key, hash)) = picked else { break };
             let Some(slot) =
-                self.dbs[db].segments[segment_of(hash)].find(hash, |s| s.key[..] == key[..])
+                self.dbs[db.get()].segments[segment_of(hash)].find(hash, |s| s.key[..] == key[..])
             else {
                 continue;
             };
@@ -349,9 +350,9 @@ impl Keyspace {
     }
 
     /// True if `key` is stored in `db`, expired or not, without side effects.
-    fn contains_raw(&self, db: usize, key: &[u8]) -> bool {
+    fn contains_raw(&self, db: DbIndex, key: &[u8]) -> bool {
         let hash = self.hash(key);
-        self.dbs[db]
+        self.dbs[db.get()]
             .segments
             .get(segment_of(hash))
             .is_some_and(|t| t.find(hash, |s| s.key[..] == *key).is_some())
@@ -429,7 +430,7 @@ mod tests {
                 &mut pool,
                 Candidate {
                     idle: (i * 7) % 40,
-                    db: 0,
+                    db: DbIndex(0),
                     key: Bytes::from(format!("k{i}")),
                 },
             );
@@ -468,7 +469,7 @@ mod tests {
                 t.run(&format!("SET v{i} v EX {}", 100 + i));
             }
             while t.ks.evict_one(&mut t.ctx) {}
-            assert_eq!(t.ks.dbsize(0), 50, "{policy:?}");
+            assert_eq!(t.ks.dbsize(DbIndex(0)), 50, "{policy:?}");
             assert_eq!(t.ctx.stats.evicted_keys, 50);
             assert!(t.run("EXISTS p0 p49") == int(2));
         }
@@ -502,7 +503,7 @@ mod tests {
         for i in 0..100 {
             t.ks.insert_new(
                 &mut t.ctx,
-                0,
+                DbIndex(0),
                 format!("cold{i}").as_bytes(),
                 Value::string(b"v"),
                 None,

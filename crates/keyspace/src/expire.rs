@@ -131,6 +131,7 @@ pub fn persist(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
 #[cfg(test)]
 mod tests {
     use crate::testutil::*;
+    use crate::DbIndex;
 
     #[test]
     fn expire_family_and_effects() {
@@ -228,13 +229,13 @@ mod tests {
             int(1),
             "a replica stores even a past time"
         );
-        assert_eq!(t.ks.dbsize(0), 1);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 1);
         assert_eq!(t.run("GET k"), Reply::Nil, "but reads hide the key");
         assert_eq!(t.run("TTL k"), int(-2));
         // The master's writes still see the key (Redis's expireIfNeeded).
         assert_eq!(t.run("APPEND k x"), int(2));
         assert_eq!(t.run("DEL k"), int(1));
-        assert_eq!(t.ks.dbsize(0), 0);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 0);
         assert!(t.ctx.stats.expired_keys == 0);
     }
 

@@ -5,6 +5,7 @@ use crate::db::Lookup;
 use crate::errors::{self, err};
 use crate::notify as ev;
 use crate::rdbconv::{from_rdb, to_rdb};
+use crate::DbIndex;
 use crate::{ExecContext, Keyspace};
 use bytes::Bytes;
 use shardis_protocol::Reply;
@@ -89,13 +90,13 @@ pub fn rename(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], nx: bool
 }
 
 /// A db number argument as Redis's `getIntFromObjectOrReply` + `selectDb` check it.
-fn parse_db(ks: &Keyspace, raw: &[u8]) -> Result<usize, Reply> {
+fn parse_db(ks: &Keyspace, raw: &[u8]) -> Result<DbIndex, Reply> {
     let n = crate::parse_i64(raw)?;
     let n = i32::try_from(n).map_err(|_| err(errors::NOT_INTEGER))?;
     if n < 0 || n as usize >= ks.databases() {
         return Err(err(errors::DB_OUT_OF_RANGE));
     }
-    Ok(n as usize)
+    Ok(DbIndex(n as usize))
 }
 
 /// COPY source destination [DB destination-db] [REPLACE]
@@ -233,7 +234,7 @@ pub fn object(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Reply
 /// Like Redis it finds the key without expiring or touching it. The
 /// address is the value's own, the length is that of shardis's RDB form of
 /// the value, and lists carry no `ql_*` fields: they are not quicklists here.
-pub fn debug_object(ks: &Keyspace, now_ms: u64, db: usize, key: &[u8]) -> Reply {
+pub fn debug_object(ks: &Keyspace, now_ms: u64, db: DbIndex, key: &[u8]) -> Reply {
     let Some(slot) = ks.slot_raw(db, key) else {
         return err(errors::NO_SUCH_KEY);
     };
@@ -453,6 +454,7 @@ pub fn restore(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes]) -> Repl
 #[cfg(test)]
 mod tests {
     use crate::testutil::*;
+    use crate::DbIndex;
     use shardis_protocol::Reply;
 
     #[test]
@@ -473,7 +475,7 @@ mod tests {
         assert_eq!(t.run("UNLINK a"), int(0));
         assert_eq!(t.effects(), vec!["DEL a b c"]);
         assert_eq!(t.ctx.stats.dirty, 4, "MSET 2 + DEL 2");
-        assert_eq!(t.ks.dbsize(0), 0);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 0);
     }
 
     #[test]
@@ -493,7 +495,7 @@ mod tests {
         assert_eq!(t.run("GET c"), bulk("1"));
         assert_eq!(t.run("TTL c"), int(100));
         assert_eq!(t.run("RENAMENX c d"), int(1));
-        assert_eq!(t.ks.dbsize(0), 1);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 1);
         assert_eq!(t.ks.keyspace_info()[0].1, 1);
     }
 
@@ -524,7 +526,7 @@ mod tests {
         );
         assert_eq!(t.run("COPY a x FOO"), err("ERR syntax error"));
         assert_eq!(t.run("COPY a x DB"), err("ERR syntax error"));
-        t.ctx.db = 1;
+        t.ctx.db = DbIndex(1);
         assert_eq!(t.run("GET a"), bulk("v"));
         assert_eq!(t.run("TTL a"), int(50));
         assert_eq!(
@@ -560,10 +562,10 @@ mod tests {
         );
         assert_eq!(t.run("MOVE nope 1"), int(0));
         assert_eq!(t.run("MOVE k 1"), int(1));
-        assert_eq!(t.ks.dbsize(0), 0);
+        assert_eq!(t.ks.dbsize(DbIndex(0)), 0);
         t.run("SET k again");
         assert_eq!(t.run("MOVE k 1"), int(0), "target exists");
-        t.ctx.db = 1;
+        t.ctx.db = DbIndex(1);
         assert_eq!(t.run("GET k"), bulk("v"));
         assert_eq!(t.run("TTL k"), int(30));
     }

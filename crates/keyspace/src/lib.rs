@@ -92,7 +92,7 @@ pub use value::{StrValue, Value};
 #[derive(Debug, Default)]
 pub struct ExecContext {
     /// Selected db.
-    pub db: usize,
+    pub db: DbIndex,
     /// Unix time in milliseconds.
     pub now_ms: u64,
     /// Replicas never expire keys themselves: expired keys are hidden on read,
@@ -113,7 +113,7 @@ pub struct ExecContext {
     pub stats: ExecStats,
     /// `(db, key)` of every key that received elements (list pushes), for
     /// the server to wake clients blocked on them.
-    pub ready_keys: Vec<(usize, Bytes)>,
+    pub ready_keys: Vec<(DbIndex, Bytes)>,
     /// The client speaks RESP3 (HELLO 3): a few replies change shape beyond
     /// what [`Reply`]'s encoding does (HRANDFIELD … WITHVALUES nests pairs).
     pub resp3: bool,
@@ -139,7 +139,7 @@ pub struct ExecStats {
     pub dirty: u64,
 }
 
-pub use shardis_base::{glob, Effect};
+pub use shardis_base::{glob, DbIndex, Effect};
 
 /// An owned copy of a key's value and expiry, for moving entries between shards.
 #[derive(Debug, Clone)]

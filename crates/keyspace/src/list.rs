@@ -799,6 +799,7 @@ pub fn mpop(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], numkeys_at
 mod tests {
     use super::parse_timeout;
     use crate::testutil::*;
+    use crate::DbIndex;
     use bytes::Bytes;
     use shardis_protocol::Reply;
 
@@ -850,7 +851,7 @@ mod tests {
         assert_eq!(t.ctx.stats.dirty, 3 + 1 + 2 + 1 + 1 + 1 + 2 + 3);
         assert_eq!(
             t.ctx.ready_keys,
-            vec![(0, Bytes::from("l")); 4],
+            vec![(DbIndex(0), Bytes::from("l")); 4],
             "every push marks the key ready"
         );
     }

@@ -8,6 +8,7 @@
 //! (`__keyspace@<db>__:<key>` → event, `__keyevent@<db>__:<event>` → key) and
 //! delivers them to subscribers on every core.
 
+use crate::DbIndex;
 use crate::ExecContext;
 use bytes::Bytes;
 
@@ -17,7 +18,7 @@ pub use shardis_base::notify::*;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The db of the key.
-    pub db: usize,
+    pub db: DbIndex,
     /// The event name (`set`, `expired`, `rename_from`…).
     pub event: &'static str,
     /// The key.
@@ -34,7 +35,7 @@ impl ExecContext {
 
     /// [`ExecContext::notify`] for a key of db `db`.
     #[inline]
-    pub fn notify_db(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+    pub fn notify_db(&mut self, class: u32, event: &'static str, db: DbIndex, key: &[u8]) {
         if self.notify_flags & class != 0 {
             self.events.push(Event {
                 db,

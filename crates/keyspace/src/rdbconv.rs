@@ -69,6 +69,7 @@ pub fn from_rdb(v: RdbValue) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DbIndex;
     use bytes::Bytes;
 
     #[test]
@@ -103,7 +104,7 @@ mod tests {
         t.run("XDEL s 1-1");
         t.run("XGROUP CREATE s g 0");
         t.run("XREADGROUP GROUP g alice STREAMS s >");
-        let v = t.ks.peek(&t.ctx, 0, b"s").unwrap().clone();
+        let v = t.ks.peek(&t.ctx, DbIndex(0), b"s").unwrap().clone();
         let rdb = to_rdb(&v);
         assert_eq!(to_rdb(&from_rdb(rdb.clone()).unwrap()), rdb);
         let empty = RdbValue::Stream(Box::default());

@@ -40,6 +40,7 @@
 
 use crate::db::{segment_of, Db, Slot, SEGMENTS};
 use crate::rdbconv::to_rdb;
+use crate::DbIndex;
 use crate::Keyspace;
 use shardis_rdb::{RdbEntry, RdbValue};
 use std::fmt;
@@ -262,25 +263,25 @@ impl Keyspace {
     /// Called before any change to `key` (hash `hash`) in `db`: if a running
     /// snapshot still needs the key's value, it takes it now.
     #[inline]
-    pub(crate) fn snapshot_touch(&mut self, db: usize, hash: u64, key: &[u8]) {
+    pub(crate) fn snapshot_touch(&mut self, db: DbIndex, hash: u64, key: &[u8]) {
         if self.snap.is_some() {
             self.snapshot_touch_slow(db, hash, key);
         }
     }
 
-    fn snapshot_touch_slow(&mut self, db: usize, hash: u64, key: &[u8]) {
+    fn snapshot_touch_slow(&mut self, db: DbIndex, hash: u64, key: &[u8]) {
         let Keyspace { dbs, snap, .. } = self;
         let Some(s) = snap.as_deref_mut() else {
             return;
         };
-        let Some(origin) = s.live[db] else {
+        let Some(origin) = s.live[db.get()] else {
             return;
         };
         let seg = segment_of(hash);
         if origin < s.cursor_db || (origin == s.cursor_db && seg < s.cursor_seg) {
             return; // already walked
         }
-        let Some(slot) = dbs[db].segments[seg].find_mut(hash, |sl| sl.key[..] == *key) else {
+        let Some(slot) = dbs[db.get()].segments[seg].find_mut(hash, |sl| sl.key[..] == *key) else {
             return; // a miss changes nothing
         };
         if slot.snap_epoch == s.epoch {
@@ -297,9 +298,9 @@ impl Keyspace {
 
     /// FLUSHDB of `db`, whose old contents are `old`: a running snapshot keeps
     /// the table if it has not walked all of it yet.
-    pub(crate) fn snapshot_on_flush(&mut self, db: usize, old: Db) {
+    pub(crate) fn snapshot_on_flush(&mut self, db: DbIndex, old: Db) {
         if let Some(s) = self.snap.as_deref_mut() {
-            if let Some(origin) = s.live[db].take() {
+            if let Some(origin) = s.live[db.get()].take() {
                 s.detached.push((old, origin));
             }
         }
@@ -350,7 +351,7 @@ mod tests {
         out
     }
 
-    fn fill(t: &mut T, db: usize, n: usize) {
+    fn fill(t: &mut T, db: DbIndex, n: usize) {
         for i in 0..n {
             let k = format!("k{i}");
             t.ks.insert_new(
@@ -366,11 +367,23 @@ mod tests {
     #[test]
     fn quiet_snapshot_produces_everything_once() {
         let mut t = T::new();
-        fill(&mut t, 0, 1000);
-        fill(&mut t, 3, 10);
+        fill(&mut t, DbIndex(0), 1000);
+        fill(&mut t, DbIndex(3), 10);
         let now = t.ctx.now_ms;
-        t.ks.insert_new(&mut t.ctx, 3, b"dead", Value::string(b"x"), Some(now));
-        t.ks.insert_new(&mut t.ctx, 3, b"ttl", Value::string(b"x"), Some(now + 1));
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(3),
+            b"dead",
+            Value::string(b"x"),
+            Some(now),
+        );
+        t.ks.insert_new(
+            &mut t.ctx,
+            DbIndex(3),
+            b"ttl",
+            Value::string(b"x"),
+            Some(now + 1),
+        );
         let want = expected(&t.ks, now);
         assert_eq!(want.len(), 1011, "the expired key is left out");
         t.ks.snapshot_begin(now).unwrap();
@@ -397,23 +410,23 @@ mod tests {
     #[test]
     fn flushes_and_swaps_keep_the_snapshot_exact() {
         let mut t = T::new();
-        fill(&mut t, 0, 500);
-        fill(&mut t, 1, 300);
-        fill(&mut t, 2, 200);
+        fill(&mut t, DbIndex(0), 500);
+        fill(&mut t, DbIndex(1), 300);
+        fill(&mut t, DbIndex(2), 200);
         let want = expected(&t.ks, t.ctx.now_ms);
         t.ks.snapshot_begin(t.ctx.now_ms).unwrap();
         // Walk part of db 0, then move everything around.
         let mut got = t.ks.snapshot_next(2000).unwrap();
         assert!(got.iter().all(|e| e.db == 0));
-        t.ks.swap_db(0, 5);
+        t.ks.swap_db(DbIndex(0), DbIndex(5));
         t.run("SET k1 changed");
-        t.ks.flush_db(5);
-        t.ks.swap_db(1, 2);
-        t.ctx.db = 2;
+        t.ks.flush_db(DbIndex(5));
+        t.ks.swap_db(DbIndex(1), DbIndex(2));
+        t.ctx.db = DbIndex(2);
         t.run("SET k1 changed");
         t.run("DEL k2");
         t.ks.flush_all();
-        fill(&mut t, 1, 50);
+        fill(&mut t, DbIndex(1), 50);
         got.extend(drain(&mut t.ks, 3000));
         assert_eq!(sort(got), want);
     }
@@ -421,7 +434,7 @@ mod tests {
     #[test]
     fn touching_a_key_captures_only_that_key() {
         let mut t = T::new();
-        fill(&mut t, 0, 20_000);
+        fill(&mut t, DbIndex(0), 20_000);
         t.ks.snapshot_begin(t.ctx.now_ms).unwrap();
         t.run("SET k7 new");
         t.run("SET k7 newer");
@@ -452,7 +465,7 @@ mod tests {
     #[test]
     fn overhead_for_100k_keys_with_10_percent_written() {
         let mut t = T::new();
-        fill(&mut t, 0, 100_000);
+        fill(&mut t, DbIndex(0), 100_000);
         let want = expected(&t.ks, t.ctx.now_ms);
         t.ks.snapshot_begin(t.ctx.now_ms).unwrap();
         let mut got = Vec::new();
@@ -525,32 +538,32 @@ mod tests {
         ) {
             let mut t = T::new();
             for (db, n) in sizes.iter().enumerate() {
-                fill(&mut t, db, *n);
+                fill(&mut t, DbIndex(db), *n);
             }
             let now = t.ctx.now_ms;
             for (k, ms) in ttls {
                 // Some already expired, some expiring during the snapshot.
-                t.ctx.db = (k % 4) as usize;
+                t.ctx.db = DbIndex((k % 4) as usize);
                 t.run(&format!("PEXPIREAT k{k} {}", now - 1000 + ms));
             }
-            t.ctx.db = 0;
+            t.ctx.db = DbIndex(0);
             let want = expected(&t.ks, now);
             t.ks.snapshot_begin(now).unwrap();
             let mut got = Vec::new();
             for op in ops {
                 match op {
-                    Op::Set(d, k) => { t.ctx.db = d; t.run(&format!("SET k{k} s{k}")); }
-                    Op::Del(d, k) => { t.ctx.db = d; t.run(&format!("DEL k{k}")); }
-                    Op::Append(d, k) => { t.ctx.db = d; t.run(&format!("APPEND k{k} x")); }
-                    Op::Expire(d, k, s) => { t.ctx.db = d; t.run(&format!("EXPIRE k{k} {s}")); }
-                    Op::Get(d, k) => { t.ctx.db = d; t.run(&format!("GET k{k}")); }
-                    Op::Rename(d, a, b) => { t.ctx.db = d; t.run(&format!("RENAME k{a} k{b}")); }
-                    Op::Move(d, k, e) => { t.ctx.db = d; t.run(&format!("MOVE k{k} {e}")); }
+                    Op::Set(d, k) => { t.ctx.db = DbIndex(d); t.run(&format!("SET k{k} s{k}")); }
+                    Op::Del(d, k) => { t.ctx.db = DbIndex(d); t.run(&format!("DEL k{k}")); }
+                    Op::Append(d, k) => { t.ctx.db = DbIndex(d); t.run(&format!("APPEND k{k} x")); }
+                    Op::Expire(d, k, s) => { t.ctx.db = DbIndex(d); t.run(&format!("EXPIRE k{k} {s}")); }
+                    Op::Get(d, k) => { t.ctx.db = DbIndex(d); t.run(&format!("GET k{k}")); }
+                    Op::Rename(d, a, b) => { t.ctx.db = DbIndex(d); t.run(&format!("RENAME k{a} k{b}")); }
+                    Op::Move(d, k, e) => { t.ctx.db = DbIndex(d); t.run(&format!("MOVE k{k} {e}")); }
                     Op::Advance(ms) => t.advance(ms),
                     Op::ActiveExpire => { t.ks.active_expire(&mut t.ctx, 100); }
-                    Op::FlushDb(d) => t.ks.flush_db(d),
+                    Op::FlushDb(d) => t.ks.flush_db(DbIndex(d)),
                     Op::FlushAll => t.ks.flush_all(),
-                    Op::SwapDb(a, b) => t.ks.swap_db(a, b),
+                    Op::SwapDb(a, b) => t.ks.swap_db(DbIndex(a), DbIndex(b)),
                     Op::Next(budget) => {
                         if let Some(chunk) = t.ks.snapshot_next(budget) {
                             got.extend(chunk);

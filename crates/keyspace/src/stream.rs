@@ -1104,6 +1104,7 @@ pub fn xread(ks: &mut Keyspace, ctx: &mut ExecContext, args: &[Bytes], group: bo
 #[cfg(test)]
 mod tests {
     use crate::testutil::*;
+    use crate::DbIndex;
     use shardis_protocol::Reply;
 
     fn arr(v: Vec<Reply>) -> Reply {
@@ -1253,7 +1254,7 @@ mod tests {
             t.run(&format!("XADD s {i}-0 f v"));
         }
         t.run("XADD s 151-0 f v");
-        let nodes = |t: &mut T| match t.ks.peek(&t.ctx, 0, b"s") {
+        let nodes = |t: &mut T| match t.ks.peek(&t.ctx, DbIndex(0), b"s") {
             Some(crate::Value::Stream(s)) => s.node_count(),
             _ => 0,
         };

@@ -2,7 +2,7 @@
 //! as redis-server 7.0.15 gives them (checked against it on a unix socket).
 
 use bytes::Bytes;
-use shardis_keyspace::{ExecContext, Keyspace};
+use shardis_keyspace::{DbIndex, ExecContext, Keyspace};
 use shardis_protocol::Reply;
 
 const NOW: u64 = 1_700_000_000_000;
@@ -178,7 +178,7 @@ fn restore_already_expired() {
     // A replica keeps it (its master decides when it expires).
     t.ctx.replica = true;
     assert_eq!(t.run(&[b"RESTORE", b"r", b"1", &p, b"ABSTTL"]), Reply::OK);
-    assert_eq!(t.ks.dbsize(0), 1);
+    assert_eq!(t.ks.dbsize(DbIndex(0)), 1);
 }
 
 #[test]

@@ -26,7 +26,7 @@
 use crate::encode_command;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
-use shardis_base::Effect;
+use shardis_base::{DbIndex, Effect};
 use std::collections::VecDeque;
 
 pub use shardis_base::TxId;
@@ -39,7 +39,7 @@ pub enum LogEntry {
     /// the merging executor only copies bytes.
     Commands {
         /// The db the commands run in.
-        db: usize,
+        db: DbIndex,
         /// The commands, RESP-encoded back to back.
         resp: BytesMut,
         /// How many commands `resp` holds.
@@ -152,7 +152,7 @@ pub struct Merger {
     queues: Vec<VecDeque<LogEntry>>,
     txs: HashMap<TxId, TxState>,
     /// The db the stream has SELECTed, if any.
-    db: Option<usize>,
+    db: Option<DbIndex>,
     out: BytesMut,
     markers: Vec<(TxId, usize)>,
     raw: Vec<std::ops::Range<usize>>,
@@ -212,7 +212,7 @@ impl Merger {
         (0..self.queues.len()).map(|s| self.queued_on(s)).sum()
     }
 
-    fn select(&mut self, db: usize) {
+    fn select(&mut self, db: DbIndex) {
         if self.db != Some(db) {
             let db_text = db.to_string();
             encode_command(&[b"SELECT".as_slice(), db_text.as_bytes()], &mut self.out);
@@ -321,6 +321,7 @@ mod tests {
     use super::*;
 
     fn eff(db: usize, args: &[&str]) -> LogEntry {
+        let db = DbIndex(db);
         let mut log = Vec::new();
         log_effect(
             &mut log,
@@ -338,7 +339,7 @@ mod tests {
     #[test]
     fn a_shards_commands_in_one_db_share_one_entry() {
         let e = |db: usize, w: &str| Effect {
-            db,
+            db: DbIndex(db),
             args: vec![Bytes::copy_from_slice(w.as_bytes())],
         };
         let mut log = Vec::new();
@@ -423,7 +424,7 @@ mod tests {
         m.tx_effects(
             TxId(7),
             vec![Effect {
-                db: 0,
+                db: DbIndex(0),
                 args: vec![
                     Bytes::from("MSET"),
                     Bytes::from("x"),
@@ -505,7 +506,7 @@ mod tests {
             m.tx_effects(
                 TxId(tx),
                 vec![Effect {
-                    db: 0,
+                    db: DbIndex(0),
                     args: vec![Bytes::from(format!("T{tx}"))],
                 }],
             );
@@ -569,7 +570,7 @@ mod tests {
             m.tx_effects(
                 TxId(tx),
                 vec![Effect {
-                    db: 0,
+                    db: DbIndex(0),
                     args: vec![Bytes::from(format!("T{tx}"))],
                 }],
             );

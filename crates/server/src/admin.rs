@@ -7,6 +7,7 @@ use crate::errors::{self, SYNTAX};
 use crate::pubsub::Kind;
 use bytes::Bytes;
 use shardis_commands::{flags, lookup, meta, Command, CommandId, COMMANDS};
+use shardis_keyspace::DbIndex;
 use shardis_protocol::{decode::parse_int, Protocol, Reply};
 use std::sync::atomic::Ordering;
 
@@ -14,12 +15,12 @@ fn eq(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
 }
 
-fn parse_db(b: &[u8], databases: usize) -> Result<usize, Reply> {
+fn parse_db(b: &[u8], databases: usize) -> Result<DbIndex, Reply> {
     let n = parse_int(b).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
     if n < 0 || n as usize >= databases || n > i32::MAX as i64 {
         return Err(Reply::error(errors::DB_OUT_OF_RANGE));
     }
-    Ok(n as usize)
+    Ok(DbIndex(n as usize))
 }
 
 /// Runs a connection-level or server-level command.
@@ -89,7 +90,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             crate::tx::reset(conn).await;
             crate::pubsub::reset(conn);
             crate::tracking::disable(conn).await;
-            conn.db = 0;
+            conn.db = DbIndex(0);
             conn.proto = Protocol::Resp2;
             conn.reply_off = false;
             conn.skip_next = false;
@@ -97,7 +98,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             let mut info = conn.info.borrow_mut();
             info.name.clear();
             info.resp = 2;
-            info.db = 0;
+            info.db = DbIndex(0);
             Reply::Simple("RESET")
         }
         CommandId::Client => client(conn, args).await,
@@ -173,6 +174,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             if a >= databases || b >= databases {
                 return Reply::error(errors::DB_OUT_OF_RANGE);
             }
+            let (a, b) = (DbIndex(a), DbIndex(b));
             if a != b {
                 let effect = shardis_keyspace::Effect {
                     db: conn.db,
@@ -1956,7 +1958,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
 async fn debug_on_key_shard(
     conn: &mut Conn,
     key: &[u8],
-    f: impl FnOnce(&crate::shard::Shard, usize) -> Reply + Send + Sync + 'static,
+    f: impl FnOnce(&crate::shard::Shard, DbIndex) -> Reply + Send + Sync + 'static,
 ) -> Reply {
     let db = conn.db;
     let target = crate::route::shard_of(key, conn.shard.shards());

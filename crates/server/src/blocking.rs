@@ -39,6 +39,7 @@ use bytes::Bytes;
 use futures_lite::AsyncRead;
 use hashbrown::HashMap;
 use shardis_commands::{Command, CommandId};
+use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -58,7 +59,7 @@ pub struct Waiter {
     client: u64,
     executor: usize,
     state: AtomicU8,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: Vec<Bytes>,
     /// The client speaks RESP3 (XREAD's reply is a map then).
@@ -102,8 +103,8 @@ pub fn unblock_all_here(shard: &Shard, err: &'static str) -> usize {
 /// this executor that are blocked (on any shard's keys).
 #[derive(Default)]
 pub struct BlockTable {
-    waiters: HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>,
-    ready: Vec<(usize, Bytes)>,
+    waiters: HashMap<(DbIndex, Bytes), VecDeque<Arc<Waiter>>>,
+    ready: Vec<(DbIndex, Bytes)>,
     /// The serving task (started with the first waiter), parked while idle.
     server: Option<Option<Waker>>,
     local: HashMap<u64, Rc<Local>>,
@@ -136,7 +137,7 @@ pub async fn blocked_clients(shard: &Rc<Shard>) -> usize {
 
 /// Called by the shard after a command: keys that received elements wake
 /// their waiters (served by a local task, after the current command).
-pub fn keys_ready(shard: &Shard, ready: &mut Vec<(usize, Bytes)>) {
+pub fn keys_ready(shard: &Shard, ready: &mut Vec<(DbIndex, Bytes)>) {
     if ready.is_empty() {
         return;
     }
@@ -231,7 +232,7 @@ fn stream_block(cmd: &Command, args: &[Bytes]) -> Option<(u64, usize, usize)> {
 }
 
 /// Rewrites XREAD's `$` ids to each stream's last id, asked of its owner.
-async fn resolve_dollars(shard: &Rc<Shard>, db: usize, args: &mut [Bytes], at: usize, n: usize) {
+async fn resolve_dollars(shard: &Rc<Shard>, db: DbIndex, args: &mut [Bytes], at: usize, n: usize) {
     for k in 0..n {
         if &args[at + n + k][..] != b"$" {
             continue;
@@ -269,7 +270,7 @@ async fn serve(shard: Rc<Shard>) {
     }
 }
 
-async fn serve_key(shard: &Rc<Shard>, db: usize, key: Bytes) {
+async fn serve_key(shard: &Rc<Shard>, db: DbIndex, key: Bytes) {
     let n = shard.shards();
     loop {
         if !shard.unlocked() {
@@ -406,7 +407,7 @@ enum Kind {
 
 /// Ends a claimed (BUSY) waiter with `reply`: drops it from `key`'s queue and
 /// sends the reply to its executor.
-async fn finish(shard: &Rc<Shard>, db: usize, key: &Bytes, front: &Arc<Waiter>, reply: Reply) {
+async fn finish(shard: &Rc<Shard>, db: DbIndex, key: &Bytes, front: &Arc<Waiter>, reply: Reply) {
     front.state.store(DONE, Ordering::Release);
     if let Some(q) = shard
         .blocking
@@ -459,10 +460,10 @@ pub fn effects_written(shard: &Shard, effects: &[shardis_keyspace::Effect]) {
 
 /// FLUSHALL/FLUSHDB/SWAPDB (and a full sync's flush) on this shard: every
 /// waited-on key of `dbs` (all when `None`) is served again.
-pub fn dbs_changed(shard: &Shard, dbs: Option<&[usize]>) {
+pub fn dbs_changed(shard: &Shard, dbs: Option<&[DbIndex]>) {
     let waker = {
         let mut t = shard.blocking.borrow_mut();
-        let keys: Vec<(usize, Bytes)> = t
+        let keys: Vec<(DbIndex, Bytes)> = t
             .waiters
             .keys()
             .filter(|(db, _)| dbs.is_none_or(|d| d.contains(db)))

@@ -1,5 +1,6 @@
 //! What CLIENT LIST / CLIENT INFO report about a connection, and CLIENT KILL's handle.
 
+use shardis_keyspace::DbIndex;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ pub struct ClientInfo {
     /// Last command time.
     pub last_interaction: Instant,
     /// Selected db.
-    pub db: usize,
+    pub db: DbIndex,
     /// RESP version.
     pub resp: u8,
     /// Last command name (`client|list` style for subcommands).
@@ -64,7 +65,7 @@ impl ClientInfo {
             name: String::new(),
             created: now,
             last_interaction: now,
-            db: 0,
+            db: DbIndex(0),
             resp: 2,
             last_cmd: String::new(),
             flags: "M".into(),

@@ -14,6 +14,7 @@ use crate::shard::{BatchReplies, Pending, Request, Run, Shard};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWriteExt};
 use shardis_commands::{flags, lookup, Command, KeySpec};
+use shardis_keyspace::DbIndex;
 use shardis_protocol::{DecodeLimits, Protocol, Reply, RequestDecoder};
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
@@ -55,7 +56,7 @@ pub struct Conn {
     /// Replies not yet written.
     pub wbuf: BytesMut,
     /// Selected db.
-    pub db: usize,
+    pub db: DbIndex,
     /// Negotiated protocol.
     pub proto: Protocol,
     /// Passed AUTH (or the default user needs no password).
@@ -176,7 +177,7 @@ pub async fn serve(shard: Rc<Shard>, stream: glommio::net::TcpStream) {
         name: String::new(),
         created: now,
         last_interaction: now,
-        db: 0,
+        db: DbIndex(0),
         resp: 2,
         last_cmd: String::new(),
         flags: "N".into(),
@@ -232,7 +233,7 @@ impl Conn {
             rbuf: BytesMut::new(),
             scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
             wbuf: BytesMut::with_capacity(READ_CHUNK),
-            db: 0,
+            db: DbIndex(0),
             proto: Protocol::Resp2,
             authenticated,
             close_after_reply: false,

@@ -23,6 +23,7 @@ use crate::shared::Shared;
 use shardis_commands::{flags, Command, CommandId};
 use shardis_config::Config;
 use shardis_keyspace::evict::{EvictionConfig, Policy};
+use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -132,7 +133,7 @@ impl Shard {
         };
         let start = Instant::now();
         let shared = self.shared.clone();
-        let status = self.with_ctx(0, |ks, ctx| {
+        let status = self.with_ctx(DbIndex(0), |ks, ctx| {
             let mut evicted = 0usize;
             loop {
                 if counted_memory(&shared) <= max {

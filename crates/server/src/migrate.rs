@@ -34,6 +34,7 @@ use crate::shard::{Pending, Shard, ShardGone};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use hashbrown::HashMap;
+use shardis_keyspace::DbIndex;
 use shardis_keyspace::Effect;
 use shardis_protocol::Reply;
 use std::collections::BTreeMap;
@@ -272,7 +273,7 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let shard = conn.shard.clone();
     let db = conn.db;
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<usize, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
     for k in &opts.keys {
         by_shard
             .entry(crate::route::shard_of(k, n))
@@ -303,7 +304,12 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
 
 /// MIGRATE inside EXEC, whose locks already hold the keys; effects go to
 /// the transaction's `fx`.
-pub async fn run_held(shard: &Rc<Shard>, db: usize, args: &[Bytes], fx: &mut Vec<Effect>) -> Reply {
+pub async fn run_held(
+    shard: &Rc<Shard>,
+    db: DbIndex,
+    args: &[Bytes],
+    fx: &mut Vec<Effect>,
+) -> Reply {
     match parse(args) {
         Ok(opts) => run(shard, db, &opts, fx).await,
         Err(e) => e,
@@ -319,7 +325,7 @@ struct Found {
 
 /// The command with the keys held: look up, transfer (retrying once),
 /// delete what moved.
-async fn run(shard: &Rc<Shard>, db: usize, opts: &Options, fx: &mut Vec<Effect>) -> Reply {
+async fn run(shard: &Rc<Shard>, db: DbIndex, opts: &Options, fx: &mut Vec<Effect>) -> Reply {
     let found = match lookup(shard, db, &opts.keys, fx).await {
         Ok(f) => f,
         Err(ShardGone) => return Reply::error(crate::errors::SHUTTING_DOWN),
@@ -354,7 +360,7 @@ async fn run(shard: &Rc<Shard>, db: usize, opts: &Options, fx: &mut Vec<Effect>)
 /// access time, lazy expiry, whose `DEL`s go to `fx`).
 async fn lookup(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     keys: &[Bytes],
     fx: &mut Vec<Effect>,
 ) -> Result<Vec<Found>, ShardGone> {
@@ -461,7 +467,7 @@ enum ConnectError {
 /// One try: connect (or reuse), send, read the replies, delete what moved.
 async fn attempt(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     opts: &Options,
     found: &[Found],
     fx: &mut Vec<Effect>,
@@ -631,7 +637,7 @@ fn target_error_reply(msg: &[u8]) -> Reply {
 
 /// Deletes the keys the target took, on their owners (as Redis's `dbDelete`,
 /// `signalModifiedKey` and the `del` event, per key in order).
-async fn delete_moved(shard: &Rc<Shard>, db: usize, keys: &[Bytes]) -> Result<(), ShardGone> {
+async fn delete_moved(shard: &Rc<Shard>, db: DbIndex, keys: &[Bytes]) -> Result<(), ShardGone> {
     let n = shard.shards();
     let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
     for k in keys {

@@ -25,6 +25,7 @@
 use crate::shard::{Pending, Shard, ShardGone};
 use bytes::Bytes;
 use shardis_commands::{Command, CommandId, Split};
+use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, Entry, ExecContext, Keyspace};
 use shardis_protocol::Reply;
 use shardis_replication::{LogEntry, TxId};
@@ -59,7 +60,7 @@ pub fn needs_all_shards(cmd: &Command, args: &[Bytes], n: usize) -> bool {
 /// in RESP3 shapes when `resp3` (the client's protocol).
 pub async fn run(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: Vec<Bytes>,
     key_idx: Vec<usize>,
@@ -83,7 +84,7 @@ pub async fn run(
         by_shard
             .iter()
             .map(|(&s, idxs)| {
-                let mut keys: Vec<(usize, Bytes)> =
+                let mut keys: Vec<(DbIndex, Bytes)> =
                     idxs.iter().map(|&i| (db, args[i].clone())).collect();
                 keys.sort();
                 keys.dedup();
@@ -130,7 +131,7 @@ pub async fn run(
 /// `Abort` when the other shard refused.
 async fn run_one_message(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
@@ -235,7 +236,7 @@ pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
 /// What a coordinator locks or holds for one transaction, per shard: the
 /// keys, as (db, key), sorted and without repeats; or, for a shard held
 /// whole, nothing.
-pub type Locks = Vec<(usize, Vec<(usize, Bytes)>)>;
+pub type Locks = Vec<(usize, Vec<(DbIndex, Bytes)>)>;
 
 /// `shards`, each to be held whole.
 pub fn whole_shards(shards: impl IntoIterator<Item = usize>) -> Locks {
@@ -311,7 +312,7 @@ pub async fn release(shard: &Rc<Shard>, tx: TxId, marked: bool, whole: bool, hel
 /// already holding the intent locks (EXEC); effects are appended to `fx`.
 pub async fn run_locked(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
     key_idx: &[usize],
@@ -331,7 +332,7 @@ pub async fn run_locked(
 
 async fn dispatch(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
@@ -409,7 +410,7 @@ fn combine(
 /// `stride - 1` values); replies in shard order, effects appended to `fx`.
 async fn split(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
@@ -432,7 +433,7 @@ async fn split(
 
 async fn msetnx(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
     fx: &mut Vec<Effect>,
@@ -459,12 +460,12 @@ async fn msetnx(
 
 /// The `(db, key)` pairs a command touches; COPY … DB n puts its destination in db n.
 fn touched_keys(
-    db: usize,
+    db: DbIndex,
     databases: usize,
     cmd: &'static Command,
     args: &[Bytes],
     idxs: &[usize],
-) -> Vec<(usize, usize)> {
+) -> Vec<(DbIndex, usize)> {
     let mut dest_db = db;
     if cmd.id == CommandId::Copy {
         let mut i = 3;
@@ -476,7 +477,7 @@ fn touched_keys(
                 {
                     // An invalid index is left to the command, which replies the error.
                     if n < databases {
-                        dest_db = n;
+                        dest_db = DbIndex(n);
                     }
                 }
             }
@@ -498,11 +499,11 @@ fn touched_keys(
 }
 
 /// One gathered key: its db, name and entry (None if absent).
-type Gathered = (usize, Bytes, Option<Entry>);
+type Gathered = (DbIndex, Bytes, Option<Entry>);
 
 async fn gather(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
     by_shard: &BTreeMap<usize, Vec<usize>>,
@@ -511,10 +512,10 @@ async fn gather(
 ) -> Result<Reply, ShardGone> {
     let databases = shard.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
-    let mut owners: Vec<(usize, usize, Bytes)> = Vec::new();
+    let mut owners: Vec<(usize, DbIndex, Bytes)> = Vec::new();
     let mut pending: Vec<Pending<(Vec<Gathered>, Vec<Effect>)>> = Vec::new();
     for (&s, idxs) in by_shard {
-        let keys: Vec<(usize, Bytes)> = touched_keys(db, databases, cmd, args, idxs)
+        let keys: Vec<(DbIndex, Bytes)> = touched_keys(db, databases, cmd, args, idxs)
             .into_iter()
             .map(|(d, i)| (d, args[i].clone()))
             .collect();
@@ -556,7 +557,7 @@ async fn gather(
     };
     let reply = tmp.execute(&mut ctx, cmd, args);
     if cmd.is_write() && !reply.is_error() {
-        let mut writes: BTreeMap<usize, Vec<(usize, Bytes, Option<Entry>)>> = BTreeMap::new();
+        let mut writes: BTreeMap<usize, Vec<(DbIndex, Bytes, Option<Entry>)>> = BTreeMap::new();
         let mut seen = hashbrown::HashSet::new();
         for (s, d, k) in owners {
             if !seen.insert((d, k.clone())) {
@@ -616,7 +617,7 @@ type Fetched = (Bytes, Option<Entry>);
 /// go to `fx`.
 async fn fetch_into(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     keys: Vec<Bytes>,
     tmp: &mut Keyspace,
     fx: &mut Vec<Effect>,
@@ -666,7 +667,7 @@ async fn fetch_into(
 /// temporary keyspace and writes the destination back.
 async fn sort_everywhere(
     shard: &Rc<Shard>,
-    db: usize,
+    db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
     fx: &mut Vec<Effect>,

@@ -9,6 +9,7 @@
 use crate::shard::Shard;
 use crate::shared::unix_ms;
 use bytes::Bytes;
+use shardis_keyspace::DbIndex;
 use shardis_keyspace::Entry;
 use std::io::Write;
 use std::rc::Rc;
@@ -417,7 +418,7 @@ fn install_into(
     for e in batch {
         let value = shardis_keyspace::rdbconv::from_rdb(e.value)?;
         ks.put_entry(
-            e.db,
+            DbIndex(e.db),
             e.key,
             Entry {
                 value,

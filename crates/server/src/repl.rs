@@ -24,6 +24,7 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use hashbrown::HashMap;
+use shardis_keyspace::DbIndex;
 use shardis_protocol::{DecodeLimits, RequestDecoder};
 use shardis_rdb::{HeaderAux, RdbWriter, ReplAux, WriterOptions};
 use shardis_replication::{
@@ -215,7 +216,7 @@ type PendingSync = (
 /// The link answers with the offset and the db its stream has selected.
 pub type PendingSnapshot = (
     Vec<Rc<Replica>>,
-    glommio::channels::oneshot::Sender<(i64, usize)>,
+    glommio::channels::oneshot::Sender<(i64, DbIndex)>,
 );
 
 /// Sets each replica's CLIENT LIST `omem` to what is queued for it (the RDB
@@ -301,7 +302,7 @@ pub struct ReplState {
     /// As a replica: the db the master's stream has selected, as the link last
     /// applied it (Redis keeps it in the cached master client). A continued
     /// stream carries no new SELECT, so the next link starts here.
-    pub link_db: usize,
+    pub link_db: DbIndex,
     /// The next PSYNC carries FAILOVER (we are handing our role to the target).
     pub failover_psync: bool,
     /// As a replica: a full sync of a sub-replica waits for the link to take the
@@ -392,7 +393,7 @@ impl ReplState {
             answered: Vec::new(),
             ship_requests: 0,
             cached: false,
-            link_db: 0,
+            link_db: DbIndex(0),
             failover_psync: false,
             snapshot_request: None,
             failover_state: "no-failover",
@@ -1430,8 +1431,8 @@ pub async fn save_snapshot(shard: &Rc<Shard>) -> Option<ReplAux> {
 }
 
 async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
-    let aux = |shard: &Rc<Shard>, offset: i64, db: usize| ReplAux {
-        stream_db: db as i64,
+    let aux = |shard: &Rc<Shard>, offset: i64, db: DbIndex| ReplAux {
+        stream_db: db.get() as i64,
         repl_id: shard.repl.borrow().ids.replid.to_string(),
         repl_offset: offset,
     };
@@ -1474,7 +1475,7 @@ async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
     }
     // The merged stream has no selected db after a snapshot marker.
     let offset = barrier(shard, &[]).await?;
-    Some(aux(shard, offset, 0))
+    Some(aux(shard, offset, DbIndex(0)))
 }
 
 /// After the dump file loaded at start-up: takes up the replication history
@@ -1499,7 +1500,7 @@ pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo
         repl.offset = offset;
         repl.backlog = Some(Backlog::new(size, offset));
         repl.cached = true;
-        repl.link_db = db as usize;
+        repl.link_db = DbIndex(db as usize);
         crate::log!(
             Notice,
             "Using the replication history of the dump file ({}:{}): the first synchronization may be partial.",

@@ -14,6 +14,7 @@ use crate::shard::Shard;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use shardis_keyspace::DbIndex;
 use shardis_protocol::{DecodeLimits, Reply};
 use shardis_replication::{encode_command, Backlog, LinkError, LinkPhase, ReplId, ReplIds};
 use std::rc::Rc;
@@ -460,7 +461,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         repl.ids = ReplIds::new(ReplId::from_text(new_id));
         repl.cached = true;
         // The stream after a full sync starts with a SELECT.
-        repl.link_db = 0;
+        repl.link_db = DbIndex(0);
         let size = shard.shared.config().repl_backlog_size as usize;
         repl.backlog = Some(Backlog::new(size, new_off));
         // After a full sync our sub-replicas must resync too.
@@ -619,7 +620,9 @@ async fn diskless_load(shard: &Rc<Shard>) -> Option<Diskless> {
             let sizes = shard
                 .broadcast(|s| {
                     let ks = s.keyspace.borrow();
-                    (0..ks.databases()).map(|db| ks.dbsize(db)).sum::<usize>()
+                    (0..ks.databases())
+                        .map(|db| ks.dbsize(DbIndex(db)))
+                        .sum::<usize>()
                 })
                 .await;
             sizes

@@ -14,6 +14,7 @@ use crate::shared::Shared;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
+use shardis_keyspace::DbIndex;
 
 /// glommio's registered-buffer pool per executor: its minimum.
 const IO_MEMORY: usize = 64 << 10;
@@ -657,14 +658,14 @@ async fn cron(shard: Rc<Shard>) {
         }
         // A replica expires only what its own clients gave a TTL.
         if shard.replica.get() {
-            shard.with_ctx(0, |ks, ctx| ks.expire_replica_keys(ctx));
+            shard.with_ctx(DbIndex(0), |ks, ctx| ks.expire_replica_keys(ctx));
         }
         // A client pause also pauses expiry and eviction, as in Redis.
         if !shard.replica.get() && !crate::limits::clients_paused(&shard.shared) {
             // active_expire visits every db itself.
             if shard.shared.active_expire.load(Ordering::Relaxed) {
                 let start = std::time::Instant::now();
-                shard.with_ctx(0, |ks, ctx| ks.active_expire(ctx, 200));
+                shard.with_ctx(DbIndex(0), |ks, ctx| ks.active_expire(ctx, 200));
                 let ms = start.elapsed().as_millis() as u64;
                 crate::obs::latency_event(&shard, "expire-cycle", ms);
             }

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 use hashbrown::HashMap;
 use shardis_commands::Command;
+use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, ExecContext, Keyspace};
 use shardis_protocol::Reply;
 use shardis_replication::{LogEntry, TxId};
@@ -44,7 +45,7 @@ pub struct ShardGone;
 /// One command addressed to a shard.
 pub struct Request {
     /// Selected database.
-    pub db: usize,
+    pub db: DbIndex,
     /// Table entry.
     pub cmd: &'static Command,
     /// Arguments including the name.
@@ -80,7 +81,7 @@ pub enum Admit {
 /// One command for [`Shard::run`].
 pub struct Run<'a> {
     /// Selected database.
-    pub db: usize,
+    pub db: DbIndex,
     /// Table entry.
     pub cmd: &'static Command,
     /// Arguments including the name.
@@ -103,7 +104,7 @@ pub struct Run<'a> {
 
 impl<'a> Run<'a> {
     /// A client's command starting now, replies in RESP2, effects logged.
-    pub fn new(db: usize, cmd: &'static Command, args: &'a [Bytes]) -> Run<'a> {
+    pub fn new(db: DbIndex, cmd: &'static Command, args: &'a [Bytes]) -> Run<'a> {
         Run {
             db,
             cmd,
@@ -175,7 +176,7 @@ pub struct Shard {
     /// The dataset a `repl-diskless-load swapdb` full sync is loading aside,
     /// swapped in when the whole payload has loaded.
     pub staged: RefCell<Option<Keyspace>>,
-    locks: RefCell<HashMap<(usize, Bytes), TxId>>,
+    locks: RefCell<HashMap<(DbIndex, Bytes), TxId>>,
     lock_waiters: RefCell<Vec<Waker>>,
     senders: Senders<Job>,
     /// Per-command stats, indexed by `CommandId`.
@@ -343,7 +344,7 @@ impl Shard {
     /// and effects, which the caller replicates with the other parts.
     pub fn run_part(
         &self,
-        db: usize,
+        db: DbIndex,
         cmd: &'static Command,
         args: &[Bytes],
     ) -> (Reply, Vec<Effect>) {
@@ -358,7 +359,7 @@ impl Shard {
 
     /// After a client's write on a writable replica: remembers the keys it
     /// left with a TTL (see `Keyspace::remember_replica_expire`).
-    pub fn remember_replica_expires(&self, db: usize, cmd: &'static Command, args: &[Bytes]) {
+    pub fn remember_replica_expires(&self, db: DbIndex, cmd: &'static Command, args: &[Bytes]) {
         let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
         let mut ks = self.keyspace.borrow_mut();
         for i in cmd.key_indices(&argv).unwrap_or_default() {
@@ -370,7 +371,7 @@ impl Shard {
     /// context's effects and counters.
     pub fn with_ctx<R>(
         &self,
-        db: usize,
+        db: DbIndex,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
         self.run_ctx_at(db, false, false, unix_ms(), false, None, f)
@@ -381,7 +382,7 @@ impl Shard {
     /// replicate as one unit).
     pub fn with_ctx_into<R>(
         &self,
-        db: usize,
+        db: DbIndex,
         effects: &mut Vec<Effect>,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
@@ -408,7 +409,7 @@ impl Shard {
     #[allow(clippy::too_many_arguments)]
     fn run_ctx_at<R>(
         &self,
-        db: usize,
+        db: DbIndex,
         wrap: bool,
         resp3: bool,
         now_ms: u64,
@@ -468,7 +469,7 @@ impl Shard {
     /// A key written outside [`Shard::execute`] (multi-shard write-back):
     /// bumps its WATCH version and serves clients blocked on it again (whether
     /// it now exists or not: a deleted stream ends an XREADGROUP on it).
-    pub fn key_written(&self, db: usize, key: &Bytes, _exists: bool) {
+    pub fn key_written(&self, db: DbIndex, key: &Bytes, _exists: bool) {
         self.watch.borrow_mut().touch(db, key);
         crate::tracking::key_written(self, key);
         crate::blocking::keys_ready(self, &mut vec![(db, key.clone())]);
@@ -502,7 +503,7 @@ impl Shard {
             self.log_effects(effects.drain(..));
             return;
         }
-        let word = |db: usize, w: &'static [u8]| Effect {
+        let word = |db: DbIndex, w: &'static [u8]| Effect {
             db,
             args: vec![Bytes::from_static(w)],
         };
@@ -582,7 +583,7 @@ impl Shard {
     // ---------------------------------------------------------------- locks
 
     /// True if any of `keys` (in `db`) is held by a multi-shard transaction.
-    pub fn any_locked<'a>(&self, db: usize, mut keys: impl Iterator<Item = &'a Bytes>) -> bool {
+    pub fn any_locked<'a>(&self, db: DbIndex, mut keys: impl Iterator<Item = &'a Bytes>) -> bool {
         if self.global_lock.get().is_some() {
             return true;
         }
@@ -629,7 +630,7 @@ impl Shard {
     }
 
     /// Waits until none of `keys` is locked.
-    pub async fn wait_unlocked(&self, db: usize, keys: &[Bytes]) {
+    pub async fn wait_unlocked(&self, db: DbIndex, keys: &[Bytes]) {
         std::future::poll_fn(|cx| {
             if self.any_locked(db, keys.iter()) {
                 self.lock_waiters.borrow_mut().push(cx.waker().clone());
@@ -644,7 +645,7 @@ impl Shard {
     /// Takes intent locks on `keys` for transaction `tx`, waiting while any is held
     /// by another transaction. All keys are taken at once, so a shard never holds
     /// part of a transaction's keys.
-    pub async fn lock(&self, tx: TxId, keys: &[(usize, Bytes)]) {
+    pub async fn lock(&self, tx: TxId, keys: &[(DbIndex, Bytes)]) {
         std::future::poll_fn(|cx| {
             let mut locks = self.locks.borrow_mut();
             if self.global_lock.get().is_some()
@@ -665,7 +666,7 @@ impl Shard {
     /// is held, the shard is not held whole, and nobody waits for a lock here
     /// (so a waiting transaction is never overtaken for long). Nothing is
     /// taken when it returns false.
-    pub fn try_lock(&self, tx: TxId, keys: &[(usize, Bytes)]) -> bool {
+    pub fn try_lock(&self, tx: TxId, keys: &[(DbIndex, Bytes)]) -> bool {
         let mut locks = self.locks.borrow_mut();
         if self.global_lock.get().is_some()
             || !self.lock_waiters.borrow().is_empty()
@@ -680,7 +681,7 @@ impl Shard {
     }
 
     /// Releases `tx`'s locks on `keys` and wakes every waiter to re-check.
-    pub fn unlock(&self, tx: TxId, keys: &[(usize, Bytes)]) {
+    pub fn unlock(&self, tx: TxId, keys: &[(DbIndex, Bytes)]) {
         {
             let mut locks = self.locks.borrow_mut();
             for k in keys {

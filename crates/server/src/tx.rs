@@ -18,6 +18,7 @@ use crate::shard::{Admit, Run, Shard, ShardGone};
 use bytes::Bytes;
 use hashbrown::HashMap;
 use shardis_commands::{flags, Command, CommandId, KeySpec};
+use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, ExecContext};
 use shardis_protocol::Reply;
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ use std::rc::Rc;
 #[derive(Debug, Clone)]
 pub struct Watched {
     shard: usize,
-    db: usize,
+    db: DbIndex,
     key: Bytes,
     version: u64,
     existed: bool,
@@ -54,7 +55,7 @@ impl TxState {
 /// Per-shard versions of watched keys (empty when nothing is watched).
 #[derive(Debug, Default)]
 pub struct WatchTable {
-    keys: HashMap<(usize, Bytes), (u32, u64)>,
+    keys: HashMap<(DbIndex, Bytes), (u32, u64)>,
 }
 
 impl WatchTable {
@@ -63,13 +64,13 @@ impl WatchTable {
         self.keys.is_empty()
     }
 
-    fn watch(&mut self, db: usize, key: Bytes) -> u64 {
+    fn watch(&mut self, db: DbIndex, key: Bytes) -> u64 {
         let e = self.keys.entry((db, key)).or_insert((0, 0));
         e.0 += 1;
         e.1
     }
 
-    fn unwatch(&mut self, db: usize, key: Bytes) {
+    fn unwatch(&mut self, db: DbIndex, key: Bytes) {
         let k = (db, key);
         if let Some(e) = self.keys.get_mut(&k) {
             e.0 -= 1;
@@ -79,7 +80,7 @@ impl WatchTable {
         }
     }
 
-    fn version(&self, db: usize, key: &Bytes) -> u64 {
+    fn version(&self, db: DbIndex, key: &Bytes) -> u64 {
         self.keys
             .get(&(db, key.clone()))
             .map(|e| e.1)
@@ -87,7 +88,7 @@ impl WatchTable {
     }
 
     /// Marks `key` in `db` modified.
-    pub fn touch(&mut self, db: usize, key: &Bytes) {
+    pub fn touch(&mut self, db: DbIndex, key: &Bytes) {
         if let Some(e) = self.keys.get_mut(&(db, key.clone())) {
             e.1 += 1;
         }
@@ -95,7 +96,7 @@ impl WatchTable {
 
     /// Marks every watched key of `db` (every db for None) modified: FLUSHDB,
     /// FLUSHALL and SWAPDB touch whole databases.
-    pub fn touch_db(&mut self, db: Option<usize>) {
+    pub fn touch_db(&mut self, db: Option<DbIndex>) {
         for ((d, _), e) in self.keys.iter_mut() {
             if db.is_none_or(|x| x == *d) {
                 e.1 += 1;
@@ -114,7 +115,7 @@ impl WatchTable {
             CommandId::Swapdb => {
                 for a in &e.args[1..] {
                     if let Some(d) = std::str::from_utf8(a).ok().and_then(|s| s.parse().ok()) {
-                        self.touch_db(Some(d));
+                        self.touch_db(Some(DbIndex(d)));
                     }
                 }
             }
@@ -312,7 +313,7 @@ async fn unwatch_all(conn: &mut Conn) {
 }
 
 async fn release_watches(shard: &Rc<Shard>, watched: Vec<Watched>) {
-    let mut by_shard: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<usize, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
     for w in watched {
         by_shard.entry(w.shard).or_default().push((w.db, w.key));
     }
@@ -332,7 +333,7 @@ async fn release_watches(shard: &Rc<Shard>, watched: Vec<Watched>) {
 struct Planned {
     cmd: &'static Command,
     args: Vec<Bytes>,
-    db: usize,
+    db: DbIndex,
     keys: Vec<usize>,
 }
 
@@ -353,7 +354,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
     let databases = shard.keyspace.borrow().databases();
     let mut db = conn.db;
     let mut plan = Vec::with_capacity(queued.len());
-    let mut locks: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
+    let mut locks: BTreeMap<usize, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
     for (cmd, args) in queued {
         let keys = if matches!(cmd.keys, KeySpec::None) {
             Vec::new()
@@ -374,7 +375,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
                 .and_then(|s| s.parse::<usize>().ok())
                 .filter(|&d| d < databases)
             {
-                db = d;
+                db = DbIndex(d);
             }
         }
         plan.push(Planned {

@@ -37,6 +37,7 @@ use crate::shard::Shard;
 use crate::shared::{strerror, unix_ms};
 use bytes::{Bytes, BytesMut};
 use manifest::Manifest;
+use shardis_keyspace::DbIndex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -152,7 +153,7 @@ pub struct Aof {
     /// `aof_cur_timestamp` for `#TS:` annotations.
     ts: u64,
     /// The db the file has SELECTed, for commands a replica applies.
-    link_db: Option<usize>,
+    link_db: Option<DbIndex>,
     /// Enabled at run time and waiting for its first rewrite: the stream
     /// before the rewrite's barrier is dropped (the new base holds it), and
     /// the file is the temporary incr file, renamed when the rewrite ends.
@@ -1161,7 +1162,7 @@ pub async fn wait_durable(shard: &Rc<Shard>) {
 
 /// A replica's AOF: the commands its link applied this round (PING and
 /// REPLCONF excluded), with our own SELECTs.
-pub fn feed_link(shard: &Rc<Shard>, cmds: &[Vec<Bytes>], db_at_start: usize) {
+pub fn feed_link(shard: &Rc<Shard>, cmds: &[Vec<Bytes>], db_at_start: DbIndex) {
     if cmds.is_empty() {
         return;
     }
@@ -1182,7 +1183,7 @@ pub fn feed_link(shard: &Rc<Shard>, cmds: &[Vec<Bytes>], db_at_start: usize) {
                 .ok()
                 .and_then(|s| s.parse().ok())
             {
-                db = n;
+                db = DbIndex(n);
             }
             continue;
         }

@@ -9,6 +9,7 @@ use crate::pubsub::Mailbox;
 use crate::shard::Shard;
 use bytes::Bytes;
 use shardis_commands::{flags, Command};
+use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
 use std::fmt::Write;
 use std::rc::Rc;
@@ -31,7 +32,7 @@ pub fn shown(cmd: &Command, args: &[Bytes]) -> bool {
 pub use shardis_base::repr;
 
 /// One MONITOR line (without `+` and CRLF).
-pub fn line(now_us: u64, db: usize, addr: &str, args: &[Bytes]) -> String {
+pub fn line(now_us: u64, db: DbIndex, addr: &str, args: &[Bytes]) -> String {
     let mut s = String::with_capacity(48 + args.iter().map(|a| a.len() + 3).sum::<usize>());
     let _ = write!(
         s,
@@ -47,7 +48,7 @@ pub fn line(now_us: u64, db: usize, addr: &str, args: &[Bytes]) -> String {
 }
 
 /// Queues the line for one executed command (call only while monitoring).
-pub fn feed(shard: &Shard, cmd: &Command, db: usize, addr: &str, args: &[Bytes]) {
+pub fn feed(shard: &Shard, cmd: &Command, db: DbIndex, addr: &str, args: &[Bytes]) {
     if !shown(cmd, args) {
         return;
     }
@@ -144,9 +145,9 @@ mod tests {
             Bytes::from(&b"x\"y\\z\n\xc3\xa9"[..]),
         ];
         assert_eq!(
-            line(1_795_703_121_634_466, 0, "127.0.0.1:51498", &args),
+            line(1_795_703_121_634_466, DbIndex(0), "127.0.0.1:51498", &args),
             r#"1795703121.634466 [0 127.0.0.1:51498] "set" "a b" "x\"y\\z\n\xc3\xa9""#
         );
-        assert_eq!(line(5_000_001, 3, "h:1", &[]), "5.000001 [3 h:1]");
+        assert_eq!(line(5_000_001, DbIndex(3), "h:1", &[]), "5.000001 [3 h:1]");
     }
 }

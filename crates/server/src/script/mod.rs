@@ -37,6 +37,7 @@ use crate::errors;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use shardis_commands::{Command, CommandId};
+use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -347,7 +348,7 @@ impl Job {
 /// another executor.
 #[derive(Clone)]
 struct Caller {
-    db: usize,
+    db: DbIndex,
     /// The master link (its scripts are not checked against ACL or OOM).
     master: bool,
     user: Option<std::sync::Arc<shardis_acl::User>>,

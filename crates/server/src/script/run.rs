@@ -19,6 +19,7 @@ use crate::shard::{Admit, Job, Run, Shard, ShardGone};
 use bytes::Bytes;
 use hashbrown::HashSet;
 use shardis_commands::{flags, lookup, Command, CommandId};
+use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, Entry};
 use shardis_protocol::Reply;
 use std::cell::RefCell;
@@ -88,7 +89,7 @@ pub struct RunCtx {
     /// The executor running the script.
     pub shard: Rc<Shard>,
     /// The db the script's commands use (SELECT inside a script changes it).
-    pub db: usize,
+    pub db: DbIndex,
     /// Shards held.
     held: Held,
     /// Every shard is held: nothing can force a restart.
@@ -99,8 +100,8 @@ pub struct RunCtx {
     /// reads and by the undo log): the next attempt propagates them.
     pub kept: Vec<Effect>,
     /// Entries as they were before the run first wrote them: (shard, db, key, entry).
-    pub undo: Vec<(usize, usize, Bytes, Option<Entry>)>,
-    undo_seen: HashSet<(usize, usize, Bytes)>,
+    pub undo: Vec<(usize, DbIndex, Bytes, Option<Entry>)>,
+    undo_seen: HashSet<(usize, DbIndex, Bytes)>,
     /// A write command ran.
     pub wrote: bool,
     /// The run needs a shard it does not hold: it restarts holding all.
@@ -136,7 +137,7 @@ pub struct RunCtx {
 
 impl RunCtx {
     /// A context holding `held` of `shard.shards()` shards.
-    pub fn new(shard: Rc<Shard>, db: usize, held: &[usize]) -> RunCtx {
+    pub fn new(shard: Rc<Shard>, db: DbIndex, held: &[usize]) -> RunCtx {
         let n = shard.shards();
         let held = Held::of(n, held);
         RunCtx {
@@ -431,7 +432,7 @@ impl RunCtx {
             }
             CommandId::Select => {
                 let databases = self.shard.keyspace.borrow().databases();
-                self.db = parse_db(&argv[1], databases)?;
+                self.db = DbIndex(parse_db(&argv[1], databases)?);
                 Ok(Reply::OK)
             }
             CommandId::Publish | CommandId::Spublish => {
@@ -651,7 +652,7 @@ impl RunCtx {
             _ => None,
         };
         if let Some(d) = extra.and_then(|d| parse_db(d, databases).ok()) {
-            dbs.push(d);
+            dbs.push(DbIndex(d));
         }
         for &i in keys {
             let key = argv[i].clone();
@@ -676,8 +677,8 @@ impl RunCtx {
 }
 
 /// Puts back every entry a stopped run wrote (the shards are still held).
-pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(usize, usize, Bytes, Option<Entry>)>) {
-    let mut by_shard: std::collections::BTreeMap<usize, Vec<(usize, Bytes, Option<Entry>)>> =
+pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(usize, DbIndex, Bytes, Option<Entry>)>) {
+    let mut by_shard: std::collections::BTreeMap<usize, Vec<(DbIndex, Bytes, Option<Entry>)>> =
         Default::default();
     for (s, d, k, e) in undo {
         by_shard.entry(s).or_default().push((d, k, e));

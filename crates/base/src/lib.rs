@@ -5,8 +5,9 @@
 //!   patterns, PSUBSCRIBE, CONFIG GET, COMMAND LIST FILTERBY PATTERN);
 //! - [`Effect`]: the write record a shard produces and replication (and the
 //!   AOF) consumes;
-//! - [`TxId`], [`ReplId`] and [`DbIndex`]: a multi-shard transaction's, a
-//!   replication history's and a database's identities;
+//! - [`TxId`], [`ReplId`], [`DbIndex`] and [`ShardId`]: a multi-shard
+//!   transaction's, a replication history's, a database's and a shard's
+//!   identities;
 //! - [`encode_command`]: a command as a RESP multibulk, as it travels in the
 //!   replication stream and in requests (into the server's `BytesMut` and the
 //!   tools' `Vec<u8>` alike, through [`RespBuf`]);
@@ -79,6 +80,30 @@ impl DbIndex {
 }
 
 impl std::fmt::Display for DbIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A shard's id: the index of the executor that owns it (`0..threads`),
+/// which is also its peer id on the cross-core mesh and the index of its
+/// counters. Its own type for the same reason as [`DbIndex`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ShardId(pub usize);
+
+impl ShardId {
+    /// The index of this shard's executor.
+    pub const fn get(self) -> usize {
+        self.0
+    }
+
+    /// Every shard of `shards`, in order.
+    pub fn all(shards: usize) -> impl DoubleEndedIterator<Item = ShardId> + Clone {
+        (0..shards).map(ShardId)
+    }
+}
+
+impl std::fmt::Display for ShardId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }

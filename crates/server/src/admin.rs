@@ -6,6 +6,7 @@ use crate::conn::Conn;
 use crate::errors::{self, SYNTAX};
 use crate::pubsub::Kind;
 use bytes::Bytes;
+use shardis_base::ShardId;
 use shardis_commands::{flags, lookup, meta, Command, CommandId, COMMANDS};
 use shardis_keyspace::DbIndex;
 use shardis_protocol::{decode::parse_int, Protocol, Reply};
@@ -269,7 +270,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                 let id = String::from_utf8_lossy(&args[1]).into_owned();
                 let r = conn
                     .shard
-                    .call_async(0, move |s0| async move {
+                    .call_async(crate::shard::HOME_SHARD, move |s0| async move {
                         crate::replica::promote_for_failover(s0, id, who).await
                     })
                     .await
@@ -289,7 +290,11 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             conn.handoff = Some((psync, conn.replconf.clone()));
             Reply::Raw(Bytes::new())
         }
-        CommandId::Role => match conn.shard.call(0, |s0| role(s0)).await {
+        CommandId::Role => match conn
+            .shard
+            .call(crate::shard::HOME_SHARD, |s0| role(s0))
+            .await
+        {
             Ok(r) => r,
             Err(_) => Reply::error(errors::SHUTTING_DOWN),
         },
@@ -324,7 +329,11 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             crate::persist::spawn_bgsave(&conn.shard);
             Reply::Simple("Background saving started")
         }
-        CommandId::Bgrewriteaof => match conn.shard.call(0, crate::aof::bgrewriteaof).await {
+        CommandId::Bgrewriteaof => match conn
+            .shard
+            .call(crate::shard::HOME_SHARD, crate::aof::bgrewriteaof)
+            .await
+        {
             Ok(r) => r,
             Err(_) => Reply::error(errors::SHUTTING_DOWN),
         },
@@ -342,7 +351,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
 
 async fn master_link_up(conn: &Conn) -> bool {
     conn.shard
-        .call(0, |s0| s0.repl.borrow().link_up())
+        .call(crate::shard::HOME_SHARD, |s0| s0.repl.borrow().link_up())
         .await
         .unwrap_or(false)
 }
@@ -425,7 +434,7 @@ async fn replicaof(conn: &mut Conn, args: &[Bytes]) -> Reply {
     if eq(&args[1], "no") && eq(&args[2], "one") {
         return conn
             .shard
-            .call_async(0, move |s0| async move {
+            .call_async(crate::shard::HOME_SHARD, move |s0| async move {
                 crate::replica::promote(s0, who).await
             })
             .await
@@ -437,7 +446,7 @@ async fn replicaof(conn: &mut Conn, args: &[Bytes]) -> Reply {
     };
     let host = String::from_utf8_lossy(&args[1]).into_owned();
     conn.shard
-        .call_async(0, move |s0| async move {
+        .call_async(crate::shard::HOME_SHARD, move |s0| async move {
             crate::replica::replicaof(s0, host, port, Some(who)).await
         })
         .await
@@ -463,7 +472,7 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let flag = unblocked.clone();
     let n = conn
         .shard
-        .call_async(0, move |s0| async move {
+        .call_async(crate::shard::HOME_SHARD, move |s0| async move {
             crate::repl::settle(&s0).await;
             let target = s0.repl.borrow().master_offset();
             let t = if timeout == 0 {
@@ -638,7 +647,7 @@ async fn client(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 .shard
                 .broadcast(move |s| {
                     // Connections, then replication links (master, replicas).
-                    if s.id == 0 {
+                    if s.id == crate::shard::HOME_SHARD {
                         crate::repl::refresh_link_buffers(s);
                     }
                     let links = s.obs.borrow().links.clone();
@@ -911,7 +920,7 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
         0
     } else {
         conn.shard
-            .call(0, move |s0| {
+            .call(crate::shard::HOME_SHARD, move |s0| {
                 let links = s0.obs.borrow().links.clone();
                 let mut master = false;
                 let mut replicas = Vec::new();
@@ -1452,7 +1461,7 @@ async fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
             if let Some(on) = appendonly {
                 let started = conn
                     .shard
-                    .call_async(0, move |s0| async move {
+                    .call_async(crate::shard::HOME_SHARD, move |s0| async move {
                         if on {
                             crate::aof::start_at_runtime(&s0).await
                         } else {
@@ -1473,7 +1482,9 @@ async fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 // refreshGoodSlavesCount on CONFIG SET), not the next tick's.
                 let _ = conn
                     .shard
-                    .call(0, |s0| crate::repl::refresh_good_replicas(s0))
+                    .call(crate::shard::HOME_SHARD, |s0| {
+                        crate::repl::refresh_good_replicas(s0)
+                    })
                     .await;
             }
             if maxmemory_set {
@@ -1525,7 +1536,7 @@ async fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
             };
             let master = conn
                 .shard
-                .call(0, |s0| {
+                .call(crate::shard::HOME_SHARD, |s0| {
                     s0.repl
                         .borrow()
                         .master
@@ -1616,7 +1627,7 @@ async fn scan(conn: &mut Conn, args: &[Bytes]) -> Reply {
         let (p, t) = (pattern.clone(), type_name.clone());
         let step = conn
             .shard
-            .call(shard as usize, move |s| {
+            .call(ShardId(shard as usize), move |s| {
                 s.with_ctx(db, |ks, ctx| {
                     ks.scan(ctx, inner, count, p.as_deref(), t.as_deref())
                 })
@@ -1655,7 +1666,9 @@ async fn randomkey(conn: &mut Conn) -> Reply {
     for s in order {
         match conn
             .shard
-            .call(s, move |sh| sh.with_ctx(db, |ks, ctx| ks.random_key(ctx)))
+            .call(ShardId(s), move |sh| {
+                sh.with_ctx(db, |ks, ctx| ks.random_key(ctx))
+            })
             .await
         {
             Ok(Some(k)) => return Reply::Bulk(k),
@@ -1842,7 +1855,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
             let done = conn
                 .shard
                 // Boxed: the load replays commands, and DEBUG is one of them.
-                .call_async(0, |s0| async move {
+                .call_async(crate::shard::HOME_SHARD, |s0| async move {
                     Box::pin(crate::aof::debug_loadaof(&s0)).await
                 })
                 .await;
@@ -1880,7 +1893,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
             );
             let r = conn
                 .shard
-                .call(0, |s0| {
+                .call(crate::shard::HOME_SHARD, |s0| {
                     s0.repl.borrow_mut().ids =
                         shardis_replication::ReplIds::new(crate::shared::random_repl_id());
                 })

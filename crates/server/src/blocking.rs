@@ -38,6 +38,7 @@ use crate::shard::{Admit, Run, Shard};
 use bytes::Bytes;
 use futures_lite::AsyncRead;
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_commands::{Command, CommandId};
 use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
@@ -57,7 +58,7 @@ const DONE: u8 = 2;
 /// A blocked client as its keys' owner shards see it.
 pub struct Waiter {
     client: u64,
-    executor: usize,
+    executor: ShardId,
     state: AtomicU8,
     db: DbIndex,
     cmd: &'static Command,
@@ -640,7 +641,7 @@ pub async fn run(
         }
     };
     let n = shard.shards();
-    let mut by_shard: std::collections::BTreeMap<usize, Vec<Bytes>> = Default::default();
+    let mut by_shard: std::collections::BTreeMap<ShardId, Vec<Bytes>> = Default::default();
     for k in &wait_keys {
         by_shard
             .entry(crate::route::shard_of(k, n))

@@ -13,6 +13,7 @@ use crate::net::Socket;
 use crate::shard::{BatchReplies, Pending, Request, Run, Shard};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncWriteExt};
+use shardis_base::ShardId;
 use shardis_commands::{flags, lookup, Command, KeySpec};
 use shardis_keyspace::DbIndex;
 use shardis_protocol::{DecodeLimits, Protocol, Reply, RequestDecoder};
@@ -32,8 +33,8 @@ pub enum Route {
     /// Answered without running (errors found before dispatch).
     Reply(Reply),
     /// All keys on shard `.0`.
-    Keyed(usize, &'static Command),
-    /// Keys on several shards.
+    Keyed(ShardId, &'static Command),
+    /// Keys on several shards, at these argument positions.
     MultiShard(&'static Command, Vec<usize>),
     /// Connection or server command, run by the connection.
     Special(&'static Command),
@@ -557,9 +558,9 @@ impl Conn {
                         }
                         Some(r)
                     } else {
-                        self.batch_slots[shard].push(self.slots.len());
+                        self.batch_slots[shard.get()].push(self.slots.len());
                         let track = crate::tracking::tracks(self, cmd, &args);
-                        self.batches[shard].push(Request {
+                        self.batches[shard.get()].push(Request {
                             db: self.db,
                             cmd,
                             args,
@@ -672,9 +673,9 @@ impl Conn {
                 continue;
             }
             let batch = std::mem::take(&mut self.batches[shard]);
-            match self.shard.post_batch(shard, batch).await {
+            match self.shard.post_batch(ShardId(shard), batch).await {
                 Ok(p) => pending.push((shard, p)),
-                Err(_) => self.fail_batch(shard),
+                Err(_) => self.fail_batch(ShardId(shard)),
             }
         }
         for (shard, p) in pending {
@@ -687,7 +688,7 @@ impl Conn {
                         self.log_if_slow(c.cmd, &c.args, c.usec);
                     }
                 }
-                Err(_) => self.fail_batch(shard),
+                Err(_) => self.fail_batch(ShardId(shard)),
             }
         }
     }
@@ -750,8 +751,8 @@ impl Conn {
         }
     }
 
-    fn fail_batch(&mut self, shard: usize) {
-        for slot in self.batch_slots[shard].drain(..) {
+    fn fail_batch(&mut self, shard: ShardId) {
+        for slot in self.batch_slots[shard.get()].drain(..) {
             self.slots[slot] = Some(Reply::error(errors::SHUTTING_DOWN));
         }
         self.close_after_reply = true;

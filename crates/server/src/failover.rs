@@ -63,7 +63,7 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         }
         return conn
             .shard
-            .call(0, |s0| {
+            .call(crate::shard::HOME_SHARD, |s0| {
                 if s0.repl.borrow().failover_state == "waiting-for-sync" {
                     ABORT.with(|a| a.set(true));
                     Reply::OK
@@ -80,10 +80,9 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         );
     }
     conn.shard
-        .call_async(
-            0,
-            move |s0| async move { run(s0, to, force, timeout).await },
-        )
+        .call_async(crate::shard::HOME_SHARD, move |s0| async move {
+            run(s0, to, force, timeout).await
+        })
         .await
         .unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
 }

@@ -174,7 +174,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
                 crate::tracking::info(&conn.shard).await;
             let (full, pok, perr) = conn
                 .shard
-                .call(0, |s0| {
+                .call(crate::shard::HOME_SHARD, |s0| {
                     let r = s0.repl.borrow();
                     (r.sync_full, r.sync_partial_ok, r.sync_partial_err)
                 })
@@ -222,7 +222,9 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             };
             let text = conn
                 .shard
-                .call(0, move |s0| s0.repl.borrow().info(cfg, size, min_good))
+                .call(crate::shard::HOME_SHARD, move |s0| {
+                    s0.repl.borrow().info(cfg, size, min_good)
+                })
                 .await;
             out.push_str(&text.unwrap_or_default());
         }

@@ -82,7 +82,7 @@ async fn overhead(conn: &Conn) -> Result<Overhead, Reply> {
         .map_err(|_| Reply::error(errors::SHUTTING_DOWN))?;
     let backlog = conn
         .shard
-        .call(0, |s0| {
+        .call(crate::shard::HOME_SHARD, |s0| {
             s0.repl
                 .borrow()
                 .backlog

@@ -34,6 +34,7 @@ use crate::shard::{Pending, Shard, ShardGone};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::Effect;
 use shardis_protocol::Reply;
@@ -273,7 +274,7 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let shard = conn.shard.clone();
     let db = conn.db;
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
     for k in &opts.keys {
         by_shard
             .entry(crate::route::shard_of(k, n))
@@ -366,7 +367,7 @@ async fn lookup(
 ) -> Result<Vec<Found>, ShardGone> {
     type Looked = Vec<(usize, Option<(Bytes, Option<u64>)>)>;
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(usize, Bytes)>> = BTreeMap::new();
     for (i, k) in keys.iter().enumerate() {
         by_shard
             .entry(crate::route::shard_of(k, n))
@@ -639,7 +640,7 @@ fn target_error_reply(msg: &[u8]) -> Reply {
 /// `signalModifiedKey` and the `del` event, per key in order).
 async fn delete_moved(shard: &Rc<Shard>, db: DbIndex, keys: &[Bytes]) -> Result<(), ShardGone> {
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<Bytes>> = BTreeMap::new();
     for k in keys {
         by_shard
             .entry(crate::route::shard_of(k, n))

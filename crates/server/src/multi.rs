@@ -24,6 +24,7 @@
 
 use crate::shard::{Pending, Shard, ShardGone};
 use bytes::Bytes;
+use shardis_base::ShardId;
 use shardis_commands::{Command, CommandId, Split};
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, Entry, ExecContext, Keyspace};
@@ -67,7 +68,7 @@ pub async fn run(
     resp3: bool,
 ) -> Reply {
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
     for &i in &key_idx {
         by_shard
             .entry(crate::route::shard_of(&args[i], n))
@@ -79,7 +80,7 @@ pub async fn run(
     let marked = cmd.is_write() && shard.logging();
     let global = needs_all_shards(cmd, &args, n);
     let want = if global {
-        whole_shards(0..n)
+        whole_shards(ShardId::all(n))
     } else {
         by_shard
             .iter()
@@ -134,7 +135,7 @@ async fn run_one_message(
     db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
-    by_shard: &BTreeMap<usize, Vec<usize>>,
+    by_shard: &BTreeMap<ShardId, Vec<usize>>,
     marked: bool,
     want: &Locks,
 ) -> Option<Reply> {
@@ -217,14 +218,14 @@ async fn run_one_message(
 /// that carries this shard's `Release`, and `repl::settle` (WAIT, FAILOVER)
 /// waits for every shard's shipment.
 pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
-    if shard.id == 0 {
+    if shard.id == crate::shard::HOME_SHARD {
         shard.repl.borrow_mut().merger.tx_effects(tx, effects);
         shard.pump_signal.kick();
         return;
     }
     let _ = shard
         .send(
-            0,
+            crate::shard::HOME_SHARD,
             Box::new(move |s0| {
                 s0.repl.borrow_mut().merger.tx_effects(tx, effects);
                 s0.pump_signal.kick();
@@ -236,10 +237,10 @@ pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
 /// What a coordinator locks or holds for one transaction, per shard: the
 /// keys, as (db, key), sorted and without repeats; or, for a shard held
 /// whole, nothing.
-pub type Locks = Vec<(usize, Vec<(DbIndex, Bytes)>)>;
+pub type Locks = Vec<(ShardId, Vec<(DbIndex, Bytes)>)>;
 
 /// `shards`, each to be held whole.
-pub fn whole_shards(shards: impl IntoIterator<Item = usize>) -> Locks {
+pub fn whole_shards(shards: impl IntoIterator<Item = ShardId>) -> Locks {
     shards.into_iter().map(|s| (s, Vec::new())).collect()
 }
 
@@ -320,7 +321,7 @@ pub async fn run_locked(
     resp3: bool,
 ) -> Result<Reply, ShardGone> {
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
     for &i in key_idx {
         by_shard
             .entry(crate::route::shard_of(&args[i], n))
@@ -335,7 +336,7 @@ async fn dispatch(
     db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
-    by_shard: &BTreeMap<usize, Vec<usize>>,
+    by_shard: &BTreeMap<ShardId, Vec<usize>>,
     fx: &mut Vec<Effect>,
     resp3: bool,
 ) -> Result<Reply, ShardGone> {
@@ -381,7 +382,7 @@ fn sub_command(args: &[Bytes], idxs: &[usize], stride: usize) -> Vec<Bytes> {
 fn combine(
     split: Split,
     n_args: usize,
-    by_shard: &BTreeMap<usize, Vec<usize>>,
+    by_shard: &BTreeMap<ShardId, Vec<usize>>,
     replies: Vec<Reply>,
 ) -> Reply {
     match split {
@@ -413,7 +414,7 @@ async fn split(
     db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
-    by_shard: &BTreeMap<usize, Vec<usize>>,
+    by_shard: &BTreeMap<ShardId, Vec<usize>>,
     stride: usize,
     fx: &mut Vec<Effect>,
 ) -> Result<Vec<Reply>, ShardGone> {
@@ -435,14 +436,14 @@ async fn msetnx(
     shard: &Rc<Shard>,
     db: DbIndex,
     args: &[Bytes],
-    by_shard: &BTreeMap<usize, Vec<usize>>,
+    by_shard: &BTreeMap<ShardId, Vec<usize>>,
     fx: &mut Vec<Effect>,
 ) -> Result<Reply, ShardGone> {
     let exists = shardis_commands::get(CommandId::Exists);
     let mut keys_only: Vec<Bytes> = vec![Bytes::from_static(b"exists")];
     keys_only.extend(args.iter().skip(1).step_by(2).cloned());
     // Re-map key positions of `args` to positions in `keys_only` for EXISTS.
-    let remapped: BTreeMap<usize, Vec<usize>> = by_shard
+    let remapped: BTreeMap<ShardId, Vec<usize>> = by_shard
         .iter()
         .map(|(&s, idxs)| (s, idxs.iter().map(|&i| i.div_ceil(2)).collect()))
         .collect();
@@ -506,13 +507,13 @@ async fn gather(
     db: DbIndex,
     cmd: &'static Command,
     args: &[Bytes],
-    by_shard: &BTreeMap<usize, Vec<usize>>,
+    by_shard: &BTreeMap<ShardId, Vec<usize>>,
     fx: &mut Vec<Effect>,
     resp3: bool,
 ) -> Result<Reply, ShardGone> {
     let databases = shard.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
-    let mut owners: Vec<(usize, DbIndex, Bytes)> = Vec::new();
+    let mut owners: Vec<(ShardId, DbIndex, Bytes)> = Vec::new();
     let mut pending: Vec<Pending<(Vec<Gathered>, Vec<Effect>)>> = Vec::new();
     for (&s, idxs) in by_shard {
         let keys: Vec<(DbIndex, Bytes)> = touched_keys(db, databases, cmd, args, idxs)
@@ -557,7 +558,7 @@ async fn gather(
     };
     let reply = tmp.execute(&mut ctx, cmd, args);
     if cmd.is_write() && !reply.is_error() {
-        let mut writes: BTreeMap<usize, Vec<(DbIndex, Bytes, Option<Entry>)>> = BTreeMap::new();
+        let mut writes: BTreeMap<ShardId, Vec<(DbIndex, Bytes, Option<Entry>)>> = BTreeMap::new();
         let mut seen = hashbrown::HashSet::new();
         for (s, d, k) in owners {
             if !seen.insert((d, k.clone())) {
@@ -623,7 +624,7 @@ async fn fetch_into(
     fx: &mut Vec<Effect>,
 ) -> Result<(), ShardGone> {
     let n = shard.shards();
-    let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<Bytes>> = BTreeMap::new();
     for k in keys {
         by_shard
             .entry(crate::route::shard_of(&k, n))
@@ -760,7 +761,7 @@ where
     let n = shard.shards();
     let tx = shard.shared.next_tx();
     let marked = shard.logging();
-    let (taken, all) = acquire(shard, tx, marked, true, whole_shards(0..n)).await;
+    let (taken, all) = acquire(shard, tx, marked, true, whole_shards(ShardId::all(n))).await;
     let out = if all {
         shard.broadcast(f).await
     } else {

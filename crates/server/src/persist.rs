@@ -9,6 +9,7 @@
 use crate::shard::Shard;
 use crate::shared::unix_ms;
 use bytes::Bytes;
+use shardis_base::ShardId;
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::Entry;
 use std::io::Write;
@@ -43,19 +44,19 @@ pub async fn begin_snapshot(shard: &Rc<Shard>) {
     let tx = shard.shared.next_tx();
     for s in 0..n {
         let _ = shard
-            .call_async(s, move |sh| async move { sh.lock_all(tx).await })
+            .call_async(ShardId(s), move |sh| async move { sh.lock_all(tx).await })
             .await;
     }
     let now = unix_ms();
     for s in 0..n {
         let _ = shard
-            .call(s, move |sh| {
+            .call(ShardId(s), move |sh| {
                 let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
             })
             .await;
     }
     for s in 0..n {
-        let _ = shard.call(s, move |sh| sh.unlock_all(tx)).await;
+        let _ = shard.call(ShardId(s), move |sh| sh.unlock_all(tx)).await;
     }
 }
 
@@ -321,9 +322,9 @@ impl<'a> Loader<'a> {
         }
         self.loaded += 1;
         let s = crate::route::shard_of(&e.key, self.per_shard.len());
-        self.per_shard[s].push(e);
-        if self.per_shard[s].len() >= 1024 {
-            let batch = std::mem::take(&mut self.per_shard[s]);
+        self.per_shard[s.get()].push(e);
+        if self.per_shard[s.get()].len() >= 1024 {
+            let batch = std::mem::take(&mut self.per_shard[s.get()]);
             self.post(s, batch).await?;
             while self.pending.len() > 4 * self.per_shard.len() {
                 if let Some(p) = self.pending.pop_front() {
@@ -334,7 +335,7 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    async fn post(&mut self, s: usize, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {
+    async fn post(&mut self, s: ShardId, batch: Vec<shardis_rdb::RdbEntry>) -> Result<(), String> {
         let staged = self.staged;
         self.pending.push_back(
             self.shard
@@ -368,7 +369,7 @@ impl<'a> Loader<'a> {
         for s in 0..self.per_shard.len() {
             let batch = std::mem::take(&mut self.per_shard[s]);
             if !batch.is_empty() {
-                self.post(s, batch).await?;
+                self.post(ShardId(s), batch).await?;
             }
         }
         for p in std::mem::take(&mut self.pending) {

@@ -22,6 +22,7 @@ use crate::errors;
 use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_config::ClientBufferLimit;
 use shardis_keyspace::glob::glob_match;
 use shardis_keyspace::notify::Event;
@@ -545,10 +546,10 @@ pub fn keyspace_events(shard: &Shard, flags: u32, events: &mut Vec<Event>) {
     let batch = std::sync::Arc::new(msgs);
     let mut missed = Vec::new();
     for t in 0..shard.shards() {
-        if t == shard.id {
+        if t == shard.id.get() {
             continue;
         }
-        if let Err(Some(_)) = shard.try_send_job(t, deliver_job(&batch)) {
+        if let Err(Some(_)) = shard.try_send_job(ShardId(t), deliver_job(&batch)) {
             missed.push(t);
         }
     }
@@ -592,12 +593,14 @@ async fn send_events(
                     shard.events_out.sending.set(false);
                     return;
                 }
-                let all = (0..shard.shards()).filter(|&t| t != shard.id).collect();
+                let all = (0..shard.shards())
+                    .filter(|&t| t != shard.id.get())
+                    .collect();
                 (std::sync::Arc::new(batch), all)
             }
         };
         for t in targets {
-            if shard.send(t, deliver_job(&batch)).await.is_err() {
+            if shard.send(ShardId(t), deliver_job(&batch)).await.is_err() {
                 // Shutting down: nobody is left to receive them.
                 shard.events_out.queue.borrow_mut().clear();
                 shard.events_out.sending.set(false);

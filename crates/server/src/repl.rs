@@ -24,6 +24,7 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_keyspace::DbIndex;
 use shardis_protocol::{DecodeLimits, RequestDecoder};
 use shardis_rdb::{HeaderAux, RdbWriter, ReplAux, WriterOptions};
@@ -744,7 +745,7 @@ pub async fn shipper(shard: Rc<Shard>) {
             .load(std::sync::atomic::Ordering::Acquire);
         let job: crate::shard::Job = Box::new(move |s0| {
             s0.repl.borrow_mut().inbox.push(Shipment {
-                shard: id,
+                shard: id.get(),
                 entries,
                 logged,
                 answers,
@@ -752,7 +753,7 @@ pub async fn shipper(shard: Rc<Shard>) {
             });
             s0.pump_signal.kick();
         });
-        if shard.send_job(0, job).await.is_err() {
+        if shard.send_job(crate::shard::HOME_SHARD, job).await.is_err() {
             return;
         }
     }
@@ -771,7 +772,7 @@ pub async fn settle(s0: &Rc<Shard>) {
     let n = s0.shards();
     for s in 1..n {
         let asked = s0
-            .post(s, move |sh| {
+            .post(ShardId(s), move |sh| {
                 let p = &sh.pump_signal;
                 p.requested.set(p.requested.get().max(want));
                 p.kick();
@@ -1365,7 +1366,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     };
     for s in 0..n {
         let r = shard
-            .call_async(s, move |sh| async move {
+            .call_async(ShardId(s), move |sh| async move {
                 sh.lock_all(tx).await;
                 // Replicas may have been attached while we waited.
                 if first {
@@ -1385,7 +1386,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     let now = unix_ms();
     for s in 0..n {
         let _ = shard
-            .call(s, move |sh| {
+            .call(ShardId(s), move |sh| {
                 let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
             })
             .await;
@@ -1402,7 +1403,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     });
     for s in 0..n {
         let _ = shard
-            .call(s, move |sh| {
+            .call(ShardId(s), move |sh| {
                 if !first {
                     sh.log_marker(LogEntry::Release { tx });
                 }
@@ -1424,7 +1425,9 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
 pub async fn save_snapshot(shard: &Rc<Shard>) -> Option<ReplAux> {
     // Replication state, the merger and the link live on executor 0.
     shard
-        .call_async(0, |sh| async move { save_snapshot_here(&sh).await })
+        .call_async(crate::shard::HOME_SHARD, |sh| async move {
+            save_snapshot_here(&sh).await
+        })
         .await
         .ok()
         .flatten()
@@ -1677,13 +1680,15 @@ where
             glommio::spawn_local(async move {
                 loop {
                     let step = sh
-                        .call(s, move |x| encode_snapshot_step(x, compression, step))
+                        .call(ShardId(s), move |x| {
+                            encode_snapshot_step(x, compression, step)
+                        })
                         .await;
                     let Ok(Some(piece)) = step else { break };
                     if tx.send(piece).await.is_err() {
                         break;
                     }
-                    if s == sh.id {
+                    if s == sh.id.get() {
                         // This executor's own part runs inline: leave the
                         // task queue so its sockets are polled (see
                         // `walk_snapshot`).
@@ -1735,7 +1740,7 @@ where
                 glommio::timer::sleep(Duration::from_millis(1)).await;
             }
             let chunk = shard
-                .call(s, |sh| {
+                .call(ShardId(s), |sh| {
                     sh.keyspace.borrow_mut().snapshot_next(SNAPSHOT_CHUNK)
                 })
                 .await;
@@ -2052,7 +2057,7 @@ pub async fn hand_over(
         leftover,
     };
     let _ = shard
-        .call(0, move |s0| {
+        .call(crate::shard::HOME_SHARD, move |s0| {
             #[allow(unsafe_code)]
             // SAFETY: the fd came from into_raw_fd above; nothing else owns it now.
             let stream = unsafe { TcpStream::from_raw_fd(fd) };

@@ -1,5 +1,7 @@
 //! Which shard owns a key: Redis Cluster's slot function, so hash tags co-locate keys.
 
+use shardis_base::ShardId;
+
 /// True if the connection runs the command itself rather than routing it by
 /// key: commands without keys, and MEMORY's subcommands other than USAGE
 /// (the table gives MEMORY one key position, argument 2, for USAGE).
@@ -61,11 +63,11 @@ fn memchr_open(key: &[u8]) -> Option<usize> {
 }
 
 /// The shard that owns `key` among `shards`.
-pub fn shard_of(key: &[u8], shards: usize) -> usize {
+pub fn shard_of(key: &[u8], shards: usize) -> ShardId {
     if shards == 1 {
-        0
+        ShardId(0)
     } else {
-        slot(key) as usize % shards
+        ShardId(slot(key) as usize % shards)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::shared::Shared;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
+use shardis_base::ShardId;
 use shardis_keyspace::DbIndex;
 
 /// glommio's registered-buffer pool per executor: its minimum.
@@ -519,7 +520,7 @@ async fn shard_main(
         }
     };
     let id = senders.peer_id();
-    let shard = Rc::new_cyclic(|me| Shard::new(id, shared.clone(), senders, me.clone()));
+    let shard = Rc::new_cyclic(|me| Shard::new(ShardId(id), shared.clone(), senders, me.clone()));
     for (_, rx) in receivers.streams() {
         let s = shard.clone();
         glommio::spawn_local(async move {
@@ -621,7 +622,7 @@ async fn cron(shard: Rc<Shard>) {
         if shard.shared.exiting.load(Ordering::SeqCst) {
             return;
         }
-        if shard.id == 0
+        if shard.id == crate::shard::HOME_SHARD
             && shard.shared.shutdown_requested.load(Ordering::SeqCst)
             && !shard.shared.shutting_down()
         {
@@ -629,22 +630,22 @@ async fn cron(shard: Rc<Shard>) {
         }
         if shard.shared.shutting_down() {
             // Shard 0 does the final save while the other shards keep serving it.
-            if shard.id == 0 {
+            if shard.id == crate::shard::HOME_SHARD {
                 final_save(&shard).await;
                 shard.shared.exiting.store(true, Ordering::SeqCst);
                 return;
             }
             continue;
         }
-        if shard.id == 0 && !shard.replica.get() {
+        if shard.id == crate::shard::HOME_SHARD && !shard.replica.get() {
             crate::persist::check_save_points(&shard);
         }
-        if shard.id == 0 && sampled.elapsed() >= Duration::from_millis(100) {
+        if shard.id == crate::shard::HOME_SHARD && sampled.elapsed() >= Duration::from_millis(100) {
             sampled = Instant::now();
             sample_instantaneous(&shard.shared, sampled);
         }
         // MIGRATE's idle connections (Redis: once a second from serverCron).
-        if shard.id == 0 && swept.elapsed() >= Duration::from_secs(1) {
+        if shard.id == crate::shard::HOME_SHARD && swept.elapsed() >= Duration::from_secs(1) {
             swept = Instant::now();
             shard
                 .shared

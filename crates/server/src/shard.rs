@@ -23,6 +23,7 @@ use crate::shared::{unix_ms, unix_us, ShardCounters, Shared};
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_commands::Command;
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, ExecContext, Keyspace};
@@ -34,6 +35,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
+
+/// The shard whose executor holds the server-wide roles: replication (the
+/// merged write stream, the backlog, the replicas' writers), the AOF,
+/// snapshots and save points, shutdown.
+pub const HOME_SHARD: ShardId = ShardId(0);
 
 /// Work sent to another shard: runs there, with that shard's state.
 pub type Job = Box<dyn FnOnce(&Rc<Shard>) + Send + Sync>;
@@ -167,8 +173,8 @@ pub struct CommandStat {
 
 /// The shard state owned by one executor.
 pub struct Shard {
-    /// Shard index (the mesh peer id).
-    pub id: usize,
+    /// This shard's id (its mesh peer id).
+    pub id: ShardId,
     /// Process-wide state.
     pub shared: Arc<Shared>,
     /// This shard's keys.
@@ -222,7 +228,7 @@ pub struct Shard {
 impl Shard {
     /// Creates shard `id` around its mesh senders.
     pub fn new(
-        id: usize,
+        id: ShardId,
         shared: Arc<Shared>,
         senders: Senders<Job>,
         me: std::rc::Weak<Shard>,
@@ -279,7 +285,7 @@ impl Shard {
 
     /// This shard's counters.
     pub fn counters(&self) -> &ShardCounters {
-        &self.shared.stats[self.id]
+        &self.shared.stats[self.id.get()]
     }
 
     /// Runs one command on this shard's keyspace (its keys are local and
@@ -698,7 +704,7 @@ impl Shard {
     // ---------------------------------------------------------------- mesh
 
     /// Runs `f` on shard `target` and returns its result. Local work runs inline.
-    pub async fn call<R, F>(self: &Rc<Self>, target: usize, f: F) -> Result<R, ShardGone>
+    pub async fn call<R, F>(self: &Rc<Self>, target: ShardId, f: F) -> Result<R, ShardGone>
     where
         R: Send + 'static,
         F: FnOnce(&Rc<Shard>) -> R + Send + Sync + 'static,
@@ -714,14 +720,18 @@ impl Shard {
             .cross_shard_batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.senders
-            .send_to(target, job)
+            .send_to(target.get(), job)
             .await
             .map_err(|_| ShardGone)?;
         rx.await.map_err(|_| ShardGone)
     }
 
     /// Like [`Shard::call`], for work that must await on the target (locks).
-    pub async fn call_async<R, F, Fut>(self: &Rc<Self>, target: usize, f: F) -> Result<R, ShardGone>
+    pub async fn call_async<R, F, Fut>(
+        self: &Rc<Self>,
+        target: ShardId,
+        f: F,
+    ) -> Result<R, ShardGone>
     where
         R: Send + 'static,
         F: FnOnce(Rc<Shard>) -> Fut + Send + Sync + 'static,
@@ -739,7 +749,7 @@ impl Shard {
             .detach();
         });
         self.senders
-            .send_to(target, job)
+            .send_to(target.get(), job)
             .await
             .map_err(|_| ShardGone)?;
         rx.await.map_err(|_| ShardGone)
@@ -754,7 +764,7 @@ impl Shard {
         let mut pending = Vec::with_capacity(self.shards());
         for t in 0..self.shards() {
             let f = f.clone();
-            pending.push(self.post(t, move |s| f(s)).await?);
+            pending.push(self.post(ShardId(t), move |s| f(s)).await?);
         }
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
@@ -769,7 +779,7 @@ impl Shard {
     /// batch runs inline when no key locks are held, which is the common case.
     pub async fn post_batch(
         self: &Rc<Self>,
-        target: usize,
+        target: ShardId,
         reqs: Vec<Request>,
     ) -> Result<Pending<BatchReplies>, ShardGone> {
         let (tx, rx) = glommio::channels::oneshot::shared();
@@ -823,39 +833,39 @@ impl Shard {
             .cross_shard_batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.senders
-            .send_to(target, job)
+            .send_to(target.get(), job)
             .await
             .map_err(|_| ShardGone)?;
         Ok(Pending::Remote(rx))
     }
 
     /// Sends `job` to run on `target` (another shard) without waiting for it to run.
-    pub async fn send(&self, target: usize, job: Job) -> Result<(), ShardGone> {
+    pub async fn send(&self, target: ShardId, job: Job) -> Result<(), ShardGone> {
         self.senders
-            .send_to(target, job)
+            .send_to(target.get(), job)
             .await
             .map_err(|_| ShardGone)
     }
 
     /// Sends `job` to `target`, waiting for room in its queue. Jobs from one
     /// shard to another run in the order they were sent.
-    pub async fn send_job(&self, target: usize, job: Job) -> Result<(), ShardGone> {
+    pub async fn send_job(&self, target: ShardId, job: Job) -> Result<(), ShardGone> {
         self.senders
-            .send_to(target, job)
+            .send_to(target.get(), job)
             .await
             .map_err(|_| ShardGone)
     }
 
     /// Sends `job` to `target` if its queue has room (false otherwise).
-    pub fn try_send(&self, target: usize, job: Job) -> bool {
-        self.senders.try_send_to(target, job).is_ok()
+    pub fn try_send(&self, target: ShardId, job: Job) -> bool {
+        self.senders.try_send_to(target.get(), job).is_ok()
     }
 
     /// Sends `job` to `target` if its queue has room; hands it back if the
     /// queue is full, `Err(None)` if the target is gone.
-    pub fn try_send_job(&self, target: usize, job: Job) -> Result<(), Option<Job>> {
+    pub fn try_send_job(&self, target: ShardId, job: Job) -> Result<(), Option<Job>> {
         use glommio::{GlommioError, ResourceType};
-        match self.senders.try_send_to(target, job) {
+        match self.senders.try_send_to(target.get(), job) {
             Ok(()) => Ok(()),
             Err(GlommioError::WouldBlock(ResourceType::Channel(j))) => Err(Some(j)),
             Err(_) => Err(None),
@@ -863,7 +873,7 @@ impl Shard {
     }
 
     /// Posts `f` to run on `target` without waiting for it; await the result later.
-    pub async fn post<R, F>(self: &Rc<Self>, target: usize, f: F) -> Result<Pending<R>, ShardGone>
+    pub async fn post<R, F>(self: &Rc<Self>, target: ShardId, f: F) -> Result<Pending<R>, ShardGone>
     where
         R: Send + 'static,
         F: FnOnce(&Rc<Shard>) -> R + Send + Sync + 'static,
@@ -876,7 +886,7 @@ impl Shard {
             let _ = tx.send(f(s));
         });
         self.senders
-            .send_to(target, job)
+            .send_to(target.get(), job)
             .await
             .map_err(|_| ShardGone)?;
         Ok(Pending::Remote(rx))

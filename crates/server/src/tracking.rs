@@ -36,6 +36,7 @@ use crate::errors;
 use crate::shard::Shard;
 use bytes::Bytes;
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_commands::{flags, Command, CommandId, KeySpec};
 use shardis_keyspace::Effect;
 use shardis_protocol::{decode::parse_int, Reply};
@@ -246,7 +247,7 @@ pub fn flushed(shard: &Shard) {
         let ids: Vec<u64> = t.clients.keys().copied().collect();
         for id in ids {
             t.queue(
-                shard.id,
+                shard.id.get(),
                 Item::Deliver {
                     target: id,
                     note: Note::Flush,
@@ -290,7 +291,7 @@ async fn send(shard: Rc<Shard>) {
             if items.is_empty() {
                 continue;
             }
-            if exec == shard.id {
+            if exec == shard.id.get() {
                 for item in items {
                     handle(&shard, item);
                 }
@@ -302,7 +303,7 @@ async fn send(shard: Rc<Shard>) {
                 }
                 kick(s);
             });
-            if shard.send(exec, job).await.is_err() {
+            if shard.send(ShardId(exec), job).await.is_err() {
                 let mut t = shard.tracking.borrow_mut();
                 t.outbox.clear();
                 t.sending.set(false);
@@ -452,10 +453,10 @@ fn deliver(shard: &Shard, target: u64, note: Note) {
     let item = Item::Redirect {
         redirect: c.redirect,
         from: target,
-        from_exec: shard.id,
+        from_exec: shard.id.get(),
         payloads,
     };
-    if c.redirect_exec == shard.id {
+    if c.redirect_exec == shard.id.get() {
         handle(shard, item);
     } else {
         shard.tracking.borrow_mut().queue(c.redirect_exec, item);
@@ -491,7 +492,7 @@ pub fn caller(conn: &Conn) -> Option<Track> {
     if c.bcast || (c.optin && !c.caching) || (c.optout && c.caching) {
         return None;
     }
-    Some((id, conn.shard.id))
+    Some((id, conn.shard.id.get()))
 }
 
 /// After a command ran outside MULTI: CLIENT CACHING applies to one command
@@ -535,7 +536,7 @@ pub async fn remember_everywhere(
 ) {
     let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
     let n = shard.shards();
-    let mut owners: Vec<usize> = cmd
+    let mut owners: Vec<ShardId> = cmd
         .key_indices(&argv)
         .unwrap_or_default()
         .into_iter()
@@ -719,7 +720,7 @@ fn prefix_collision(existing: &[Bytes], given: &[Bytes]) -> Option<String> {
 
 /// Sets (Some) or removes (None) client `id`'s BCAST prefixes on every shard.
 async fn register_prefixes(conn: &Conn, id: u64, set: Option<(Vec<Bytes>, bool)>) {
-    let exec = conn.shard.id;
+    let exec = conn.shard.id.get();
     let _ = conn
         .shard
         .broadcast(move |s| {

@@ -17,6 +17,7 @@ use crate::errors;
 use crate::shard::{Admit, Run, Shard, ShardGone};
 use bytes::Bytes;
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_commands::{flags, Command, CommandId, KeySpec};
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, ExecContext};
@@ -27,7 +28,7 @@ use std::rc::Rc;
 /// One watched key: where it lives and what it looked like at WATCH.
 #[derive(Debug, Clone)]
 pub struct Watched {
-    shard: usize,
+    shard: ShardId,
     db: DbIndex,
     key: Bytes,
     version: u64,
@@ -255,7 +256,7 @@ pub async fn watch(conn: &mut Conn, args: &[Bytes]) -> Reply {
     }
     let n = conn.shard.shards();
     let db = conn.db;
-    let mut by_shard: BTreeMap<usize, Vec<Bytes>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<Bytes>> = BTreeMap::new();
     for k in &args[1..] {
         let s = crate::route::shard_of(k, n);
         let seen = conn.tx.watched.iter().any(|w| w.db == db && w.key == k)
@@ -313,7 +314,7 @@ async fn unwatch_all(conn: &mut Conn) {
 }
 
 async fn release_watches(shard: &Rc<Shard>, watched: Vec<Watched>) {
-    let mut by_shard: BTreeMap<usize, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
     for w in watched {
         by_shard.entry(w.shard).or_default().push((w.db, w.key));
     }
@@ -354,7 +355,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
     let databases = shard.keyspace.borrow().databases();
     let mut db = conn.db;
     let mut plan = Vec::with_capacity(queued.len());
-    let mut locks: BTreeMap<usize, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
+    let mut locks: BTreeMap<ShardId, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
     for (cmd, args) in queued {
         let keys = if matches!(cmd.keys, KeySpec::None) {
             Vec::new()
@@ -407,7 +408,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
             )
     });
     if global {
-        locks = (0..n).map(|s| (s, Vec::new())).collect();
+        locks = ShardId::all(n).map(|s| (s, Vec::new())).collect();
     }
     let tx = shard.shared.next_tx();
     let marked = plan.iter().any(|p| p.cmd.is_write() || global) && shard.logging();
@@ -453,7 +454,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
 
 /// True if no watched key changed since WATCH (checked under the locks).
 async fn watch_intact(shard: &Rc<Shard>, watched: &[Watched]) -> bool {
-    let mut by_shard: BTreeMap<usize, Vec<Watched>> = BTreeMap::new();
+    let mut by_shard: BTreeMap<ShardId, Vec<Watched>> = BTreeMap::new();
     for w in watched {
         by_shard.entry(w.shard).or_default().push(w.clone());
     }
@@ -529,7 +530,7 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
         shard.record(cmd, cmd.stat_index(&args), &r, start);
         r
     } else {
-        let owners: Vec<usize> = keys
+        let owners: Vec<ShardId> = keys
             .iter()
             .map(|&i| crate::route::shard_of(&args[i], n))
             .collect();

@@ -37,6 +37,7 @@ use crate::shard::Shard;
 use crate::shared::{strerror, unix_ms};
 use bytes::{Bytes, BytesMut};
 use manifest::Manifest;
+use shardis_base::ShardId;
 use shardis_keyspace::DbIndex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -867,7 +868,7 @@ pub async fn debug_loadaof(shard: &Rc<Shard>) {
     }
     let _ = shard
         .broadcast(move |s| {
-            if logging.get(s.id).copied().unwrap_or(false) {
+            if logging.get(s.id.get()).copied().unwrap_or(false) {
                 *s.write_log.borrow_mut() = Some(Vec::new());
             }
         })
@@ -1093,15 +1094,15 @@ fn publish_covered(shard: &Rc<Shard>, covered: &[u64]) {
             .aof_waiting
             .swap(false, Ordering::SeqCst)
         {
-            if s == shard.id {
+            if s == shard.id.get() {
                 wake_waiters(shard);
             } else {
                 let job: crate::shard::Job = Box::new(|sh| wake_waiters(sh));
-                if let Err(Some(job)) = shard.try_send_job(s, job) {
+                if let Err(Some(job)) = shard.try_send_job(ShardId(s), job) {
                     // A full queue: the wake-up waits for room, never dropped.
                     let sh = shard.clone();
                     glommio::spawn_local(async move {
-                        let _ = sh.send_job(s, job).await;
+                        let _ = sh.send_job(ShardId(s), job).await;
                     })
                     .detach();
                 }
@@ -1148,7 +1149,7 @@ pub async fn wait_durable(shard: &Rc<Shard>) {
             return std::task::Poll::Ready(());
         }
         shard.aof_waiters.borrow_mut().push(cx.waker().clone());
-        shard.shared.stats[shard.id]
+        shard.shared.stats[shard.id.get()]
             .aof_waiting
             .store(true, Ordering::SeqCst);
         // Coverage may have moved before the flag was up.
@@ -1380,7 +1381,7 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
         }
         for s in 0..n {
             shard
-                .call_async(s, move |sh| async move {
+                .call_async(ShardId(s), move |sh| async move {
                     sh.lock_all(tx).await;
                     sh.log_marker(shardis_replication::LogEntry::Acquire { tx, parts: n });
                 })
@@ -1390,14 +1391,14 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
         let now = unix_ms();
         for s in 0..n {
             let _ = shard
-                .call(s, move |sh| {
+                .call(ShardId(s), move |sh| {
                     let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
                 })
                 .await;
         }
         for s in 0..n {
             let _ = shard
-                .call(s, move |sh| {
+                .call(ShardId(s), move |sh| {
                     sh.log_marker(shardis_replication::LogEntry::Release { tx });
                     sh.unlock_all(tx);
                 })

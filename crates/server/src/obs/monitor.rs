@@ -8,6 +8,7 @@
 use crate::pubsub::Mailbox;
 use crate::shard::Shard;
 use bytes::Bytes;
+use shardis_base::ShardId;
 use shardis_commands::{flags, Command};
 use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
@@ -72,11 +73,11 @@ pub async fn flush(shard: &Rc<Shard>) {
         if obs.monitors_at[t].load(Ordering::Relaxed) == 0 {
             continue;
         }
-        if t == shard.id {
+        if t == shard.id.get() {
             deliver(shard, &lines);
         } else {
             let lines = lines.clone();
-            if let Ok(p) = shard.post(t, move |s| deliver(s, &lines)).await {
+            if let Ok(p) = shard.post(ShardId(t), move |s| deliver(s, &lines)).await {
                 pending.push(p);
             }
         }
@@ -107,7 +108,7 @@ pub fn add(shard: &Shard, id: u64, mailbox: Rc<Mailbox>) -> bool {
         return false;
     }
     obs.monitors.clients.push((id, mailbox));
-    shard.shared.obs.monitors_at[shard.id].fetch_add(1, Ordering::Relaxed);
+    shard.shared.obs.monitors_at[shard.id.get()].fetch_add(1, Ordering::Relaxed);
     shard.shared.obs.monitors.fetch_add(1, Ordering::Relaxed);
     true
 }
@@ -118,7 +119,7 @@ pub fn remove(shard: &Shard, id: u64) {
     let before = obs.monitors.clients.len();
     obs.monitors.clients.retain(|(i, _)| *i != id);
     if obs.monitors.clients.len() != before {
-        shard.shared.obs.monitors_at[shard.id].fetch_sub(1, Ordering::Relaxed);
+        shard.shared.obs.monitors_at[shard.id.get()].fetch_sub(1, Ordering::Relaxed);
         shard.shared.obs.monitors.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -36,6 +36,7 @@ use crate::conn::Conn;
 use crate::errors;
 use bytes::Bytes;
 use hashbrown::HashMap;
+use shardis_base::ShardId;
 use shardis_commands::{Command, CommandId};
 use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
@@ -461,7 +462,7 @@ pub async fn eval_held(
     let keys = &args[3..3 + numkeys];
     let argv = &args[3 + numkeys..];
     let shard = conn.shard.clone();
-    let all: Vec<usize> = (0..shard.shards()).collect();
+    let all: Vec<ShardId> = ShardId::all(shard.shards()).collect();
     let caller = Caller::of(conn);
     let (reply, ctx) = run_once(
         &shard, &caller, &target, flags, ro_cmd, keys, argv, &all, None,
@@ -484,7 +485,7 @@ async fn run_once(
     ro_cmd: bool,
     keys: &[Bytes],
     argv: &[Bytes],
-    hold: &[usize],
+    hold: &[ShardId],
     lazy: Option<&LazyHold>,
 ) -> (Reply, run::RunCtx) {
     let mut ctx = run::RunCtx::new(shard.clone(), caller.db, hold);
@@ -608,7 +609,7 @@ async fn run_target(
     // one synchronous stretch nobody can interleave with, so the lock is taken
     // only then (`LazyHold`), or before rolling back for a restart. Locking and
     // releasing the shard was ~3% of EVALSHA's samples at -P 16.
-    let mut hold: Vec<usize>;
+    let mut hold: Vec<ShardId>;
     if local && !shard.logging() && shard.unlocked() {
         let lazy = LazyHold::default();
         let (r, ctx) = run_once(
@@ -640,7 +641,7 @@ async fn run_target(
         if !restart {
             return r;
         }
-        hold = (0..n).collect();
+        hold = ShardId::all(n).collect();
     } else {
         hold = keys
             .iter()
@@ -678,7 +679,7 @@ async fn run_target(
         if !again {
             return reply;
         }
-        hold = (0..n).collect();
+        hold = ShardId::all(n).collect();
         caller.start_us = crate::shared::unix_us();
     }
 }

@@ -18,6 +18,7 @@
 use crate::shard::{Admit, Job, Run, Shard, ShardGone};
 use bytes::Bytes;
 use hashbrown::HashSet;
+use shardis_base::ShardId;
 use shardis_commands::{flags, lookup, Command, CommandId};
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, Entry};
@@ -33,19 +34,20 @@ enum Held {
 }
 
 impl Held {
-    fn of(shards: usize, held: &[usize]) -> Held {
+    fn of(shards: usize, held: &[ShardId]) -> Held {
         if shards <= 64 {
-            Held::Word(held.iter().fold(0, |m, &s| m | 1 << s))
+            Held::Word(held.iter().fold(0, |m, &s| m | 1 << s.get()))
         } else {
             let mut v = vec![false; shards];
             for &s in held {
-                v[s] = true;
+                v[s.get()] = true;
             }
             Held::Many(v)
         }
     }
 
-    fn has(&self, shard: usize) -> bool {
+    fn has(&self, shard: ShardId) -> bool {
+        let shard = shard.get();
         match self {
             Held::Word(m) => m >> shard & 1 == 1,
             Held::Many(v) => v[shard],
@@ -54,14 +56,14 @@ impl Held {
 }
 
 /// A list of indices that is usually one long, held without allocating.
-enum OneOrMany {
-    One([usize; 1]),
-    Many(Vec<usize>),
+enum OneOrMany<T> {
+    One([T; 1]),
+    Many(Vec<T>),
 }
 
-impl std::ops::Deref for OneOrMany {
-    type Target = [usize];
-    fn deref(&self) -> &[usize] {
+impl<T> std::ops::Deref for OneOrMany<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         match self {
             OneOrMany::One(a) => a,
             OneOrMany::Many(v) => v,
@@ -100,8 +102,8 @@ pub struct RunCtx {
     /// reads and by the undo log): the next attempt propagates them.
     pub kept: Vec<Effect>,
     /// Entries as they were before the run first wrote them: (shard, db, key, entry).
-    pub undo: Vec<(usize, DbIndex, Bytes, Option<Entry>)>,
-    undo_seen: HashSet<(usize, DbIndex, Bytes)>,
+    pub undo: Vec<(ShardId, DbIndex, Bytes, Option<Entry>)>,
+    undo_seen: HashSet<(ShardId, DbIndex, Bytes)>,
     /// A write command ran.
     pub wrote: bool,
     /// The run needs a shard it does not hold: it restarts holding all.
@@ -137,11 +139,11 @@ pub struct RunCtx {
 
 impl RunCtx {
     /// A context holding `held` of `shard.shards()` shards.
-    pub fn new(shard: Rc<Shard>, db: DbIndex, held: &[usize]) -> RunCtx {
+    pub fn new(shard: Rc<Shard>, db: DbIndex, held: &[ShardId]) -> RunCtx {
         let n = shard.shards();
         let held = Held::of(n, held);
         RunCtx {
-            all: (0..n).all(|s| held.has(s)),
+            all: (0..n).all(|s| held.has(ShardId(s))),
             shard,
             db,
             held,
@@ -236,7 +238,7 @@ pub fn acl_check(argv: &[Bytes]) -> Result<bool, String> {
 
 /// Runs `f` on shard `target` and waits for it, blocking this thread: the
 /// script cannot yield. See the module doc for why this cannot deadlock.
-pub fn blocking<R, F>(shard: &Rc<Shard>, target: usize, f: F) -> Result<R, ShardGone>
+pub fn blocking<R, F>(shard: &Rc<Shard>, target: ShardId, f: F) -> Result<R, ShardGone>
 where
     R: Send + 'static,
     F: FnOnce(&Rc<Shard>) -> R + Send + Sync + 'static,
@@ -445,7 +447,7 @@ impl RunCtx {
                 for s in 0..n {
                     let (channel, msg) = (argv[1].clone(), argv[2].clone());
                     let sharded = cmd.id == CommandId::Spublish;
-                    total += blocking(&self.shard, s, move |sh| {
+                    total += blocking(&self.shard, ShardId(s), move |sh| {
                         crate::pubsub::deliver(sh, sharded, &channel, &msg)
                     })
                     .map_err(|_| self.gone())?;
@@ -465,9 +467,10 @@ impl RunCtx {
                     CommandId::Dbsize => {
                         let mut total = 0;
                         for s in 0..n {
-                            total +=
-                                blocking(&self.shard, s, move |sh| sh.keyspace.borrow().dbsize(db))
-                                    .map_err(|_| self.gone())?;
+                            total += blocking(&self.shard, ShardId(s), move |sh| {
+                                sh.keyspace.borrow().dbsize(db)
+                            })
+                            .map_err(|_| self.gone())?;
                         }
                         Ok(Reply::Integer(total as i64))
                     }
@@ -475,7 +478,7 @@ impl RunCtx {
                         let mut out = Vec::new();
                         for s in 0..n {
                             let pattern = argv[1].clone();
-                            let (keys, fx) = blocking(&self.shard, s, move |sh| {
+                            let (keys, fx) = blocking(&self.shard, ShardId(s), move |sh| {
                                 let mut fx = Vec::new();
                                 let keys =
                                     sh.with_ctx_into(db, &mut fx, |ks, ctx| ks.keys(ctx, &pattern));
@@ -496,7 +499,7 @@ impl RunCtx {
                         }
                         let all = cmd.id == CommandId::Flushall;
                         for s in 0..n {
-                            blocking(&self.shard, s, move |sh| {
+                            blocking(&self.shard, ShardId(s), move |sh| {
                                 sh.watch.borrow_mut().touch_db((!all).then_some(db));
                                 crate::tracking::flushed(sh);
                                 let mut ks = sh.keyspace.borrow_mut();
@@ -548,7 +551,7 @@ impl RunCtx {
         } else {
             let raw: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
             let keys = cmd.key_indices(&raw).unwrap_or_default();
-            let mut owners: Vec<usize> = keys
+            let mut owners: Vec<ShardId> = keys
                 .iter()
                 .map(|&i| crate::route::shard_of(&argv[i], n))
                 .collect();
@@ -677,8 +680,8 @@ impl RunCtx {
 }
 
 /// Puts back every entry a stopped run wrote (the shards are still held).
-pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(usize, DbIndex, Bytes, Option<Entry>)>) {
-    let mut by_shard: std::collections::BTreeMap<usize, Vec<(DbIndex, Bytes, Option<Entry>)>> =
+pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(ShardId, DbIndex, Bytes, Option<Entry>)>) {
+    let mut by_shard: std::collections::BTreeMap<ShardId, Vec<(DbIndex, Bytes, Option<Entry>)>> =
         Default::default();
     for (s, d, k, e) in undo {
         by_shard.entry(s).or_default().push((d, k, e));

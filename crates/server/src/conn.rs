@@ -854,6 +854,71 @@ impl Conn {
         }
     }
 
+    /// Redis's processCommand refusals for a client's command, in its order:
+    /// authentication, ACL, a write on a read-only replica, a write after a
+    /// failed save or AOF write, too few good replicas, a stale or loading
+    /// replica.
+    fn refusal(&mut self, cmd: &'static Command, args: &[Bytes]) -> Option<Reply> {
+        crate::acl::refresh(self);
+        if !self.authenticated && !cmd.has(flags::NO_AUTH) {
+            return Some(Reply::error(errors::NOAUTH));
+        }
+        if let Err(r) = crate::acl::check(self, cmd, args) {
+            return Some(r);
+        }
+        // Inside MULTI SORT is queued and EXEC replies this error in its array.
+        if !self.tx.in_multi() {
+            if let Some(r) = crate::acl::sort_patterns(self, cmd, args) {
+                return Some(r);
+            }
+        }
+        // A container's subcommand's own flags decide (FUNCTION LIST reads,
+        // FUNCTION LOAD writes), as Redis checks the subcommand's.
+        let cmd_flags = cmd.flags_for(args);
+        let write = cmd_flags & flags::WRITE != 0;
+        if write && self.shard.replica.get() && self.shard.shared.config().replica_read_only {
+            return Some(Reply::error(errors::READONLY));
+        }
+        // Redis's writeCommandsDeniedByDiskError: after a failed BGSAVE (with
+        // stop-writes-on-bgsave-error and save points) or a failed AOF write,
+        // writes (and PING) are refused until a save or write succeeds again.
+        if write || cmd.id == shardis_commands::CommandId::Ping {
+            if self.shard.shared.bgsave_failed.load(Ordering::Relaxed) {
+                let config = self.shard.shared.config();
+                if !config.save.is_empty()
+                    && config.value_of("stop-writes-on-bgsave-error").as_deref() == Some("yes")
+                {
+                    return Some(Reply::error(errors::MISCONF_RDB));
+                }
+            }
+            if self.shard.shared.aof_write_failed.load(Ordering::Relaxed) {
+                if let Some(e) = crate::aof::write_error(&self.shard) {
+                    return Some(Reply::Error(e));
+                }
+            }
+        }
+        if write {
+            let min = self
+                .shard
+                .shared
+                .min_replicas_to_write
+                .load(Ordering::Relaxed);
+            if min > 0
+                && !self.shard.replica.get()
+                && (self.shard.shared.good_replicas.load(Ordering::Relaxed) as u64) < min
+            {
+                return Some(Reply::error(errors::NOREPLICAS));
+            }
+        }
+        if self.denied_stale(cmd, cmd_flags) {
+            return Some(Reply::error(errors::MASTERDOWN));
+        }
+        if self.denied_loading(cmd, cmd_flags) {
+            return Some(Reply::error(errors::LOADING));
+        }
+        None
+    }
+
     /// Decides where a request runs, answering the errors Redis checks before
     /// running a command (unknown command, arity, authentication).
     fn route(&mut self, args: &[Bytes]) -> Route {
@@ -890,70 +955,12 @@ impl Conn {
         {
             return Route::Reply(Reply::error(errors::MODULE_NOT_ALLOWED));
         }
+        // Our master's stream and the AOF being loaded are obeyed as they
+        // come: Redis refuses commands only from ordinary clients.
         if !self.master_link {
-            crate::acl::refresh(self);
-        }
-        if !self.authenticated && !cmd.has(flags::NO_AUTH) {
-            return Route::Reply(Reply::error(errors::NOAUTH));
-        }
-        if !self.master_link {
-            if let Err(r) = crate::acl::check(self, cmd, args) {
-                return Route::Reply(r);
+            if let Some(refused) = self.refusal(cmd, args) {
+                return Route::Reply(refused);
             }
-            // Inside MULTI SORT is queued and EXEC replies this error in its array.
-            if !self.tx.in_multi() {
-                if let Some(r) = crate::acl::sort_patterns(self, cmd, args) {
-                    return Route::Reply(r);
-                }
-            }
-        }
-        // A container's subcommand's own flags decide (FUNCTION LIST reads,
-        // FUNCTION LOAD writes), as Redis checks the subcommand's.
-        let cmd_flags = cmd.flags_for(args);
-        let write = cmd_flags & flags::WRITE != 0;
-        if write
-            && !self.master_link
-            && self.shard.replica.get()
-            && self.shard.shared.config().replica_read_only
-        {
-            return Route::Reply(Reply::error(errors::READONLY));
-        }
-        // Redis's writeCommandsDeniedByDiskError: after a failed BGSAVE (with
-        // stop-writes-on-bgsave-error and save points) or a failed AOF write,
-        // writes (and PING) are refused until a save or write succeeds again.
-        if (write || cmd.id == shardis_commands::CommandId::Ping) && !self.master_link {
-            if self.shard.shared.bgsave_failed.load(Ordering::Relaxed) {
-                let config = self.shard.shared.config();
-                if !config.save.is_empty()
-                    && config.value_of("stop-writes-on-bgsave-error").as_deref() == Some("yes")
-                {
-                    return Route::Reply(Reply::error(errors::MISCONF_RDB));
-                }
-            }
-            if self.shard.shared.aof_write_failed.load(Ordering::Relaxed) {
-                if let Some(e) = crate::aof::write_error(&self.shard) {
-                    return Route::Reply(Reply::Error(e));
-                }
-            }
-        }
-        if write && !self.master_link {
-            let min = self
-                .shard
-                .shared
-                .min_replicas_to_write
-                .load(Ordering::Relaxed);
-            if min > 0
-                && !self.shard.replica.get()
-                && (self.shard.shared.good_replicas.load(Ordering::Relaxed) as u64) < min
-            {
-                return Route::Reply(Reply::error(errors::NOREPLICAS));
-            }
-        }
-        if !self.master_link && self.denied_stale(cmd, cmd_flags) {
-            return Route::Reply(Reply::error(errors::MASTERDOWN));
-        }
-        if !self.master_link && self.denied_loading(cmd, cmd_flags) {
-            return Route::Reply(Reply::error(errors::LOADING));
         }
         let n = self.shard.shards();
         // MIGRATE talks to another server: the connection runs it, holding

@@ -160,6 +160,7 @@ async fn run_one_message(
         shard.log_marker(LogEntry::Acquire { tx, parts: 2 });
     }
     let sub = sub_command(args, &by_shard[&remote], stride);
+    let remote_sub = sub.clone();
     let done = shard
         .call(remote, move |sh| {
             if !sh.try_lock(tx, &remote_keys) {
@@ -192,12 +193,14 @@ async fn run_one_message(
     let sub = sub_command(args, &by_shard[&shard.id], stride);
     let (local_reply, local_fx) = shard.run_part(db, cmd, &sub);
     // Parts in shard order, as the ordered path gives them.
-    let (replies, mut effects, later_fx) = if shard.id < remote {
-        (vec![local_reply, remote_reply], local_fx, remote_fx)
+    let local = (sub, local_fx);
+    let remote_part = (remote_sub, remote_fx);
+    let (replies, parts) = if shard.id < remote {
+        (vec![local_reply, remote_reply], vec![local, remote_part])
     } else {
-        (vec![remote_reply, local_reply], remote_fx, local_fx)
+        (vec![remote_reply, local_reply], vec![remote_part, local])
     };
-    effects.extend(later_fx);
+    let effects = replicated(db, args, parts);
     if marked {
         tx_effects(shard, tx, effects).await;
         shard.log_marker(LogEntry::Release { tx });
@@ -418,18 +421,49 @@ async fn split(
     stride: usize,
     fx: &mut Vec<Effect>,
 ) -> Result<Vec<Reply>, ShardGone> {
-    let mut pending: Vec<Pending<(Reply, Vec<Effect>)>> = Vec::new();
+    let mut pending: Vec<(Vec<Bytes>, Pending<Part>)> = Vec::new();
     for (&s, idxs) in by_shard {
         let sub = sub_command(args, idxs, stride);
-        pending.push(shard.post(s, move |sh| sh.run_part(db, cmd, &sub)).await?);
+        let part = sub.clone();
+        pending.push((
+            sub,
+            shard.post(s, move |sh| sh.run_part(db, cmd, &part)).await?,
+        ));
     }
     let mut out = Vec::with_capacity(pending.len());
-    for p in pending {
+    let mut parts = Vec::with_capacity(pending.len());
+    for (sub, p) in pending {
         let (reply, effects) = p.wait().await?;
-        fx.extend(effects);
+        parts.push((sub, effects));
         out.push(reply);
     }
+    fx.extend(replicated(db, args, parts));
     Ok(out)
+}
+
+/// A part's reply and effects.
+type Part = (Reply, Vec<Effect>);
+
+/// What a split command replicates, as Redis propagates it: the command as
+/// the client sent it, once, when each part's effects are nothing or that
+/// part's own sub-command (the usual case), so replicas and the AOF see
+/// `MSET k1 v1 k2 v2` rather than two MSETs inside MULTI … EXEC. Anything
+/// else (a lazy-expiry DEL before a part's write) goes out as the parts'
+/// effects, in shard order, which the merger wraps as one transaction.
+fn replicated(db: DbIndex, args: &[Bytes], parts: Vec<(Vec<Bytes>, Vec<Effect>)>) -> Vec<Effect> {
+    let own = |(sub, fx): &(Vec<Bytes>, Vec<Effect>)| {
+        fx.is_empty() || (fx.len() == 1 && fx[0].db == db && fx[0].args == *sub)
+    };
+    if parts.iter().all(own) {
+        if parts.iter().all(|(_, fx)| fx.is_empty()) {
+            return Vec::new();
+        }
+        return vec![Effect {
+            db,
+            args: args.to_vec(),
+        }];
+    }
+    parts.into_iter().flat_map(|(_, fx)| fx).collect()
 }
 
 async fn msetnx(

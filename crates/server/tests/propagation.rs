@@ -1,7 +1,8 @@
 //! What a replica receives, read raw from the master's stream by a fake
 //! replica (`PSYNC ? -1`, the RDB skipped): one command's several effects
 //! arrive wrapped in MULTI … EXEC, as Redis 7.0's propagatePendingCommands
-//! sends them; a single effect, and a transaction with one write, are not.
+//! sends them; a single effect, and a transaction with one write, are not; a
+//! command split across shards goes out once, as the client sent it.
 
 mod common;
 
@@ -221,5 +222,26 @@ fn a_transactions_server_commands_replicate_in_their_place() {
         r.stream_until("*1 $4 EXEC "),
         "*2 $6 SELECT $1 0 *1 $5 MULTI *3 $3 SET $1 a $1 1 *3 $7 PUBLISH $2 ch $1 m \
          *1 $8 FLUSHALL *3 $3 SET $1 b $1 2 *1 $4 EXEC "
+    );
+}
+
+#[test]
+fn a_command_split_across_shards_replicates_as_sent() {
+    // k1 and k3 live on one core, k2 on the other: the parts run on both,
+    // and the stream carries the one MSET (and DEL) the client sent, as
+    // Redis's does, not a part per shard inside MULTI … EXEC.
+    let srv = Server::start(&["--threads", "2", "--repl-diskless-sync-delay", "0"]);
+    let mut r = FakeReplica::attach(&srv);
+    let mut c = srv.client();
+    let q = |c: &mut redis::Connection, args: &[&str]| -> redis::Value {
+        redis::cmd(args[0]).arg(&args[1..]).query(c).unwrap()
+    };
+    q(&mut c, &["MSET", "k1", "v1", "k2", "v2", "k3", "v3"]);
+    q(&mut c, &["DEL", "k1", "k2", "absent"]);
+    q(&mut c, &["SET", "end", "1"]);
+    assert_eq!(
+        r.stream_until("*3 $3 SET $3 end $1 1 "),
+        "*2 $6 SELECT $1 0 *7 $4 MSET $2 k1 $2 v1 $2 k2 $2 v2 $2 k3 $2 v3 \
+         *4 $3 DEL $2 k1 $2 k2 $6 absent *3 $3 SET $3 end $1 1 "
     );
 }

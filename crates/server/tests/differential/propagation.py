@@ -12,8 +12,10 @@ script starts with FLUSHALL and SELECT 0, then a new fake replica attaches, so
 every stream starts at the script's first command. A script ends with
 `PUBLISH __end_of_stream__ .` (Redis replicates PUBLISH): the stream is read
 until that command arrives. PING and REPLCONF GETACK, which each server sends
-on its own schedule, are left out of the comparison. The servers must run
-with `repl-diskless-sync-delay 0`.
+on its own schedule, are left out of the comparison, and an absolute time
+(PXAT's, EXAT's, PEXPIREAT's, EXPIREAT's) compares as `<unix time>`: each server
+reads its own clock. In a script, `\\n` inside an argument is a newline (FUNCTION
+LOAD's shebang line). The servers must run with `repl-diskless-sync-delay 0`.
 
 What this catches: a command propagated in another form than Redis's (a
 cross-shard MSET as per-shard parts), a SELECT or MULTI out of place, a
@@ -90,8 +92,26 @@ class FakeReplica(Conn):
         raise RuntimeError("the end marker did not arrive within %ds" % DEADLINE)
 
 
+# Absolute times, read from each server's own clock when the command ran: the
+# argument after the option PXAT or EXAT, and the time of PEXPIREAT/EXPIREAT.
+TIME_OPTIONS = {b"PXAT", b"EXAT"}
+TIME_COMMANDS = {b"PEXPIREAT", b"EXPIREAT"}
+
+
 def show(cmds):
-    return [" ".join(a.decode("utf-8", "backslashreplace") for a in c) for c in cmds]
+    out = []
+    for c in cmds:
+        words = []
+        for i, a in enumerate(c):
+            timed = (i > 0 and c[i - 1].upper() in TIME_OPTIONS) or (
+                i == 2 and c[0].upper() in TIME_COMMANDS
+            )
+            if timed and a.isdigit():
+                words.append("<unix time>")
+            else:
+                words.append(a.decode("utf-8", "backslashreplace"))
+        out.append(" ".join(words))
+    return out
 
 
 def run(script, rport, sport):
@@ -102,7 +122,7 @@ def run(script, rport, sport):
         c.call(["SELECT", "0"])
     replicas = [FakeReplica(rport), FakeReplica(sport)]
     for lineno, line in script_lines(script):
-        args = shlex.split(line)
+        args = [a.replace("\\n", "\n") for a in shlex.split(line)]
         r, s = (c.call(args) for c in conns)
         if r != s:
             failures += 1

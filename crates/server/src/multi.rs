@@ -22,7 +22,7 @@
 //! `hash*->field` pattern copies the hash). With one shard, or patterns whose
 //! hash tag pins them to the source key's shard, it runs in place.
 
-use crate::shard::{Pending, Shard, ShardGone};
+use crate::shard::{Part, Pending, Shard, ShardGone};
 use bytes::Bytes;
 use shardis_base::ShardId;
 use shardis_commands::{Command, CommandId, Split};
@@ -111,7 +111,7 @@ pub async fn run(
         tx_effects(shard, tx, effects).await;
     } else if !effects.is_empty() {
         // Lazy-expiry deletions found by a read-only command.
-        shard.log_effects(effects.into_iter());
+        shard.log_effects_of(&mut effects, true);
     }
     release(shard, tx, marked, global, held).await;
     result.unwrap_or_else(|_| Reply::error(crate::errors::SHUTTING_DOWN))
@@ -177,7 +177,7 @@ async fn run_one_message(
             Some(part)
         })
         .await;
-    let (remote_reply, remote_fx) = match done {
+    let mut remote_part = match done {
         Ok(Some(part)) => part,
         refused => {
             if marked {
@@ -191,22 +191,25 @@ async fn run_one_message(
         }
     };
     let sub = sub_command(args, &by_shard[&shard.id], stride);
-    let (local_reply, local_fx) = shard.run_part(db, cmd, &sub);
+    let mut local_part = shard.run_part(db, cmd, &sub);
+    let local_reply = std::mem::replace(&mut local_part.reply, Reply::Nil);
+    let remote_reply = std::mem::replace(&mut remote_part.reply, Reply::Nil);
     // Parts in shard order, as the ordered path gives them.
-    let local = (sub, local_fx);
-    let remote_part = (remote_sub, remote_fx);
+    let local = (sub, local_part);
+    let remote_part = (remote_sub, remote_part);
     let (replies, parts) = if shard.id < remote {
         (vec![local_reply, remote_reply], vec![local, remote_part])
     } else {
         (vec![remote_reply, local_reply], vec![remote_part, local])
     };
-    let effects = replicated(db, args, parts);
+    let mut effects = replicated(db, args, parts);
     if marked {
         tx_effects(shard, tx, effects).await;
         shard.log_marker(LogEntry::Release { tx });
     } else if !effects.is_empty() {
-        // Lazy-expiry deletions found by a read-only command.
-        shard.log_effects(effects.into_iter());
+        // Lazy-expiry deletions found by a read-only command: one unit
+        // when there are several, as Redis propagates one command's.
+        shard.log_effects_of(&mut effects, true);
     }
     shard.unlock(tx, local_keys);
     Some(combine(cmd.split, args.len(), by_shard, replies))
@@ -433,37 +436,60 @@ async fn split(
     let mut out = Vec::with_capacity(pending.len());
     let mut parts = Vec::with_capacity(pending.len());
     for (sub, p) in pending {
-        let (reply, effects) = p.wait().await?;
-        parts.push((sub, effects));
-        out.push(reply);
+        let mut part = p.wait().await?;
+        out.push(std::mem::replace(&mut part.reply, Reply::Nil));
+        parts.push((sub, part));
     }
     fx.extend(replicated(db, args, parts));
     Ok(out)
 }
 
-/// A part's reply and effects.
-type Part = (Reply, Vec<Effect>);
-
-/// What a split command replicates, as Redis propagates it: the command as
-/// the client sent it, once, when each part's effects are nothing or that
-/// part's own sub-command (the usual case), so replicas and the AOF see
-/// `MSET k1 v1 k2 v2` rather than two MSETs inside MULTI … EXEC. Anything
-/// else (a lazy-expiry DEL before a part's write) goes out as the parts'
-/// effects, in shard order, which the merger wraps as one transaction.
-fn replicated(db: DbIndex, args: &[Bytes], parts: Vec<(Vec<Bytes>, Vec<Effect>)>) -> Vec<Effect> {
-    let own = |(sub, fx): &(Vec<Bytes>, Vec<Effect>)| {
-        fx.is_empty() || (fx.len() == 1 && fx[0].db == db && fx[0].args == *sub)
+/// What a split command replicates, as Redis propagates it: first the
+/// lazy-expiry deletions its parts met, in the order of their keys in the
+/// command (Redis meets them key by key), then, if any part wrote, the
+/// command as the client sent it, once. So replicas and the AOF see
+/// `MSET k1 v1 k2 v2`, not an MSET per shard. A part whose effects do not
+/// fit that shape (its own write is not its piece of the command) makes the
+/// parts' effects go out as they are, in shard order. Several effects are
+/// one unit either way: the merger, or [`Shard::log_effects_of`], wraps them
+/// in MULTI … EXEC.
+fn replicated(db: DbIndex, args: &[Bytes], parts: Vec<(Vec<Bytes>, Part)>) -> Vec<Effect> {
+    let key_position = |e: &Effect| {
+        (e.db == db && e.args.len() == 2 && e.args[0].eq_ignore_ascii_case(b"del"))
+            .then(|| args[1..].iter().position(|a| *a == e.args[1]))
+            .flatten()
     };
-    if parts.iter().all(own) {
-        if parts.iter().all(|(_, fx)| fx.is_empty()) {
-            return Vec::new();
+    let mut expired: Vec<(usize, Effect)> = Vec::new();
+    let mut wrote = false;
+    let mut fits = true;
+    for (sub, part) in &parts {
+        let (own, met) = match part.effects.split_last() {
+            Some((last, met)) if part.wrote => (Some(last), met),
+            _ => (None, &part.effects[..]),
+        };
+        if let Some(own) = own {
+            fits &= own.db == db && own.args == *sub;
+            wrote = true;
         }
-        return vec![Effect {
+        for e in met {
+            match key_position(e) {
+                Some(i) => expired.push((i, e.clone())),
+                None => fits = false,
+            }
+        }
+    }
+    if !fits {
+        return parts.into_iter().flat_map(|(_, p)| p.effects).collect();
+    }
+    expired.sort_by_key(|(i, _)| *i);
+    let mut out: Vec<Effect> = expired.into_iter().map(|(_, e)| e).collect();
+    if wrote {
+        out.push(Effect {
             db,
             args: args.to_vec(),
-        }];
+        });
     }
-    parts.into_iter().flat_map(|(_, fx)| fx).collect()
+    out
 }
 
 async fn msetnx(

@@ -156,6 +156,19 @@ pub struct Outcome {
     pub usec: u64,
     /// When it ended (unix µs), the next command's start in a chain.
     pub end_us: u64,
+    /// The changes the command made itself (Redis's `server.dirty`): a key
+    /// it deleted because its TTL had passed is not one.
+    pub dirty: u64,
+}
+
+/// What came of one part of a multi-shard command ([`Shard::run_part`]).
+pub struct Part {
+    /// The part's reply.
+    pub reply: Reply,
+    /// Its effects: lazy-expiry deletions it met, then its own write, if any.
+    pub effects: Vec<Effect>,
+    /// Whether it changed the dataset itself (so its last effect is its own).
+    pub wrote: bool,
 }
 
 /// Per-command counters for INFO commandstats.
@@ -311,6 +324,7 @@ impl Shard {
                     reply: oom,
                     usec: 0,
                     end_us: start_us,
+                    dirty: 0,
                 };
             }
         }
@@ -323,7 +337,7 @@ impl Shard {
                 | shardis_commands::CommandId::Keys
         );
         let discard = collect.is_none() && !self.effects_wanted();
-        let reply = self.run_ctx_at(
+        let (reply, dirty) = self.run_ctx_at(
             db,
             wrap,
             resp3,
@@ -343,24 +357,24 @@ impl Shard {
             reply,
             usec,
             end_us,
+            dirty,
         }
     }
 
     /// One part of a multi-shard command, admitted already: returns its reply
     /// and effects, which the caller replicates with the other parts.
-    pub fn run_part(
-        &self,
-        db: DbIndex,
-        cmd: &'static Command,
-        args: &[Bytes],
-    ) -> (Reply, Vec<Effect>) {
+    pub fn run_part(&self, db: DbIndex, cmd: &'static Command, args: &[Bytes]) -> Part {
         let mut effects = Vec::new();
         let out = self.run(
             Run::new(db, cmd, args)
                 .admit(Admit::Decided)
                 .collect(&mut effects),
         );
-        (out.reply, effects)
+        Part {
+            reply: out.reply,
+            effects,
+            wrote: out.dirty > 0,
+        }
     }
 
     /// After a client's write on a writable replica: remembers the keys it
@@ -381,6 +395,7 @@ impl Shard {
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
         self.run_ctx_at(db, false, false, unix_ms(), false, None, f)
+            .0
     }
 
     /// [`Shard::with_ctx`], handing the effects to `effects` instead of the
@@ -393,6 +408,7 @@ impl Shard {
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
         self.run_ctx_at(db, false, false, unix_ms(), false, Some(effects), f)
+            .0
     }
 
     /// Whether anything consumes a run's effects: the write log (replicas,
@@ -422,7 +438,7 @@ impl Shard {
         discard: bool,
         collect: Option<&mut Vec<Effect>>,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
-    ) -> R {
+    ) -> (R, u64) {
         self.refresh_eviction_config();
         let mut ctx = self.ctx.borrow_mut();
         ctx.db = db;
@@ -435,14 +451,15 @@ impl Shard {
             .notify_flags
             .load(std::sync::atomic::Ordering::Relaxed);
         let r = f(&mut self.keyspace.borrow_mut(), &mut ctx);
-        self.publish(&mut ctx, wrap, collect);
-        r
+        let dirty = self.publish(&mut ctx, wrap, collect);
+        (r, dirty)
     }
 
     /// Hands a run's results to what consumes them on this executor: the
     /// counters, WATCH versions, blocked and tracking clients, the write log
     /// (or `collect`), and keyspace events.
-    fn publish(&self, ctx: &mut ExecContext, wrap: bool, collect: Option<&mut Vec<Effect>>) {
+    /// Returns the run's `dirty` count.
+    fn publish(&self, ctx: &mut ExecContext, wrap: bool, collect: Option<&mut Vec<Effect>>) -> u64 {
         let c = self.counters();
         let s = std::mem::take(&mut ctx.stats);
         ShardCounters::add(&c.keyspace_hits, s.keyspace_hits);
@@ -470,6 +487,7 @@ impl Shard {
         if !ctx.events.is_empty() {
             crate::pubsub::keyspace_events(self, ctx.notify_flags, &mut ctx.events);
         }
+        s.dirty
     }
 
     /// A key written outside [`Shard::execute`] (multi-shard write-back):

@@ -15,7 +15,10 @@ until that command arrives. PING and REPLCONF GETACK, which each server sends
 on its own schedule, are left out of the comparison, and an absolute time
 (PXAT's, EXAT's, PEXPIREAT's, EXPIREAT's) compares as `<unix time>`: each server
 reads its own clock. In a script, `\\n` inside an argument is a newline (FUNCTION
-LOAD's shebang line). The servers must run with `repl-diskless-sync-delay 0`.
+LOAD's shebang line), and `!sleep <seconds>` lets TTLs pass. The servers must run
+with `repl-diskless-sync-delay 0` and `enable-debug-command yes` (a script may
+stop active expiry with DEBUG SET-ACTIVE-EXPIRE 0, so that only lazy expiry
+deletes keys, at a point both servers agree on).
 
 What this catches: a command propagated in another form than Redis's (a
 cross-shard MSET as per-shard parts), a SELECT or MULTI out of place, a
@@ -122,6 +125,9 @@ def run(script, rport, sport):
         c.call(["SELECT", "0"])
     replicas = [FakeReplica(rport), FakeReplica(sport)]
     for lineno, line in script_lines(script):
+        if line.startswith("!sleep "):
+            time.sleep(float(line.split()[1]))
+            continue
         args = [a.replace("\\n", "\n") for a in shlex.split(line)]
         r, s = (c.call(args) for c in conns)
         if r != s:

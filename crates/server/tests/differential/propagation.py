@@ -13,7 +13,7 @@ every stream starts at the script's first command. A script ends with
 `PUBLISH __end_of_stream__ .` (Redis replicates PUBLISH): the stream is read
 until that command arrives. PING and REPLCONF GETACK, which each server sends
 on its own schedule, are left out of the comparison, and an absolute time
-(PXAT's, EXAT's, PEXPIREAT's, EXPIREAT's) compares as `<unix time>`: each server
+(PXAT's, EXAT's, XCLAIM TIME's, PEXPIREAT's, EXPIREAT's) compares as `<unix time>`: each server
 reads its own clock. In a script, `\\n` inside an argument is a newline (FUNCTION
 LOAD's shebang line), and `!sleep <seconds>` lets TTLs pass. The servers must run
 with `repl-diskless-sync-delay 0` and `enable-debug-command yes` (a script may
@@ -96,8 +96,9 @@ class FakeReplica(Conn):
 
 
 # Absolute times, read from each server's own clock when the command ran: the
-# argument after the option PXAT or EXAT, and the time of PEXPIREAT/EXPIREAT.
-TIME_OPTIONS = {b"PXAT", b"EXAT"}
+# argument after the option PXAT, EXAT or TIME (XCLAIM), and the time of
+# PEXPIREAT/EXPIREAT.
+TIME_OPTIONS = {b"PXAT", b"EXAT", b"TIME"}
 TIME_COMMANDS = {b"PEXPIREAT", b"EXPIREAT"}
 
 

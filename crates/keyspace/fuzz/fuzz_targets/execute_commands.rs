@@ -7,7 +7,7 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use shardis_keyspace::{ExecContext, Keyspace};
+use shardis_keyspace::{DbIndex, ExecContext, Keyspace};
 use shardis_protocol::{DecodeLimits, Protocol, RequestDecoder};
 
 /// Commands per input: enough for interesting sequences, bounded for speed.
@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         let reply = match name {
             b"select" => {
                 if let Some(db) = num(&args[1]).filter(|&d| d < ks.databases()) {
-                    ctx.db = db;
+                    ctx.db = DbIndex(db);
                 }
                 continue;
             }
@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
             b"swapdb" => {
                 if let (Some(a), Some(b)) = (num(&args[1]), num(&args[2])) {
                     if a < ks.databases() && b < ks.databases() {
-                        ks.swap_db(a, b);
+                        ks.swap_db(DbIndex(a), DbIndex(b));
                     }
                 }
                 continue;

@@ -160,7 +160,6 @@ async fn run_one_message(
         shard.log_marker(LogEntry::Acquire { tx, parts: 2 });
     }
     let sub = sub_command(args, &by_shard[&remote], stride);
-    let remote_sub = sub.clone();
     let done = shard
         .call(remote, move |sh| {
             if !sh.try_lock(tx, &remote_keys) {
@@ -174,10 +173,10 @@ async fn run_one_message(
                 sh.log_marker(LogEntry::Release { tx });
             }
             sh.unlock(tx, &remote_keys);
-            Some(part)
+            Some((sub, part))
         })
         .await;
-    let mut remote_part = match done {
+    let (remote_sub, mut remote_part) = match done {
         Ok(Some(part)) => part,
         refused => {
             if marked {
@@ -424,19 +423,22 @@ async fn split(
     stride: usize,
     fx: &mut Vec<Effect>,
 ) -> Result<Vec<Reply>, ShardGone> {
-    let mut pending: Vec<(Vec<Bytes>, Pending<Part>)> = Vec::new();
+    let mut pending: Vec<Pending<(Vec<Bytes>, Part)>> = Vec::new();
     for (&s, idxs) in by_shard {
         let sub = sub_command(args, idxs, stride);
-        let part = sub.clone();
-        pending.push((
-            sub,
-            shard.post(s, move |sh| sh.run_part(db, cmd, &part)).await?,
-        ));
+        pending.push(
+            shard
+                .post(s, move |sh| {
+                    let part = sh.run_part(db, cmd, &sub);
+                    (sub, part)
+                })
+                .await?,
+        );
     }
     let mut out = Vec::with_capacity(pending.len());
     let mut parts = Vec::with_capacity(pending.len());
-    for (sub, p) in pending {
-        let mut part = p.wait().await?;
+    for p in pending {
+        let (sub, mut part) = p.wait().await?;
         out.push(std::mem::replace(&mut part.reply, Reply::Nil));
         parts.push((sub, part));
     }

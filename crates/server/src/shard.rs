@@ -98,8 +98,9 @@ pub struct Run<'a> {
     /// start of its duration (Redis's `call()` times with ustime()). In a
     /// run of commands with nothing in between, the previous one's end:
     /// chaining halves the clock reads of a pipelined batch (two reads per
-    /// command were 6% of the samples at GET -P 16).
-    pub start_us: u64,
+    /// command were 6% of the samples at GET -P 16). `None`: the clock is
+    /// read when the run starts.
+    pub start_us: Option<u64>,
     /// How it is admitted and counted.
     pub admit: Admit,
     /// Where its effects go instead of the write log: a transaction, a
@@ -109,23 +110,23 @@ pub struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    /// A client's command starting now, replies in RESP2, effects logged.
+    /// A client's command starting when it runs, replies in RESP2, effects
+    /// logged.
     pub fn new(db: DbIndex, cmd: &'static Command, args: &'a [Bytes]) -> Run<'a> {
         Run {
             db,
             cmd,
             args,
             resp3: false,
-            start_us: 0,
+            start_us: None,
             admit: Admit::Client,
             collect: None,
         }
-        .at(unix_us())
     }
 
     /// Starting at `start_us` (see [`Run::start_us`]).
     pub fn at(mut self, start_us: u64) -> Run<'a> {
-        self.start_us = start_us;
+        self.start_us = Some(start_us);
         self
     }
 
@@ -315,6 +316,7 @@ impl Shard {
             admit,
             collect,
         } = run;
+        let start_us = start_us.unwrap_or_else(unix_us);
         if admit != Admit::Decided {
             if let Some(oom) = self.oom_check(cmd, false) {
                 if admit == Admit::Client {

@@ -75,7 +75,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             Reply::OK
         }
         CommandId::Select => {
-            let databases = conn.shard.keyspace.borrow().databases();
+            let databases = conn.shard.store.keyspace.borrow().databases();
             match parse_db(&args[1], databases) {
                 Ok(db) => {
                     conn.db = db;
@@ -120,7 +120,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             let db = conn.db;
             match conn
                 .shard
-                .broadcast(move |s| s.keyspace.borrow().dbsize(db))
+                .broadcast(move |s| s.store.keyspace.borrow().dbsize(db))
                 .await
             {
                 Ok(sizes) => Reply::Integer(sizes.iter().sum::<usize>() as i64),
@@ -144,7 +144,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                     s.watch.borrow_mut().touch_db((!all).then_some(db));
                     crate::tracking::flushed(s);
                     {
-                        let mut ks = s.keyspace.borrow_mut();
+                        let mut ks = s.store.keyspace.borrow_mut();
                         if all {
                             ks.flush_all()
                         } else {
@@ -161,7 +161,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
             Reply::OK
         }
         CommandId::Swapdb => {
-            let databases = conn.shard.keyspace.borrow().databases();
+            let databases = conn.shard.store.keyspace.borrow().databases();
             let a = match parse_int(&args[1]) {
                 Some(n) if n >= 0 => n as usize,
                 Some(_) => return Reply::error(errors::DB_OUT_OF_RANGE),
@@ -188,7 +188,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                     move |s| {
                         s.watch.borrow_mut().touch_db(Some(a));
                         s.watch.borrow_mut().touch_db(Some(b));
-                        s.keyspace.borrow_mut().swap_db(a, b);
+                        s.store.keyspace.borrow_mut().swap_db(a, b);
                         crate::blocking::dbs_changed(s, Some(&[a, b]));
                     },
                 )
@@ -278,7 +278,7 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
                 if r.is_error() {
                     return r;
                 }
-            } else if conn.shard.replica.get() && !master_link_up(conn).await {
+            } else if conn.shard.store.replica.get() && !master_link_up(conn).await {
                 return Reply::error("NOMASTERLINK Can't SYNC while not connected with my master");
             }
             let psync = if cmd.id == CommandId::Psync {
@@ -351,13 +351,13 @@ pub async fn special(conn: &mut Conn, cmd: &'static Command, args: &[Bytes]) -> 
 
 async fn master_link_up(conn: &Conn) -> bool {
     conn.shard
-        .call(crate::shard::HOME_SHARD, |s0| s0.repl.borrow().link_up())
+        .call(crate::shard::HOME_SHARD, |s0| s0.repl().borrow().link_up())
         .await
         .unwrap_or(false)
 }
 
 fn role(s0: &crate::shard::Shard) -> Reply {
-    let repl = s0.repl.borrow();
+    let repl = s0.repl().borrow();
     match &repl.master {
         None => repl.role_master(),
         Some(m) => Reply::Array(vec![
@@ -454,7 +454,7 @@ async fn replicaof(conn: &mut Conn, args: &[Bytes]) -> Reply {
 }
 
 async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
-    if conn.shard.replica.get() {
+    if conn.shard.store.replica.get() {
         return Reply::error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
     }
     let Some(numreplicas) = parse_int(&args[1]) else {
@@ -474,7 +474,7 @@ async fn wait(conn: &mut Conn, args: &[Bytes]) -> Reply {
         .shard
         .call_async(crate::shard::HOME_SHARD, move |s0| async move {
             crate::repl::settle(&s0).await;
-            let target = s0.repl.borrow().master_offset();
+            let target = s0.repl().borrow().master_offset();
             let t = if timeout == 0 {
                 None
             } else {
@@ -553,7 +553,7 @@ fn hello(conn: &mut Conn, args: &[Bytes]) -> Reply {
     }
     conn.proto = proto;
     conn.info.borrow_mut().resp = if proto == Protocol::Resp3 { 3 } else { 2 };
-    let role = if conn.shard.replica.get() {
+    let role = if conn.shard.store.replica.get() {
         "replica"
     } else {
         "master"
@@ -941,7 +941,7 @@ async fn client_kill(conn: &mut Conn, args: &[Bytes]) -> Reply {
                         replicas.push(c.id);
                     }
                 }
-                s0.repl.borrow_mut().kill_links(master, &replicas)
+                s0.repl().borrow_mut().kill_links(master, &replicas)
             })
             .await
             .unwrap_or(0)
@@ -1519,7 +1519,8 @@ async fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
                         ] {
                             a.store(0, Ordering::Relaxed);
                         }
-                        s.cmdstats
+                        s.store
+                            .cmdstats
                             .borrow_mut()
                             .iter_mut()
                             .for_each(|c| *c = Default::default());
@@ -1537,7 +1538,7 @@ async fn config(conn: &mut Conn, args: &[Bytes]) -> Reply {
             let master = conn
                 .shard
                 .call(crate::shard::HOME_SHARD, |s0| {
-                    s0.repl
+                    s0.repl()
                         .borrow()
                         .master
                         .as_ref()
@@ -1797,7 +1798,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
         b"digest" if args.len() == 2 => {
             match conn
                 .shard
-                .broadcast(|s| s.keyspace.borrow().db_digests())
+                .broadcast(|s| s.store.keyspace.borrow().db_digests())
                 .await
             {
                 Ok(parts) => Reply::Status(digest::hex(&digest::combine(
@@ -1815,7 +1816,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 let d = conn
                     .shard
                     .call(crate::route::shard_of(key, n), move |s| {
-                        s.keyspace.borrow().digest_value(db, &k)
+                        s.store.keyspace.borrow().digest_value(db, &k)
                     })
                     .await;
                 match d {
@@ -1841,7 +1842,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
             };
             let _ = conn
                 .shard
-                .broadcast(|s| s.keyspace.borrow_mut().flush_all())
+                .broadcast(|s| s.store.keyspace.borrow_mut().flush_all())
                 .await;
             match crate::persist::load_rdb_bytes(&conn.shard, &data, true).await {
                 Ok(_) => {
@@ -1894,7 +1895,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
             let r = conn
                 .shard
                 .call(crate::shard::HOME_SHARD, |s0| {
-                    s0.repl.borrow_mut().ids =
+                    s0.repl().borrow_mut().ids =
                         shardis_replication::ReplIds::new(crate::shared::random_repl_id());
                 })
                 .await;
@@ -1938,7 +1939,7 @@ async fn debug(conn: &mut Conn, args: &[Bytes]) -> Reply {
             let key = args[2].clone();
             debug_on_key_shard(conn, &args[2], move |s, db| {
                 let now = crate::shared::unix_ms();
-                shardis_keyspace::generic::debug_object(&s.keyspace.borrow(), now, db, &key)
+                shardis_keyspace::generic::debug_object(&s.store.keyspace.borrow(), now, db, &key)
             })
             .await
         }

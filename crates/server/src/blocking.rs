@@ -274,8 +274,11 @@ async fn serve(shard: Rc<Shard>) {
 async fn serve_key(shard: &Rc<Shard>, db: DbIndex, key: Bytes) {
     let n = shard.shards();
     loop {
-        if !shard.unlocked() {
-            shard.wait_unlocked(db, std::slice::from_ref(&key)).await;
+        if !shard.store.unlocked() {
+            shard
+                .store
+                .wait_unlocked(db, std::slice::from_ref(&key))
+                .await;
         }
         let front = {
             let mut t = shard.blocking.borrow_mut();

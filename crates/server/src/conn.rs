@@ -475,7 +475,7 @@ impl Conn {
             if let Route::Reply(Reply::Error(_)) = &route {
                 // Refused before running: commandstats' rejected_calls.
                 if let Some(cmd) = lookup(&args[0]) {
-                    self.shard.record_rejected(cmd.stat_index(&args));
+                    self.shard.store.record_rejected(cmd.stat_index(&args));
                 }
             }
             if self.tx.in_multi() || self.subs.active() {
@@ -525,9 +525,9 @@ impl Conn {
                     }
                     // A client's write on a writable replica (rare: one flag test).
                     let replica_write =
-                        !self.master_link && self.shard.replica.get() && cmd.is_write();
+                        !self.master_link && self.shard.store.replica.get() && cmd.is_write();
                     if shard == me {
-                        let args = if !self.shard.unlocked() {
+                        let args = if !self.shard.store.unlocked() {
                             start = None;
                             self.flush_batches().await;
                             let req = Request {
@@ -540,7 +540,7 @@ impl Conn {
                                 track: None,
                             };
                             let keys = crate::shard::request_keys(&req);
-                            self.shard.wait_unlocked(self.db, &keys).await;
+                            self.shard.store.wait_unlocked(self.db, &keys).await;
                             req.args
                         } else {
                             args
@@ -876,7 +876,7 @@ impl Conn {
         // FUNCTION LOAD writes), as Redis checks the subcommand's.
         let cmd_flags = cmd.flags_for(args);
         let write = cmd_flags & flags::WRITE != 0;
-        if write && self.shard.replica.get() && self.shard.shared.config().replica_read_only {
+        if write && self.shard.store.replica.get() && self.shard.shared.config().replica_read_only {
             return Some(Reply::error(errors::READONLY));
         }
         // Redis's writeCommandsDeniedByDiskError: after a failed BGSAVE (with
@@ -904,7 +904,7 @@ impl Conn {
                 .min_replicas_to_write
                 .load(Ordering::Relaxed);
             if min > 0
-                && !self.shard.replica.get()
+                && !self.shard.store.replica.get()
                 && (self.shard.shared.good_replicas.load(Ordering::Relaxed) as u64) < min
             {
                 return Some(Reply::error(errors::NOREPLICAS));

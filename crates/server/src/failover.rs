@@ -64,7 +64,7 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
         return conn
             .shard
             .call(crate::shard::HOME_SHARD, |s0| {
-                if s0.repl.borrow().failover_state == "waiting-for-sync" {
+                if s0.repl().borrow().failover_state == "waiting-for-sync" {
                     ABORT.with(|a| a.set(true));
                     Reply::OK
                 } else {
@@ -94,7 +94,7 @@ async fn run(
     timeout: Option<u64>,
 ) -> Reply {
     {
-        let repl = s0.repl.borrow();
+        let repl = s0.repl().borrow();
         if repl.master.is_some() {
             return Reply::error("ERR FAILOVER is not valid when server is a replica.");
         }
@@ -106,7 +106,7 @@ async fn run(
         }
     }
     let target = {
-        let repl = s0.repl.borrow();
+        let repl = s0.repl().borrow();
         match &to {
             Some((host, port)) => match repl.find_replica(host, *port) {
                 Some(r) => r,
@@ -120,7 +120,7 @@ async fn run(
     };
     let (host, port) = to.unwrap_or_else(|| (target.ip.clone(), target.listening_port));
     crate::log!(Notice, "FAILOVER requested to {}:{}.", host, port);
-    s0.repl.borrow_mut().failover_state = "waiting-for-sync";
+    s0.repl().borrow_mut().failover_state = "waiting-for-sync";
     ABORT.with(|a| a.set(false));
     s0.shared.writes_paused.store(true, Ordering::SeqCst);
     let s = s0.clone();
@@ -130,8 +130,8 @@ async fn run(
         crate::limits::writes_drained(&s.shared).await;
         // … and is in the stream.
         crate::repl::settle(&s).await;
-        let target_offset = s.repl.borrow().master_offset();
-        s.repl
+        let target_offset = s.repl().borrow().master_offset();
+        s.repl()
             .borrow_mut()
             .merger
             .emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
@@ -168,7 +168,7 @@ async fn run(
                     "Replica never caught up before timeout"
                 }
             );
-            s.repl.borrow_mut().failover_state = "no-failover";
+            s.repl().borrow_mut().failover_state = "no-failover";
             s.shared.writes_paused.store(false, Ordering::SeqCst);
             return;
         }
@@ -179,17 +179,17 @@ async fn run(
             port
         );
         {
-            let mut repl = s.repl.borrow_mut();
+            let mut repl = s.repl().borrow_mut();
             repl.failover_state = "failover-in-progress";
             repl.failover_psync = true;
         }
         crate::replica::replicaof(s.clone(), host.clone(), port, Some("failover".into())).await;
         // Writes are refused as READONLY from here; unpause once the link is up.
         let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until && !s.repl.borrow().link_up() {
+        while Instant::now() < until && !s.repl().borrow().link_up() {
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }
-        s.repl.borrow_mut().failover_state = "no-failover";
+        s.repl().borrow_mut().failover_state = "no-failover";
         s.shared.writes_paused.store(false, Ordering::SeqCst);
         crate::log!(Notice, "Failover to {}:{} completed.", host, port);
     })

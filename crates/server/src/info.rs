@@ -175,7 +175,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             let (full, pok, perr) = conn
                 .shard
                 .call(crate::shard::HOME_SHARD, |s0| {
-                    let r = s0.repl.borrow();
+                    let r = s0.repl().borrow();
                     (r.sync_full, r.sync_partial_ok, r.sync_partial_err)
                 })
                 .await
@@ -223,7 +223,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             let text = conn
                 .shard
                 .call(crate::shard::HOME_SHARD, move |s0| {
-                    s0.repl.borrow().info(cfg, size, min_good)
+                    s0.repl().borrow().info(cfg, size, min_good)
                 })
                 .await;
             out.push_str(&text.unwrap_or_default());
@@ -269,7 +269,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             out.push_str("# Commandstats\r\n");
             let stats = conn
                 .shard
-                .broadcast(|s| s.cmdstats.borrow().clone())
+                .broadcast(|s| s.store.cmdstats.borrow().clone())
                 .await
                 .unwrap_or_default();
             for i in shardis_commands::visible() {
@@ -297,7 +297,7 @@ async fn section_text(conn: &mut Conn, section: &str, out: &mut String) {
             out.push_str("# Keyspace\r\n");
             let per_shard = conn
                 .shard
-                .broadcast(|s| s.keyspace.borrow().keyspace_info())
+                .broadcast(|s| s.store.keyspace.borrow().keyspace_info())
                 .await
                 .unwrap_or_default();
             let dbs = per_shard.first().map(|v| v.len()).unwrap_or(0);

@@ -45,6 +45,7 @@ pub mod script;
 pub mod server;
 pub mod shard;
 pub mod shared;
+pub mod store;
 pub mod tracking;
 pub mod tx;
 

@@ -21,8 +21,7 @@
 use crate::shard::Shard;
 use crate::shared::Shared;
 use shardis_commands::{flags, Command, CommandId};
-use shardis_config::Config;
-use shardis_keyspace::evict::{EvictionConfig, Policy};
+use shardis_keyspace::evict::Policy;
 use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
 use std::sync::atomic::Ordering;
@@ -43,16 +42,6 @@ pub enum Evict {
     Fail,
 }
 
-/// The eviction settings of a config.
-pub fn eviction_config(c: &Config) -> EvictionConfig {
-    EvictionConfig {
-        policy: Policy::parse(&c.maxmemory_policy).unwrap_or_default(),
-        samples: c.maxmemory_samples.clamp(1, 1 << 16) as usize,
-        lfu_log_factor: c.lfu_log_factor,
-        lfu_decay_time: c.lfu_decay_time,
-    }
-}
-
 /// Memory counted against `maxmemory`: the allocator's count minus replica
 /// output buffers (Redis's `freeMemoryGetNotCountedMemory`).
 pub fn counted_memory(shared: &Shared) -> u64 {
@@ -71,25 +60,6 @@ fn rejected_on_oom(cmd: &Command, in_multi: bool, exec_denyoom: bool) -> bool {
 }
 
 impl Shard {
-    /// Re-reads the eviction settings into the keyspace after a CONFIG SET
-    /// (one relaxed load when nothing changed).
-    pub fn refresh_eviction_config(&self) {
-        let v = self.shared.eviction_version.load(Ordering::Relaxed);
-        if v == self.eviction_version.get() {
-            return;
-        }
-        self.eviction_version.set(v);
-        let cfg = eviction_config(&self.shared.config());
-        self.keyspace.borrow_mut().set_eviction_config(cfg);
-    }
-
-    /// Publishes how many keys this shard's policy may evict.
-    pub fn publish_evictable(&self) -> u64 {
-        let n = self.keyspace.borrow().evictable_keys() as u64;
-        self.counters().evictable_keys.store(n, Ordering::Relaxed);
-        n
-    }
-
     /// Redis's `performEvictions`, shared by the shards: over `maxmemory`,
     /// this shard evicts its own keys until the process is under the limit,
     /// the policy finds nothing, or the time budget is spent. A shard holding
@@ -98,7 +68,7 @@ impl Shard {
     /// data is. `Fail` only when no shard has anything to evict.
     pub fn perform_evictions(&self) -> Evict {
         let max = self.shared.maxmemory.load(Ordering::Relaxed);
-        if max == 0 || self.replica.get() || counted_memory(&self.shared) <= max {
+        if max == 0 || self.store.replica.get() || counted_memory(&self.shared) <= max {
             return Evict::Ok;
         }
         // Nothing changes the dataset during a client pause (Redis's
@@ -106,11 +76,11 @@ impl Shard {
         if crate::limits::clients_paused(&self.shared) {
             return Evict::Ok;
         }
-        self.refresh_eviction_config();
-        if self.keyspace.borrow().eviction_config().policy == Policy::NoEviction {
+        self.store.refresh_eviction_config();
+        if self.store.keyspace.borrow().eviction_config().policy == Policy::NoEviction {
             return Evict::Fail;
         }
-        let mine = self.publish_evictable();
+        let mine = self.store.publish_evictable();
         let total: u64 = self
             .shared
             .stats
@@ -150,7 +120,7 @@ impl Shard {
                 }
             }
         });
-        let left = self.publish_evictable();
+        let left = self.store.publish_evictable();
         if status == Evict::Running && left == 0 && total == mine {
             // This shard held all the evictable keys and they are gone.
             return Evict::Fail;

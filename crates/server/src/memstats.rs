@@ -65,7 +65,7 @@ async fn overhead(conn: &Conn) -> Result<Overhead, Reply> {
     let per_shard = conn
         .shard
         .broadcast(|s| {
-            let info = s.keyspace.borrow().keyspace_info();
+            let info = s.store.keyspace.borrow().keyspace_info();
             let (mut normal, mut n, mut replicas) = (0u64, 0u64, 0u64);
             for c in s.clients.borrow().values() {
                 let c = c.borrow();
@@ -83,7 +83,7 @@ async fn overhead(conn: &Conn) -> Result<Overhead, Reply> {
     let backlog = conn
         .shard
         .call(crate::shard::HOME_SHARD, |s0| {
-            s0.repl
+            s0.repl()
                 .borrow()
                 .backlog
                 .as_ref()

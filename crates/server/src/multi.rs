@@ -153,7 +153,7 @@ async fn run_one_message(
         }
     };
     let tx = shard.shared.next_tx();
-    if !shard.try_lock(tx, local_keys) {
+    if !shard.store.try_lock(tx, local_keys) {
         return None;
     }
     if marked {
@@ -162,7 +162,7 @@ async fn run_one_message(
     let sub = sub_command(args, &by_shard[&remote], stride);
     let done = shard
         .call(remote, move |sh| {
-            if !sh.try_lock(tx, &remote_keys) {
+            if !sh.store.try_lock(tx, &remote_keys) {
                 return None;
             }
             if marked {
@@ -172,7 +172,7 @@ async fn run_one_message(
             if marked {
                 sh.log_marker(LogEntry::Release { tx });
             }
-            sh.unlock(tx, &remote_keys);
+            sh.store.unlock(tx, &remote_keys);
             Some((sub, part))
         })
         .await;
@@ -182,7 +182,7 @@ async fn run_one_message(
             if marked {
                 shard.log_marker(LogEntry::Abort { tx });
             }
-            shard.unlock(tx, local_keys);
+            shard.store.unlock(tx, local_keys);
             return match refused {
                 Err(ShardGone) => Some(Reply::error(crate::errors::SHUTTING_DOWN)),
                 Ok(_) => None,
@@ -210,7 +210,7 @@ async fn run_one_message(
         // when there are several, as Redis propagates one command's.
         shard.log_effects_of(&mut effects, true);
     }
-    shard.unlock(tx, local_keys);
+    shard.store.unlock(tx, local_keys);
     Some(combine(cmd.split, args.len(), by_shard, replies))
 }
 
@@ -224,7 +224,7 @@ async fn run_one_message(
 /// waits for every shard's shipment.
 pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
     if shard.id == crate::shard::HOME_SHARD {
-        shard.repl.borrow_mut().merger.tx_effects(tx, effects);
+        shard.repl().borrow_mut().merger.tx_effects(tx, effects);
         shard.pump_signal.kick();
         return;
     }
@@ -232,7 +232,7 @@ pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
         .send(
             crate::shard::HOME_SHARD,
             Box::new(move |s0| {
-                s0.repl.borrow_mut().merger.tx_effects(tx, effects);
+                s0.repl().borrow_mut().merger.tx_effects(tx, effects);
                 s0.pump_signal.kick();
             }),
         )
@@ -269,9 +269,9 @@ pub async fn acquire(
         let locked = shard
             .call_async(s, move |sh| async move {
                 if whole {
-                    sh.lock_all(tx).await;
+                    sh.store.lock_all(tx).await;
                 } else {
-                    sh.lock(tx, &lock_keys).await;
+                    sh.store.lock(tx, &lock_keys).await;
                 }
                 if marked {
                     sh.log_marker(LogEntry::Acquire { tx, parts });
@@ -299,9 +299,9 @@ pub async fn release(shard: &Rc<Shard>, tx: TxId, marked: bool, whole: bool, hel
                     sh.log_marker(LogEntry::Release { tx });
                 }
                 if whole {
-                    sh.unlock_all(tx)
+                    sh.store.unlock_all(tx)
                 } else {
-                    sh.unlock(tx, &keys)
+                    sh.store.unlock(tx, &keys)
                 }
             })
             .await;
@@ -573,7 +573,7 @@ async fn gather(
     fx: &mut Vec<Effect>,
     resp3: bool,
 ) -> Result<Reply, ShardGone> {
-    let databases = shard.keyspace.borrow().databases();
+    let databases = shard.store.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
     let mut owners: Vec<(ShardId, DbIndex, Bytes)> = Vec::new();
     let mut pending: Vec<Pending<(Vec<Gathered>, Vec<Effect>)>> = Vec::new();
@@ -613,7 +613,7 @@ async fn gather(
     let mut ctx = ExecContext {
         db,
         now_ms: crate::shared::unix_ms(),
-        replica: shard.replica.get(),
+        replica: shard.store.replica.get(),
         notify_flags: shard.shared.notify_flags.load(Ordering::Relaxed),
         resp3,
         ..Default::default()
@@ -642,7 +642,7 @@ async fn gather(
             acks.push(
                 shard
                     .post(s, move |sh| {
-                        let mut ks = sh.keyspace.borrow_mut();
+                        let mut ks = sh.store.keyspace.borrow_mut();
                         for (d, k, e) in w {
                             // Written behind the keyspace's back: WATCH and
                             // blocked clients learn of it here.
@@ -736,7 +736,7 @@ async fn sort_everywhere(
     fx: &mut Vec<Effect>,
     resp3: bool,
 ) -> Result<Reply, ShardGone> {
-    let databases = shard.keyspace.borrow().databases();
+    let databases = shard.store.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
     let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
     let own: Vec<Bytes> = cmd
@@ -749,7 +749,7 @@ async fn sort_everywhere(
     let mut ctx = ExecContext {
         db,
         now_ms: crate::shared::unix_ms(),
-        replica: shard.replica.get(),
+        replica: shard.store.replica.get(),
         notify_flags: shard.shared.notify_flags.load(Ordering::Relaxed),
         resp3,
         ..Default::default()
@@ -775,7 +775,7 @@ async fn sort_everywhere(
         shard
             .call(owner, move |sh| {
                 sh.key_written(db, &dst, e.is_some());
-                let mut ks = sh.keyspace.borrow_mut();
+                let mut ks = sh.store.keyspace.borrow_mut();
                 match e {
                     Some(e) => ks.put_entry(db, dst, e, crate::shared::unix_ms()),
                     None => {

@@ -44,19 +44,24 @@ pub async fn begin_snapshot(shard: &Rc<Shard>) {
     let tx = shard.shared.next_tx();
     for s in 0..n {
         let _ = shard
-            .call_async(ShardId(s), move |sh| async move { sh.lock_all(tx).await })
+            .call_async(
+                ShardId(s),
+                move |sh| async move { sh.store.lock_all(tx).await },
+            )
             .await;
     }
     let now = unix_ms();
     for s in 0..n {
         let _ = shard
             .call(ShardId(s), move |sh| {
-                let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
+                let _ = sh.store.keyspace.borrow_mut().snapshot_begin(now);
             })
             .await;
     }
     for s in 0..n {
-        let _ = shard.call(ShardId(s), move |sh| sh.unlock_all(tx)).await;
+        let _ = shard
+            .call(ShardId(s), move |sh| sh.store.unlock_all(tx))
+            .await;
     }
 }
 
@@ -278,7 +283,7 @@ impl<'a> Loader<'a> {
             staged: false,
             header: shardis_rdb::RdbFile::default(),
             header_logged: false,
-            databases: shard.keyspace.borrow().databases(),
+            databases: shard.store.keyspace.borrow().databases(),
             now: unix_ms(),
             per_shard: (0..n).map(|_| Vec::new()).collect(),
             pending: std::collections::VecDeque::new(),
@@ -341,12 +346,12 @@ impl<'a> Loader<'a> {
             self.shard
                 .post(s, move |sh| {
                     if staged {
-                        match sh.staged.borrow_mut().as_mut() {
+                        match sh.store.staged.borrow_mut().as_mut() {
                             Some(ks) => install_into(ks, batch),
                             None => Err("the staged dataset is gone".into()),
                         }
                     } else {
-                        install_into(&mut sh.keyspace.borrow_mut(), batch)
+                        install_into(&mut sh.store.keyspace.borrow_mut(), batch)
                     }
                 })
                 .await

@@ -224,7 +224,7 @@ pub type PendingSnapshot = (
 /// not yet written and the stream behind it), as Redis shows a replica's
 /// output buffer. Runs where the replicas live (shard 0), before a listing.
 pub fn refresh_link_buffers(s0: &Shard) {
-    let repl = s0.repl.borrow();
+    let repl = s0.repl().borrow();
     let links = s0.obs.borrow().links.clone();
     for r in &repl.replicas {
         if let Some(l) = links.iter().find(|l| l.borrow().id == r.id) {
@@ -744,7 +744,7 @@ pub async fn shipper(shard: Rc<Shard>) {
             .logged
             .load(std::sync::atomic::Ordering::Acquire);
         let job: crate::shard::Job = Box::new(move |s0| {
-            s0.repl.borrow_mut().inbox.push(Shipment {
+            s0.repl().borrow_mut().inbox.push(Shipment {
                 shard: id.get(),
                 entries,
                 logged,
@@ -765,7 +765,7 @@ pub async fn shipper(shard: Rc<Shard>) {
 /// on, handed to it).
 pub async fn settle(s0: &Rc<Shard>) {
     let want = {
-        let mut repl = s0.repl.borrow_mut();
+        let mut repl = s0.repl().borrow_mut();
         repl.ship_requests += 1;
         repl.ship_requests
     };
@@ -783,15 +783,15 @@ pub async fn settle(s0: &Rc<Shard>) {
         }
     }
     let answered = |s0: &Shard| {
-        let repl = s0.repl.borrow();
+        let repl = s0.repl().borrow();
         (1..n).all(|s| repl.answered.get(s).is_some_and(|&a| a >= want))
     };
     while !answered(s0) && s0.logging() {
         s0.pump_signal.kick();
         glommio::timer::sleep(Duration::from_micros(200)).await;
     }
-    let start = s0.repl.borrow().pumps;
-    while s0.repl.borrow().pumps < start + 2 && s0.logging() {
+    let start = s0.repl().borrow().pumps;
+    while s0.repl().borrow().pumps < start + 2 && s0.logging() {
         s0.pump_signal.kick();
         glommio::timer::sleep(Duration::from_micros(200)).await;
     }
@@ -832,13 +832,13 @@ pub async fn pump(shard: Rc<Shard>) {
         if !shard.logging() {
             continue;
         }
-        let arrived = std::mem::take(&mut shard.repl.borrow_mut().inbox);
+        let arrived = std::mem::take(&mut shard.repl().borrow_mut().inbox);
         let local = shard.take_log();
         let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(1 + arrived.len());
         logs.push((0, local));
         // Per shard: entries it had logged when its last shipment left.
         let logged: Vec<u64> = {
-            let mut repl = shard.repl.borrow_mut();
+            let mut repl = shard.repl().borrow_mut();
             repl.shipped.resize(n, 0);
             repl.answered.resize(n, 0);
             repl.shipped[0] = shard
@@ -866,7 +866,7 @@ pub async fn pump(shard: Rc<Shard>) {
         let period = shard.shared.config().repl_ping_replica_period.max(1);
         let timeout = shard.shared.config().repl_timeout.max(1);
         let (aof_pieces, covered, had) = {
-            let mut repl = shard.repl.borrow_mut();
+            let mut repl = shard.repl().borrow_mut();
             for (s, entries) in logs {
                 if !entries.is_empty() {
                     repl.merger.push(s, entries);
@@ -928,7 +928,7 @@ pub async fn pump(shard: Rc<Shard>) {
             }
             repl.replicas.retain(|r| !r.closed.get());
             let backlog_ttl = shard.shared.config().repl_backlog_ttl;
-            repl.expire_backlog(backlog_ttl, shard.replica.get(), now);
+            repl.expire_backlog(backlog_ttl, shard.store.replica.get(), now);
             shard.shared.not_counted_memory.store(
                 repl.replica_buffers_beyond_backlog(),
                 std::sync::atomic::Ordering::Relaxed,
@@ -945,7 +945,7 @@ pub async fn pump(shard: Rc<Shard>) {
         )
         .await;
         refresh_good_replicas(&shard);
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         if had {
             repl.wake_waiters();
         }
@@ -958,7 +958,7 @@ pub async fn pump(shard: Rc<Shard>) {
 /// good-replicas count, so a write never sees a stale count.
 pub fn refresh_good_replicas(shard: &Shard) {
     let max_lag = shard.shared.config().min_replicas_max_lag;
-    let good = shard.repl.borrow().good_replicas(max_lag);
+    let good = shard.repl().borrow().good_replicas(max_lag);
     shard
         .shared
         .good_replicas
@@ -1041,7 +1041,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         crate::obs::LinkGuard::new(&shard, Rc::new(RefCell::new(replica_info(&stream, &h))));
     let (reader, writer) = futures_lite::io::split(stream);
     let decision = {
-        let repl = shard.repl.borrow();
+        let repl = shard.repl().borrow();
         match &h.psync {
             // An rdb-only replica always wants the whole RDB.
             Some(_) if h.rdb_only => PsyncDecision::FullResync { reason: None },
@@ -1054,7 +1054,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
             offset,
             backlog_len,
         } => {
-            let mut repl = shard.repl.borrow_mut();
+            let mut repl = shard.repl().borrow_mut();
             repl.sync_partial_ok += 1;
             let line = if rep.capa_psync2 {
                 format!("+CONTINUE {}\r\n", repl.ids.replid)
@@ -1085,7 +1085,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
         }
         PsyncDecision::FullResync { reason } => {
             let joined = {
-                let mut repl = shard.repl.borrow_mut();
+                let mut repl = shard.repl().borrow_mut();
                 if let Some(r) = reason {
                     for line in r.lines() {
                         crate::log!(Notice, "{}", line);
@@ -1115,7 +1115,7 @@ pub async fn serve_replica(shard: Rc<Shard>, stream: TcpStream, h: Handoff) {
             } else {
                 // Spawned with no borrow held: spawn_local runs the task at once.
                 let schedule =
-                    !std::mem::replace(&mut shard.repl.borrow_mut().full_sync_scheduled, true);
+                    !std::mem::replace(&mut shard.repl().borrow_mut().full_sync_scheduled, true);
                 if schedule {
                     let s = shard.clone();
                     glommio::spawn_local(async move { start_full_sync(s).await }).detach();
@@ -1158,7 +1158,7 @@ async fn functions_only_rdb(shard: &Rc<Shard>, mut stream: TcpStream, psync: boo
     let mut out = Vec::with_capacity(rdb.len() + 80);
     if psync {
         let (replid, offset) = {
-            let r = shard.repl.borrow();
+            let r = shard.repl().borrow();
             (r.ids.replid.clone(), r.master_offset())
         };
         out.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
@@ -1242,7 +1242,7 @@ async fn replica_writer(
     }
     let _ = w.close().await;
     shard
-        .repl
+        .repl()
         .borrow_mut()
         .replicas
         .retain(|r| !Rc::ptr_eq(r, &rep));
@@ -1280,7 +1280,7 @@ async fn replica_reader(
                                 rep.wait_first_ack.set(false);
                                 rep.wake();
                             }
-                            shard.repl.borrow_mut().wake_waiters();
+                            shard.repl().borrow_mut().wake_waiters();
                             refresh_good_replicas(&shard);
                         }
                     }
@@ -1335,29 +1335,29 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     // A replica's stream is its master's, forwarded: it logs nothing of its own.
     // The link applies commands in rounds, so the snapshot is taken by the link
     // between two rounds, where data and offset agree.
-    if shard.repl.borrow().master.is_some() {
-        if shard.repl.borrow().link_up() {
+    if shard.repl().borrow().master.is_some() {
+        if shard.repl().borrow().link_up() {
             let (tx, rx) = glommio::channels::oneshot::oneshot();
-            shard.repl.borrow_mut().snapshot_request = Some((group.to_vec(), tx));
+            shard.repl().borrow_mut().snapshot_request = Some((group.to_vec(), tx));
             return rx.await.ok().map(|(offset, _)| offset);
         }
         crate::persist::begin_snapshot(shard).await;
         for r in group {
             r.stream_started.set(true);
         }
-        return Some(shard.repl.borrow().master_offset());
+        return Some(shard.repl().borrow().master_offset());
     }
     let n = shard.shards();
     let tx = shard.shared.next_tx();
     let first = !shard.logging();
     let offset_rx = if first {
         let size = shard.shared.config().repl_backlog_size as usize;
-        shard.repl.borrow_mut().ensure_backlog(size);
+        shard.repl().borrow_mut().ensure_backlog(size);
         None
     } else {
         let (tx_s, rx) = glommio::channels::oneshot::oneshot();
         let size = shard.shared.config().repl_backlog_size as usize;
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         // Freed by repl-backlog-ttl while the shards kept logging.
         repl.ensure_backlog(size);
         repl.merger.marker(tx);
@@ -1367,7 +1367,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     for s in 0..n {
         let r = shard
             .call_async(ShardId(s), move |sh| async move {
-                sh.lock_all(tx).await;
+                sh.store.lock_all(tx).await;
                 // Replicas may have been attached while we waited.
                 if first {
                     let mut log = sh.write_log.borrow_mut();
@@ -1387,7 +1387,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
     for s in 0..n {
         let _ = shard
             .call(ShardId(s), move |sh| {
-                let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
+                let _ = sh.store.keyspace.borrow_mut().snapshot_begin(now);
             })
             .await;
     }
@@ -1399,7 +1399,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
         for r in group {
             r.stream_started.set(true);
         }
-        shard.repl.borrow().master_offset()
+        shard.repl().borrow().master_offset()
     });
     for s in 0..n {
         let _ = shard
@@ -1407,7 +1407,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
                 if !first {
                     sh.log_marker(LogEntry::Release { tx });
                 }
-                sh.unlock_all(tx);
+                sh.store.unlock_all(tx);
             })
             .await;
     }
@@ -1436,14 +1436,14 @@ pub async fn save_snapshot(shard: &Rc<Shard>) -> Option<ReplAux> {
 async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
     let aux = |shard: &Rc<Shard>, offset: i64, db: DbIndex| ReplAux {
         stream_db: db.get() as i64,
-        repl_id: shard.repl.borrow().ids.replid.to_string(),
+        repl_id: shard.repl().borrow().ids.replid.to_string(),
         repl_offset: offset,
     };
-    if shard.repl.borrow().master.is_some() {
-        if shard.repl.borrow().link_up() {
+    if shard.repl().borrow().master.is_some() {
+        if shard.repl().borrow().link_up() {
             // Taken by the link between two rounds, where data and offset agree.
             let (tx, rx) = glommio::channels::oneshot::oneshot();
-            shard.repl.borrow_mut().snapshot_request = Some((Vec::new(), tx));
+            shard.repl().borrow_mut().snapshot_request = Some((Vec::new(), tx));
             let mut rx = std::pin::pin!(rx);
             loop {
                 let tick = async {
@@ -1456,8 +1456,8 @@ async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
                     None => {
                         // The link went away before it took the request: take
                         // the snapshot here instead.
-                        let gone = !shard.repl.borrow().link_up();
-                        let mut repl = shard.repl.borrow_mut();
+                        let gone = !shard.repl().borrow().link_up();
+                        let mut repl = shard.repl().borrow_mut();
                         if gone && repl.snapshot_request.is_some() {
                             repl.snapshot_request = None;
                             break;
@@ -1467,7 +1467,7 @@ async fn save_snapshot_here(shard: &Rc<Shard>) -> Option<ReplAux> {
             }
         }
         crate::persist::begin_snapshot(shard).await;
-        let repl = shard.repl.borrow();
+        let repl = shard.repl().borrow();
         let (cached, offset, db) = (repl.cached, repl.master_offset(), repl.link_db);
         drop(repl);
         return cached.then(|| aux(shard, offset, db));
@@ -1498,7 +1498,7 @@ pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo
     }
     let size = shard.shared.config().repl_backlog_size as usize;
     if shard.shared.config().replicaof.is_some() {
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         repl.ids = ReplIds::new(ReplId::from_text(id.clone()));
         repl.offset = offset;
         repl.backlog = Some(Backlog::new(size, offset));
@@ -1513,7 +1513,7 @@ pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo
         return;
     }
     {
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         repl.offset = offset;
         repl.ids = ReplIds::new(crate::shared::random_repl_id());
         repl.ids.replid2 = ReplId::from_text(id.clone());
@@ -1626,7 +1626,7 @@ pub const SYNC_STEP: usize = 256 * 1024;
 /// `None` once the shard has produced everything.
 fn encode_snapshot_step(sh: &Shard, compression: bool, step: usize) -> Option<Bytes> {
     collect_freed_pieces();
-    let entries = sh.keyspace.borrow_mut().snapshot_next(step)?;
+    let entries = sh.store.keyspace.borrow_mut().snapshot_next(step)?;
     let mut w = RdbWriter::new(WriterOptions {
         compression,
         checksum: false,
@@ -1741,7 +1741,7 @@ where
             }
             let chunk = shard
                 .call(ShardId(s), |sh| {
-                    sh.keyspace.borrow_mut().snapshot_next(SNAPSHOT_CHUNK)
+                    sh.store.keyspace.borrow_mut().snapshot_next(SNAPSHOT_CHUNK)
                 })
                 .await;
             let Ok(Some(entries)) = chunk else { break };
@@ -1762,7 +1762,7 @@ where
 async fn abort_snapshots(shard: &Rc<Shard>) {
     let _ = shard
         .broadcast(|sh| {
-            let mut ks = sh.keyspace.borrow_mut();
+            let mut ks = sh.store.keyspace.borrow_mut();
             if ks.snapshot_active() {
                 ks.snapshot_abort();
             }
@@ -1788,12 +1788,12 @@ async fn start_full_sync(shard: Rc<Shard>) {
             )
         };
         let waiting = {
-            let mut repl = shard.repl.borrow_mut();
+            let mut repl = shard.repl().borrow_mut();
             repl.pending_full.retain(|r| !r.closed.get());
             repl.pending_full.len()
         };
         if waiting == 0 {
-            shard.repl.borrow_mut().full_sync_scheduled = false;
+            shard.repl().borrow_mut().full_sync_scheduled = false;
             return;
         }
         let elapsed = since.elapsed();
@@ -1804,14 +1804,14 @@ async fn start_full_sync(shard: Rc<Shard>) {
         // firing before +FULLRESYNC (Redis's replicationCron does the same).
         if keepalive.elapsed() >= Duration::from_secs(1) {
             keepalive = Instant::now();
-            for r in shard.repl.borrow().pending_full.iter() {
+            for r in shard.repl().borrow().pending_full.iter() {
                 r.push_rdb(Bytes::from_static(b"\n"));
             }
         }
         glommio::timer::sleep((delay - elapsed).min(Duration::from_millis(10))).await;
     }
     let group = {
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         repl.full_sync_scheduled = false;
         std::mem::take(&mut repl.pending_full)
     };
@@ -1836,7 +1836,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
         crate::persist::release(&shard);
         return;
     };
-    let replid = shard.repl.borrow().ids.replid.clone();
+    let replid = shard.repl().borrow().ids.replid.clone();
     for r in &group {
         // SYNC (pre-PSYNC) replicas get the payload alone, as Redis sends it.
         if !r.pre_psync {
@@ -1861,14 +1861,14 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
             r.push_rdb(Bytes::from(format!("$EOF:{mark}\r\n")));
         }
         let sync = Rc::new(RunningSync {
-            replid: shard.repl.borrow().ids.replid.clone(),
+            replid: shard.repl().borrow().ids.replid.clone(),
             offset,
             mark: mark.clone(),
             group: RefCell::new(group.clone()),
             produced: RefCell::new(Some(Vec::new())),
             produced_len: Cell::new(0),
         });
-        shard.repl.borrow_mut().running_sync = Some(sync.clone());
+        shard.repl().borrow_mut().running_sync = Some(sync.clone());
         let s2 = sync.clone();
         let ok = produce_rdb(
             &shard,
@@ -1884,7 +1884,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
         )
         .await;
         // No one joins from here on: the payload is complete.
-        shard.repl.borrow_mut().running_sync = None;
+        shard.repl().borrow_mut().running_sync = None;
         let group = sync.group.borrow().clone();
         for r in &group {
             r.push_rdb(Bytes::from(mark.clone()));
@@ -1942,7 +1942,7 @@ async fn full_sync(shard: Rc<Shard>, group: Vec<Rc<Replica>>) {
 /// Shutdown (shard 0): true when every replica acknowledged the whole stream
 /// (Redis's `isReadyToShutdown`).
 pub fn replicas_caught_up(shard: &Shard) -> bool {
-    let repl = shard.repl.borrow();
+    let repl = shard.repl().borrow();
     let offset = repl.master_offset();
     repl.replicas
         .iter()
@@ -1952,7 +1952,7 @@ pub fn replicas_caught_up(shard: &Shard) -> bool {
 /// Shutdown (shard 0): asks every replica for its offset now.
 pub fn ask_acks(shard: &Shard) {
     shard
-        .repl
+        .repl()
         .borrow_mut()
         .merger
         .emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
@@ -1961,7 +1961,7 @@ pub fn ask_acks(shard: &Shard) {
 
 /// Shutdown (shard 0): Redis's `finishShutdown` lines about the replicas.
 pub fn log_replicas_at_shutdown(shard: &Shard) {
-    let repl = shard.repl.borrow();
+    let repl = shard.repl().borrow();
     let offset = repl.master_offset();
     let replicas: Vec<&Rc<Replica>> = repl.replicas.iter().filter(|r| !r.closed.get()).collect();
     let mut lagging = 0;
@@ -2007,17 +2007,17 @@ pub async fn wait_for_acks(
 ) -> Option<usize> {
     let deadline = timeout.map(|t| Instant::now() + t);
     {
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         if repl.acked(offset) < numreplicas {
             repl.merger.emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
             shard.pump_signal.kick();
         }
     }
     loop {
-        if shard.replica.get() {
+        if shard.store.replica.get() {
             return None;
         }
-        let n = shard.repl.borrow().acked(offset);
+        let n = shard.repl().borrow().acked(offset);
         // CLIENT UNBLOCK ends the wait as its timeout would.
         if n >= numreplicas
             || deadline.is_some_and(|d| Instant::now() >= d)

@@ -29,7 +29,7 @@ type LinkResult = Result<(), LinkError>;
 /// config file at start-up (no cached master then, unless the dump file had one).
 pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<String>) -> Reply {
     {
-        let repl = shard.repl.borrow();
+        let repl = shard.repl().borrow();
         if let Some(m) = &repl.master {
             if m.host == host && m.port == port {
                 crate::log!(Notice, "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
@@ -37,7 +37,7 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
             }
         }
     }
-    let was_master = shard.repl.borrow().master.is_none();
+    let was_master = shard.repl().borrow().master.is_none();
     if was_master && who.is_some() {
         crate::log!(Notice, "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");
     }
@@ -46,7 +46,7 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
     // notice the role themselves (`wait_for_acks`).
     let _ = shard
         .broadcast(|s| {
-            s.replica.set(true);
+            s.store.replica.set(true);
             *s.write_log.borrow_mut() = None;
             s.pump_signal.new_log_epoch();
             crate::blocking::unblock_all_here(s, crate::errors::UNBLOCKED_ROLE_CHANGE);
@@ -54,7 +54,7 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
         .await;
     crate::logging::set_role(b'S');
     let generation = {
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         let generation = repl.master.as_ref().map(|m| m.generation + 1).unwrap_or(1);
         // A master's own history is what it offers the new master (cached master).
         if who.is_some() {
@@ -104,7 +104,7 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
 
 /// REPLICAOF NO ONE (runs on shard 0): promotion that keeps the old history.
 pub async fn promote(shard: Rc<Shard>, who: String) -> Reply {
-    if shard.repl.borrow().master.is_none() {
+    if shard.repl().borrow().master.is_none() {
         return Reply::OK;
     }
     promote_quietly(&shard).await;
@@ -117,20 +117,20 @@ pub async fn promote(shard: Rc<Shard>, who: String) -> Reply {
 /// then waits here: the round's commands are then both applied and in our
 /// backlog, and the offset it reads covers exactly them.
 async fn link_round_done(shard: &Rc<Shard>) {
-    while shard.repl.borrow().link_round_active {
+    while shard.repl().borrow().link_round_active {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
 }
 
 async fn promote_quietly(shard: &Rc<Shard>) {
-    shard.repl.borrow_mut().master = None;
+    shard.repl().borrow_mut().master = None;
     shard
         .shared
         .master_link_down
         .store(false, Ordering::Relaxed);
     link_round_done(shard).await;
     {
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         let offset = repl.master_offset();
         let new_id = crate::shared::random_repl_id();
         repl.ids.shift(new_id, offset);
@@ -146,7 +146,7 @@ async fn promote_quietly(shard: &Rc<Shard>) {
     }
     let _ = shard
         .broadcast(|s| {
-            s.replica.set(false);
+            s.store.replica.set(false);
             *s.write_log.borrow_mut() = Some(Vec::new());
         })
         .await;
@@ -157,7 +157,7 @@ async fn promote_quietly(shard: &Rc<Shard>) {
 /// the PSYNC continues as a partial resync against our new history.
 pub async fn promote_for_failover(shard: Rc<Shard>, replid: String, who: String) -> Reply {
     {
-        let repl = shard.repl.borrow();
+        let repl = shard.repl().borrow();
         if repl.master.is_none() || !repl.ids.replid.is(&replid) {
             return Reply::error("ERR PSYNC FAILOVER replid must match my replid.");
         }
@@ -173,7 +173,7 @@ pub async fn promote_for_failover(shard: Rc<Shard>, replid: String, who: String)
 
 fn current(shard: &Shard, generation: u64) -> bool {
     shard
-        .repl
+        .repl()
         .borrow()
         .master
         .as_ref()
@@ -186,7 +186,7 @@ fn current(shard: &Shard, generation: u64) -> bool {
 /// (it did, and left a streaming link reported as down: NOMASTERLINK to
 /// every sub-replica).
 fn set_master<F: FnOnce(&mut MasterInfo)>(shard: &Shard, generation: u64, f: F) {
-    if let Some(m) = shard.repl.borrow_mut().master.as_mut() {
+    if let Some(m) = shard.repl().borrow_mut().master.as_mut() {
         if m.generation == generation {
             f(m);
             shard
@@ -208,7 +208,7 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
         }
         first = false;
         let (host, port) = {
-            let repl = shard.repl.borrow();
+            let repl = shard.repl().borrow();
             let m = repl.master.as_ref().expect("current link has a master");
             (m.host.clone(), m.port)
         };
@@ -238,7 +238,7 @@ async fn link_loop(shard: Rc<Shard>, generation: u64) {
         set_master(&shard, generation, |m| m.phase = LinkPhase::Handshake);
         if let Err(e) = run_link(&shard, generation, stream).await {
             // The phase the link ended in says which timeout it was.
-            let phase = shard.repl.borrow().master.as_ref().map(|m| m.phase);
+            let phase = shard.repl().borrow().master.as_ref().map(|m| m.phase);
             if let Some(line) = phase.and_then(|p| e.log_line(p)) {
                 crate::log!(Warning, "{}", line);
             }
@@ -416,10 +416,10 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
         return Err(LinkError::Superseded);
     }
     let (replid, offset, cached) = {
-        let repl = shard.repl.borrow();
+        let repl = shard.repl().borrow();
         (repl.ids.replid.clone(), repl.master_offset(), repl.cached)
     };
-    let failover = std::mem::take(&mut shard.repl.borrow_mut().failover_psync);
+    let failover = std::mem::take(&mut shard.repl().borrow_mut().failover_psync);
     let reply = if cached {
         let psync_off = (offset + 1).to_string();
         crate::log!(
@@ -457,7 +457,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
             &new_id,
         )
         .await?;
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         repl.ids = ReplIds::new(ReplId::from_text(new_id));
         repl.cached = true;
         // The stream after a full sync starts with a SELECT.
@@ -470,7 +470,7 @@ async fn run_link(shard: &Rc<Shard>, generation: u64, mut stream: TcpStream) -> 
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         crate::log!(Notice, "Successful partial resynchronization with master.");
         let new_id = rest.trim();
-        let mut repl = shard.repl.borrow_mut();
+        let mut repl = shard.repl().borrow_mut();
         if !new_id.is_empty() && new_id != repl.ids.replid.as_str() {
             let off = repl.master_offset();
             repl.ids.shift(ReplId::from_text(new_id), off);
@@ -619,7 +619,7 @@ async fn diskless_load(shard: &Rc<Shard>) -> Option<Diskless> {
         "on-empty-db" => {
             let sizes = shard
                 .broadcast(|s| {
-                    let ks = s.keyspace.borrow();
+                    let ks = s.store.keyspace.borrow();
                     (0..ks.databases())
                         .map(|db| ks.dbsize(DbIndex(db)))
                         .sum::<usize>()
@@ -649,14 +649,14 @@ async fn swapdb_load(
     new_id: &str,
 ) -> LinkResult {
     log_receiving(&transfer);
-    let async_loading = shard.repl.borrow().ids.replid.as_str() == new_id;
+    let async_loading = shard.repl().borrow().ids.replid.as_str() == new_id;
     let loading = (!async_loading).then(|| loading_guard(shard));
     let _async = async_loading.then(|| FlagGuard::raise(shard, |s| &s.async_loading));
     crate::aof::stop(shard);
-    let databases = shard.keyspace.borrow().databases();
+    let databases = shard.store.keyspace.borrow().databases();
     let _ = shard
         .broadcast(move |s| {
-            *s.staged.borrow_mut() = Some(shardis_keyspace::Keyspace::new(databases));
+            *s.store.staged.borrow_mut() = Some(shardis_keyspace::Keyspace::new(databases));
         })
         .await;
     crate::log!(Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
@@ -666,7 +666,7 @@ async fn swapdb_load(
         Ok(loaded) => loaded,
         Err(e) => {
             let _ = shard
-                .broadcast(|s| drop(s.staged.borrow_mut().take()))
+                .broadcast(|s| drop(s.store.staged.borrow_mut().take()))
                 .await;
             crate::log!(
                 Notice,
@@ -687,10 +687,10 @@ async fn swapdb_load(
     let _swapping = loading.unwrap_or_else(|| loading_guard(shard));
     let _ = shard
         .broadcast(|s| {
-            let Some(mut staged) = s.staged.borrow_mut().take() else {
+            let Some(mut staged) = s.store.staged.borrow_mut().take() else {
                 return;
             };
-            let mut ks = s.keyspace.borrow_mut();
+            let mut ks = s.store.keyspace.borrow_mut();
             if ks.snapshot_active() {
                 ks.snapshot_abort();
             }
@@ -730,7 +730,7 @@ async fn flush_for_load(shard: &Rc<Shard>) {
     crate::log!(Notice, "MASTER <-> REPLICA sync: Flushing old data");
     let _ = shard
         .broadcast(|s| {
-            let mut ks = s.keyspace.borrow_mut();
+            let mut ks = s.store.keyspace.borrow_mut();
             if ks.snapshot_active() {
                 ks.snapshot_abort();
             }
@@ -746,7 +746,7 @@ async fn finish_load(shard: &Rc<Shard>, loaded: Result<(u64, u64), String>) -> L
         Ok(loaded) => load_done(shard, loaded).await,
         Err(e) => {
             let _ = shard
-                .broadcast(|s| s.keyspace.borrow_mut().flush_all())
+                .broadcast(|s| s.store.keyspace.borrow_mut().flush_all())
                 .await;
             load_failed(shard, e).await
         }
@@ -911,7 +911,7 @@ async fn stream_loop(
     let mut conn = Conn::new(shard.clone(), stream, info, true);
     conn.master_link = true;
     // A continued stream goes on in the db the last link left selected.
-    conn.db = shard.repl.borrow().link_db;
+    conn.db = shard.repl().borrow().link_db;
     {
         use std::os::fd::AsRawFd;
         let fd = conn.stream.as_raw_fd();
@@ -935,18 +935,18 @@ async fn stream_loop(
             return Err(LinkError::Superseded);
         }
         // A sub-replica's full sync: snapshot here, between rounds.
-        let request = shard.repl.borrow_mut().snapshot_request.take();
+        let request = shard.repl().borrow_mut().snapshot_request.take();
         if let Some((group, reply)) = request {
             crate::persist::begin_snapshot(shard).await;
             crate::repl::start_streams(&group);
             let (offset, db) = {
-                let repl = shard.repl.borrow();
+                let repl = shard.repl().borrow();
                 (repl.master_offset(), repl.link_db)
             };
             let _ = reply.send((offset, db));
         }
         // An AOF rewrite's barrier: the same, and the next round goes to the new incr file.
-        let aof_request = shard.repl.borrow_mut().aof_snapshot_request.take();
+        let aof_request = shard.repl().borrow_mut().aof_snapshot_request.take();
         if let Some(reply) = aof_request {
             crate::persist::begin_snapshot(shard).await;
             crate::aof::link_barrier(shard);
@@ -980,7 +980,7 @@ async fn stream_loop(
             }
         }
         // A round is applied and appended as one unit (see `link_round_done`).
-        shard.repl.borrow_mut().link_round_active = true;
+        shard.repl().borrow_mut().link_round_active = true;
         if !reqs.is_empty() {
             // What Redis's replica propagates to its AOF: the applied
             // commands, not REPLCONF (PING never reaches `reqs`) nor PUBLISH.
@@ -997,26 +997,26 @@ async fn stream_loop(
             };
             let db = conn.db;
             conn.process(&mut reqs).await;
-            shard.repl.borrow_mut().link_db = conn.db;
+            shard.repl().borrow_mut().link_db = conn.db;
             conn.wbuf.clear();
             crate::aof::feed_link(shard, &for_aof, db);
         }
         if consumed > 0 {
             let chunk = forward.split().freeze();
             let limits = crate::repl::replica_limits(shard);
-            let mut repl = shard.repl.borrow_mut();
+            let mut repl = shard.repl().borrow_mut();
             repl.append(chunk, limits, Instant::now());
             let off = repl.master_offset();
             if let Some(m) = repl.master.as_mut() {
                 m.read_offset = off;
             }
         }
-        shard.repl.borrow_mut().link_round_active = false;
+        shard.repl().borrow_mut().link_round_active = false;
         if getack {
             ack_due = true;
         }
         if ack_due || last_ack.elapsed() >= Duration::from_secs(1) {
-            let off = shard.repl.borrow().master_offset().to_string();
+            let off = shard.repl().borrow().master_offset().to_string();
             let mut out = BytesMut::new();
             encode_command(&[b"REPLCONF".as_slice(), b"ACK", off.as_bytes()], &mut out);
             conn.stream

@@ -537,7 +537,7 @@ async fn shard_main(
     // writes get READONLY and, with replica-serve-stale-data no, reads get
     // MASTERDOWN from the first command (the link task starts below).
     if shared.config().replicaof.is_some() {
-        shard.replica.set(true);
+        shard.store.replica.set(true);
         shared.master_link_down.store(true, Ordering::Relaxed);
     }
     // Shard 0 loads the dump file before anyone accepts clients.
@@ -637,7 +637,7 @@ async fn cron(shard: Rc<Shard>) {
             }
             continue;
         }
-        if shard.id == crate::shard::HOME_SHARD && !shard.replica.get() {
+        if shard.id == crate::shard::HOME_SHARD && !shard.store.replica.get() {
             crate::persist::check_save_points(&shard);
         }
         if shard.id == crate::shard::HOME_SHARD && sampled.elapsed() >= Duration::from_millis(100) {
@@ -658,11 +658,11 @@ async fn cron(shard: Rc<Shard>) {
             continue;
         }
         // A replica expires only what its own clients gave a TTL.
-        if shard.replica.get() {
+        if shard.store.replica.get() {
             shard.with_ctx(DbIndex(0), |ks, ctx| ks.expire_replica_keys(ctx));
         }
         // A client pause also pauses expiry and eviction, as in Redis.
-        if !shard.replica.get() && !crate::limits::clients_paused(&shard.shared) {
+        if !shard.store.replica.get() && !crate::limits::clients_paused(&shard.shared) {
             // active_expire visits every db itself.
             if shard.shared.active_expire.load(Ordering::Relaxed) {
                 let start = std::time::Instant::now();
@@ -671,7 +671,7 @@ async fn cron(shard: Rc<Shard>) {
                 crate::obs::latency_event(&shard, "expire-cycle", ms);
             }
             // Every shard sheds its share, including shards no write reaches.
-            shard.publish_evictable();
+            shard.store.publish_evictable();
             let start = std::time::Instant::now();
             shard.perform_evictions();
             let ms = start.elapsed().as_millis() as u64;

@@ -1,12 +1,18 @@
-//! One executor's shard: its keyspace, its intent locks and its link to the
-//! other shards.
+//! One executor's shard: its [`Store`] (keyspace, key locks, command
+//! statistics), what consumes the store's runs on this executor (WATCH
+//! versions, blocked and tracking clients, keyspace events, the write log),
+//! and its link to the other shards.
 //!
 //! ```text
-//!  conn task ──execute()──► Shard (this core) ──keyspace──► Keyspace
-//!      │                        ▲
-//!      └──call(target, job)─────┼──── mesh (owned Job closures) ───► Shard (other core)
-//!                               └──── oneshot::shared reply ◄───────┘
+//!  conn task ──run()──► Shard ──execute()──► Store ──► Keyspace
+//!      │                  │  ◄──publish(ctx)──┘   (effects, ready keys, events)
+//!      │                  └──► WATCH, blocking, tracking, pub/sub, write log
+//!      └──call(target, job)───► mesh (owned Job closures) ───► Shard (other core)
+//!                               ◄─── oneshot::shared reply ◄───────┘
 //! ```
+//!
+//! The store never calls up: a run hands what it left to the `publish`
+//! step this layer passes in.
 //!
 //! Every cross-core message is a [`Job`]: an owned closure that runs on the
 //! target shard and sends its own result back over a shared oneshot. Replies
@@ -20,6 +26,7 @@
 //! when no locks are held (the common case) the check is one `is_empty()`.
 
 use crate::shared::{unix_ms, unix_us, ShardCounters, Shared};
+use crate::store::{Exec, Store};
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 use hashbrown::HashMap;
@@ -28,12 +35,12 @@ use shardis_commands::Command;
 use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, ExecContext, Keyspace};
 use shardis_protocol::Reply;
-use shardis_replication::{LogEntry, TxId};
+use shardis_replication::LogEntry;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::Instant;
 
 /// The shard whose executor holds the server-wide roles: replication (the
@@ -172,46 +179,21 @@ pub struct Part {
     pub wrote: bool,
 }
 
-/// Per-command counters for INFO commandstats.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CommandStat {
-    /// Calls.
-    pub calls: u64,
-    /// Total microseconds.
-    pub usec: u64,
-    /// Calls that replied with an error.
-    pub failed: u64,
-    /// Calls refused before running (arity, auth, …).
-    pub rejected: u64,
-}
-
 /// The shard state owned by one executor.
 pub struct Shard {
     /// This shard's id (its mesh peer id).
     pub id: ShardId,
     /// Process-wide state.
     pub shared: Arc<Shared>,
-    /// This shard's keys.
-    pub keyspace: RefCell<Keyspace>,
-    /// The dataset a `repl-diskless-load swapdb` full sync is loading aside,
-    /// swapped in when the whole payload has loaded.
-    pub staged: RefCell<Option<Keyspace>>,
-    locks: RefCell<HashMap<(DbIndex, Bytes), TxId>>,
-    lock_waiters: RefCell<Vec<Waker>>,
+    /// Its data: keyspace, key locks, command statistics.
+    pub store: Store,
     senders: Senders<Job>,
-    /// Per-command stats, indexed by `CommandId`.
-    pub cmdstats: RefCell<Vec<CommandStat>>,
-    ctx: RefCell<ExecContext>,
-    /// True while this server is a replica (keys are not expired here).
-    pub replica: Cell<bool>,
     /// Entries waiting for the replication role (None: replication is off).
     pub write_log: RefCell<Option<Vec<LogEntry>>>,
-    /// A transaction that holds the whole shard (snapshot barrier).
-    global_lock: Cell<Option<TxId>>,
     /// Wakes the replication pump when this shard logs a write.
     pub pump_signal: crate::repl::PumpSignal,
-    /// The replication role's state (used on shard 0 only).
-    pub repl: RefCell<crate::repl::ReplState>,
+    /// The replication role's state: on the home shard only.
+    repl: Option<RefCell<crate::repl::ReplState>>,
     /// Clients connected to this executor.
     pub clients: RefCell<HashMap<u64, Rc<RefCell<crate::client::ClientInfo>>>>,
     /// Versions of watched keys (WATCH).
@@ -220,8 +202,6 @@ pub struct Shard {
     pub pubsub: RefCell<crate::pubsub::Registry>,
     /// Clients blocked on this shard's keys, and this executor's blocked clients.
     pub blocking: RefCell<crate::blocking::BlockTable>,
-    /// The `Shared::eviction_version` this keyspace's eviction settings reflect.
-    pub eviction_version: Cell<u64>,
     /// Slowlog ring, latency events and histograms, errorstats, monitors.
     pub obs: RefCell<crate::obs::ShardObs>,
     /// Keyspace notifications on their way to the other executors.
@@ -247,35 +227,18 @@ impl Shard {
         senders: Senders<Job>,
         me: std::rc::Weak<Shard>,
     ) -> Shard {
-        let (databases, eviction) = {
-            let c = shared.config();
-            (c.databases, crate::memory::eviction_config(&c))
-        };
-        let mut keyspace = Keyspace::new(databases);
-        keyspace.set_eviction_config(eviction);
         Shard {
             id,
-            keyspace: RefCell::new(keyspace),
-            staged: RefCell::new(None),
-            locks: RefCell::new(HashMap::new()),
-            lock_waiters: RefCell::new(Vec::new()),
+            store: Store::new(id, shared.clone()),
             senders,
-            cmdstats: RefCell::new(vec![CommandStat::default(); shardis_commands::meta::COUNT]),
-            ctx: RefCell::new(ExecContext::default()),
-            replica: Cell::new(false),
             write_log: RefCell::new(None),
-            global_lock: Cell::new(None),
             pump_signal: Default::default(),
-            repl: RefCell::new(crate::repl::ReplState::new(shared.shards)),
+            repl: (id == HOME_SHARD)
+                .then(|| RefCell::new(crate::repl::ReplState::new(shared.shards))),
             clients: RefCell::new(HashMap::new()),
             watch: RefCell::new(Default::default()),
             pubsub: RefCell::new(Default::default()),
             blocking: RefCell::new(Default::default()),
-            eviction_version: Cell::new(
-                shared
-                    .eviction_version
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            ),
             obs: RefCell::new(Default::default()),
             events_out: Default::default(),
             tracking: Default::default(),
@@ -292,6 +255,15 @@ impl Shard {
         self.me.upgrade()
     }
 
+    /// The replication role's state. Only the home shard holds it: every
+    /// other shard reaches it with a call to [`HOME_SHARD`], so calling this
+    /// anywhere else is a bug in the caller.
+    pub fn repl(&self) -> &RefCell<crate::repl::ReplState> {
+        self.repl
+            .as_ref()
+            .expect("replication state is reached on the home shard")
+    }
+
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.shared.shards
@@ -299,7 +271,7 @@ impl Shard {
 
     /// This shard's counters.
     pub fn counters(&self) -> &ShardCounters {
-        &self.shared.stats[self.id.get()]
+        self.store.counters()
     }
 
     /// Runs one command on this shard's keyspace (its keys are local and
@@ -320,7 +292,7 @@ impl Shard {
         if admit != Admit::Decided {
             if let Some(oom) = self.oom_check(cmd, false) {
                 if admit == Admit::Client {
-                    self.record_rejected(cmd.stat_index(args));
+                    self.store.record_rejected(cmd.stat_index(args));
                 }
                 return Outcome {
                     reply: oom,
@@ -338,15 +310,16 @@ impl Shard {
                 | shardis_commands::CommandId::Randomkey
                 | shardis_commands::CommandId::Keys
         );
-        let discard = collect.is_none() && !self.effects_wanted();
-        let (reply, dirty) = self.run_ctx_at(
+        let exec = Exec {
             db,
-            wrap,
             resp3,
-            start_us / 1000,
-            discard,
-            collect,
+            now_ms: start_us / 1000,
+            discard: collect.is_none() && !self.effects_wanted(),
+        };
+        let (reply, dirty) = self.store.execute(
+            exec,
             |ks, ctx| ks.execute(ctx, cmd, args),
+            |ctx| self.publish(ctx, wrap, collect),
         );
         let end_us = unix_us();
         let usec = end_us.saturating_sub(start_us);
@@ -383,7 +356,7 @@ impl Shard {
     /// left with a TTL (see `Keyspace::remember_replica_expire`).
     pub fn remember_replica_expires(&self, db: DbIndex, cmd: &'static Command, args: &[Bytes]) {
         let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-        let mut ks = self.keyspace.borrow_mut();
+        let mut ks = self.store.keyspace.borrow_mut();
         for i in cmd.key_indices(&argv).unwrap_or_default() {
             ks.remember_replica_expire(db, &args[i]);
         }
@@ -396,8 +369,7 @@ impl Shard {
         db: DbIndex,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
-        self.run_ctx_at(db, false, false, unix_ms(), false, None, f)
-            .0
+        self.execute_at(db, None, f)
     }
 
     /// [`Shard::with_ctx`], handing the effects to `effects` instead of the
@@ -409,8 +381,7 @@ impl Shard {
         effects: &mut Vec<Effect>,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
     ) -> R {
-        self.run_ctx_at(db, false, false, unix_ms(), false, Some(effects), f)
-            .0
+        self.execute_at(db, Some(effects), f)
     }
 
     /// Whether anything consumes a run's effects: the write log (replicas,
@@ -424,51 +395,33 @@ impl Shard {
             || self.tracking.borrow().watching()
     }
 
-    /// Runs `f` with a fresh context for `db` at a wall-clock time the caller
-    /// has read (ms), then publishes the run (see [`Shard::publish`]).
-    /// `wrap`: the effects are one command's (see [`Shard::log_effects_of`]);
-    /// `resp3`: replies shaped for a RESP3 client; `discard`: build no
-    /// effects (see [`Shard::effects_wanted`]); `collect`: where the effects
-    /// go instead of the write log.
-    #[allow(clippy::too_many_arguments)]
-    fn run_ctx_at<R>(
+    /// Runs `f` on the keyspace now, in `db`, and publishes what it left
+    /// (see [`Shard::publish`]), with its effects going to `collect` or, as
+    /// separate commands, to the write log.
+    fn execute_at<R>(
         &self,
         db: DbIndex,
-        wrap: bool,
-        resp3: bool,
-        now_ms: u64,
-        discard: bool,
         collect: Option<&mut Vec<Effect>>,
         f: impl FnOnce(&mut Keyspace, &mut ExecContext) -> R,
-    ) -> (R, u64) {
-        self.refresh_eviction_config();
-        let mut ctx = self.ctx.borrow_mut();
-        ctx.db = db;
-        ctx.now_ms = now_ms;
-        ctx.discard_effects = discard;
-        ctx.replica = self.replica.get();
-        ctx.resp3 = resp3;
-        ctx.notify_flags = self
-            .shared
-            .notify_flags
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let r = f(&mut self.keyspace.borrow_mut(), &mut ctx);
-        let dirty = self.publish(&mut ctx, wrap, collect);
-        (r, dirty)
+    ) -> R {
+        let exec = Exec {
+            db,
+            resp3: false,
+            now_ms: unix_ms(),
+            discard: false,
+        };
+        self.store
+            .execute(exec, f, |ctx| {
+                self.publish(ctx, false, collect);
+            })
+            .0
     }
 
-    /// Hands a run's results to what consumes them on this executor: the
-    /// counters, WATCH versions, blocked and tracking clients, the write log
-    /// (or `collect`), and keyspace events.
-    /// Returns the run's `dirty` count.
-    fn publish(&self, ctx: &mut ExecContext, wrap: bool, collect: Option<&mut Vec<Effect>>) -> u64 {
-        let c = self.counters();
-        let s = std::mem::take(&mut ctx.stats);
-        ShardCounters::add(&c.keyspace_hits, s.keyspace_hits);
-        ShardCounters::add(&c.keyspace_misses, s.keyspace_misses);
-        ShardCounters::add(&c.expired_keys, s.expired_keys);
-        ShardCounters::add(&c.evicted_keys, s.evicted_keys);
-        ShardCounters::add(&c.dirty, s.dirty);
+    /// Hands what a run left in its context to what consumes it on this
+    /// executor: WATCH versions, blocked and tracking clients, the write log
+    /// (or `collect`), and keyspace events. `wrap`: the effects are one
+    /// command's (see [`Shard::log_effects_of`]).
+    fn publish(&self, ctx: &mut ExecContext, wrap: bool, collect: Option<&mut Vec<Effect>>) {
         if !ctx.effects.is_empty() {
             {
                 let mut w = self.watch.borrow_mut();
@@ -489,7 +442,6 @@ impl Shard {
         if !ctx.events.is_empty() {
             crate::pubsub::keyspace_events(self, ctx.notify_flags, &mut ctx.events);
         }
-        s.dirty
     }
 
     /// A key written outside [`Shard::execute`] (multi-shard write-back):
@@ -586,139 +538,9 @@ impl Shard {
         reply: &Reply,
         usec: u64,
     ) -> u64 {
-        if let Some(i) = stat {
-            let mut stats = self.cmdstats.borrow_mut();
-            let s = &mut stats[i];
-            s.calls += 1;
-            s.usec += usec;
-            if reply.is_error() {
-                s.failed += 1;
-            }
-        }
+        self.store.count_call(stat, reply, usec);
         crate::obs::record_command(self, cmd, stat, usec);
         usec
-    }
-
-    /// Counts a call refused before it ran (arity, authentication, …).
-    pub fn record_rejected(&self, stat: Option<usize>) {
-        if let Some(i) = stat {
-            self.cmdstats.borrow_mut()[i].rejected += 1;
-        }
-    }
-
-    // ---------------------------------------------------------------- locks
-
-    /// True if any of `keys` (in `db`) is held by a multi-shard transaction.
-    pub fn any_locked<'a>(&self, db: DbIndex, mut keys: impl Iterator<Item = &'a Bytes>) -> bool {
-        if self.global_lock.get().is_some() {
-            return true;
-        }
-        let locks = self.locks.borrow();
-        !locks.is_empty() && keys.any(|k| locks.contains_key(&(db, k.clone())))
-    }
-
-    /// True if no locks are held at all (the fast path).
-    pub fn unlocked(&self) -> bool {
-        self.global_lock.get().is_none() && self.locks.borrow().is_empty()
-    }
-
-    /// Takes the whole shard for `tx` (a snapshot barrier): waits until no key
-    /// lock is held, then blocks every command and every other lock until
-    /// [`Shard::unlock_all`].
-    pub async fn lock_all(&self, tx: TxId) {
-        std::future::poll_fn(|cx| {
-            if self.global_lock.get().is_some() || !self.locks.borrow().is_empty() {
-                self.lock_waiters.borrow_mut().push(cx.waker().clone());
-                return Poll::Pending;
-            }
-            self.global_lock.set(Some(tx));
-            Poll::Ready(())
-        })
-        .await
-    }
-
-    /// [`Shard::lock_all`] at once, for a caller that knows the shard is
-    /// unlocked: it saw [`Shard::unlocked`] and nothing has run on this
-    /// executor since (a script's first synchronous stretch).
-    pub fn lock_all_now(&self, tx: TxId) {
-        debug_assert!(self.unlocked());
-        self.global_lock.set(Some(tx));
-    }
-
-    /// Releases [`Shard::lock_all`].
-    pub fn unlock_all(&self, tx: TxId) {
-        if self.global_lock.get() == Some(tx) {
-            self.global_lock.set(None);
-        }
-        for w in std::mem::take(&mut *self.lock_waiters.borrow_mut()) {
-            w.wake();
-        }
-    }
-
-    /// Waits until none of `keys` is locked.
-    pub async fn wait_unlocked(&self, db: DbIndex, keys: &[Bytes]) {
-        std::future::poll_fn(|cx| {
-            if self.any_locked(db, keys.iter()) {
-                self.lock_waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await
-    }
-
-    /// Takes intent locks on `keys` for transaction `tx`, waiting while any is held
-    /// by another transaction. All keys are taken at once, so a shard never holds
-    /// part of a transaction's keys.
-    pub async fn lock(&self, tx: TxId, keys: &[(DbIndex, Bytes)]) {
-        std::future::poll_fn(|cx| {
-            let mut locks = self.locks.borrow_mut();
-            if self.global_lock.get().is_some()
-                || keys.iter().any(|k| locks.get(k).is_some_and(|&t| t != tx))
-            {
-                self.lock_waiters.borrow_mut().push(cx.waker().clone());
-                return Poll::Pending;
-            }
-            for k in keys {
-                locks.insert(k.clone(), tx);
-            }
-            Poll::Ready(())
-        })
-        .await
-    }
-
-    /// Takes `tx`'s intent locks on `keys` only if that needs no wait: no key
-    /// is held, the shard is not held whole, and nobody waits for a lock here
-    /// (so a waiting transaction is never overtaken for long). Nothing is
-    /// taken when it returns false.
-    pub fn try_lock(&self, tx: TxId, keys: &[(DbIndex, Bytes)]) -> bool {
-        let mut locks = self.locks.borrow_mut();
-        if self.global_lock.get().is_some()
-            || !self.lock_waiters.borrow().is_empty()
-            || keys.iter().any(|k| locks.contains_key(k))
-        {
-            return false;
-        }
-        for k in keys {
-            locks.insert(k.clone(), tx);
-        }
-        true
-    }
-
-    /// Releases `tx`'s locks on `keys` and wakes every waiter to re-check.
-    pub fn unlock(&self, tx: TxId, keys: &[(DbIndex, Bytes)]) {
-        {
-            let mut locks = self.locks.borrow_mut();
-            for k in keys {
-                if locks.get(k) == Some(&tx) {
-                    locks.remove(k);
-                }
-            }
-        }
-        for w in std::mem::take(&mut *self.lock_waiters.borrow_mut()) {
-            w.wake();
-        }
     }
 
     // ---------------------------------------------------------------- mesh
@@ -805,7 +627,7 @@ impl Shard {
         let (tx, rx) = glommio::channels::oneshot::shared();
         let home = self.id;
         let job: Job = Box::new(move |s| {
-            if s.unlocked() {
+            if s.store.unlocked() {
                 let mut out = BatchReplies::with_capacity(reqs.len());
                 let mut clock = unix_us();
                 for q in reqs {
@@ -917,9 +739,9 @@ impl Shard {
     pub async fn run_batch(self: Rc<Self>, reqs: Vec<Request>) -> BatchReplies {
         let mut out = BatchReplies::with_capacity(reqs.len());
         for req in reqs {
-            if !self.unlocked() {
+            if !self.store.unlocked() {
                 let keys = request_keys(&req);
-                self.wait_unlocked(req.db, &keys).await;
+                self.store.wait_unlocked(req.db, &keys).await;
             }
             if let Some(t) = req.track {
                 crate::tracking::remember(&self, t, req.cmd, &req.args);

@@ -272,10 +272,10 @@ pub async fn watch(conn: &mut Conn, args: &[Bytes]) -> Reply {
                 let ctx = ExecContext {
                     db,
                     now_ms: crate::shared::unix_ms(),
-                    replica: sh.replica.get(),
+                    replica: sh.store.replica.get(),
                     ..Default::default()
                 };
-                let ks = sh.keyspace.borrow();
+                let ks = sh.store.keyspace.borrow();
                 let mut w = sh.watch.borrow_mut();
                 keys.into_iter()
                     .map(|k| {
@@ -352,7 +352,7 @@ pub async fn exec(conn: &mut Conn) -> Reply {
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
     }
     let n = shard.shards();
-    let databases = shard.keyspace.borrow().databases();
+    let databases = shard.store.keyspace.borrow().databases();
     let mut db = conn.db;
     let mut plan = Vec::with_capacity(queued.len());
     let mut locks: BTreeMap<ShardId, Vec<(DbIndex, Bytes)>> = BTreeMap::new();
@@ -462,12 +462,12 @@ async fn watch_intact(shard: &Rc<Shard>, watched: &[Watched]) -> bool {
         let ok = shard
             .call(s, move |sh| {
                 let t = sh.watch.borrow();
-                let ks = sh.keyspace.borrow();
+                let ks = sh.store.keyspace.borrow();
                 ws.iter().all(|w| {
                     let ctx = ExecContext {
                         db: w.db,
                         now_ms: crate::shared::unix_ms(),
-                        replica: sh.replica.get(),
+                        replica: sh.store.replica.get(),
                         ..Default::default()
                     };
                     // A key that existed at WATCH and has logically expired since

@@ -840,7 +840,7 @@ pub async fn debug_loadaof(shard: &Rc<Shard>) {
     let logging: Vec<bool> = shard
         .broadcast(|s| {
             let was = s.write_log.borrow_mut().take().is_some();
-            s.keyspace.borrow_mut().flush_all();
+            s.store.keyspace.borrow_mut().flush_all();
             was
         })
         .await
@@ -892,7 +892,7 @@ pub async fn debug_loadaof(shard: &Rc<Shard>) {
 async fn enable_logging(shard: &Rc<Shard>) {
     let _ = shard
         .broadcast(|s| {
-            if !s.replica.get() {
+            if !s.store.replica.get() {
                 let mut log = s.write_log.borrow_mut();
                 if log.is_none() {
                     *log = Some(Vec::new());
@@ -1143,7 +1143,7 @@ pub async fn wait_durable(shard: &Rc<Shard>) {
     std::future::poll_fn(|cx| {
         if durable(shard, &targets)
             || !shard.shared.aof_on.load(Ordering::SeqCst)
-            || shard.replica.get()
+            || shard.store.replica.get()
             || shard.shared.exiting.load(Ordering::SeqCst)
         {
             return std::task::Poll::Ready(());
@@ -1375,14 +1375,14 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
         let n = shard.shards();
         let tx = shard.shared.next_tx();
         {
-            let mut repl = shard.repl.borrow_mut();
+            let mut repl = shard.repl().borrow_mut();
             repl.merger.marker(tx);
             repl.aof_marker = Some(tx);
         }
         for s in 0..n {
             shard
                 .call_async(ShardId(s), move |sh| async move {
-                    sh.lock_all(tx).await;
+                    sh.store.lock_all(tx).await;
                     sh.log_marker(shardis_replication::LogEntry::Acquire { tx, parts: n });
                 })
                 .await
@@ -1392,7 +1392,7 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
         for s in 0..n {
             let _ = shard
                 .call(ShardId(s), move |sh| {
-                    let _ = sh.keyspace.borrow_mut().snapshot_begin(now);
+                    let _ = sh.store.keyspace.borrow_mut().snapshot_begin(now);
                 })
                 .await;
         }
@@ -1400,7 +1400,7 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
             let _ = shard
                 .call(ShardId(s), move |sh| {
                     sh.log_marker(shardis_replication::LogEntry::Release { tx });
-                    sh.unlock_all(tx);
+                    sh.store.unlock_all(tx);
                 })
                 .await;
         }
@@ -1427,9 +1427,9 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
     if open {
         // A replica: its link applies the master's stream in rounds and
         // takes the snapshot between two of them.
-        if shard.repl.borrow().link_up() {
+        if shard.repl().borrow().link_up() {
             let (tx, rx) = glommio::channels::oneshot::oneshot();
-            shard.repl.borrow_mut().aof_snapshot_request = Some(tx);
+            shard.repl().borrow_mut().aof_snapshot_request = Some(tx);
             rx.await.map_err(|_| "the master link ended")?;
         } else {
             crate::persist::begin_snapshot(shard).await;

@@ -569,7 +569,7 @@ fn prepare(conn: &Conn, flags: Option<u32>, ro_cmd: bool) -> Result<(), Reply> {
         if f & ALLOW_OOM == 0 && over_maxmemory(sh) {
             return Err(Reply::error(errors::OOM));
         }
-        if sh.replica.get() && sh.shared.config().replica_read_only {
+        if sh.store.replica.get() && sh.shared.config().replica_read_only {
             return Err(Reply::error(errors::READONLY));
         }
         if ro_cmd {
@@ -579,7 +579,7 @@ fn prepare(conn: &Conn, flags: Option<u32>, ro_cmd: bool) -> Result<(), Reply> {
         }
         let min = sh.shared.min_replicas_to_write.load(Ordering::Relaxed);
         if min > 0
-            && !sh.replica.get()
+            && !sh.store.replica.get()
             && (sh.shared.good_replicas.load(Ordering::Relaxed) as u64) < min
         {
             return Err(Reply::error(errors::NOREPLICAS));
@@ -610,7 +610,7 @@ async fn run_target(
     // only then (`LazyHold`), or before rolling back for a restart. Locking and
     // releasing the shard was ~3% of EVALSHA's samples at -P 16.
     let mut hold: Vec<ShardId>;
-    if local && !shard.logging() && shard.unlocked() {
+    if local && !shard.logging() && shard.store.unlocked() {
         let lazy = LazyHold::default();
         let (r, ctx) = run_once(
             &shard,
@@ -696,7 +696,7 @@ impl LazyHold {
     fn take(&self, shard: &crate::shard::Shard) {
         if self.tx.get().is_none() {
             let tx = shard.shared.next_tx();
-            shard.lock_all_now(tx);
+            shard.store.lock_all_now(tx);
             self.tx.set(Some(tx));
         }
     }
@@ -704,7 +704,7 @@ impl LazyHold {
     /// Releases what [`LazyHold::take`] took.
     fn release(&self, shard: &crate::shard::Shard) {
         if let Some(tx) = self.tx.take() {
-            shard.unlock_all(tx);
+            shard.store.unlock_all(tx);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! it propagates, and the undo log that lets it restart holding more.
 //!
 //! A script runs synchronously on its connection's executor (Lua cannot wait;
-//! a busy one only pauses between instructions, see `fiber`), holding whole shards (`Shard::lock_all`): always its own shard and every shard
+//! a busy one only pauses between instructions, see `fiber`), holding whole shards (`Store::lock_all`): always its own shard and every shard
 //! owning a declared key, taken in ascending order like every multi-shard lock.
 //! A command on a held remote shard is a blocking round trip. Why that cannot
 //! deadlock: an executor is only ever blocked by a script that holds its own
@@ -321,7 +321,7 @@ impl RunCtx {
             }
             if !self.wrote && !self.master {
                 let sh = &self.shard;
-                if sh.replica.get() && sh.shared.config().replica_read_only {
+                if sh.store.replica.get() && sh.shared.config().replica_read_only {
                     return CallOutcome::Error(format!("-{}", crate::errors::READONLY));
                 }
                 let min = sh
@@ -329,7 +329,7 @@ impl RunCtx {
                     .min_replicas_to_write
                     .load(std::sync::atomic::Ordering::Relaxed);
                 if min > 0
-                    && !sh.replica.get()
+                    && !sh.store.replica.get()
                     && (sh
                         .shared
                         .good_replicas
@@ -433,7 +433,7 @@ impl RunCtx {
                 ]))
             }
             CommandId::Select => {
-                let databases = self.shard.keyspace.borrow().databases();
+                let databases = self.shard.store.keyspace.borrow().databases();
                 self.db = DbIndex(parse_db(&argv[1], databases)?);
                 Ok(Reply::OK)
             }
@@ -468,7 +468,7 @@ impl RunCtx {
                         let mut total = 0;
                         for s in 0..n {
                             total += blocking(&self.shard, ShardId(s), move |sh| {
-                                sh.keyspace.borrow().dbsize(db)
+                                sh.store.keyspace.borrow().dbsize(db)
                             })
                             .map_err(|_| self.gone())?;
                         }
@@ -502,7 +502,7 @@ impl RunCtx {
                             blocking(&self.shard, ShardId(s), move |sh| {
                                 sh.watch.borrow_mut().touch_db((!all).then_some(db));
                                 crate::tracking::flushed(sh);
-                                let mut ks = sh.keyspace.borrow_mut();
+                                let mut ks = sh.store.keyspace.borrow_mut();
                                 if all {
                                     ks.flush_all()
                                 } else {
@@ -643,7 +643,7 @@ impl RunCtx {
         keys: &[usize],
     ) -> Result<(), String> {
         let n = self.shard.shards();
-        let databases = self.shard.keyspace.borrow().databases();
+        let databases = self.shard.store.keyspace.borrow().databases();
         let mut dbs = vec![self.db];
         // MOVE and COPY … DB n also write the key in another db.
         let extra = match cmd.id {
@@ -690,7 +690,7 @@ pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(ShardId, DbIndex, Bytes, Opt
         let _ = shard
             .call(s, move |sh| {
                 let now = crate::shared::unix_ms();
-                let mut ks = sh.keyspace.borrow_mut();
+                let mut ks = sh.store.keyspace.borrow_mut();
                 for (d, k, e) in entries {
                     ks.remove(d, &k);
                     let exists = e.is_some();
@@ -699,7 +699,7 @@ pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(ShardId, DbIndex, Bytes, Opt
                     }
                     drop(ks);
                     sh.key_written(d, &k, exists);
-                    ks = sh.keyspace.borrow_mut();
+                    ks = sh.store.keyspace.borrow_mut();
                 }
             })
             .await;

@@ -135,7 +135,7 @@ async fn run(
             .borrow_mut()
             .merger
             .emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
-        s.pump_signal.kick();
+        s.write_log.signal.kick();
         let synced = loop {
             if target.acked_offset() >= target_offset {
                 break true;

@@ -48,6 +48,8 @@ pub mod shared;
 pub mod store;
 pub mod tracking;
 pub mod tx;
+pub mod watch;
+pub mod writelog;
 
 use clap::Parser;
 

@@ -225,7 +225,7 @@ async fn run_one_message(
 pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
     if shard.id == crate::shard::HOME_SHARD {
         shard.repl().borrow_mut().merger.tx_effects(tx, effects);
-        shard.pump_signal.kick();
+        shard.write_log.signal.kick();
         return;
     }
     let _ = shard
@@ -233,7 +233,7 @@ pub async fn tx_effects(shard: &Rc<Shard>, tx: TxId, effects: Vec<Effect>) {
             crate::shard::HOME_SHARD,
             Box::new(move |s0| {
                 s0.repl().borrow_mut().merger.tx_effects(tx, effects);
-                s0.pump_signal.kick();
+                s0.write_log.signal.kick();
             }),
         )
         .await;

@@ -659,56 +659,6 @@ fn ip_matches(a: &str, b: &str) -> bool {
     loopback(a) && loopback(b)
 }
 
-/// Wake-on-write. On shard 0 it wakes the pump; on every other shard, that
-/// shard's [`shipper`]. `requested` is the newest ship request from shard 0
-/// ([`settle`]) the shard has seen.
-#[derive(Default)]
-pub struct PumpSignal {
-    due: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-    requested: Cell<u64>,
-    /// Bumped on every shard each time its write log is dropped (turning
-    /// into a replica), so a shipment still on its way from before is
-    /// told from one made after.
-    epoch: Cell<u64>,
-}
-
-impl PumpSignal {
-    /// The write log was dropped: later shipments belong to a new epoch.
-    pub fn new_log_epoch(&self) {
-        self.epoch.set(self.epoch.get() + 1);
-    }
-
-    /// There is work: wakes the pump (shard 0) or the shipper.
-    pub fn kick(&self) {
-        self.due.set(true);
-        if let Some(w) = self.waker.borrow_mut().take() {
-            w.wake();
-        }
-    }
-
-    /// Waits until kicked.
-    async fn kicked(&self) {
-        std::future::poll_fn(|cx| {
-            if self.due.replace(false) {
-                return Poll::Ready(());
-            }
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-
-    /// Waits until kicked or `period` passed.
-    async fn wait(&self, period: Duration) {
-        futures_lite::future::or(self.kicked(), async {
-            glommio::timer::sleep(period).await;
-        })
-        .await;
-        self.due.set(false);
-    }
-}
-
 /// A shard's write log on its way to the pump.
 pub struct Shipment {
     shard: usize,
@@ -717,13 +667,8 @@ pub struct Shipment {
     logged: u64,
     /// The newest ship request the shard had seen by then.
     answers: u64,
-    /// The shard's log epoch ([`PumpSignal::new_log_epoch`]).
+    /// The shard's log epoch ([`crate::writelog::PumpSignal::new_log_epoch`]).
     epoch: u64,
-}
-
-/// Tells whoever consumes `shard`'s log that it logged something.
-pub fn nudge(shard: &Shard) {
-    shard.pump_signal.kick();
 }
 
 /// Every shard but 0 runs one: when the shard logs something (or shard 0
@@ -734,11 +679,11 @@ pub fn nudge(shard: &Shard) {
 pub async fn shipper(shard: Rc<Shard>) {
     let id = shard.id;
     loop {
-        shard.pump_signal.kicked().await;
+        shard.write_log.signal.kicked().await;
         futures_lite::future::yield_now().await;
-        let answers = shard.pump_signal.requested.get();
-        let epoch = shard.pump_signal.epoch.get();
-        let entries = shard.take_log();
+        let answers = shard.write_log.signal.requested.get();
+        let epoch = shard.write_log.signal.epoch.get();
+        let entries = shard.write_log.take();
         let logged = shard
             .counters()
             .logged
@@ -751,7 +696,7 @@ pub async fn shipper(shard: Rc<Shard>) {
                 answers,
                 epoch,
             });
-            s0.pump_signal.kick();
+            s0.write_log.signal.kick();
         });
         if shard.send_job(crate::shard::HOME_SHARD, job).await.is_err() {
             return;
@@ -773,7 +718,7 @@ pub async fn settle(s0: &Rc<Shard>) {
     for s in 1..n {
         let asked = s0
             .post(ShardId(s), move |sh| {
-                let p = &sh.pump_signal;
+                let p = &sh.write_log.signal;
                 p.requested.set(p.requested.get().max(want));
                 p.kick();
             })
@@ -787,12 +732,12 @@ pub async fn settle(s0: &Rc<Shard>) {
         (1..n).all(|s| repl.answered.get(s).is_some_and(|&a| a >= want))
     };
     while !answered(s0) && s0.logging() {
-        s0.pump_signal.kick();
+        s0.write_log.signal.kick();
         glommio::timer::sleep(Duration::from_micros(200)).await;
     }
     let start = s0.repl().borrow().pumps;
     while s0.repl().borrow().pumps < start + 2 && s0.logging() {
-        s0.pump_signal.kick();
+        s0.write_log.signal.kick();
         glommio::timer::sleep(Duration::from_micros(200)).await;
     }
 }
@@ -817,7 +762,7 @@ const PUMP_IDLE_PERIOD: Duration = Duration::from_millis(100);
 pub async fn pump(shard: Rc<Shard>) {
     let n = shard.shards();
     loop {
-        shard.pump_signal.wait(PUMP_IDLE_PERIOD).await;
+        shard.write_log.signal.wait(PUMP_IDLE_PERIOD).await;
         // Runs through shutdown until the final save is done: the AOF gets
         // every write logged before the exit.
         if shard
@@ -833,7 +778,7 @@ pub async fn pump(shard: Rc<Shard>) {
             continue;
         }
         let arrived = std::mem::take(&mut shard.repl().borrow_mut().inbox);
-        let local = shard.take_log();
+        let local = shard.write_log.take();
         let mut logs: Vec<(usize, Vec<LogEntry>)> = Vec::with_capacity(1 + arrived.len());
         logs.push((0, local));
         // Per shard: entries it had logged when its last shipment left.
@@ -845,7 +790,7 @@ pub async fn pump(shard: Rc<Shard>) {
                 .counters()
                 .logged
                 .load(std::sync::atomic::Ordering::Acquire);
-            let epoch = shard.pump_signal.epoch.get();
+            let epoch = shard.write_log.signal.epoch.get();
             for sh in arrived {
                 repl.answered[sh.shard] = repl.answered[sh.shard].max(sh.answers);
                 if sh.epoch > epoch {
@@ -1370,7 +1315,7 @@ async fn barrier(shard: &Rc<Shard>, group: &[Rc<Replica>]) -> Option<i64> {
                 sh.store.lock_all(tx).await;
                 // Replicas may have been attached while we waited.
                 if first {
-                    let mut log = sh.write_log.borrow_mut();
+                    let mut log = sh.write_log.entries.borrow_mut();
                     if log.is_none() {
                         *log = Some(Vec::new());
                     }
@@ -1530,7 +1475,7 @@ pub async fn restore_saved_history(shard: &Rc<Shard>, aux: &shardis_rdb::AuxInfo
     // Writes from now on are in the backlog, so a continuing replica gets them.
     let _ = shard
         .broadcast(|s| {
-            let mut log = s.write_log.borrow_mut();
+            let mut log = s.write_log.entries.borrow_mut();
             if log.is_none() {
                 *log = Some(Vec::new());
             }
@@ -1956,7 +1901,7 @@ pub fn ask_acks(shard: &Shard) {
         .borrow_mut()
         .merger
         .emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
-    shard.pump_signal.kick();
+    shard.write_log.signal.kick();
 }
 
 /// Shutdown (shard 0): Redis's `finishShutdown` lines about the replicas.
@@ -2010,7 +1955,7 @@ pub async fn wait_for_acks(
         let mut repl = shard.repl().borrow_mut();
         if repl.acked(offset) < numreplicas {
             repl.merger.emit_raw(&[b"REPLCONF", b"GETACK", b"*"]);
-            shard.pump_signal.kick();
+            shard.write_log.signal.kick();
         }
     }
     loop {

@@ -47,8 +47,8 @@ pub async fn replicaof(shard: Rc<Shard>, host: String, port: u16, who: Option<St
     let _ = shard
         .broadcast(|s| {
             s.store.replica.set(true);
-            *s.write_log.borrow_mut() = None;
-            s.pump_signal.new_log_epoch();
+            *s.write_log.entries.borrow_mut() = None;
+            s.write_log.signal.new_log_epoch();
             crate::blocking::unblock_all_here(s, crate::errors::UNBLOCKED_ROLE_CHANGE);
         })
         .await;
@@ -147,7 +147,7 @@ async fn promote_quietly(shard: &Rc<Shard>) {
     let _ = shard
         .broadcast(|s| {
             s.store.replica.set(false);
-            *s.write_log.borrow_mut() = Some(Vec::new());
+            *s.write_log.entries.borrow_mut() = Some(Vec::new());
         })
         .await;
     crate::logging::set_role(b'M');

@@ -25,8 +25,10 @@
 //! release. A single-shard command whose key is locked waits for the release;
 //! when no locks are held (the common case) the check is one `is_empty()`.
 
+use crate::blocking::BlockTable;
 use crate::shared::{unix_ms, unix_us, ShardCounters, Shared};
 use crate::store::{Exec, Store};
+use crate::writelog::WriteLog;
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 use hashbrown::HashMap;
@@ -156,6 +158,13 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Wakes a task a table handed back (after the table's borrow ended).
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
 /// What came of a [`Run`].
 pub struct Outcome {
     /// The reply.
@@ -188,20 +197,18 @@ pub struct Shard {
     /// Its data: keyspace, key locks, command statistics.
     pub store: Store,
     senders: Senders<Job>,
-    /// Entries waiting for the replication role (None: replication is off).
-    pub write_log: RefCell<Option<Vec<LogEntry>>>,
-    /// Wakes the replication pump when this shard logs a write.
-    pub pump_signal: crate::repl::PumpSignal,
+    /// Entries waiting for the replication role, and its wake-up.
+    pub write_log: WriteLog,
     /// The replication role's state: on the home shard only.
     repl: Option<RefCell<crate::repl::ReplState>>,
     /// Clients connected to this executor.
     pub clients: RefCell<HashMap<u64, Rc<RefCell<crate::client::ClientInfo>>>>,
     /// Versions of watched keys (WATCH).
-    pub watch: RefCell<crate::tx::WatchTable>,
+    pub watch: RefCell<crate::watch::WatchTable>,
     /// Pub/Sub subscribers connected to this executor.
     pub pubsub: RefCell<crate::pubsub::Registry>,
     /// Clients blocked on this shard's keys, and this executor's blocked clients.
-    pub blocking: RefCell<crate::blocking::BlockTable>,
+    pub blocking: RefCell<BlockTable>,
     /// Slowlog ring, latency events and histograms, errorstats, monitors.
     pub obs: RefCell<crate::obs::ShardObs>,
     /// Keyspace notifications on their way to the other executors.
@@ -231,8 +238,7 @@ impl Shard {
             id,
             store: Store::new(id, shared.clone()),
             senders,
-            write_log: RefCell::new(None),
-            pump_signal: Default::default(),
+            write_log: WriteLog::default(),
             repl: (id == HOME_SHARD)
                 .then(|| RefCell::new(crate::repl::ReplState::new(shared.shards))),
             clients: RefCell::new(HashMap::new()),
@@ -389,9 +395,9 @@ impl Shard {
     /// does, a plain command run skips building them (no argument copies,
     /// no allocation per write).
     fn effects_wanted(&self) -> bool {
-        self.write_log.borrow().is_some()
+        self.write_log.on()
             || !self.watch.borrow().is_empty()
-            || crate::blocking::has_waiters(self)
+            || self.blocking.borrow().has_waiters()
             || self.tracking.borrow().watching()
     }
 
@@ -431,14 +437,16 @@ impl Shard {
                     }
                 }
             }
-            crate::blocking::effects_written(self, &ctx.effects);
+            let waker = self.blocking.borrow_mut().effects_written(&ctx.effects);
+            wake(waker);
             crate::tracking::effects_written(self, &ctx.effects);
             match collect {
                 Some(out) => out.append(&mut ctx.effects),
                 None => self.log_effects_of(&mut ctx.effects, wrap),
             }
         }
-        crate::blocking::keys_ready(self, &mut ctx.ready_keys);
+        let waker = self.blocking.borrow_mut().keys_ready(&mut ctx.ready_keys);
+        wake(waker);
         if !ctx.events.is_empty() {
             crate::pubsub::keyspace_events(self, ctx.notify_flags, &mut ctx.events);
         }
@@ -450,22 +458,16 @@ impl Shard {
     pub fn key_written(&self, db: DbIndex, key: &Bytes, _exists: bool) {
         self.watch.borrow_mut().touch(db, key);
         crate::tracking::key_written(self, key);
-        crate::blocking::keys_ready(self, &mut vec![(db, key.clone())]);
+        let waker = self
+            .blocking
+            .borrow_mut()
+            .keys_ready(&mut vec![(db, key.clone())]);
+        wake(waker);
     }
 
     /// Appends effects to the write log if replication consumes it.
     pub fn log_effects(&self, effects: impl Iterator<Item = Effect>) {
-        if let Some(log) = self.write_log.borrow_mut().as_mut() {
-            let mut n = 0;
-            for e in effects {
-                shardis_replication::log_effect(log, &e);
-                n += 1;
-            }
-            if n > 0 {
-                ShardCounters::add_release(&self.counters().logged, n);
-                crate::repl::nudge(self);
-            }
-        }
+        self.write_log.effects(self.counters(), effects);
     }
 
     /// Logs the effects of one run: with `wrap` (one client command) several
@@ -496,25 +498,12 @@ impl Shard {
 
     /// Appends a transaction marker to the write log, if replication is on.
     pub fn log_marker(&self, entry: LogEntry) {
-        if let Some(log) = self.write_log.borrow_mut().as_mut() {
-            log.push(entry);
-            ShardCounters::add_release(&self.counters().logged, 1);
-            crate::repl::nudge(self);
-        }
-    }
-
-    /// Takes what the write log holds (nothing when logging is off).
-    pub fn take_log(&self) -> Vec<LogEntry> {
-        self.write_log
-            .borrow_mut()
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.write_log.marker(self.counters(), entry);
     }
 
     /// True if replication consumes this shard's writes.
     pub fn logging(&self) -> bool {
-        self.write_log.borrow().is_some()
+        self.write_log.on()
     }
 
     /// Records one call in commandstats, the latency histogram and the

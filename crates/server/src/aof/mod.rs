@@ -839,7 +839,7 @@ pub async fn debug_loadaof(shard: &Rc<Shard>) {
     shard.shared.loading.store(true, Ordering::SeqCst);
     let logging: Vec<bool> = shard
         .broadcast(|s| {
-            let was = s.write_log.borrow_mut().take().is_some();
+            let was = s.write_log.entries.borrow_mut().take().is_some();
             s.store.keyspace.borrow_mut().flush_all();
             was
         })
@@ -869,7 +869,7 @@ pub async fn debug_loadaof(shard: &Rc<Shard>) {
     let _ = shard
         .broadcast(move |s| {
             if logging.get(s.id.get()).copied().unwrap_or(false) {
-                *s.write_log.borrow_mut() = Some(Vec::new());
+                *s.write_log.entries.borrow_mut() = Some(Vec::new());
             }
         })
         .await;
@@ -893,7 +893,7 @@ async fn enable_logging(shard: &Rc<Shard>) {
     let _ = shard
         .broadcast(|s| {
             if !s.store.replica.get() {
-                let mut log = s.write_log.borrow_mut();
+                let mut log = s.write_log.entries.borrow_mut();
                 if log.is_none() {
                     *log = Some(Vec::new());
                 }
@@ -1420,7 +1420,7 @@ async fn take_barrier(shard: &Rc<Shard>) -> Result<(), String> {
             if shard.shared.shutting_down() {
                 return Err("shutting down".into());
             }
-            shard.pump_signal.kick();
+            shard.write_log.signal.kick();
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
     }

@@ -33,49 +33,26 @@
 //! destination has the wrong type (WRONGTYPE). CLIENT UNBLOCK claims a
 //! waiter like a timeout does, on the executor of its connection.
 
+mod table;
+
+pub use table::{BlockTable, Waiter};
+use table::{Local, BUSY, DONE, WAITING};
+
 use crate::conn::{Conn, Route};
 use crate::shard::{Admit, Run, Shard};
 use bytes::Bytes;
 use futures_lite::AsyncRead;
-use hashbrown::HashMap;
 use shardis_base::ShardId;
 use shardis_commands::{Command, CommandId};
 use shardis_keyspace::DbIndex;
 use shardis_protocol::Reply;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
-
-const WAITING: u8 = 0;
-const BUSY: u8 = 1;
-const DONE: u8 = 2;
-
-/// A blocked client as its keys' owner shards see it.
-pub struct Waiter {
-    client: u64,
-    executor: ShardId,
-    state: AtomicU8,
-    db: DbIndex,
-    cmd: &'static Command,
-    args: Vec<Bytes>,
-    /// The client speaks RESP3 (XREAD's reply is a map then).
-    resp3: bool,
-}
-
-/// A blocked client on its own executor: where its reply lands.
-struct Local {
-    reply: RefCell<Option<Reply>>,
-    waker: RefCell<Option<Waker>>,
-    /// The same waiter the owner shards hold (claimed to force an unblock).
-    waiter: Arc<Waiter>,
-    /// Close the connection after the reply (a forced unblock, as Redis does).
-    close: std::cell::Cell<bool>,
-}
 
 /// Answers every client blocked on this executor with `err` and closes each
 /// after its reply. A client being served at this instant (claimed by a
@@ -100,27 +77,6 @@ pub fn unblock_all_here(shard: &Shard, err: &'static str) -> usize {
     n
 }
 
-/// One shard's blocking state: waiters per key it owns, and the clients of
-/// this executor that are blocked (on any shard's keys).
-#[derive(Default)]
-pub struct BlockTable {
-    waiters: HashMap<(DbIndex, Bytes), VecDeque<Arc<Waiter>>>,
-    ready: Vec<(DbIndex, Bytes)>,
-    /// The serving task (started with the first waiter), parked while idle.
-    server: Option<Option<Waker>>,
-    local: HashMap<u64, Rc<Local>>,
-    /// Clients of this executor in WAIT: set to [`UNBLOCK_TIMEOUT`] or
-    /// [`UNBLOCK_ERROR`] by CLIENT UNBLOCK.
-    waits: HashMap<u64, Arc<AtomicU8>>,
-}
-
-impl BlockTable {
-    /// Clients of this executor blocked right now.
-    pub fn blocked_here(&self) -> usize {
-        self.local.len() + self.waits.len()
-    }
-}
-
 /// INFO clients `blocked_clients`: blocked clients over every core, plus the
 /// clients a CLIENT PAUSE or FAILOVER holds (Redis blocks those too).
 pub async fn blocked_clients(shard: &Rc<Shard>) -> usize {
@@ -134,41 +90,6 @@ pub async fn blocked_clients(shard: &Rc<Shard>) -> usize {
         .map(|v| v.iter().sum::<usize>())
         .unwrap_or(0)
         + paused
-}
-
-/// Called by the shard after a command: keys that received elements wake
-/// their waiters (served by a local task, after the current command).
-pub fn keys_ready(shard: &Shard, ready: &mut Vec<(DbIndex, Bytes)>) {
-    if ready.is_empty() {
-        return;
-    }
-    let waker = {
-        let mut t = shard.blocking.borrow_mut();
-        if t.waiters.is_empty() {
-            ready.clear();
-            return;
-        }
-        for k in ready.drain(..) {
-            // A key already queued is served once (a write's effects may have
-            // queued it just before).
-            if t.waiters.contains_key(&k) && !t.ready.contains(&k) {
-                t.ready.push(k);
-            }
-        }
-        schedule(&mut t)
-    };
-    if let Some(w) = waker {
-        w.wake();
-    }
-}
-
-/// The serving task's waker if there is work for it (wake it after the
-/// table's borrow ends).
-fn schedule(t: &mut BlockTable) -> Option<Waker> {
-    if t.ready.is_empty() {
-        return None;
-    }
-    t.server.as_mut().and_then(Option::take)
 }
 
 /// Starts this shard's serving task if it is not running yet.
@@ -315,7 +236,7 @@ async fn serve_key(shard: &Rc<Shard>, db: DbIndex, key: Bytes) {
                     let w = {
                         let mut t = s.blocking.borrow_mut();
                         t.ready.push((db, key));
-                        schedule(&mut t)
+                        t.schedule()
                     };
                     if let Some(w) = w {
                         w.wake();
@@ -427,59 +348,10 @@ async fn finish(shard: &Rc<Shard>, db: DbIndex, key: &Bytes, front: &Arc<Waiter>
         .await;
 }
 
-/// True while a client is blocked on a key of this shard.
-pub fn has_waiters(shard: &Shard) -> bool {
-    !shard.blocking.borrow().waiters.is_empty()
-}
-
-/// Keys written by a command (its effects) that clients wait on are served
-/// again: a stream deleted or overwritten ends an XREADGROUP, as Redis's
-/// `signalDeletedKeyAsReady` does. Costs one emptiness check when nobody is
-/// blocked on this shard.
-pub fn effects_written(shard: &Shard, effects: &[shardis_keyspace::Effect]) {
-    let waker = {
-        let mut t = shard.blocking.borrow_mut();
-        if t.waiters.is_empty() {
-            return;
-        }
-        for e in effects {
-            let Some(name) = e.args.first() else { continue };
-            let Some(cmd) = shardis_commands::lookup(name) else {
-                continue;
-            };
-            let argv: Vec<&[u8]> = e.args.iter().map(|a| a.as_ref()).collect();
-            for i in cmd.key_indices(&argv).unwrap_or_default() {
-                let k = (e.db, e.args[i].clone());
-                if t.waiters.contains_key(&k) && !t.ready.contains(&k) {
-                    t.ready.push(k);
-                }
-            }
-        }
-        schedule(&mut t)
-    };
-    if let Some(w) = waker {
-        w.wake();
-    }
-}
-
 /// FLUSHALL/FLUSHDB/SWAPDB (and a full sync's flush) on this shard: every
 /// waited-on key of `dbs` (all when `None`) is served again.
 pub fn dbs_changed(shard: &Shard, dbs: Option<&[DbIndex]>) {
-    let waker = {
-        let mut t = shard.blocking.borrow_mut();
-        let keys: Vec<(DbIndex, Bytes)> = t
-            .waiters
-            .keys()
-            .filter(|(db, _)| dbs.is_none_or(|d| d.contains(db)))
-            .cloned()
-            .collect();
-        for k in keys {
-            if !t.ready.contains(&k) {
-                t.ready.push(k);
-            }
-        }
-        schedule(&mut t)
-    };
+    let waker = shard.blocking.borrow_mut().dbs_changed(dbs);
     if let Some(w) = waker {
         w.wake();
     }
@@ -665,7 +537,7 @@ pub async fn run(
                         t.waiters.entry(k.clone()).or_default().push_back(w.clone());
                         t.ready.push(k);
                     }
-                    schedule(&mut t)
+                    t.schedule()
                 };
                 ensure_server(sh);
                 if let Some(w) = waker {

@@ -548,11 +548,9 @@ impl Conn {
                         if let Some(t) = crate::tracking::tracks(self, cmd, &args) {
                             crate::tracking::remember(&self.shard, t, cmd, &args);
                         }
-                        self.shard.current_client.set(self.info.borrow().id);
                         let start = start.unwrap_or_else(crate::shared::unix_us);
                         let (r, end) = self.run_inline(resp3, cmd, &args, start);
                         clock = Some(end);
-                        self.shard.current_client.set(0);
                         if replica_write {
                             self.shard.remember_replica_expires(self.db, cmd, &args);
                         }
@@ -703,9 +701,12 @@ impl Conn {
         args: &[Bytes],
         start_us: u64,
     ) -> (Reply, u64) {
-        let out = self
-            .shard
-            .run(Run::new(self.db, cmd, args).resp3(resp3).at(start_us));
+        let out = self.shard.run(
+            Run::new(self.db, cmd, args)
+                .resp3(resp3)
+                .at(start_us)
+                .client(self.info.borrow().id),
+        );
         self.log_if_slow(cmd, args, out.usec);
         (out.reply, out.end_us)
     }

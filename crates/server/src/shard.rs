@@ -38,7 +38,7 @@ use shardis_keyspace::DbIndex;
 use shardis_keyspace::{Effect, ExecContext, Keyspace};
 use shardis_protocol::Reply;
 use shardis_replication::LogEntry;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -112,6 +112,9 @@ pub struct Run<'a> {
     pub start_us: Option<u64>,
     /// How it is admitted and counted.
     pub admit: Admit,
+    /// The client whose command this is (0: none), so a tracking client
+    /// with NOLOOP is not told of its own writes.
+    pub client: u64,
     /// Where its effects go instead of the write log: a transaction, a
     /// multi-shard command or a script collects them, and the merger
     /// replicates them as one unit. `None`: the write log.
@@ -129,6 +132,7 @@ impl<'a> Run<'a> {
             resp3: false,
             start_us: None,
             admit: Admit::Client,
+            client: 0,
             collect: None,
         }
     }
@@ -148,6 +152,12 @@ impl<'a> Run<'a> {
     /// Admitted as `admit`.
     pub fn admit(mut self, admit: Admit) -> Run<'a> {
         self.admit = admit;
+        self
+    }
+
+    /// On behalf of client `id` (see [`Run::client`]).
+    pub fn client(mut self, id: u64) -> Run<'a> {
+        self.client = id;
         self
     }
 
@@ -218,8 +228,6 @@ pub struct Shard {
     pub tracking: RefCell<crate::tracking::Table>,
     /// Every connection's message queue on this executor, by client id.
     pub mailboxes: RefCell<HashMap<u64, Rc<crate::pubsub::Mailbox>>>,
-    /// The client whose command runs now (0: none), for NOLOOP.
-    pub current_client: Cell<u64>,
     /// This shard's own `Rc` (for tasks it spawns from `&self` paths).
     me: std::rc::Weak<Shard>,
     /// Connections waiting for the AOF to hold their writes (`aof::wait_durable`).
@@ -249,7 +257,6 @@ impl Shard {
             events_out: Default::default(),
             tracking: Default::default(),
             mailboxes: RefCell::new(HashMap::new()),
-            current_client: Cell::new(0),
             me,
             shared,
             aof_waiters: RefCell::new(Vec::new()),
@@ -292,6 +299,7 @@ impl Shard {
             resp3,
             start_us,
             admit,
+            client,
             collect,
         } = run;
         let start_us = start_us.unwrap_or_else(unix_us);
@@ -325,7 +333,7 @@ impl Shard {
         let (reply, dirty) = self.store.execute(
             exec,
             |ks, ctx| ks.execute(ctx, cmd, args),
-            |ctx| self.publish(ctx, wrap, collect),
+            |ctx| self.publish(ctx, wrap, collect, client),
         );
         let end_us = unix_us();
         let usec = end_us.saturating_sub(start_us);
@@ -418,7 +426,7 @@ impl Shard {
         };
         self.store
             .execute(exec, f, |ctx| {
-                self.publish(ctx, false, collect);
+                self.publish(ctx, false, collect, 0);
             })
             .0
     }
@@ -426,8 +434,15 @@ impl Shard {
     /// Hands what a run left in its context to what consumes it on this
     /// executor: WATCH versions, blocked and tracking clients, the write log
     /// (or `collect`), and keyspace events. `wrap`: the effects are one
-    /// command's (see [`Shard::log_effects_of`]).
-    fn publish(&self, ctx: &mut ExecContext, wrap: bool, collect: Option<&mut Vec<Effect>>) {
+    /// command's (see [`Shard::log_effects_of`]); `writer`: the client
+    /// whose command it was (0: none; see [`Run::client`]).
+    fn publish(
+        &self,
+        ctx: &mut ExecContext,
+        wrap: bool,
+        collect: Option<&mut Vec<Effect>>,
+        writer: u64,
+    ) {
         if !ctx.effects.is_empty() {
             {
                 let mut w = self.watch.borrow_mut();
@@ -439,7 +454,7 @@ impl Shard {
             }
             let waker = self.blocking.borrow_mut().effects_written(&ctx.effects);
             wake(waker);
-            crate::tracking::effects_written(self, &ctx.effects);
+            crate::tracking::effects_written(self, &ctx.effects, writer);
             match collect {
                 Some(out) => out.append(&mut ctx.effects),
                 None => self.log_effects_of(&mut ctx.effects, wrap),
@@ -623,11 +638,14 @@ impl Shard {
                     if let Some(t) = q.track {
                         crate::tracking::remember(s, t, q.cmd, &q.args);
                     }
-                    s.current_client.set(q.client);
-                    let out_q = s.run(Run::new(q.db, q.cmd, &q.args).resp3(q.resp3).at(clock));
+                    let out_q = s.run(
+                        Run::new(q.db, q.cmd, &q.args)
+                            .resp3(q.resp3)
+                            .at(clock)
+                            .client(q.client),
+                    );
                     let (r, usec) = (out_q.reply, out_q.usec);
                     clock = out_q.end_us;
-                    s.current_client.set(0);
                     if q.replica_write {
                         s.remember_replica_expires(q.db, q.cmd, &q.args);
                     }
@@ -735,10 +753,11 @@ impl Shard {
             if let Some(t) = req.track {
                 crate::tracking::remember(&self, t, req.cmd, &req.args);
             }
-            self.current_client.set(req.client);
-            let Outcome { reply: r, usec, .. } =
-                self.run(Run::new(req.db, req.cmd, &req.args).resp3(req.resp3));
-            self.current_client.set(0);
+            let Outcome { reply: r, usec, .. } = self.run(
+                Run::new(req.db, req.cmd, &req.args)
+                    .resp3(req.resp3)
+                    .client(req.client),
+            );
             if req.replica_write {
                 self.remember_replica_expires(req.db, req.cmd, &req.args);
             }

@@ -197,8 +197,7 @@ const OWN_WRITE: u64 = 1 << 63;
 // ------------------------------------------------------------------ writes
 
 /// The keys a published effect writes have changed (from `Shard::publish`).
-pub fn effects_written(shard: &Shard, effects: &[Effect]) {
-    let writer = shard.current_client.get();
+pub fn effects_written(shard: &Shard, effects: &[Effect], writer: u64) {
     {
         let mut t = shard.tracking.borrow_mut();
         if !t.watching() {

@@ -471,15 +471,14 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
                         crate::tracking::remember(sh, t, cmd, &args);
                     }
                     // The client's protocol shapes a few replies (WITHSCORES pairs).
-                    sh.current_client.set(client);
                     let mut fx = Vec::new();
                     let out = sh.run(
                         Run::new(db, cmd, &args)
                             .resp3(resp3)
                             .admit(Admit::Decided)
+                            .client(client)
                             .collect(&mut fx),
                     );
-                    sh.current_client.set(0);
                     (out.reply, fx)
                 })
                 .await

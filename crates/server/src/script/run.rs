@@ -591,7 +591,6 @@ impl RunCtx {
                 if let Some(t) = track {
                     crate::tracking::remember(sh, t, cmd, &argv);
                 }
-                sh.current_client.set(client);
                 let start = start.unwrap_or_else(crate::shared::unix_us);
                 let mut fx = Vec::new();
                 let out = sh.run(
@@ -599,9 +598,9 @@ impl RunCtx {
                         .resp3(resp3)
                         .at(start)
                         .admit(Admit::Decided)
+                        .client(client)
                         .collect(&mut fx),
                 );
-                sh.current_client.set(0);
                 ((out.reply, out.end_us), fx)
             })
             .map_err(|_| self.gone())?;

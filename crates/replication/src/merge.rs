@@ -10,7 +10,7 @@
 //! Rule: a shard's log is consumed freely, except that it stops at `Release(tx)`
 //! until `tx` is emitted; `tx` is emitted once every involved shard has passed
 //! its `Acquire(tx)` and the effects have arrived. `Abort(tx)` withdraws a
-//! transaction that only its coordinator's shard had acquired. Between `Acquire` and
+//! transaction that some of its shards had acquired (each logs one). Between `Acquire` and
 //! `Release` on a shard no other entry touches the transaction's keys, so any
 //! point inside that window is correct for that shard.
 //!
@@ -19,8 +19,9 @@
 //! acquired there, so tx2 executed before tx1. A cycle of waits would need a
 //! cycle in execution time, which cannot exist. That takes one rule of every
 //! coordinator: a transaction's `Acquire`s are all logged before any of its
-//! `Release`s. The one-message path (`multi::run`) keeps it: the coordinator
-//! logs its own `Acquire` before the last shard acquires, runs and releases.
+//! `Release`s. The one-message path (`multi::run`) keeps it: each shard of
+//! its chain logs its `Acquire` before passing the chain on, and the last
+//! shard acquires before anyone releases.
 //! A snapshot for full sync is the same mechanism with every shard involved.
 
 use crate::encode_command;
@@ -464,6 +465,32 @@ mod tests {
             text(&d.bytes),
             "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 *3 $3 SET $1 b $1 1 "
         );
+    }
+
+    #[test]
+    fn a_chain_aborted_on_two_of_three_shards_is_forgotten() {
+        // Shards 0 and 1 acquired tx 7, shard 2 refused: both log Abort,
+        // in either order against each other's Acquire.
+        let acquire = LogEntry::Acquire {
+            tx: TxId(7),
+            parts: 3,
+        };
+        for shard_1_first in [false, true] {
+            let mut m = Merger::new(3);
+            let first = [acquire.clone(), LogEntry::Abort { tx: TxId(7) }];
+            if shard_1_first {
+                m.push(1, first.clone());
+                m.drain();
+                m.push(0, first);
+            } else {
+                m.push(0, first.clone());
+                m.push(1, first);
+            }
+            m.push(2, [eff(0, &["SET", "c", "1"])]);
+            m.drain();
+            assert_eq!(m.queued(), 0);
+            assert!(m.txs.is_empty());
+        }
     }
 
     #[test]

@@ -118,18 +118,23 @@ pub async fn run(
 }
 
 /// A split command (MGET, MSET, DEL, …) whose keys are on this shard and
-/// one other, in one message to that other shard: this shard takes its key
-/// locks without waiting, then the other shard takes its own, runs its part
-/// and releases, all in one job; then this shard runs its part and
-/// releases. Every lock is held at the moment the other shard runs, so no
-/// reader sees half the command, and nobody waits while holding a lock, so
-/// it cannot deadlock with the ordered path ([`acquire`]). Returns None,
-/// having changed nothing, when a lock is taken or awaited on either shard:
-/// the caller then takes the ordered path.
+/// others, with one message per other shard, passed along a chain: this
+/// shard takes its key locks without waiting and sends the next shard (in
+/// ascending order) one job; that shard takes its own the same way and sends
+/// the next, and so on; the last shard runs its part and releases, then each
+/// shard back up the chain runs its part and releases, this one last.
+/// Every shard runs its part while it and every shard before it in the chain
+/// hold their locks, so no reader sees half the command (a reader of two of
+/// its shards waits for the earlier one), and nobody waits while holding a
+/// lock, so it cannot deadlock with the ordered path ([`acquire`]). Returns
+/// None, having changed nothing, when a lock is taken or awaited on any
+/// shard: the caller then takes the ordered path. Against the ordered path's
+/// k+3 serial steps (lock each shard, run, hand the effects on, release),
+/// each other shard gets one job and answers once.
 ///
-/// For the replication stream it keeps the merger's rule (`merge.rs`): this
-/// shard logs its `Acquire` before the other shard's whole window, and an
-/// `Abort` when the other shard refused.
+/// For the replication stream it keeps the merger's rule (`merge.rs`): every
+/// shard logs its `Acquire` before the chain goes on, so all of them come
+/// before any `Release`; a shard whose successor refused logs an `Abort`.
 async fn run_one_message(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -140,67 +145,62 @@ async fn run_one_message(
     want: &Locks,
 ) -> Option<Reply> {
     let stride = split_stride(cmd.split)?;
-    if by_shard.len() != 2 || !by_shard.contains_key(&shard.id) {
+    if by_shard.len() < 2 || !by_shard.contains_key(&shard.id) {
         return None;
     }
-    let (local_keys, (remote, remote_keys)) = {
-        let mut it = want.iter();
-        let (a, b) = (it.next()?, it.next()?);
-        if a.0 == shard.id {
-            (&a.1, (b.0, b.1.clone()))
-        } else {
-            (&b.1, (a.0, a.1.clone()))
-        }
-    };
+    let parts = want.len();
+    let mut hops: Vec<Hop> = want
+        .iter()
+        .map(|(s, keys)| Hop {
+            shard: *s,
+            keys: keys.clone(),
+            sub: sub_command(args, &by_shard[s], stride),
+        })
+        .collect();
+    let local = hops.remove(hops.iter().position(|h| h.shard == shard.id)?);
+    // The rest of the chain, to be taken from the end: ascending shard order.
+    hops.reverse();
     let tx = shard.shared.next_tx();
-    if !shard.store.try_lock(tx, local_keys) {
+    let chain = Chain {
+        tx,
+        parts,
+        marked,
+        db,
+        cmd,
+    };
+    if !shard.store.try_lock(tx, &local.keys) {
         return None;
     }
     if marked {
-        shard.log_marker(LogEntry::Acquire { tx, parts: 2 });
+        shard.log_marker(LogEntry::Acquire { tx, parts });
     }
-    let sub = sub_command(args, &by_shard[&remote], stride);
+    let next = hops.pop()?;
     let done = shard
-        .call(remote, move |sh| {
-            if !sh.store.try_lock(tx, &remote_keys) {
-                return None;
-            }
-            if marked {
-                sh.log_marker(LogEntry::Acquire { tx, parts: 2 });
-            }
-            let part = sh.run_part(db, cmd, &sub);
-            if marked {
-                sh.log_marker(LogEntry::Release { tx });
-            }
-            sh.store.unlock(tx, &remote_keys);
-            Some((sub, part))
-        })
+        .call_async(next.shard, move |sh| chain.hop(sh, next, hops))
         .await;
-    let (remote_sub, mut remote_part) = match done {
-        Ok(Some(part)) => part,
+    let mut ran = match done {
+        Ok(Some(ran)) => ran,
         refused => {
             if marked {
                 shard.log_marker(LogEntry::Abort { tx });
             }
-            shard.store.unlock(tx, local_keys);
+            shard.store.unlock(tx, &local.keys);
             return match refused {
                 Err(ShardGone) => Some(Reply::error(crate::errors::SHUTTING_DOWN)),
                 Ok(_) => None,
             };
         }
     };
-    let sub = sub_command(args, &by_shard[&shard.id], stride);
-    let mut local_part = shard.run_part(db, cmd, &sub);
-    let local_reply = std::mem::replace(&mut local_part.reply, Reply::Nil);
-    let remote_reply = std::mem::replace(&mut remote_part.reply, Reply::Nil);
+    let part = shard.run_part(db, cmd, &local.sub);
+    ran.push((shard.id, local.sub, part));
     // Parts in shard order, as the ordered path gives them.
-    let local = (sub, local_part);
-    let remote_part = (remote_sub, remote_part);
-    let (replies, parts) = if shard.id < remote {
-        (vec![local_reply, remote_reply], vec![local, remote_part])
-    } else {
-        (vec![remote_reply, local_reply], vec![remote_part, local])
-    };
+    ran.sort_by_key(|(s, _, _)| *s);
+    let mut replies = Vec::with_capacity(ran.len());
+    let mut parts = Vec::with_capacity(ran.len());
+    for (_, sub, mut part) in ran {
+        replies.push(std::mem::replace(&mut part.reply, Reply::Nil));
+        parts.push((sub, part));
+    }
     let mut effects = replicated(db, args, parts);
     if marked {
         tx_effects(shard, tx, effects).await;
@@ -210,8 +210,80 @@ async fn run_one_message(
         // when there are several, as Redis propagates one command's.
         shard.log_effects_of(&mut effects, true);
     }
-    shard.store.unlock(tx, local_keys);
+    shard.store.unlock(tx, &local.keys);
     Some(combine(cmd.split, args.len(), by_shard, replies))
+}
+
+/// One shard's piece of a [`run_one_message`] chain.
+struct Hop {
+    shard: ShardId,
+    /// Its keys, to lock.
+    keys: Vec<(DbIndex, Bytes)>,
+    /// Its part of the command.
+    sub: Vec<Bytes>,
+}
+
+/// What every hop of a [`run_one_message`] chain shares.
+#[derive(Clone, Copy)]
+struct Chain {
+    tx: TxId,
+    parts: usize,
+    marked: bool,
+    db: DbIndex,
+    cmd: &'static Command,
+}
+
+/// The parts a chain ran: shard, sub-command, what came of it.
+type Ran = Vec<(ShardId, Vec<Bytes>, Part)>;
+
+impl Chain {
+    /// `hop` on its shard `sh`: takes its locks if that needs no wait,
+    /// passes the chain on to `rest`'s last hop, then runs its part and
+    /// releases. None, with nothing changed here, when a lock here or
+    /// further on was taken (or a shard is gone).
+    fn hop(
+        self,
+        sh: Rc<Shard>,
+        hop: Hop,
+        mut rest: Vec<Hop>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Ran>>>> {
+        Box::pin(async move {
+            if !sh.store.try_lock(self.tx, &hop.keys) {
+                return None;
+            }
+            if self.marked {
+                sh.log_marker(LogEntry::Acquire {
+                    tx: self.tx,
+                    parts: self.parts,
+                });
+            }
+            let mut ran = match rest.pop() {
+                None => Vec::new(),
+                Some(next) => {
+                    let done = sh
+                        .call_async(next.shard, move |s| self.hop(s, next, rest))
+                        .await;
+                    match done {
+                        Ok(Some(ran)) => ran,
+                        _ => {
+                            if self.marked {
+                                sh.log_marker(LogEntry::Abort { tx: self.tx });
+                            }
+                            sh.store.unlock(self.tx, &hop.keys);
+                            return None;
+                        }
+                    }
+                }
+            };
+            let part = sh.run_part(self.db, self.cmd, &hop.sub);
+            if self.marked {
+                sh.log_marker(LogEntry::Release { tx: self.tx });
+            }
+            sh.store.unlock(self.tx, &hop.keys);
+            ran.push((hop.shard, hop.sub, part));
+            Some(ran)
+        })
+    }
 }
 
 /// Hands the effects of the marked transaction `tx` to the replication

@@ -112,8 +112,23 @@ fn requirepass_gates_commands() {
 
 #[test]
 fn mset_is_atomic_across_shards() {
-    let srv = Server::start(&["--threads", "2"]);
-    let keys: Vec<String> = (0..8).map(|i| format!("atomic:{i}")).collect();
+    mset_is_atomic(2, 8);
+}
+
+/// Four shards: an MSET over all of them takes the chained one-message path
+/// (each shard locks, passes on, runs after the shards after it), and no
+/// MGET sees half of one.
+#[test]
+fn mset_is_atomic_across_four_shards() {
+    mset_is_atomic(4, 16);
+}
+
+/// Writers MSET `n_keys` keys to one value each time while a reader MGETs
+/// them all: every read must see one MSET's values.
+fn mset_is_atomic(threads: usize, n_keys: usize) {
+    let threads = threads.to_string();
+    let srv = Server::start(&["--threads", &threads]);
+    let keys: Vec<String> = (0..n_keys).map(|i| format!("atomic:{i}")).collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..2 {
@@ -185,6 +200,48 @@ fn all_to_all_cross_shard_load_does_not_deadlock() {
     for w in workers {
         w.join().unwrap();
     }
+}
+
+/// Four shards, commands over three and four of them from many clients at
+/// once, chained one-message runs meeting ordered ones (RENAME, and any
+/// chain that found a lock taken): all finish, and the counts add up.
+#[test]
+fn chained_multi_shard_commands_do_not_deadlock() {
+    let srv = Server::start(&["--threads", "4"]);
+    let mut workers = Vec::new();
+    for t in 0..12 {
+        let mut c = srv.client();
+        workers.push(std::thread::spawn(move || {
+            for i in 0..200 {
+                let ks: Vec<String> = (0..5)
+                    .map(|j| format!("k{}", (t * 3 + i + j * 7) % 40))
+                    .collect();
+                let mut mset = redis::cmd("MSET");
+                for k in &ks {
+                    mset.arg(k).arg(t);
+                }
+                let _: () = mset.query(&mut c).unwrap();
+                let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&ks).query(&mut c).unwrap();
+                assert_eq!(vals.len(), 5);
+                let n: i64 = redis::cmd("EXISTS").arg(&ks).query(&mut c).unwrap();
+                assert!((0..=5).contains(&n));
+                let _: i64 = redis::cmd("DEL").arg(&ks[..3]).query(&mut c).unwrap();
+                let _: redis::RedisResult<()> =
+                    redis::cmd("RENAME").arg(&ks[3]).arg(&ks[4]).query(&mut c);
+            }
+        }));
+    }
+    let done = wait_for(60, || workers.iter().all(|w| w.is_finished()));
+    assert!(done, "cross-shard load did not finish: deadlock?");
+    for w in workers {
+        w.join().unwrap();
+    }
+    // With no writer left, a count over every key is exact.
+    let mut c = srv.client();
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    let present: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut c).unwrap();
+    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(present, dbsize);
 }
 
 #[test]

@@ -377,7 +377,11 @@ impl Keyspace {
                 d.len -= 1;
                 d.ttl.remove(hash, &slot.key);
                 ctx.stats.expired_keys += 1;
-                ctx.effects.push(del_effect(db, slot.key.to_bytes()));
+                let gone = slot.key.to_bytes();
+                if !ctx.discard_effects {
+                    ctx.expired.push(gone.clone());
+                }
+                ctx.effects.push(del_effect(db, gone));
                 ctx.notify_db(notify::EXPIRED, "expired", db, &slot.key);
             }
             if count {

@@ -122,6 +122,11 @@ pub struct ExecContext {
     /// Keyspace events recorded by the run, in order (only while
     /// `notify_flags` is non-zero).
     pub events: Vec<notify::Event>,
+    /// Keys a command's lookups deleted because their TTL had passed (lazy
+    /// expiry), while effects are built. They changed for no client, as in
+    /// Redis's expireIfNeeded: a tracking client with NOLOOP hears of them
+    /// even when its own command met them.
+    pub expired: Vec<Bytes>,
 }
 
 /// Counters a command run adds to (Redis's `server.stat_*` and `server.dirty`).

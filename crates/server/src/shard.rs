@@ -443,6 +443,13 @@ impl Shard {
         collect: Option<&mut Vec<Effect>>,
         writer: u64,
     ) {
+        if !ctx.expired.is_empty() {
+            // Deleted for no client, before the command's own writes: a
+            // NOLOOP client is told even when its own command met them.
+            for key in ctx.expired.drain(..) {
+                crate::tracking::key_written(self, &key);
+            }
+        }
         if !ctx.effects.is_empty() {
             {
                 let mut w = self.watch.borrow_mut();

@@ -223,7 +223,8 @@ pub fn effects_written(shard: &Shard, effects: &[Effect], writer: u64) {
     kick(shard);
 }
 
-/// One key written outside a command run (multi-shard write-back).
+/// One key changed for no client: written outside a command run
+/// (multi-shard write-back), or deleted by lazy expiry.
 pub fn key_written(shard: &Shard, key: &Bytes) {
     {
         let mut t = shard.tracking.borrow_mut();

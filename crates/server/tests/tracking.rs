@@ -231,6 +231,31 @@ fn noloop_in_default_mode() {
     assert!(!got.contains(&push("foo")), "{got}");
 }
 
+/// A key that expires under a NOLOOP client's own read is reported to it, as
+/// redis-server 7.0.15 does: the key is deleted for no client (Redis's
+/// expireIfNeeded), so NOLOOP, which holds back the client's own writes,
+/// does not apply.
+#[test]
+fn noloop_client_hears_of_a_key_expiring_under_its_own_read() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut c = srv.client();
+    // Only the lazy path may delete the key.
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    let mut t = resp3_tracker(&srv, &["NOLOOP"]);
+    send(&mut t, &["SET", "foo", "v", "PX", "300"]);
+    read_until(&mut t, &["+OK\r\n"]);
+    send(&mut t, &["GET", "foo"]);
+    read_until(&mut t, &["$1\r\nv\r\n"]);
+    // Past the TTL on any clock: the next read finds the key expired.
+    std::thread::sleep(Duration::from_millis(400));
+    send(&mut t, &["GET", "foo"]);
+    read_until(&mut t, &["_\r\n", &push("foo")]);
+}
+
 #[test]
 fn optin_and_optout() {
     let srv = Server::start(&["--threads", "2"]);

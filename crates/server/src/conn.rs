@@ -583,7 +583,9 @@ impl Conn {
                     if let Some(t) = crate::tracking::tracks(self, cmd, &args) {
                         crate::tracking::remember_everywhere(&self.shard, t, cmd, &args).await;
                     }
-                    let r = crate::multi::run(&self.shard, self.db, cmd, args, keys, resp3).await;
+                    let client = self.info.borrow().id;
+                    let r = crate::multi::run(&self.shard, self.db, cmd, args, keys, resp3, client)
+                        .await;
                     let usec = self.shard.record(cmd, stat, &r, start);
                     if let Some(a) = slow_args {
                         self.log_if_slow(cmd, &a, usec);

@@ -656,7 +656,7 @@ async fn delete_moved(shard: &Rc<Shard>, db: DbIndex, keys: &[Bytes]) -> Result<
                         sh.with_ctx(db, |ks, ctx| {
                             shardis_keyspace::generic::migrate_delete(ks, ctx, &k)
                         });
-                        sh.key_written(db, &k, false);
+                        sh.key_written(db, &k, 0);
                     }
                 })
                 .await?,

@@ -58,7 +58,8 @@ pub fn needs_all_shards(cmd: &Command, args: &[Bytes], n: usize) -> bool {
 }
 
 /// Runs `cmd` whose key arguments (`key_idx`) span several shards, replying
-/// in RESP3 shapes when `resp3` (the client's protocol).
+/// in RESP3 shapes when `resp3` (the client's protocol), for `client` (its
+/// writes are its own for NOLOOP tracking; 0: none).
 pub async fn run(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -66,6 +67,7 @@ pub async fn run(
     args: Vec<Bytes>,
     key_idx: Vec<usize>,
     resp3: bool,
+    client: u64,
 ) -> Reply {
     let n = shard.shards();
     let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
@@ -94,7 +96,8 @@ pub async fn run(
             .collect()
     };
     if !global {
-        if let Some(reply) = run_one_message(shard, db, cmd, &args, &by_shard, marked, &want).await
+        if let Some(reply) =
+            run_one_message(shard, db, cmd, &args, &by_shard, marked, &want, client).await
         {
             return reply;
         }
@@ -103,7 +106,17 @@ pub async fn run(
     let (held, all) = acquire(shard, tx, marked, global, want).await;
     let mut effects = Vec::new();
     let result = if all {
-        dispatch(shard, db, cmd, &args, &by_shard, &mut effects, resp3).await
+        dispatch(
+            shard,
+            db,
+            cmd,
+            &args,
+            &by_shard,
+            &mut effects,
+            resp3,
+            client,
+        )
+        .await
     } else {
         Err(ShardGone)
     };
@@ -135,6 +148,7 @@ pub async fn run(
 /// For the replication stream it keeps the merger's rule (`merge.rs`): every
 /// shard logs its `Acquire` before the chain goes on, so all of them come
 /// before any `Release`; a shard whose successor refused logs an `Abort`.
+#[allow(clippy::too_many_arguments)]
 async fn run_one_message(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -143,6 +157,7 @@ async fn run_one_message(
     by_shard: &BTreeMap<ShardId, Vec<usize>>,
     marked: bool,
     want: &Locks,
+    client: u64,
 ) -> Option<Reply> {
     let stride = split_stride(cmd.split)?;
     if by_shard.len() < 2 || !by_shard.contains_key(&shard.id) {
@@ -167,6 +182,7 @@ async fn run_one_message(
         marked,
         db,
         cmd,
+        client,
     };
     if !shard.store.try_lock(tx, &local.keys) {
         return None;
@@ -191,7 +207,7 @@ async fn run_one_message(
             };
         }
     };
-    let part = shard.run_part(db, cmd, &local.sub);
+    let part = shard.run_part(db, cmd, &local.sub, client);
     ran.push((shard.id, local.sub, part));
     // Parts in shard order, as the ordered path gives them.
     ran.sort_by_key(|(s, _, _)| *s);
@@ -231,6 +247,7 @@ struct Chain {
     marked: bool,
     db: DbIndex,
     cmd: &'static Command,
+    client: u64,
 }
 
 /// The parts a chain ran: shard, sub-command, what came of it.
@@ -275,7 +292,7 @@ impl Chain {
                     }
                 }
             };
-            let part = sh.run_part(self.db, self.cmd, &hop.sub);
+            let part = sh.run_part(self.db, self.cmd, &hop.sub, self.client);
             if self.marked {
                 sh.log_marker(LogEntry::Release { tx: self.tx });
             }
@@ -388,6 +405,7 @@ pub async fn release(shard: &Rc<Shard>, tx: TxId, marked: bool, whole: bool, hel
 
 /// Runs `cmd` whose keys (`key_idx`) span several shards, with the caller
 /// already holding the intent locks (EXEC); effects are appended to `fx`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_locked(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -396,6 +414,7 @@ pub async fn run_locked(
     key_idx: &[usize],
     fx: &mut Vec<Effect>,
     resp3: bool,
+    client: u64,
 ) -> Result<Reply, ShardGone> {
     let n = shard.shards();
     let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
@@ -405,9 +424,10 @@ pub async fn run_locked(
             .or_default()
             .push(i);
     }
-    dispatch(shard, db, cmd, args, &by_shard, fx, resp3).await
+    dispatch(shard, db, cmd, args, &by_shard, fx, resp3, client).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -416,20 +436,21 @@ async fn dispatch(
     by_shard: &BTreeMap<ShardId, Vec<usize>>,
     fx: &mut Vec<Effect>,
     resp3: bool,
+    client: u64,
 ) -> Result<Reply, ShardGone> {
     if let Some(stride) = split_stride(cmd.split) {
-        let replies = split(shard, db, cmd, args, by_shard, stride, fx).await?;
+        let replies = split(shard, db, cmd, args, by_shard, stride, fx, client).await?;
         return Ok(combine(cmd.split, args.len(), by_shard, replies));
     }
     match cmd.split {
-        Split::PairsIfAbsent => msetnx(shard, db, args, by_shard, fx).await,
+        Split::PairsIfAbsent => msetnx(shard, db, args, by_shard, fx, client).await,
         Split::No
             if matches!(cmd.id, CommandId::Sort | CommandId::SortRo)
                 && needs_all_shards(cmd, args, shard.shards()) =>
         {
-            sort_everywhere(shard, db, cmd, args, fx, resp3).await
+            sort_everywhere(shard, db, cmd, args, fx, resp3, client).await
         }
-        _ => gather(shard, db, cmd, args, by_shard, fx, resp3).await,
+        _ => gather(shard, db, cmd, args, by_shard, fx, resp3, client).await,
     }
 }
 
@@ -485,7 +506,9 @@ fn combine(
 }
 
 /// Runs `cmd` on each shard with that shard's keys (each key followed by
-/// `stride - 1` values); replies in shard order, effects appended to `fx`.
+/// `stride - 1` values) for `client`; replies in shard order, effects
+/// appended to `fx`.
+#[allow(clippy::too_many_arguments)]
 async fn split(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -494,6 +517,7 @@ async fn split(
     by_shard: &BTreeMap<ShardId, Vec<usize>>,
     stride: usize,
     fx: &mut Vec<Effect>,
+    client: u64,
 ) -> Result<Vec<Reply>, ShardGone> {
     let mut pending: Vec<Pending<(Vec<Bytes>, Part)>> = Vec::new();
     for (&s, idxs) in by_shard {
@@ -501,7 +525,7 @@ async fn split(
         pending.push(
             shard
                 .post(s, move |sh| {
-                    let part = sh.run_part(db, cmd, &sub);
+                    let part = sh.run_part(db, cmd, &sub, client);
                     (sub, part)
                 })
                 .await?,
@@ -572,6 +596,7 @@ async fn msetnx(
     args: &[Bytes],
     by_shard: &BTreeMap<ShardId, Vec<usize>>,
     fx: &mut Vec<Effect>,
+    client: u64,
 ) -> Result<Reply, ShardGone> {
     let exists = shardis_commands::get(CommandId::Exists);
     let mut keys_only: Vec<Bytes> = vec![Bytes::from_static(b"exists")];
@@ -581,7 +606,7 @@ async fn msetnx(
         .iter()
         .map(|(&s, idxs)| (s, idxs.iter().map(|&i| i.div_ceil(2)).collect()))
         .collect();
-    let found = split(shard, db, exists, &keys_only, &remapped, 1, fx).await?;
+    let found = split(shard, db, exists, &keys_only, &remapped, 1, fx, client).await?;
     if found
         .iter()
         .any(|r| matches!(r, Reply::Integer(n) if *n > 0))
@@ -589,7 +614,7 @@ async fn msetnx(
         return Ok(Reply::Integer(0));
     }
     let mset = shardis_commands::get(CommandId::Mset);
-    split(shard, db, mset, args, by_shard, 2, fx).await?;
+    split(shard, db, mset, args, by_shard, 2, fx, client).await?;
     Ok(Reply::Integer(1))
 }
 
@@ -636,6 +661,7 @@ fn touched_keys(
 /// One gathered key: its db, name and entry (None if absent).
 type Gathered = (DbIndex, Bytes, Option<Entry>);
 
+#[allow(clippy::too_many_arguments)]
 async fn gather(
     shard: &Rc<Shard>,
     db: DbIndex,
@@ -644,6 +670,7 @@ async fn gather(
     by_shard: &BTreeMap<ShardId, Vec<usize>>,
     fx: &mut Vec<Effect>,
     resp3: bool,
+    client: u64,
 ) -> Result<Reply, ShardGone> {
     let databases = shard.store.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
@@ -718,7 +745,7 @@ async fn gather(
                         for (d, k, e) in w {
                             // Written behind the keyspace's back: WATCH and
                             // blocked clients learn of it here.
-                            sh.key_written(d, &k, e.is_some());
+                            sh.key_written(d, &k, client);
                             match e {
                                 Some(e) => ks.put_entry(d, k, e, crate::shared::unix_ms()),
                                 None => {
@@ -807,6 +834,7 @@ async fn sort_everywhere(
     args: &[Bytes],
     fx: &mut Vec<Effect>,
     resp3: bool,
+    client: u64,
 ) -> Result<Reply, ShardGone> {
     let databases = shard.store.keyspace.borrow().databases();
     let mut tmp = Keyspace::new(databases);
@@ -846,7 +874,7 @@ async fn sort_everywhere(
         let owner = crate::route::shard_of(&dst, shard.shards());
         shard
             .call(owner, move |sh| {
-                sh.key_written(db, &dst, e.is_some());
+                sh.key_written(db, &dst, client);
                 let mut ks = sh.store.keyspace.borrow_mut();
                 match e {
                     Some(e) => ks.put_entry(db, dst, e, crate::shared::unix_ms()),

@@ -350,13 +350,21 @@ impl Shard {
         }
     }
 
-    /// One part of a multi-shard command, admitted already: returns its reply
-    /// and effects, which the caller replicates with the other parts.
-    pub fn run_part(&self, db: DbIndex, cmd: &'static Command, args: &[Bytes]) -> Part {
+    /// One part of a multi-shard command run for `client` (0: none),
+    /// admitted already: returns its reply and effects, which the caller
+    /// replicates with the other parts.
+    pub fn run_part(
+        &self,
+        db: DbIndex,
+        cmd: &'static Command,
+        args: &[Bytes],
+        client: u64,
+    ) -> Part {
         let mut effects = Vec::new();
         let out = self.run(
             Run::new(db, cmd, args)
                 .admit(Admit::Decided)
+                .client(client)
                 .collect(&mut effects),
         );
         Part {
@@ -447,7 +455,7 @@ impl Shard {
             // Deleted for no client, before the command's own writes: a
             // NOLOOP client is told even when its own command met them.
             for key in ctx.expired.drain(..) {
-                crate::tracking::key_written(self, &key);
+                crate::tracking::key_written(self, &key, 0);
             }
         }
         if !ctx.effects.is_empty() {
@@ -474,12 +482,14 @@ impl Shard {
         }
     }
 
-    /// A key written outside [`Shard::execute`] (multi-shard write-back):
-    /// bumps its WATCH version and serves clients blocked on it again (whether
-    /// it now exists or not: a deleted stream ends an XREADGROUP on it).
-    pub fn key_written(&self, db: DbIndex, key: &Bytes, _exists: bool) {
+    /// A key written outside a run (multi-shard write-back) by `writer`'s
+    /// command (0: none): bumps its WATCH version, invalidates it for
+    /// tracking clients (but `writer` if it has NOLOOP) and serves clients
+    /// blocked on it again (whether it now exists or not: a deleted stream
+    /// ends an XREADGROUP on it).
+    pub fn key_written(&self, db: DbIndex, key: &Bytes, writer: u64) {
         self.watch.borrow_mut().touch(db, key);
-        crate::tracking::key_written(self, key);
+        crate::tracking::key_written(self, key, writer);
         let waker = self
             .blocking
             .borrow_mut()

@@ -223,15 +223,16 @@ pub fn effects_written(shard: &Shard, effects: &[Effect], writer: u64) {
     kick(shard);
 }
 
-/// One key changed for no client: written outside a command run
-/// (multi-shard write-back), or deleted by lazy expiry.
-pub fn key_written(shard: &Shard, key: &Bytes) {
+/// One key changed outside a command run: written back by a multi-shard
+/// command of client `writer`, or deleted by lazy expiry (`writer` 0: for
+/// no client).
+pub fn key_written(shard: &Shard, key: &Bytes, writer: u64) {
     {
         let mut t = shard.tracking.borrow_mut();
         if !t.watching() {
             return;
         }
-        t.invalidate(key, 0);
+        t.invalidate(key, writer);
     }
     kick(shard);
 }

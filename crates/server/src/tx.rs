@@ -487,7 +487,7 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
                     r
                 })
         } else {
-            crate::multi::run_locked(&shard, db, cmd, &args, &keys, effects, resp3).await
+            crate::multi::run_locked(&shard, db, cmd, &args, &keys, effects, resp3, client).await
         };
         result.unwrap_or_else(|_| Reply::error(errors::SHUTTING_DOWN))
     };

@@ -256,6 +256,43 @@ fn noloop_client_hears_of_a_key_expiring_under_its_own_read() {
     read_until(&mut t, &["_\r\n", &push("foo")]);
 }
 
+/// A NOLOOP client's own multi-shard writes (an MSET split over both
+/// shards, a RENAME written back across them) are not reported to it;
+/// another client's are, once each.
+#[test]
+fn noloop_holds_back_the_clients_own_multi_shard_writes() {
+    let srv = Server::start(&["--threads", "2"]);
+    let mut t = resp3_tracker(&srv, &["NOLOOP"]);
+    // Everything the client is sent, in order.
+    let mut seen = String::new();
+    let mut step = |t: &mut TcpStream, cmd: &[&str], until: &[&str]| {
+        send(t, cmd);
+        seen.push_str(&read_until(t, until));
+    };
+    step(&mut t, &["MGET", "foo", "bar"], &["*2\r\n_\r\n_\r\n"]);
+    step(&mut t, &["MSET", "foo", "1", "bar", "2"], &["+OK\r\n"]);
+    step(
+        &mut t,
+        &["MGET", "foo", "bar"],
+        &["*2\r\n$1\r\n1\r\n$1\r\n2\r\n"],
+    );
+    step(&mut t, &["RENAME", "foo", "bar"], &["+OK\r\n"]);
+    step(&mut t, &["MGET", "foo", "bar"], &["*2\r\n_\r\n$1\r\n1\r\n"]);
+    let mut c = srv.client();
+    let _: () = redis::cmd("MSET")
+        .arg("foo")
+        .arg("3")
+        .arg("bar")
+        .arg("4")
+        .query(&mut c)
+        .unwrap();
+    // Each core sends its invalidations in order: once another client's
+    // have come, any of the client's own would have come before them.
+    seen.push_str(&read_until(&mut t, &[&push("foo"), &push("bar")]));
+    assert_eq!(seen.matches(&push("foo")).count(), 1, "{seen}");
+    assert_eq!(seen.matches(&push("bar")).count(), 1, "{seen}");
+}
+
 #[test]
 fn optin_and_optout() {
     let srv = Server::start(&["--threads", "2"]);

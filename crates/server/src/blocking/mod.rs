@@ -280,6 +280,7 @@ async fn serve_key(shard: &Rc<Shard>, db: DbIndex, key: Bytes) {
                 front.args.clone(),
                 keys,
                 front.resp3,
+                front.client,
             )
             .await
         } else {
@@ -468,7 +469,9 @@ pub async fn run(
         }
         Route::MultiShard(_, keys) => {
             let start = std::time::Instant::now();
-            let r = crate::multi::run(&shard, db, cmd, args.clone(), keys.clone(), resp3).await;
+            let client = conn.info.borrow().id;
+            let r =
+                crate::multi::run(&shard, db, cmd, args.clone(), keys.clone(), resp3, client).await;
             conn.blocking_usec = start.elapsed().as_micros() as u64;
             (r, keys)
         }

@@ -617,7 +617,14 @@ impl RunCtx {
             let mut fx = Vec::new();
             let shard = self.shard.clone();
             let r = futures_lite::future::block_on(crate::multi::run_locked(
-                &shard, db, cmd, &argv, &keys, &mut fx, resp3,
+                &shard,
+                db,
+                cmd,
+                &argv,
+                &keys,
+                &mut fx,
+                resp3,
+                self.client,
             ))
             .map_err(|_| self.gone())?;
             if cmd.is_write() {
@@ -692,12 +699,11 @@ pub async fn rollback(shard: &Rc<Shard>, undo: Vec<(ShardId, DbIndex, Bytes, Opt
                 let mut ks = sh.store.keyspace.borrow_mut();
                 for (d, k, e) in entries {
                     ks.remove(d, &k);
-                    let exists = e.is_some();
                     if let Some(e) = e {
                         ks.put_entry(d, k.clone(), e, now);
                     }
                     drop(ks);
-                    sh.key_written(d, &k, exists);
+                    sh.key_written(d, &k, 0);
                     ks = sh.store.keyspace.borrow_mut();
                 }
             })

@@ -291,7 +291,8 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
     let (held, all) = crate::multi::acquire(&shard, tx, marked, false, want).await;
     let mut effects = Vec::new();
     let reply = if all {
-        run(&shard, db, &opts, &mut effects).await
+        let client = conn.info.borrow().id;
+        run(&shard, db, &opts, &mut effects, client).await
     } else {
         Reply::error(crate::errors::SHUTTING_DOWN)
     };
@@ -303,16 +304,17 @@ pub async fn command(conn: &mut Conn, args: &[Bytes]) -> Reply {
     reply
 }
 
-/// MIGRATE inside EXEC, whose locks already hold the keys; effects go to
-/// the transaction's `fx`.
+/// MIGRATE inside EXEC or a script, whose locks already hold the keys,
+/// for `client`; effects go to the transaction's `fx`.
 pub async fn run_held(
     shard: &Rc<Shard>,
     db: DbIndex,
     args: &[Bytes],
     fx: &mut Vec<Effect>,
+    client: u64,
 ) -> Reply {
     match parse(args) {
-        Ok(opts) => run(shard, db, &opts, fx).await,
+        Ok(opts) => run(shard, db, &opts, fx, client).await,
         Err(e) => e,
     }
 }
@@ -324,9 +326,15 @@ struct Found {
     expire_at: Option<u64>,
 }
 
-/// The command with the keys held: look up, transfer (retrying once),
-/// delete what moved.
-async fn run(shard: &Rc<Shard>, db: DbIndex, opts: &Options, fx: &mut Vec<Effect>) -> Reply {
+/// The command with the keys held, for `client`: look up, transfer
+/// (retrying once), delete what moved.
+async fn run(
+    shard: &Rc<Shard>,
+    db: DbIndex,
+    opts: &Options,
+    fx: &mut Vec<Effect>,
+    client: u64,
+) -> Reply {
     let found = match lookup(shard, db, &opts.keys, fx).await {
         Ok(f) => f,
         Err(ShardGone) => return Reply::error(crate::errors::SHUTTING_DOWN),
@@ -336,7 +344,7 @@ async fn run(shard: &Rc<Shard>, db: DbIndex, opts: &Options, fx: &mut Vec<Effect
     }
     let mut may_retry = true;
     loop {
-        match attempt(shard, db, opts, &found, fx).await {
+        match attempt(shard, db, opts, &found, fx, client).await {
             Outcome::Done(r) => return r,
             Outcome::SocketError {
                 writing,
@@ -472,6 +480,7 @@ async fn attempt(
     opts: &Options,
     found: &[Found],
     fx: &mut Vec<Effect>,
+    client: u64,
 ) -> Outcome {
     let cache = &shard.shared.migrate_sockets;
     let name = opts.name();
@@ -609,7 +618,7 @@ async fn attempt(
         }
         give_back(lease);
     }
-    if !moved.is_empty() && delete_moved(shard, db, &moved).await.is_ok() {
+    if !moved.is_empty() && delete_moved(shard, db, &moved, client).await.is_ok() {
         let mut del = Vec::with_capacity(moved.len() + 1);
         del.push(Bytes::from_static(b"DEL"));
         del.extend(moved);
@@ -636,9 +645,15 @@ fn target_error_reply(msg: &[u8]) -> Reply {
     Reply::Error(format!("ERR Target instance replied with error: {text}"))
 }
 
-/// Deletes the keys the target took, on their owners (as Redis's `dbDelete`,
-/// `signalModifiedKey` and the `del` event, per key in order).
-async fn delete_moved(shard: &Rc<Shard>, db: DbIndex, keys: &[Bytes]) -> Result<(), ShardGone> {
+/// Deletes the keys the target took, on their owners, for `client` (as
+/// Redis's `dbDelete`, `signalModifiedKey` and the `del` event, per key in
+/// order).
+async fn delete_moved(
+    shard: &Rc<Shard>,
+    db: DbIndex,
+    keys: &[Bytes],
+    client: u64,
+) -> Result<(), ShardGone> {
     let n = shard.shards();
     let mut by_shard: BTreeMap<ShardId, Vec<Bytes>> = BTreeMap::new();
     for k in keys {
@@ -656,7 +671,7 @@ async fn delete_moved(shard: &Rc<Shard>, db: DbIndex, keys: &[Bytes]) -> Result<
                         sh.with_ctx(db, |ks, ctx| {
                             shardis_keyspace::generic::migrate_delete(ks, ctx, &k)
                         });
-                        sh.key_written(db, &k, 0);
+                        sh.key_written(db, &k, client);
                     }
                 })
                 .await?,

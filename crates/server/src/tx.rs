@@ -437,7 +437,8 @@ async fn run_one(conn: &mut Conn, p: Planned, effects: &mut Vec<Effect>) -> Repl
         // EXEC holds its keys; the transfer runs from here, as Redis runs
         // it blocking inside EXEC.
         let start = std::time::Instant::now();
-        let r = crate::migrate::run_held(&shard, db, &args, effects).await;
+        let client = conn.info.borrow().id;
+        let r = crate::migrate::run_held(&shard, db, &args, effects, client).await;
         shard.record(cmd, cmd.stat_index(&args), &r, start);
         r
     } else if crate::route::keyless(cmd, &args) {

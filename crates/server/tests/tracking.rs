@@ -293,6 +293,35 @@ fn noloop_holds_back_the_clients_own_multi_shard_writes() {
     assert_eq!(seen.matches(&push("bar")).count(), 1, "{seen}");
 }
 
+/// A key a NOLOOP client MIGRATEs away is its own write: not reported to
+/// it; another client's write to the key afterwards is.
+#[test]
+fn noloop_holds_back_the_clients_own_migrate() {
+    let srv = Server::start(&["--threads", "2"]);
+    let target = Server::start(&["--threads", "2"]);
+    let mut t = resp3_tracker(&srv, &["NOLOOP"]);
+    let mut seen = String::new();
+    let mut step = |t: &mut TcpStream, cmd: &[&str], until: &[&str]| {
+        send(t, cmd);
+        seen.push_str(&read_until(t, until));
+    };
+    step(&mut t, &["SET", "foo", "v"], &["+OK\r\n"]);
+    step(&mut t, &["GET", "foo"], &["$1\r\nv\r\n"]);
+    let port = target.port.to_string();
+    step(
+        &mut t,
+        &["MIGRATE", "127.0.0.1", &port, "foo", "0", "5000"],
+        &["+OK\r\n"],
+    );
+    step(&mut t, &["GET", "foo"], &["_\r\n"]);
+    let mut c = srv.client();
+    set(&mut c, "foo", "theirs");
+    // foo's core sends in order: another client's invalidation comes after
+    // any of the client's own.
+    seen.push_str(&read_until(&mut t, &[&push("foo")]));
+    assert_eq!(seen.matches(&push("foo")).count(), 1, "{seen}");
+}
+
 #[test]
 fn optin_and_optout() {
     let srv = Server::start(&["--threads", "2"]);

@@ -401,10 +401,10 @@ impl RunCtx {
             return self.need_more();
         }
         let shard = self.shard.clone();
-        let (db, args) = (self.db, argv.to_vec());
+        let (db, args, client) = (self.db, argv.to_vec(), self.client);
         let done = super::fiber::wait(async move {
             let mut fx = Vec::new();
-            let r = crate::migrate::run_held(&shard, db, &args, &mut fx).await;
+            let r = crate::migrate::run_held(&shard, db, &args, &mut fx, client).await;
             (r, fx)
         });
         match done {

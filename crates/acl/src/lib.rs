@@ -21,6 +21,9 @@
 //!   checks, and the `ACL LIST`/`GETUSER` description.
 //! - [`users`]: the user set, all-or-nothing SETUSER, the ACL file format.
 //! - [`log`]: ACL LOG entries and grouping.
+//!
+//! It may depend on `shardis-commands` (categories and key specs of every Redis command)
+//! and `shardis-base` (glob matching, error texts), nothing else of shardis's own. Sans-IO.
 
 pub mod log;
 pub mod table;

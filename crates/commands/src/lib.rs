@@ -34,6 +34,8 @@
 //! not have fails to compile. Commands and
 //! subcommands not listed stay invisible: unknown to lookup and absent from
 //! every COMMAND reply.
+//!
+//! It may depend on nothing of shardis's own: every other crate reads it. Sans-IO.
 
 pub mod meta;
 #[rustfmt::skip]

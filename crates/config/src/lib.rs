@@ -24,6 +24,10 @@
 //!   same way and read by name where they take effect; those in [`DEFAULT_ONLY`] accept only
 //!   their default, which is what shardis does.
 //! - `dir` is stored as given (default `.`); the server resolves it and `chdir`s.
+//!
+//! It may depend on `shardis-acl` (`user` directives are checked as ACL rules) and
+//! `shardis-base`, nothing else of shardis's own. Sans-IO: the server reads files and
+//! passes their text in.
 
 mod parse;
 pub use parse::memtoull;

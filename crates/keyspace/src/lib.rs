@@ -46,6 +46,10 @@
 //! - [`errors`]: every error text, once.
 //! - `longdouble`: x87 80-bit arithmetic for INCRBYFLOAT, which Redis does in
 //!   `long double`.
+//!
+//! It may depend on `shardis-base`, `shardis-commands`, `shardis-protocol` (replies) and
+//! `shardis-rdb` (DUMP/RESTORE and snapshots), and no library crate depends on it: only the
+//! server does. Sans-IO: time comes in with each call (`ExecContext::now_ms`).
 
 pub mod bitops;
 pub mod compact;

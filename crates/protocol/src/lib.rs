@@ -9,6 +9,8 @@
 //! - [`decode`]: requests (multibulk and inline), with Redis's limits and its exact
 //!   `Protocol error` texts.
 //! - [`reply`]: the reply value and its RESP2/RESP3 encoding.
+//!
+//! It may depend on nothing of shardis's own. Sans-IO.
 
 pub mod decode;
 pub mod reply;

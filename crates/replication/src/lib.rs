@@ -13,6 +13,9 @@
 //!  shard N log ─┘     ▲                  └──► replicas (shared Bytes)
 //!   coordinator ──────┘ TxEffects (multi-shard commands, emitted once)
 //! ```
+//!
+//! It may depend on `shardis-base` only (the write record, identities, RESP encoding).
+//! Sans-IO: time comes in as an argument.
 
 pub mod backlog;
 pub mod link;

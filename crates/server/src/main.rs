@@ -6,14 +6,28 @@
 //! another core cross over the channel mesh. Protocol, command table, keyspace
 //! and config are plain libraries.
 //!
-//! # Layout
+//! # Layers
+//! From the bottom up (docs/architecture.md draws them):
+//! - plumbing that names no other module but the logger: [`route`] (key → slot → shard),
+//!   [`net`], [`logging`], [`metrics`], [`alloc`], [`errors`]; and [`shared`],
+//!   the process-wide settings and counters (it also holds, as fields, the
+//!   process-wide state of a few modules above, whose types it names);
+//! - one executor's data and state tables, which name nothing above them:
+//!   [`store`] (keyspace, key locks, commandstats, how a run executes),
+//!   [`writelog`], [`watch`], and `blocking`'s table;
+//! - [`shard`]: an executor's store, what consumes the store's runs (WATCH,
+//!   blocked and tracking clients, keyspace events, the write log), the mesh;
+//! - what acts across shards and clients, each taking the shard: [`multi`]
+//!   (atomic multi-shard commands), [`tx`], [`blocking`], [`tracking`],
+//!   [`pubsub`], [`repl`] and [`replica`], [`persist`], [`aof`], [`script`],
+//!   [`obs`];
+//! - [`conn`] (one client connection: decode, route, reply in order) and the
+//!   commands it runs itself: [`admin`], [`info`], [`acl`], [`migrate`], …;
 //! - [`server`]: executors, listeners, cron, signals.
-//! - [`shard`]: a shard's state, the mesh, key locks.
-//! - [`conn`]: one client connection: decode, route, reply in order.
-//! - [`multi`]: atomic multi-shard commands.
-//! - [`tx`]: MULTI/EXEC/WATCH; [`pubsub`]: Pub/Sub; [`blocking`]: BLPOP and friends.
-//! - [`admin`], [`info`]: connection and server commands.
-//! - [`route`]: key → slot → shard.
+//!
+//! The modules above the shard call one another (serving a blocked client
+//! runs a command; a command makes keys ready), so they share one import
+//! cycle over `&Shard`; the layers below the shard do not call up.
 
 pub mod acl;
 pub mod admin;

@@ -890,8 +890,12 @@ async fn restart_aof_after_sync(shard: &Rc<Shard>) {
     std::process::exit(1);
 }
 
-/// The most a link round reads before applying what it has.
-const MAX_ROUND_BYTES: usize = 4 << 20;
+/// The most a link round reads before applying what it has. Big enough that a
+/// round's hops to the other shards are a small part of its cost, small enough
+/// that the executor's clients wait a round, not seconds (a 4 MiB round of
+/// small writes kept a `--threads 1` replica from them for over a second under
+/// load; docs/benchmarks.md).
+const MAX_ROUND_BYTES: usize = 512 << 10;
 
 /// Applies the master's stream until the link breaks.
 async fn stream_loop(

@@ -49,6 +49,29 @@ fn resp3_tracker(srv: &Server, options: &[&str]) -> TcpStream {
     s
 }
 
+/// A tracking client's connection and everything it was sent, in order
+/// (to count invalidations over several commands).
+struct Transcript(TcpStream, String);
+
+impl Transcript {
+    /// Sends `cmd` and reads until `until` has all come.
+    fn step(&mut self, cmd: &[&str], until: &[&str]) {
+        send(&mut self.0, cmd);
+        self.wait(until);
+    }
+
+    /// Reads until `until` has all come.
+    fn wait(&mut self, until: &[&str]) {
+        let text = read_until(&mut self.0, until);
+        self.1.push_str(&text);
+    }
+
+    /// How often `needle` was sent.
+    fn count(&self, needle: &str) -> usize {
+        self.1.matches(needle).count()
+    }
+}
+
 fn set(c: &mut redis::Connection, k: &str, v: &str) {
     let _: () = redis::cmd("SET").arg(k).arg(v).query(c).unwrap();
 }
@@ -262,22 +285,12 @@ fn noloop_client_hears_of_a_key_expiring_under_its_own_read() {
 #[test]
 fn noloop_holds_back_the_clients_own_multi_shard_writes() {
     let srv = Server::start(&["--threads", "2"]);
-    let mut t = resp3_tracker(&srv, &["NOLOOP"]);
-    // Everything the client is sent, in order.
-    let mut seen = String::new();
-    let mut step = |t: &mut TcpStream, cmd: &[&str], until: &[&str]| {
-        send(t, cmd);
-        seen.push_str(&read_until(t, until));
-    };
-    step(&mut t, &["MGET", "foo", "bar"], &["*2\r\n_\r\n_\r\n"]);
-    step(&mut t, &["MSET", "foo", "1", "bar", "2"], &["+OK\r\n"]);
-    step(
-        &mut t,
-        &["MGET", "foo", "bar"],
-        &["*2\r\n$1\r\n1\r\n$1\r\n2\r\n"],
-    );
-    step(&mut t, &["RENAME", "foo", "bar"], &["+OK\r\n"]);
-    step(&mut t, &["MGET", "foo", "bar"], &["*2\r\n_\r\n$1\r\n1\r\n"]);
+    let mut t = Transcript(resp3_tracker(&srv, &["NOLOOP"]), String::new());
+    t.step(&["MGET", "foo", "bar"], &["*2\r\n_\r\n_\r\n"]);
+    t.step(&["MSET", "foo", "1", "bar", "2"], &["+OK\r\n"]);
+    t.step(&["MGET", "foo", "bar"], &["*2\r\n$1\r\n1\r\n$1\r\n2\r\n"]);
+    t.step(&["RENAME", "foo", "bar"], &["+OK\r\n"]);
+    t.step(&["MGET", "foo", "bar"], &["*2\r\n_\r\n$1\r\n1\r\n"]);
     let mut c = srv.client();
     let _: () = redis::cmd("MSET")
         .arg("foo")
@@ -288,9 +301,9 @@ fn noloop_holds_back_the_clients_own_multi_shard_writes() {
         .unwrap();
     // Each core sends its invalidations in order: once another client's
     // have come, any of the client's own would have come before them.
-    seen.push_str(&read_until(&mut t, &[&push("foo"), &push("bar")]));
-    assert_eq!(seen.matches(&push("foo")).count(), 1, "{seen}");
-    assert_eq!(seen.matches(&push("bar")).count(), 1, "{seen}");
+    t.wait(&[&push("foo"), &push("bar")]);
+    assert_eq!(t.count(&push("foo")), 1, "{}", t.1);
+    assert_eq!(t.count(&push("bar")), 1, "{}", t.1);
 }
 
 /// A key a NOLOOP client MIGRATEs away is its own write: not reported to
@@ -299,27 +312,21 @@ fn noloop_holds_back_the_clients_own_multi_shard_writes() {
 fn noloop_holds_back_the_clients_own_migrate() {
     let srv = Server::start(&["--threads", "2"]);
     let target = Server::start(&["--threads", "2"]);
-    let mut t = resp3_tracker(&srv, &["NOLOOP"]);
-    let mut seen = String::new();
-    let mut step = |t: &mut TcpStream, cmd: &[&str], until: &[&str]| {
-        send(t, cmd);
-        seen.push_str(&read_until(t, until));
-    };
-    step(&mut t, &["SET", "foo", "v"], &["+OK\r\n"]);
-    step(&mut t, &["GET", "foo"], &["$1\r\nv\r\n"]);
+    let mut t = Transcript(resp3_tracker(&srv, &["NOLOOP"]), String::new());
+    t.step(&["SET", "foo", "v"], &["+OK\r\n"]);
+    t.step(&["GET", "foo"], &["$1\r\nv\r\n"]);
     let port = target.port.to_string();
-    step(
-        &mut t,
+    t.step(
         &["MIGRATE", "127.0.0.1", &port, "foo", "0", "5000"],
         &["+OK\r\n"],
     );
-    step(&mut t, &["GET", "foo"], &["_\r\n"]);
+    t.step(&["GET", "foo"], &["_\r\n"]);
     let mut c = srv.client();
     set(&mut c, "foo", "theirs");
     // foo's core sends in order: another client's invalidation comes after
     // any of the client's own.
-    seen.push_str(&read_until(&mut t, &[&push("foo")]));
-    assert_eq!(seen.matches(&push("foo")).count(), 1, "{seen}");
+    t.wait(&[&push("foo")]);
+    assert_eq!(t.count(&push("foo")), 1, "{}", t.1);
 }
 
 #[test]
